@@ -1,0 +1,20 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+
+class MeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.EmailField()
+    name = serializers.CharField()
+    role = serializers.ChoiceField(choices=["researcher", "admin"])
+    date_joined = serializers.DateTimeField()
+
+
+@extend_schema(tags=["account"], responses=MeSerializer)
+class MeView(APIView):
+    """The account the request is authenticated as."""
+
+    def get(self, request):
+        return Response(MeSerializer(request.user).data)

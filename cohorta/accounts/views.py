@@ -1,0 +1,48 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from cohorta.accounts import selectors, services
+from cohorta.accounts.forms import ApiTokenForm, ProfileForm
+from cohorta.accounts.models import ApiToken
+
+
+@login_required
+def settings_profile(request: HttpRequest) -> HttpResponse:
+    form = ProfileForm(request.POST or None, instance=request.user)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Profile saved.")
+        return redirect("settings_profile")
+    return render(request, "accounts/profile.html", {"form": form, "settings_section": "profile"})
+
+
+@login_required
+def settings_tokens(request: HttpRequest) -> HttpResponse:
+    form = ApiTokenForm(request.POST or None)
+    new_token = None
+    if request.method == "POST" and form.is_valid():
+        token, raw = services.api_token_create(user=request.user, name=form.cleaned_data["name"])
+        # Rendered once in this response and never again: only the hash is kept.
+        new_token = {"name": token.name, "raw": raw}
+        form = ApiTokenForm()
+    context = {
+        "form": form,
+        "tokens": selectors.api_tokens_for_user(user=request.user),
+        "new_token": new_token,
+        "settings_section": "tokens",
+    }
+    return render(request, "accounts/tokens.html", context)
+
+
+@login_required
+@require_POST
+def settings_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    token = ApiToken.objects.filter(user=request.user, pk=token_id).first()
+    if token is None:
+        raise Http404("No such token")
+    services.api_token_revoke(token=token)
+    messages.success(request, f"Token “{token.name}” revoked: requests using it now get 401.")
+    return redirect("settings_tokens")

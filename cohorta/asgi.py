@@ -1,0 +1,29 @@
+"""ASGI entry point: Django for HTTP, Channels consumers for websockets."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cohorta.settings")
+
+# Django must be set up before anything imports models (consumers do).
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+from cohorta.accounts.ws_auth import TokenAuthMiddlewareStack  # noqa: E402
+from cohorta.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(TokenAuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+    }
+)
+
+if settings.EMBEDDED_WORKER and not settings.TESTING:
+    from cohorta.embedded import start_embedded_worker
+
+    start_embedded_worker()

@@ -1,0 +1,28 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from cohorta.web import views as web_views
+
+admin.site.site_header = "Cohorta back office"
+admin.site.site_title = "Cohorta admin"
+admin.site.index_title = "Operations"
+
+urlpatterns = [
+    path("", web_views.home, name="dashboard"),
+    path("healthz", web_views.healthz, name="healthz"),
+    path("accounts/", include("allauth.urls")),
+    path("settings/", include("cohorta.accounts.urls")),
+    path("jobs/", include("cohorta.jobs.urls")),
+    path("personas/", include("personas.urls")),
+    path("focus-groups/", include("focusgroups.urls")),
+    path("usage/", include("usage.urls")),
+    path("billing/", include("billing.urls")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("cohorta.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+]
+
+handler404 = "cohorta.web.errors.not_found"
+handler500 = "cohorta.web.errors.server_error"

@@ -1,0 +1,28 @@
+from django.conf import settings
+from django.urls import reverse
+
+_NAV = [
+    ("dashboard", "Dashboard", "bi-speedometer2", "dashboard"),
+    ("personas", "Personas", "bi-people", "personas:index"),
+    ("focusgroups", "Focus groups", "bi-chat-square-text", "focusgroups:index"),
+    ("usage", "Usage", "bi-graph-up", "usage:index"),
+    ("billing", "Billing", "bi-credit-card", "billing:index"),
+]
+
+
+def cohorta(request) -> dict:
+    section = getattr(request, "section", None) or _section_from_path(request.path)
+    return {
+        "llm_simulated": settings.LLM_SIMULATED,
+        "service_mode": settings.SERVICE_MODE,
+        "nav_items": [
+            {"key": key, "label": label, "icon": icon, "url": reverse(name), "active": key == section}
+            for key, label, icon, name in _NAV
+        ],
+    }
+
+
+def _section_from_path(path: str) -> str:
+    first = path.strip("/").split("/", 1)[0]
+    return {"": "dashboard", "personas": "personas", "focus-groups": "focusgroups", "usage": "usage",
+            "billing": "billing"}.get(first, "")

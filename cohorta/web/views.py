@@ -1,0 +1,41 @@
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from cohorta.jobs.selectors import jobs_for_user
+from cohorta.web.health import run_health_checks
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return dashboard(request)
+    return render(request, "web/landing.html")
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    context = {
+        "recent_jobs": jobs_for_user(user=request.user)[:5],
+        "database_vendor": connection.vendor,
+        "embedded_worker": settings.EMBEDDED_WORKER,
+    }
+    return render(request, "web/dashboard.html", context)
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """200 when every configured backing service answers, else 503 with which one failed."""
+    checks = run_health_checks()
+    healthy = all(check["ok"] for check in checks.values())
+    body = {
+        "status": "ok" if healthy else "unavailable",
+        "mode": "service" if settings.SERVICE_MODE else "embedded",
+        "checks": checks,
+    }
+    return JsonResponse(body, status=200 if healthy else 503)

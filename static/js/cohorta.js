@@ -1,0 +1,26 @@
+/* Page glue: the per-user job socket drives the job panel (and any element
+ * listening for "cohorta:job"), and htmx polling takes over while it is down. */
+(function () {
+  "use strict";
+
+  function refreshJobViews() {
+    document.body.dispatchEvent(new CustomEvent("jobs-changed", { bubbles: true }));
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.body.dataset.live = "0";
+    var path = document.body.dataset.jobsSocket;
+    if (!path || !window.CohortaSocket) return;
+    var pending = null;
+    window.cohortaJobsSocket = new window.CohortaSocket(path, {
+      onOpen: refreshJobViews,
+      onMessage: function (message) {
+        if (message.type === "job.update") {
+          document.body.dispatchEvent(new CustomEvent("cohorta:job", { detail: message.job, bubbles: true }));
+          // Coalesce bursts of progress into one partial refresh.
+          if (!pending) pending = window.setTimeout(function () { pending = null; refreshJobViews(); }, 250);
+        }
+      }
+    });
+  });
+})();
