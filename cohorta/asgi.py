@@ -10,16 +10,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cohorta.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from cohorta.accounts.ws_auth import TokenAuthMiddlewareStack  # noqa: E402
+from cohorta.accounts.ws_auth import websocket_application  # noqa: E402
 from cohorta.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(TokenAuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": websocket_application(URLRouter(websocket_urlpatterns)),
     }
 )
 

@@ -10,7 +10,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
-from django.db import close_old_connections, connection, models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from cohorta.jobs import events
@@ -249,7 +249,6 @@ class _Heartbeat:
 
 def job_run(*, job_id, worker: str = "") -> Job | None:
     """Claim and run a queued job. Safe to call twice for the same job: only one claim wins."""
-    close_old_connections()
     job = Job.objects.filter(pk=job_id).first()
     if job is None:
         logger.warning("Job %s vanished before it ran", job_id)

@@ -1,0 +1,26 @@
+"""Settings for the test suite: the real settings plus fast, isolated overrides."""
+
+import os
+
+from cohorta.settings import *  # noqa: F403
+from cohorta.settings import BASE_DIR, DATABASES
+
+TESTING = True
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Celery runs tasks inline in unit tests; the service tests start real workers.
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_BROKER_URL = "memory://localhost/"
+EMBEDDED_WORKER = True
+JOBS_HEARTBEAT_SECONDS = 0  # no side threads writing while a test holds the database
+# Per-process cache: cleared between tests without flushing a shared Redis.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CHANNEL_LAYERS = {"default": {"BACKEND": "cohorta.channel_layers.ThreadSafeInMemoryChannelLayer"}}
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
+MEDIA_ROOT = str(BASE_DIR / ".test-media")
+
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # A file (not :memory:) so --reuse-db keeps it between runs.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db" / "test.sqlite3")}
+    os.makedirs(BASE_DIR / ".test-db", exist_ok=True)
