@@ -269,6 +269,7 @@ ACCOUNT_RATE_LIMITS = {
     "change_password": "5/m/user",
 }
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Cohorta] "
+ACCOUNT_ALLOW_SIGNUP = _env_bool("ACCOUNT_ALLOW_SIGNUP", True)
 ACCOUNT_ADAPTER = "cohorta.accounts.adapters.AccountAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Cohorta"

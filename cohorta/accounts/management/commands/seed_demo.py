@@ -1,0 +1,47 @@
+"""Create (or refresh) the demo accounts and print their logins. Idempotent."""
+
+from allauth.account.models import EmailAddress
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from cohorta.accounts.models import User
+
+DEMO_ACCOUNTS = [
+    # (email, display name, staff)
+    ("demo@cohorta.local", "Dana Demo", False),
+    ("admin@cohorta.local", "Alex Admin", True),
+]
+DEV_PASSWORD = "cohorta-demo-2026"
+
+
+class Command(BaseCommand):
+    help = "Create the demo researcher and admin accounts (idempotent) and print how to log in."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--password", help=f"Password for both accounts (default in DEBUG: {DEV_PASSWORD}).")
+        parser.add_argument("--quiet", action="store_true", help="Do not print the logins.")
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        password = options["password"]
+        if not password:
+            if not settings.DEBUG:
+                raise CommandError("Refusing to create demo accounts with the default password when DEBUG=0: "
+                                   "pass --password.")
+            password = DEV_PASSWORD
+        for email, name, staff in DEMO_ACCOUNTS:
+            user, created = User.objects.get_or_create(email=email, defaults={"name": name})
+            user.name = user.name or name
+            user.is_staff = user.is_superuser = staff
+            user.is_active = True
+            user.set_password(password)
+            user.save()
+            # Verified, so mandatory email verification does not block the demo.
+            EmailAddress.objects.update_or_create(
+                user=user, email=email, defaults={"verified": True, "primary": True}
+            )
+            if not options["quiet"]:
+                role = "admin     " if staff else "researcher"
+                verb = "created" if created else "ready  "
+                self.stdout.write(f"  {role} {verb}  {email}  /  {password}")

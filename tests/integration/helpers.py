@@ -1,0 +1,133 @@
+"""Start real Cohorta processes and drive them over HTTP and websockets."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+from websockets.sync.client import connect
+
+ROOT = Path(__file__).resolve().parents[2]
+STRONG_KEY = "integration-" + "Zq8#vL2@pX9!mR4$tW7^yB1&nC6*eF3(hJ5)uA0-sD" * 2
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def base_env(**overrides: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "PYTEST_XDIST_WORKER"}
+    }
+    env.update({"DJANGO_SETTINGS_MODULE": "cohorta.settings", "DEBUG": "1", "SECRET_KEY": STRONG_KEY,
+                "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "INFO"})
+    env.update(overrides)
+    return env
+
+
+class Processes:
+    """Child processes with their output captured to files, killed on exit."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.children: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
+        log = open(self.tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.children.append((name, proc))
+        return proc
+
+    def logs(self) -> str:
+        parts = []
+        for name, _ in self.children:
+            path = self.tmp_path / f"{name}.log"
+            parts.append(f"--- {name} ---\n" + (path.read_text()[-4000:] if path.exists() else ""))
+        return "\n".join(parts)
+
+    def stop(self) -> None:
+        for _, proc in self.children:
+            if proc.poll() is None:
+                proc.terminate()
+        for _, proc in self.children:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@contextmanager
+def processes(tmp_path: Path):
+    group = Processes(tmp_path)
+    try:
+        yield group
+    finally:
+        group.stop()
+
+
+def http_json(method: str, url: str, token: str | None = None, body: dict | None = None) -> tuple[int, dict]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def wait_for_health(base_url: str, group: Processes, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        for name, proc in group.children:
+            if proc.poll() is not None:
+                raise AssertionError(f"{name} exited with {proc.returncode}\n{group.logs()}")
+        try:
+            status, body = http_json("GET", f"{base_url}/healthz")
+            if status == 200:
+                return body
+            last = body
+        except (urllib.error.URLError, ConnectionError, OSError) as exc:
+            last = exc
+        time.sleep(0.3)
+    raise AssertionError(f"server never became healthy: {last}\n{group.logs()}")
+
+
+def run_worker_check_over_websocket(base_url: str, token: str, steps: int = 3, timeout: float = 60) -> dict:
+    """Start a worker check through the API and follow it on the jobs websocket.
+
+    Returns {"job": final job payload, "states": [...], "progress": [...]}.
+    """
+    ws_url = base_url.replace("http://", "ws://") + "/ws/jobs/"
+    with connect(ws_url, additional_headers={"Authorization": f"Bearer {token}"}, open_timeout=10) as ws:
+        snapshot = json.loads(ws.recv(timeout=10))
+        assert snapshot["type"] == "jobs.snapshot", snapshot
+        status, job = http_json("POST", f"{base_url}/api/v1/jobs/worker-check/", token,
+                                {"steps": steps, "step_seconds": 0.3})
+        assert status == 202, job
+        states: list[str] = []
+        progress: list[int] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            message = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+            if message.get("type") != "job.update" or message["job"]["id"] != job["id"]:
+                continue
+            payload = message["job"]
+            states.append(payload["state"])
+            progress.append(payload["progress_done"])
+            if payload["state"] in {"done", "failed", "cancelled", "interrupted"}:
+                return {"job": payload, "states": states, "progress": progress}
+    raise AssertionError(f"job did not finish over the websocket in {timeout}s; saw {states}")
