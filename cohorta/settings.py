@@ -50,7 +50,7 @@ DEBUG = _env_bool("DEBUG", True)
 TESTING = False  # the test settings module flips this
 
 # --- secrets -----------------------------------------------------------------
-_DEV_SECRET_KEY = "django-insecure-cohorta-development-key-never-use-in-production"
+_DEV_SECRET_KEY = "django-insecure-cohorta-development-key-never-use-in-production"  # noqa: S105 - DEBUG only; production refuses it
 SECRET_KEY = _env_secret("SECRET_KEY")
 
 

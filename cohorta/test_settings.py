@@ -2,7 +2,7 @@
 
 import os
 
-from cohorta.settings import *  # noqa: F403
+from cohorta.settings import *
 from cohorta.settings import BASE_DIR, DATABASES
 
 TESTING = True
@@ -17,7 +17,7 @@ JOBS_HEARTBEAT_SECONDS = 0  # no side threads writing while a test holds the dat
 # Per-process cache: cleared between tests without flushing a shared Redis.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 CHANNEL_LAYERS = {"default": {"BACKEND": "cohorta.channel_layers.ThreadSafeInMemoryChannelLayer"}}
-STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 MEDIA_ROOT = str(BASE_DIR / ".test-media")
 
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):

@@ -15,7 +15,9 @@ def pytest_collection_modifyitems(config, items):
     if have_services:
         return
     if os.environ.get("CI") and any(item.get_closest_marker("service") for item in items):
-        raise pytest.UsageError("CI=true but DATABASE_URL (Postgres) and REDIS_URL are not both set: .ci/run sets them.")
+        raise pytest.UsageError(
+            "CI=true but DATABASE_URL (Postgres) and REDIS_URL are not both set: .ci/run sets them."
+        )
     skip = pytest.mark.skip(reason="needs DATABASE_URL=postgres://… and REDIS_URL (see README, service mode)")
     for item in items:
         if item.get_closest_marker("service"):

@@ -22,8 +22,15 @@ def test_log_records_and_tracebacks_are_scrubbed(settings):
     try:
         raise RuntimeError("boom canary-openai-key-654321")
     except RuntimeError:
-        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "calling with %s", ("canary-openai-key-654321",),
-                                   exc_info=__import__("sys").exc_info())
+        record = logging.LogRecord(
+            "x",
+            logging.ERROR,
+            __file__,
+            1,
+            "calling with %s",
+            ("canary-openai-key-654321",),
+            exc_info=__import__("sys").exc_info(),
+        )
     SecretScrubFilter().filter(record)
     assert "canary" not in record.getMessage()
     assert "canary" not in (record.exc_text or "")

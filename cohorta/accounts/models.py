@@ -69,7 +69,7 @@ class User(AbstractUser):
         return self.display_name
 
 
-TOKEN_PREFIX = "coh_"
+TOKEN_PREFIX = "coh_"  # noqa: S105 - a public marker, not a secret
 
 
 def hash_token(raw: str) -> str:

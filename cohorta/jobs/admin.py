@@ -34,5 +34,8 @@ class JobAdmin(admin.ModelAdmin):
                 done += 1
             except IllegalJobTransition:
                 skipped += 1
-        self.message_user(request, f"{done} job(s) updated, {skipped} skipped (not in a state that allows it).",
-                          messages.SUCCESS if not skipped else messages.WARNING)
+        self.message_user(
+            request,
+            f"{done} job(s) updated, {skipped} skipped (not in a state that allows it).",
+            messages.SUCCESS if not skipped else messages.WARNING,
+        )

@@ -26,6 +26,8 @@ def jobs_recent_for_panel(*, user, limit: int = 6):
     active = list(Job.objects.filter(owner=user, state__in=ACTIVE_STATES).order_by("created_at")[:limit])
     if len(active) < limit:
         active += list(
-            Job.objects.filter(owner=user).exclude(state__in=ACTIVE_STATES).order_by("-finished_at")[: limit - len(active)]
+            Job.objects.filter(owner=user)
+            .exclude(state__in=ACTIVE_STATES)
+            .order_by("-finished_at")[: limit - len(active)]
         )
     return active

@@ -46,7 +46,9 @@ def jobs_cancel(request: HttpRequest, job_id) -> HttpResponse:
         job.refresh_from_db()
     else:
         if not request.htmx:
-            messages.success(request, "Job cancelled." if job.is_terminal else "Cancelling: it stops after its current step.")
+            messages.success(
+                request, "Job cancelled." if job.is_terminal else "Cancelling: it stops after its current step."
+            )
     return _after_action(request, job)
 
 

@@ -24,5 +24,10 @@ def cohorta(request) -> dict:
 
 def _section_from_path(path: str) -> str:
     first = path.strip("/").split("/", 1)[0]
-    return {"": "dashboard", "personas": "personas", "focus-groups": "focusgroups", "usage": "usage",
-            "billing": "billing"}.get(first, "")
+    return {
+        "": "dashboard",
+        "personas": "personas",
+        "focus-groups": "focusgroups",
+        "usage": "usage",
+        "billing": "billing",
+    }.get(first, "")

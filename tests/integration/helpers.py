@@ -4,7 +4,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -27,10 +26,18 @@ def base_env(**overrides: str) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "PYTEST_XDIST_WORKER"}
+        if key
+        not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "PYTEST_XDIST_WORKER"}
     }
-    env.update({"DJANGO_SETTINGS_MODULE": "cohorta.settings", "DEBUG": "1", "SECRET_KEY": STRONG_KEY,
-                "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "INFO"})
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "cohorta.settings",
+            "DEBUG": "1",
+            "SECRET_KEY": STRONG_KEY,
+            "PYTHONUNBUFFERED": "1",
+            "LOG_LEVEL": "INFO",
+        }
+    )
     env.update(overrides)
     return env
 
@@ -115,8 +122,9 @@ def run_worker_check_over_websocket(base_url: str, token: str, steps: int = 3, t
     with connect(ws_url, additional_headers={"Authorization": f"Bearer {token}"}, open_timeout=10) as ws:
         snapshot = json.loads(ws.recv(timeout=10))
         assert snapshot["type"] == "jobs.snapshot", snapshot
-        status, job = http_json("POST", f"{base_url}/api/v1/jobs/worker-check/", token,
-                                {"steps": steps, "step_seconds": 0.3})
+        status, job = http_json(
+            "POST", f"{base_url}/api/v1/jobs/worker-check/", token, {"steps": steps, "step_seconds": 0.3}
+        )
         assert status == 202, job
         states: list[str] = []
         progress: list[int] = []

@@ -30,12 +30,24 @@ def test_embedded_server_runs_jobs_in_process_and_streams_progress(tmp_path):
     env = base_env(SQLITE_PATH=str(tmp_path / "embedded.sqlite3"))
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=300)
-    token = subprocess.run([*manage, "shell", "-v", "0", "-c", CREATE_TOKEN], cwd=ROOT, env=env, check=True,
-                           capture_output=True, text=True, timeout=120).stdout.strip().splitlines()[-1]
+    token = (
+        subprocess.run(
+            [*manage, "shell", "-v", "0", "-c", CREATE_TOKEN],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     port = free_port()
     with processes(tmp_path) as group:
-        group.start("web", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                            "cohorta.asgi:application"], env)
+        group.start(
+            "web", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "cohorta.asgi:application"], env
+        )
         base_url = f"http://127.0.0.1:{port}"
         health = wait_for_health(base_url, group)
         outcome = run_worker_check_over_websocket(base_url, token, steps=3)

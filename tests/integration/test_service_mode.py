@@ -52,11 +52,33 @@ def test_job_runs_on_a_separate_worker_and_progress_reaches_the_websocket(tmp_pa
     worker_name = f"itest-{uuid.uuid4().hex[:8]}"
 
     with processes(tmp_path) as group:
-        group.start("worker", [sys.executable, "-m", "celery", "-A", "cohorta", "worker", "-Q", "llm,default",
-                               "--pool", "threads", "--concurrency", "4", "--without-gossip", "--without-mingle",
-                               "-n", f"{worker_name}@%h", "--loglevel", "INFO"], env)
-        group.start("web", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                            "cohorta.asgi:application"], env)
+        group.start(
+            "worker",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "cohorta",
+                "worker",
+                "-Q",
+                "llm,default",
+                "--pool",
+                "threads",
+                "--concurrency",
+                "4",
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                f"{worker_name}@%h",
+                "--loglevel",
+                "INFO",
+            ],
+            env,
+        )
+        group.start(
+            "web", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "cohorta.asgi:application"], env
+        )
         base_url = f"http://127.0.0.1:{port}"
         health = wait_for_health(base_url, group)
         assert health["mode"] == "service"

@@ -43,7 +43,7 @@ async def test_anonymous_socket_is_refused():
 
 
 async def test_bad_token_is_refused():
-    connected, code = await _token_socket("coh_not-a-real-token").connect()
+    connected, _code = await _token_socket("coh_not-a-real-token").connect()
     assert not connected
 
 

@@ -12,7 +12,7 @@ DEMO_ACCOUNTS = [
     ("demo@cohorta.local", "Dana Demo", False),
     ("admin@cohorta.local", "Alex Admin", True),
 ]
-DEV_PASSWORD = "cohorta-demo-2026"
+DEV_PASSWORD = "cohorta-demo-2026"  # noqa: S105 - printed for local demo use; refused when DEBUG=0
 
 
 class Command(BaseCommand):
@@ -27,8 +27,9 @@ class Command(BaseCommand):
         password = options["password"]
         if not password:
             if not settings.DEBUG:
-                raise CommandError("Refusing to create demo accounts with the default password when DEBUG=0: "
-                                   "pass --password.")
+                raise CommandError(
+                    "Refusing to create demo accounts with the default password when DEBUG=0: pass --password."
+                )
             password = DEV_PASSWORD
         for email, name, staff in DEMO_ACCOUNTS:
             user, created = User.objects.get_or_create(email=email, defaults={"name": name})
@@ -38,9 +39,7 @@ class Command(BaseCommand):
             user.set_password(password)
             user.save()
             # Verified, so mandatory email verification does not block the demo.
-            EmailAddress.objects.update_or_create(
-                user=user, email=email, defaults={"verified": True, "primary": True}
-            )
+            EmailAddress.objects.update_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
             if not options["quiet"]:
                 role = "admin     " if staff else "researcher"
                 verb = "created" if created else "ready  "
