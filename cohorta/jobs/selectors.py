@@ -1,4 +1,7 @@
 import uuid
+from datetime import timedelta
+
+from django.utils import timezone
 
 from cohorta.jobs.models import ACTIVE_STATES, Job
 
@@ -21,13 +24,11 @@ def jobs_for_user(*, user, state: str | None = None, kind: str | None = None):
     return qs.order_by("-created_at")
 
 
-def jobs_recent_for_panel(*, user, limit: int = 6):
-    """Active jobs first, then the most recent finished ones."""
+def jobs_recent_for_panel(*, user, limit: int = 6, finished_within_seconds: int = 120):
+    """Active jobs first (oldest first), then jobs that finished in the last two minutes."""
     active = list(Job.objects.filter(owner=user, state__in=ACTIVE_STATES).order_by("created_at")[:limit])
     if len(active) < limit:
-        active += list(
-            Job.objects.filter(owner=user)
-            .exclude(state__in=ACTIVE_STATES)
-            .order_by("-finished_at")[: limit - len(active)]
-        )
+        since = timezone.now() - timedelta(seconds=finished_within_seconds)
+        finished = Job.objects.filter(owner=user, finished_at__gte=since).exclude(state__in=ACTIVE_STATES)
+        active += list(finished.order_by("-finished_at")[: limit - len(active)])
     return active

@@ -21,7 +21,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def dashboard(request: HttpRequest) -> HttpResponse:
     context = {
         "recent_jobs": jobs_for_user(user=request.user)[:5],
-        "database_vendor": connection.vendor,
+        "database_vendor": connection.display_name,
         "embedded_worker": settings.EMBEDDED_WORKER,
     }
     return render(request, "web/dashboard.html", context)

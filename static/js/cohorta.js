@@ -7,6 +7,18 @@
     document.body.dispatchEvent(new CustomEvent("jobs-changed", { bubbles: true }));
   }
 
+  // Hiding the panel lasts until the next job update brings news.
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-hide-job-panel]")) {
+      var panel = document.getElementById("job-panel");
+      if (panel) panel.hidden = true;
+    }
+  });
+  document.addEventListener("cohorta:job", function () {
+    var panel = document.getElementById("job-panel");
+    if (panel) panel.hidden = false;
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     document.body.dataset.live = "0";
     var path = document.body.dataset.jobsSocket;

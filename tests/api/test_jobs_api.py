@@ -1,4 +1,3 @@
-
 import pytest
 
 from cohorta.accounts.services import api_token_create, api_token_revoke

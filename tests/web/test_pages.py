@@ -131,3 +131,15 @@ def test_unknown_page_is_a_friendly_404(client, owner, settings):
     client.force_login(owner)
     response = client.get("/no-such-page/")
     assert response.status_code == 404 and "couldn't find that page" in response.content.decode()
+
+
+def test_panel_shows_active_and_just_finished_jobs_only(client, owner):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    running = JobFactory(owner=owner, state=JobState.RUNNING)
+    JobFactory(owner=owner, state=JobState.DONE, finished_at=timezone.now() - timedelta(minutes=10))
+    client.force_login(owner)
+    panel = client.get("/jobs/panel/").content.decode()
+    assert f'id="job-{running.pk}"' in panel and panel.count('class="job-row') == 1
