@@ -15,3 +15,13 @@ class ApplicationError(Exception):
         if status_code:
             self.status_code = status_code
         self.extra = extra or {}
+
+
+class InsufficientCredits(ApplicationError):
+    status_code = 402
+    code = "insufficient_credits"
+
+
+class QuotaExceeded(ApplicationError):
+    status_code = 402
+    code = "quota_exceeded"

@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "cohorta.core",
     "cohorta.accounts",
     "cohorta.jobs",
     "cohorta.web",

@@ -42,6 +42,16 @@ class User(AbstractUser):
     last_name = None
     email = models.EmailField("email address", unique=True)
     name = models.CharField("display name", max_length=150, blank=True)
+    # Written only by billing.services, through conditional UPDATEs.
+    credit_balance = models.PositiveIntegerField(default=0, editable=False)
+    monthly_quota_usd = models.DecimalField(
+        "monthly LLM quota (USD)",
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Overrides the default quota in app settings. Empty: use the default.",
+    )
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []
@@ -50,6 +60,9 @@ class User(AbstractUser):
 
     class Meta:
         ordering = ["email"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(credit_balance__gte=0), name="user_credit_balance_not_negative"),
+        ]
 
     def __str__(self) -> str:
         return self.email

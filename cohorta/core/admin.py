@@ -1,0 +1,18 @@
+from django.contrib import admin
+
+from cohorta.core.models import AppSettings
+
+
+@admin.register(AppSettings)
+class AppSettingsAdmin(admin.ModelAdmin):
+    fieldsets = (
+        ("Credits", {"fields": ("trial_credits", "persona_credit_cost", "persona_modify_credit_cost",
+                                "session_run_credit_cost")}),
+        ("LLM cost quotas", {"fields": ("default_monthly_quota_usd", "quota_warning_ratio")}),
+    )
+
+    def has_add_permission(self, request) -> bool:
+        return not AppSettings.objects.exists()
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,58 @@
+from decimal import Decimal
+
+from django.core.cache import cache
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+CACHE_KEY = "core:app-settings:v1"
+CACHE_SECONDS = 30
+
+
+class AppSettings(models.Model):
+    """Business settings operators change in the admin: one row, cached briefly."""
+
+    trial_credits = models.PositiveIntegerField(default=50, help_text="Credits granted once on sign-up.")
+    persona_credit_cost = models.PositiveIntegerField(default=2, help_text="Credits per persona created by AI.")
+    persona_modify_credit_cost = models.PositiveIntegerField(
+        default=2, help_text="Credits per AI modification of a persona."
+    )
+    session_run_credit_cost = models.PositiveIntegerField(
+        default=40, help_text="Credits to run a focus group in autonomous mode."
+    )
+    default_monthly_quota_usd = models.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        default=Decimal("25.00"),
+        help_text="LLM cost (USD) a user may incur per calendar month unless their own quota is set.",
+    )
+    quota_warning_ratio = models.DecimalField(
+        max_digits=3,
+        decimal_places=2,
+        default=Decimal("0.80"),
+        validators=[MinValueValidator(Decimal("0.10")), MaxValueValidator(Decimal("1.00"))],
+        help_text="Warn users when their month's spend reaches this share of the quota.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "app settings"
+        verbose_name_plural = "app settings"
+
+    def __str__(self) -> str:
+        return "App settings"
+
+    def save(self, *args, **kwargs):
+        self.pk = 1  # a singleton: there is only ever row 1
+        super().save(*args, **kwargs)
+        cache.delete(CACHE_KEY)
+
+    def delete(self, *args, **kwargs):
+        raise RuntimeError("App settings cannot be deleted; edit them instead.")
+
+
+def get_app_settings() -> AppSettings:
+    settings_row = cache.get(CACHE_KEY)
+    if settings_row is None:
+        settings_row, _ = AppSettings.objects.get_or_create(pk=1)
+        cache.set(CACHE_KEY, settings_row, CACHE_SECONDS)
+    return settings_row
