@@ -230,6 +230,37 @@ JOBS_MAX_ATTEMPTS = env.int("JOBS_MAX_ATTEMPTS", default=3)
 OPENAI_API_KEY = _env_secret("OPENAI_API_KEY")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
 LLM_SIMULATED = not OPENAI_API_KEY
+# Name reported in usage events for the configured endpoint (openai, azure, ollama…).
+LLM_PROVIDER_NAME = env.str("LLM_PROVIDER_NAME", default="openai")
+# The two model aliases every feature maps to; swapping a model is an env change.
+LLM_MODELS = {
+    "main": env.str("LLM_MODEL_MAIN", default="gpt-5.4"),
+    "mini": env.str("LLM_MODEL_MINI", default="gpt-5.4-mini"),
+}
+LLM_FEATURES = {
+    "persona_basic": "mini",
+    "persona_detail": "main",
+    "persona_modify": "main",
+    "persona_response": "main",
+    "moderator": "main",
+    "conversation_decision": "mini",
+    "discussion_guide": "main",
+    "key_themes": "main",
+    "summary": "mini",
+    "report": "main",
+    "image_description": "main",
+    "grounding_summary": "mini",
+    "healthcheck": "mini",
+}
+# Per-feature override, e.g. LLM_FEATURE_KEY_THEMES=mini
+for _feature in list(LLM_FEATURES):
+    LLM_FEATURES[_feature] = env.str(f"LLM_FEATURE_{_feature.upper()}", default=LLM_FEATURES[_feature])
+    if LLM_FEATURES[_feature] not in LLM_MODELS:
+        raise ImproperlyConfigured(f"LLM_FEATURE_{_feature.upper()} must be one of {sorted(LLM_MODELS)}")
+LLM_CONNECT_TIMEOUT = env.float("LLM_CONNECT_TIMEOUT", default=5.0)
+LLM_READ_TIMEOUT = env.float("LLM_READ_TIMEOUT", default=60.0)
+LLM_DEADLINE_SECONDS = env.float("LLM_DEADLINE_SECONDS", default=180.0)
+LLM_MAX_RETRIES = env.int("LLM_MAX_RETRIES", default=2)
 
 # --- auth & accounts ---------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -6,8 +6,17 @@ from cohorta.core.models import AppSettings
 @admin.register(AppSettings)
 class AppSettingsAdmin(admin.ModelAdmin):
     fieldsets = (
-        ("Credits", {"fields": ("trial_credits", "persona_credit_cost", "persona_modify_credit_cost",
-                                "session_run_credit_cost")}),
+        (
+            "Credits",
+            {
+                "fields": (
+                    "trial_credits",
+                    "persona_credit_cost",
+                    "persona_modify_credit_cost",
+                    "session_run_credit_cost",
+                )
+            },
+        ),
         ("LLM cost quotas", {"fields": ("default_monthly_quota_usd", "quota_warning_ratio")}),
     )
 
