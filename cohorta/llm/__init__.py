@@ -1,0 +1,1 @@
+"""The LLM gateway: the one way Cohorta calls a model (see gateway.py)."""
