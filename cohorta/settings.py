@@ -7,6 +7,7 @@ and ``REDIS_URL`` switch to Postgres, channels-redis, a Redis cache and Celery
 on Redis. Every variable is documented in ``.env.example``.
 """
 
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -217,6 +218,8 @@ CELERY_BEAT_SCHEDULE = {
     "reap-dead-jobs": {"task": "cohorta.jobs.tasks.reap_jobs", "schedule": 30.0, "options": {"queue": "default"}},
 }
 CELERY_TASK_ALWAYS_EAGER = _env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# beat's bookkeeping file; kept out of the working tree.
+CELERY_BEAT_SCHEDULE_FILENAME = str(Path(tempfile.gettempdir()) / "cohorta-celerybeat-schedule")
 
 # --- jobs ----------------------------------------------------------------------
 JOBS_MAX_RUNNING_PER_USER = env.int("JOBS_MAX_RUNNING_PER_USER", default=3)

@@ -3,6 +3,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 
 from cohorta.jobs import selectors, services
@@ -26,7 +27,11 @@ def jobs_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def jobs_panel(request: HttpRequest) -> HttpResponse:
-    return render(request, "jobs/_panel.html", {"jobs": selectors.jobs_recent_for_panel(user=request.user, limit=5)})
+    html = render_to_string(
+        "jobs/_panel.html", {"jobs": selectors.jobs_recent_for_panel(user=request.user, limit=5)}, request=request
+    )
+    # Stripped so the panel's :empty rule hides it when there is nothing to show.
+    return HttpResponse(html.strip())
 
 
 def _after_action(request: HttpRequest, job) -> HttpResponse:
