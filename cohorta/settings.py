@@ -264,6 +264,8 @@ LLM_CONNECT_TIMEOUT = env.float("LLM_CONNECT_TIMEOUT", default=5.0)
 LLM_READ_TIMEOUT = env.float("LLM_READ_TIMEOUT", default=60.0)
 LLM_DEADLINE_SECONDS = env.float("LLM_DEADLINE_SECONDS", default=180.0)
 LLM_MAX_RETRIES = env.int("LLM_MAX_RETRIES", default=2)
+# Seconds between streamed pieces from the offline simulator (0: instant).
+LLM_SIMULATOR_TOKEN_DELAY = env.float("LLM_SIMULATOR_TOKEN_DELAY", default=0.03)
 
 # --- auth & accounts ---------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

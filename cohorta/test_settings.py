@@ -13,7 +13,8 @@ CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_URL = "memory://localhost/"
 EMBEDDED_WORKER = True
-JOBS_HEARTBEAT_SECONDS = 0  # no side threads writing while a test holds the database
+JOBS_HEARTBEAT_SECONDS = 0
+LLM_SIMULATOR_TOKEN_DELAY = 0.0  # no side threads writing while a test holds the database
 # Per-process cache: cleared between tests without flushing a shared Redis.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 CHANNEL_LAYERS = {"default": {"BACKEND": "cohorta.channel_layers.ThreadSafeInMemoryChannelLayer"}}

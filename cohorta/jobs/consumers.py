@@ -48,6 +48,18 @@ class JobConsumer(AsyncJsonWebsocketConsumer):
             return
         await self.send_json({"type": "job.update", "job": event["job"]})
 
+    async def usage_quota_warning(self, event) -> None:
+        if event.get("owner_id") != self.user_id:
+            return
+        await self.send_json(
+            {
+                "type": "quota.warning",
+                "percent": event["percent"],
+                "spent_usd": event["spent_usd"],
+                "limit_usd": event["limit_usd"],
+            }
+        )
+
     async def send_snapshot(self) -> None:
         jobs = await self._snapshot()
         await self.send_json({"type": "jobs.snapshot", "jobs": jobs})

@@ -13,6 +13,7 @@ _NAV = [
 def cohorta(request) -> dict:
     section = getattr(request, "section", None) or _section_from_path(request.path)
     return {
+        "quota_banner": _quota_banner(request),
         "llm_simulated": settings.LLM_SIMULATED,
         "service_mode": settings.SERVICE_MODE,
         "nav_items": [
@@ -31,3 +32,22 @@ def _section_from_path(path: str) -> str:
         "usage": "usage",
         "billing": "billing",
     }.get(first, "")
+
+
+def _quota_banner(request) -> dict | None:
+    """The budget warning shown on every page at 80% and 100%; cached a minute per user."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return None
+    from django.core.cache import cache
+
+    from usage.quotas import quota_status
+
+    key = f"quota:banner:{user.pk}"
+    banner = cache.get(key)
+    if banner is None:
+        status = quota_status(user=user)
+        banner = {"percent": status.percent, "exceeded": status.exceeded, "warning": status.warning,
+                  "limit_usd": status.limit_usd, "spent_usd": status.spent_usd}
+        cache.set(key, banner, 60)
+    return banner if banner["warning"] else None

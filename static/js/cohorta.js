@@ -19,6 +19,20 @@
     if (panel) panel.hidden = false;
   });
 
+  function showQuotaWarning(message) {
+    if (document.getElementById("quota-banner")) return;
+    var main = document.querySelector("main");
+    if (!main) return;
+    var banner = document.createElement("div");
+    banner.id = "quota-banner";
+    banner.className = "alert alert-warning shadow-sm";
+    banner.setAttribute("role", "alert");
+    banner.textContent = "You've used " + message.percent + "% of your monthly AI budget ($" +
+      Number(message.spent_usd).toFixed(2) + " of $" + Number(message.limit_usd).toFixed(2) +
+      "). AI work stops at 100%.";
+    main.insertBefore(banner, main.firstChild);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     document.body.dataset.live = "0";
     var path = document.body.dataset.jobsSocket;
@@ -27,6 +41,9 @@
     window.cohortaJobsSocket = new window.CohortaSocket(path, {
       onOpen: refreshJobViews,
       onMessage: function (message) {
+        if (message.type === "quota.warning") {
+          showQuotaWarning(message);
+        }
         if (message.type === "job.update") {
           document.body.dispatchEvent(new CustomEvent("cohorta:job", { detail: message.job, bubbles: true }));
           // Coalesce bursts of progress into one partial refresh.

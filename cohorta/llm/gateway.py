@@ -1,0 +1,338 @@
+"""The one way Cohorta calls a language model.
+
+    result = complete(feature="persona_response", messages=[...], user=user, stream_to=send_delta)
+    result = complete(feature="persona_basic", messages=[...], schema=PERSONAS_SCHEMA, user=user, job=job)
+
+For every request it sends to the provider it writes exactly one UsageEvent
+(success or failure) with tokens, cost, latency and time to first token. It
+checks the user's quota first, retries 429/5xx/timeouts at most
+``LLM_MAX_RETRIES`` times with backoff (honouring Retry-After) inside a total
+deadline, validates structured output against its JSON schema (one retry on
+invalid output; output cut at the token limit is never repaired), and raises
+typed errors (cohorta.llm.errors) whose messages carry no secrets.
+"""
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import jsonschema
+from django.conf import settings
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from cohorta.llm import errors
+from cohorta.llm.providers import ProviderRequest, ProviderResponse, get_provider
+from cohorta.llm.tokens import count_message_tokens, count_tokens
+from cohorta.secrets import scrub
+from usage.models import UsageSource, UsageStatus
+from usage.quotas import quota_check
+from usage.services import TokenUsage, usage_event_record
+
+logger = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 8.0
+
+
+@dataclass
+class LLMResult:
+    text: str
+    data: Any
+    feature: str
+    model: str
+    simulated: bool
+    finish_reason: str | None
+    tokens: TokenUsage
+    cost_usd: Decimal | None
+    ttft_ms: int | None
+    latency_ms: int
+    attempts: int
+    event_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _CallContext:
+    feature: str
+    alias: str
+    model: str
+    user: Any
+    job_id: Any
+    focus_group_id: int | None
+    persona_id: int | None
+    provider: Any
+    messages: list[dict]
+    deadline: float
+    attempts: int = 0
+    event_ids: list[int] = field(default_factory=list)
+
+
+def model_for(feature: str) -> tuple[str, str]:
+    """(alias, model) for a feature, from settings: changing a model is configuration."""
+    try:
+        alias = settings.LLM_FEATURES[feature]
+    except KeyError:
+        raise ValueError(f"Unknown LLM feature {feature!r}; add it to LLM_FEATURES") from None
+    return alias, settings.LLM_MODELS[alias]
+
+
+def complete(
+    *,
+    feature: str,
+    messages: list[dict],
+    schema: dict | None = None,
+    schema_name: str = "output",
+    user=None,
+    job=None,
+    focus_group_id: int | None = None,
+    persona_id: int | None = None,
+    focus_group_cap_usd: Decimal | None = None,
+    stream_to: Callable[[str], None] | None = None,
+    on_retry: Callable[[], None] | None = None,
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    deadline_seconds: float | None = None,
+) -> LLMResult:
+    alias, model = model_for(feature)
+    if user is not None:
+        quota_check(user=user, focus_group_id=focus_group_id, focus_group_cap_usd=focus_group_cap_usd)
+    ctx = _CallContext(
+        feature=feature,
+        alias=alias,
+        model=model,
+        user=user,
+        job_id=getattr(job, "pk", job),
+        focus_group_id=focus_group_id,
+        persona_id=persona_id,
+        provider=get_provider(),
+        messages=messages,
+        deadline=time.monotonic() + (deadline_seconds or settings.LLM_DEADLINE_SECONDS),
+    )
+    response_format = (
+        {"type": "json_schema", "json_schema": {"name": schema_name, "schema": schema, "strict": True}}
+        if schema is not None
+        else None
+    )
+    request = ProviderRequest(
+        model=model,
+        messages=messages,
+        response_format=response_format,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        deadline=ctx.deadline,
+        on_delta=stream_to,
+        seed_hint=feature,
+    )
+
+    content_retry_used = False
+    while True:
+        response, tokens, event_id = _call_with_retries(ctx, request, on_retry)
+        if schema is None:
+            return _result(ctx, response, tokens, event_id, data=None)
+        if response.finish_reason == "length":
+            _mark_failed(ctx, event_id)
+            raise errors.LLMTruncated(
+                "The AI's answer was cut off at its length limit, so it was discarded. Try again, or ask for less."
+            )
+        try:
+            data = json.loads(response.text)
+            jsonschema.validate(data, schema)
+        except (json.JSONDecodeError, jsonschema.ValidationError) as exc:
+            _mark_failed(ctx, event_id, error_class=f"InvalidOutput:{exc.__class__.__name__}")
+            if not content_retry_used and time.monotonic() < ctx.deadline:
+                content_retry_used = True
+                logger.warning("Invalid structured output for %s from %s; retrying once", feature, model)
+                if on_retry is not None:
+                    on_retry()
+                continue
+            raise errors.LLMInvalidOutput(
+                "The AI returned an answer in the wrong shape twice. Please try again."
+            ) from None
+        return _result(ctx, response, tokens, event_id, data=data)
+
+
+def _result(ctx: _CallContext, response: ProviderResponse, tokens: TokenUsage, event_id: int, data) -> LLMResult:
+    from usage.models import UsageEvent
+
+    cost = UsageEvent.objects.filter(pk=event_id).values_list("cost_usd", flat=True).first()
+    return LLMResult(
+        text=response.text,
+        data=data,
+        feature=ctx.feature,
+        model=ctx.model,
+        simulated=ctx.provider.simulated,
+        finish_reason=response.finish_reason,
+        tokens=tokens,
+        cost_usd=cost,
+        ttft_ms=_ms(response.ttft_s),
+        latency_ms=_ms(response.latency_s) or 0,
+        attempts=ctx.attempts,
+        event_ids=list(ctx.event_ids),
+    )
+
+
+def _ms(seconds: float | None) -> int | None:
+    return None if seconds is None else round(seconds * 1000)
+
+
+def _wait(state: RetryCallState) -> float:
+    exc = state.outcome.exception() if state.outcome else None
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        wait = retry_after
+    else:
+        wait = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** (state.attempt_number - 1)) + random.uniform(0, 0.25)
+    return wait
+
+
+def _call_with_retries(
+    ctx: _CallContext, request: ProviderRequest, on_retry
+) -> tuple[ProviderResponse, TokenUsage, int]:
+    def retryable(exc: BaseException) -> bool:
+        if not isinstance(exc, errors.ProviderError) or not exc.retryable:
+            return False
+        # Only retry if the wait still fits in the call's deadline.
+        wait = exc.retry_after if exc.retry_after is not None else 0.5
+        return time.monotonic() + wait < ctx.deadline
+
+    def before_sleep(state: RetryCallState) -> None:
+        logger.info(
+            "Retrying %s after %s (attempt %s)",
+            ctx.feature,
+            state.outcome.exception().__class__.__name__,
+            state.attempt_number,
+        )
+        if on_retry is not None:
+            on_retry()
+
+    retrying = Retrying(
+        stop=stop_after_attempt(1 + settings.LLM_MAX_RETRIES),
+        wait=lambda state: min(_wait(state), max(0.0, ctx.deadline - time.monotonic())),
+        retry=retry_if_exception(retryable),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    try:
+        for attempt in retrying:
+            with attempt:
+                return _one_call(ctx, request)
+    except errors.ProviderError as exc:
+        raise _typed_error(exc) from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _one_call(ctx: _CallContext, request: ProviderRequest) -> tuple[ProviderResponse, TokenUsage, int]:
+    ctx.attempts += 1
+    started = time.monotonic()
+    try:
+        response = ctx.provider.complete(request)
+    except errors.ProviderError as exc:
+        if exc.estimate_input:
+            tokens = TokenUsage(
+                input_tokens=count_message_tokens(ctx.messages),
+                output_tokens=count_tokens(exc.partial_text),
+                source=UsageSource.ESTIMATED,
+            )
+        else:
+            # The provider answered with an error before doing any work.
+            tokens = TokenUsage()
+        _record(
+            ctx,
+            tokens,
+            status=UsageStatus.ERROR,
+            error_class=exc.__class__.__name__,
+            latency_s=time.monotonic() - started,
+            ttft_s=None,
+            streamed=True,
+        )
+        raise
+    except Exception as exc:
+        # Anything unexpected is still a metered call, then a typed failure.
+        _record(
+            ctx,
+            TokenUsage(),
+            status=UsageStatus.ERROR,
+            error_class=exc.__class__.__name__,
+            latency_s=time.monotonic() - started,
+            ttft_s=None,
+            streamed=True,
+        )
+        logger.exception("Unexpected failure calling %s for %s", ctx.model, ctx.feature)
+        raise errors.LLMError("The AI call failed unexpectedly. It has been logged; please try again.") from None
+
+    if response.usage is not None:
+        tokens = TokenUsage(
+            input_tokens=response.usage.input_tokens,
+            cached_input_tokens=response.usage.cached_input_tokens,
+            output_tokens=response.usage.output_tokens,
+            reasoning_tokens=response.usage.reasoning_tokens,
+            source=UsageSource.REPORTED,
+        )
+    else:
+        tokens = TokenUsage(
+            input_tokens=count_message_tokens(ctx.messages),
+            output_tokens=count_tokens(response.text),
+            source=UsageSource.ESTIMATED,
+        )
+    event_id = _record(
+        ctx,
+        tokens,
+        status=UsageStatus.OK,
+        error_class="",
+        latency_s=response.latency_s,
+        ttft_s=response.ttft_s,
+        streamed=True,
+        request_id=response.request_id,
+    )
+    return response, tokens, event_id
+
+
+def _record(
+    ctx: _CallContext, tokens: TokenUsage, *, status, error_class, latency_s, ttft_s, streamed, request_id: str = ""
+) -> int:
+    event = usage_event_record(
+        feature=ctx.feature,
+        provider=ctx.provider.name,
+        model=ctx.model,
+        model_alias=ctx.alias,
+        tokens=tokens,
+        status=status,
+        error_class=error_class,
+        user=ctx.user,
+        job_id=ctx.job_id,
+        focus_group_id=ctx.focus_group_id,
+        persona_id=ctx.persona_id,
+        latency_ms=_ms(latency_s),
+        ttft_ms=_ms(ttft_s),
+        streamed=streamed,
+        simulated=ctx.provider.simulated,
+        attempt=ctx.attempts,
+        request_id=request_id,
+    )
+    ctx.event_ids.append(event.pk)
+    return event.pk
+
+
+def _mark_failed(ctx: _CallContext, event_id: int, error_class: str = "Truncated") -> None:
+    """The HTTP call succeeded but its content was unusable: the event says so."""
+    from usage.models import UsageEvent
+
+    UsageEvent.objects.filter(pk=event_id).update(status=UsageStatus.ERROR, error_class=error_class[:120])
+
+
+def _typed_error(exc: errors.ProviderError) -> errors.LLMError:
+    logger.warning("LLM call failed: %s", scrub(f"{exc.__class__.__name__}: {exc}"))
+    if isinstance(exc, errors.ProviderRateLimited):
+        return errors.LLMRateLimited("The AI provider is busy right now. Please try again in a minute.")
+    if isinstance(exc, errors.ProviderTimeout):
+        return errors.LLMTimeout("The AI took too long to answer. Please try again.")
+    if isinstance(exc, errors.ProviderRejected):
+        return errors.LLMConfigurationError(
+            "The AI provider refused the request. An administrator needs to check the model configuration."
+        )
+    if isinstance(exc, errors.ProviderMalformed | errors.ProviderStreamCut):
+        return errors.LLMUnavailable("The AI provider sent a broken answer. Please try again.")
+    return errors.LLMUnavailable("The AI provider is unavailable right now. Please try again shortly.")

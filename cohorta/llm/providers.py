@@ -1,0 +1,203 @@
+"""Providers behind the gateway: any OpenAI-compatible endpoint, or the offline simulator.
+
+A provider makes ONE streamed request and reports what happened; retries,
+validation and metering belong to the gateway."""
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from django.conf import settings
+
+from cohorta.llm.errors import (
+    ProviderError,
+    ProviderMalformed,
+    ProviderRateLimited,
+    ProviderRejected,
+    ProviderServerError,
+    ProviderStreamCut,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+
+DeltaCallback = Callable[[str], None]
+
+
+@dataclass
+class ProviderUsage:
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+@dataclass
+class ProviderResponse:
+    text: str
+    finish_reason: str | None
+    usage: ProviderUsage | None
+    ttft_s: float | None
+    latency_s: float
+    model: str
+    request_id: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class ProviderRequest:
+    model: str
+    messages: list[dict]
+    response_format: dict | None
+    max_tokens: int | None
+    temperature: float | None
+    deadline: float  # time.monotonic() by which the call must be over
+    on_delta: DeltaCallback | None = None
+    seed_hint: str = ""
+
+
+def _retry_after(exc) -> float | None:
+    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value:
+            try:
+                return max(0.0, float(value) * scale)
+            except ValueError:
+                continue
+    return None
+
+
+def _usage_from(raw) -> ProviderUsage | None:
+    if raw is None:
+        return None
+    prompt_details = getattr(raw, "prompt_tokens_details", None)
+    completion_details = getattr(raw, "completion_tokens_details", None)
+    return ProviderUsage(
+        input_tokens=raw.prompt_tokens or 0,
+        output_tokens=raw.completion_tokens or 0,
+        cached_input_tokens=(getattr(prompt_details, "cached_tokens", None) or 0) if prompt_details else 0,
+        reasoning_tokens=(getattr(completion_details, "reasoning_tokens", None) or 0) if completion_details else 0,
+    )
+
+
+@lru_cache(maxsize=4)
+def _client(api_key: str, base_url: str, connect_timeout: float, read_timeout: float):
+    import openai
+
+    return openai.OpenAI(
+        api_key=api_key,
+        base_url=base_url or None,
+        # Our gateway retries (honouring Retry-After, within a deadline);
+        # the SDK's own retries would multiply them.
+        max_retries=0,
+        timeout=openai.Timeout(read_timeout, connect=connect_timeout, read=read_timeout),
+    )
+
+
+class OpenAIProvider:
+    name = "openai"
+    simulated = False
+
+    def __init__(self) -> None:
+        self.name = settings.LLM_PROVIDER_NAME
+
+    def client(self):
+        return _client(
+            settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL, settings.LLM_CONNECT_TIMEOUT, settings.LLM_READ_TIMEOUT
+        )
+
+    def complete(self, request: ProviderRequest) -> ProviderResponse:
+        import openai
+
+        started = time.monotonic()
+        remaining = request.deadline - started
+        if remaining <= 0:
+            raise ProviderTimeout("Deadline passed before the call")
+        options: dict = {}
+        if request.response_format is not None:
+            options["response_format"] = request.response_format
+        if request.max_tokens is not None:
+            options["max_completion_tokens"] = request.max_tokens
+        if request.temperature is not None:
+            options["temperature"] = request.temperature
+        timeout = openai.Timeout(
+            min(settings.LLM_READ_TIMEOUT, remaining),
+            connect=min(settings.LLM_CONNECT_TIMEOUT, remaining),
+            read=min(settings.LLM_READ_TIMEOUT, remaining),
+        )
+        parts: list[str] = []
+        ttft: float | None = None
+        usage: ProviderUsage | None = None
+        finish: str | None = None
+        request_id = ""
+        try:
+            stream = self.client().chat.completions.create(
+                model=request.model,
+                messages=request.messages,
+                stream=True,
+                stream_options={"include_usage": True},
+                timeout=timeout,
+                **options,
+            )
+            response = getattr(stream, "response", None)
+            if response is not None:
+                request_id = response.headers.get("x-request-id", "")
+            with stream:
+                for chunk in stream:
+                    if getattr(chunk, "usage", None):
+                        usage = _usage_from(chunk.usage)
+                    for choice in chunk.choices or []:
+                        delta = getattr(choice.delta, "content", None) if choice.delta else None
+                        if delta:
+                            if ttft is None:
+                                ttft = time.monotonic() - started
+                            parts.append(delta)
+                            if request.on_delta is not None:
+                                request.on_delta(delta)
+                        if choice.finish_reason:
+                            finish = choice.finish_reason
+                    if time.monotonic() > request.deadline:
+                        raise ProviderTimeout("The call ran past its deadline", partial_text="".join(parts))
+        except ProviderError:
+            raise
+        except openai.RateLimitError as exc:
+            raise ProviderRateLimited("Rate limited by the provider", retry_after=_retry_after(exc)) from None
+        except openai.APITimeoutError:
+            raise ProviderTimeout("The provider did not answer in time", partial_text="".join(parts)) from None
+        except openai.APIConnectionError:
+            if parts:
+                raise ProviderStreamCut("The stream broke off", partial_text="".join(parts)) from None
+            raise ProviderUnavailable("Could not reach the provider") from None
+        except openai.InternalServerError as exc:
+            raise ProviderServerError(f"Provider error {exc.status_code}", retry_after=_retry_after(exc)) from None
+        except openai.APIStatusError as exc:
+            if exc.status_code >= 500:
+                raise ProviderServerError(f"Provider error {exc.status_code}", retry_after=_retry_after(exc)) from None
+            raise ProviderRejected(f"The provider refused the request ({exc.status_code})") from None
+        except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError):
+            raise ProviderMalformed(
+                "The provider sent a response that could not be read", partial_text="".join(parts)
+            ) from None
+        text = "".join(parts)
+        if finish is None and usage is None:
+            # Ended without a finish reason or usage: the connection was cut.
+            raise ProviderStreamCut("The stream ended before it finished", partial_text=text)
+        return ProviderResponse(
+            text=text,
+            finish_reason=finish,
+            usage=usage,
+            ttft_s=ttft,
+            latency_s=time.monotonic() - started,
+            model=request.model,
+            request_id=request_id,
+        )
+
+
+def get_provider():
+    if settings.LLM_SIMULATED:
+        from cohorta.llm.simulator import SimulatedProvider
+
+        return SimulatedProvider()
+    return OpenAIProvider()

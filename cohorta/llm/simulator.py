@@ -1,0 +1,135 @@
+"""The offline simulator: plausible, persona-flavoured answers with no network.
+
+Used when no OPENAI_API_KEY is set. Everything it produces is marked
+simulated (usage events, and whatever features store from it), and it costs
+nothing. It streams like a real model so live pages behave the same.
+"""
+
+import hashlib
+import json
+import random
+import re
+import time
+
+from django.conf import settings
+
+from cohorta.llm.providers import ProviderRequest, ProviderResponse, ProviderUsage
+from cohorta.llm.tokens import count_message_tokens, count_tokens
+
+_OPENINGS = [
+    "Honestly,",
+    "For me,",
+    "I'll be straight with you:",
+    "Speaking as someone who's busy most evenings,",
+    "Hmm, good question.",
+    "If I'm being practical,",
+    "I think",
+    "To be fair,",
+]
+_REASONS = [
+    "the price has to feel fair for what I actually get",
+    "it needs to save me time, not add another thing to manage",
+    "I want to trust the brand before I hand over my card details",
+    "quality matters more to me than a flashy discount",
+    "if it doesn't fit into my routine I'll forget about it within a week",
+    "I'd want to hear from people like me who've tried it",
+    "I'm wary of subscriptions that are hard to cancel",
+    "being able to see exactly what's included up front makes a big difference",
+]
+_CLOSINGS = [
+    "That's probably what would swing it for me.",
+    "Others might feel differently, but that's where I land.",
+    "So I'm interested, but not sold yet.",
+    "If they got that right, I'd give it a go.",
+    "That's my two cents anyway.",
+]
+_WORD = re.compile(r"[A-Za-z][A-Za-z\-']{3,}")
+_STOP = {
+    "what",
+    "would",
+    "your",
+    "about",
+    "think",
+    "that",
+    "this",
+    "with",
+    "have",
+    "from",
+    "they",
+    "there",
+    "which",
+    "when",
+    "where",
+    "their",
+    "please",
+    "tell",
+    "describe",
+    "reply",
+    "answer",
+    "should",
+    "could",
+    "does",
+}
+
+
+def _seed(request: ProviderRequest) -> int:
+    digest = hashlib.sha256(
+        (request.model + json.dumps(request.messages, sort_keys=True, default=str) + request.seed_hint).encode()
+    ).hexdigest()
+    return int(digest[:12], 16)
+
+
+def _topic(messages: list[dict]) -> str:
+    last_user = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), "") or ""
+    words = [w.lower() for w in _WORD.findall(last_user if isinstance(last_user, str) else "")]
+    words = [w for w in words if w not in _STOP]
+    return " ".join(words[:3])
+
+
+def simulated_text(request: ProviderRequest, rng: random.Random) -> str:
+    topic = _topic(request.messages)
+    reasons = rng.sample(_REASONS, 2)
+    about = f" when it comes to {topic}" if topic else ""
+    return f"{rng.choice(_OPENINGS)} {reasons[0]}{about}. And {reasons[1]}. {rng.choice(_CLOSINGS)}"
+
+
+def simulated_json(request: ProviderRequest, rng: random.Random) -> str:
+    from cohorta.llm.schema_faker import fake_instance
+
+    response_format = request.response_format or {}
+    if response_format.get("type") == "json_schema":
+        schema = response_format["json_schema"]["schema"]
+        return json.dumps(fake_instance(schema, seed=rng.randrange(2**31), hint=_topic(request.messages)))
+    return json.dumps({"answer": simulated_text(request, rng)})
+
+
+def _chunks(text: str) -> list[str]:
+    # Word-sized pieces stream like tokens do.
+    return re.findall(r"\S+\s*|\s+", text)
+
+
+class SimulatedProvider:
+    name = "simulator"
+    simulated = True
+
+    def complete(self, request: ProviderRequest) -> ProviderResponse:
+        started = time.monotonic()
+        rng = random.Random(_seed(request))
+        text = simulated_json(request, rng) if request.response_format else simulated_text(request, rng)
+        delay = settings.LLM_SIMULATOR_TOKEN_DELAY
+        ttft = None
+        for piece in _chunks(text):
+            if delay:
+                time.sleep(delay)
+            if ttft is None:
+                ttft = time.monotonic() - started
+            if request.on_delta is not None:
+                request.on_delta(piece)
+        return ProviderResponse(
+            text=text,
+            finish_reason="stop",
+            usage=ProviderUsage(input_tokens=count_message_tokens(request.messages), output_tokens=count_tokens(text)),
+            ttft_s=ttft or 0.0,
+            latency_s=time.monotonic() - started,
+            model=request.model,
+        )
