@@ -67,6 +67,18 @@ class User(AbstractUser):
     def __str__(self) -> str:
         return self.email
 
+    def save(self, *args, **kwargs):
+        # The balance is written only by billing.services' conditional UPDATEs.
+        # A full save of an in-memory copy loaded before a spend would put the
+        # old balance back, so saves of existing users never include it.
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                field.name
+                for field in self._meta.concrete_fields
+                if not field.primary_key and field.name != "credit_balance"
+            ]
+        super().save(*args, **kwargs)
+
     @property
     def role(self) -> str:
         return "admin" if self.is_staff else "researcher"

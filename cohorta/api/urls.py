@@ -1,15 +1,21 @@
 from django.urls import path
 
+from billing import api as billing_api
 from cohorta.accounts import api as accounts_api
 from cohorta.jobs import api as jobs_api
+from usage import api as usage_api
 
 app_name = "api"
 
 urlpatterns = [
     path("me/", accounts_api.MeView.as_view(), name="me"),
+    path("credits/", billing_api.CreditsView.as_view(), name="credits"),
+    path("credits/ledger/", billing_api.CreditLedgerView.as_view(), name="credit-ledger"),
     path("jobs/", jobs_api.JobListView.as_view(), name="job-list"),
     path("jobs/worker-check/", jobs_api.WorkerCheckStartView.as_view(), name="job-worker-check"),
     path("jobs/<str:job_id>/", jobs_api.JobDetailView.as_view(), name="job-detail"),
     path("jobs/<str:job_id>/cancel/", jobs_api.JobCancelView.as_view(), name="job-cancel"),
     path("jobs/<str:job_id>/retry/", jobs_api.JobRetryView.as_view(), name="job-retry"),
+    path("usage/", usage_api.MyUsageView.as_view(), name="usage"),
+    path("usage/events/", usage_api.MyUsageEventsView.as_view(), name="usage-events"),
 ]

@@ -47,7 +47,12 @@ def _quota_banner(request) -> dict | None:
     banner = cache.get(key)
     if banner is None:
         status = quota_status(user=user)
-        banner = {"percent": status.percent, "exceeded": status.exceeded, "warning": status.warning,
-                  "limit_usd": status.limit_usd, "spent_usd": status.spent_usd}
+        banner = {
+            "percent": status.percent,
+            "exceeded": status.exceeded,
+            "warning": status.warning,
+            "limit_usd": status.limit_usd,
+            "spent_usd": status.spent_usd,
+        }
         cache.set(key, banner, 60)
     return banner if banner["warning"] else None

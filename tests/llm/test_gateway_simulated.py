@@ -54,8 +54,12 @@ def test_simulated_text_call_streams_and_is_metered(owner, settings):
 
 def test_simulated_structured_output_validates(owner, settings):
     settings.LLM_SIMULATED = True
-    result = complete(feature="persona_basic", messages=[{"role": "user", "content": "Busy parents"}],
-                      schema=PERSONA_SCHEMA, user=owner)
+    result = complete(
+        feature="persona_basic",
+        messages=[{"role": "user", "content": "Busy parents"}],
+        schema=PERSONA_SCHEMA,
+        user=owner,
+    )
     assert len(result.data["personas"]) == 3
     assert all(18 <= p["age"] <= 90 for p in result.data["personas"])
     assert UsageEvent.objects.get().model == settings.LLM_MODELS["mini"]

@@ -53,8 +53,12 @@ def test_aliases_price_as_their_model(seeded):
 
 def test_effective_dates_keep_old_prices_for_old_events(seeded):
     now = timezone.now()
-    ModelPrice.objects.create(model="gpt-5.4", effective_from=now - timedelta(days=1), input_per_1m=Decimal("3.00"),
-                              output_per_1m=Decimal("20.00"))
+    ModelPrice.objects.create(
+        model="gpt-5.4",
+        effective_from=now - timedelta(days=1),
+        input_per_1m=Decimal("3.00"),
+        output_per_1m=Decimal("20.00"),
+    )
     from django.core.cache import cache
 
     cache.clear()
@@ -67,7 +71,12 @@ def test_a_model_without_a_price_has_none():
 
 
 def test_zero_prices_are_real_prices():
-    ModelPrice.objects.create(model="local", effective_from=timezone.now() - timedelta(days=1),
-                              input_per_1m=Decimal("0"), cached_input_per_1m=Decimal("0"), output_per_1m=Decimal("0"))
+    ModelPrice.objects.create(
+        model="local",
+        effective_from=timezone.now() - timedelta(days=1),
+        input_per_1m=Decimal("0"),
+        cached_input_per_1m=Decimal("0"),
+        output_per_1m=Decimal("0"),
+    )
     price = price_for("local", timezone.now())
     assert cost_for(price, input_tokens=10_000, cached_input_tokens=5_000, output_tokens=10) == Decimal(0)

@@ -20,8 +20,7 @@ def _spend(user, usd: str, **extra):
         model="test-model", defaults={"input_per_1m": Decimal("1.00"), "output_per_1m": Decimal("0")}
     )
     tokens = TokenUsage(input_tokens=int(Decimal(usd) * 1_000_000))
-    return usage_event_record(feature="summary", provider="test", model="test-model", tokens=tokens, user=user,
-                              **extra)
+    return usage_event_record(feature="summary", provider="test", model="test-model", tokens=tokens, user=user, **extra)
 
 
 def test_quota_defaults_to_app_settings_and_can_be_overridden(owner):
@@ -66,8 +65,13 @@ def test_focus_group_cap(owner):
 
 def test_missing_price_records_the_event_and_warns(owner, caplog, mailoutbox, settings):
     settings.ADMINS = [("Ops", "ops@example.com")]
-    event = usage_event_record(feature="summary", provider="test", model="mystery-model",
-                               tokens=TokenUsage(input_tokens=10, output_tokens=5), user=owner)
+    event = usage_event_record(
+        feature="summary",
+        provider="test",
+        model="mystery-model",
+        tokens=TokenUsage(input_tokens=10, output_tokens=5),
+        user=owner,
+    )
     assert event.cost_usd is None and event.price_missing
     assert "No price for model 'mystery-model'" in caplog.text
     usage_event_record(feature="summary", provider="test", model="mystery-model", tokens=TokenUsage(), user=owner)
@@ -77,17 +81,31 @@ def test_missing_price_records_the_event_and_warns(owner, caplog, mailoutbox, se
 def test_backfill_prices_events_once_a_price_exists(owner):
     from usage.models import ModelPrice
 
-    event = usage_event_record(feature="summary", provider="test", model="late-model",
-                               tokens=TokenUsage(input_tokens=2_000_000, output_tokens=0), user=owner)
-    estimated = usage_event_record(feature="summary", provider="test", model="late-model", user=owner,
-                                   tokens=TokenUsage(input_tokens=1_000_000, source=UsageSource.ESTIMATED))
+    event = usage_event_record(
+        feature="summary",
+        provider="test",
+        model="late-model",
+        tokens=TokenUsage(input_tokens=2_000_000, output_tokens=0),
+        user=owner,
+    )
+    estimated = usage_event_record(
+        feature="summary",
+        provider="test",
+        model="late-model",
+        user=owner,
+        tokens=TokenUsage(input_tokens=1_000_000, source=UsageSource.ESTIMATED),
+    )
     call_command("backfill_usage", verbosity=0)
     assert UsageEvent.objects.get(pk=event.pk).cost_usd is None  # still no price
     from django.core.cache import cache
     from django.utils import timezone
 
-    ModelPrice.objects.create(model="late-model", effective_from=timezone.now().replace(year=2020),
-                              input_per_1m=Decimal("1.50"), output_per_1m=Decimal("1"))
+    ModelPrice.objects.create(
+        model="late-model",
+        effective_from=timezone.now().replace(year=2020),
+        input_per_1m=Decimal("1.50"),
+        output_per_1m=Decimal("1"),
+    )
     cache.clear()
     call_command("backfill_usage", verbosity=0)
     assert UsageEvent.objects.get(pk=event.pk).cost_usd == Decimal("3.00")

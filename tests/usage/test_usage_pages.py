@@ -12,13 +12,22 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def priced(db):
-    ModelPrice.objects.create(model="gpt-5.4", input_per_1m=Decimal("2.50"), output_per_1m=Decimal("15.00"),
-                              effective_from="2020-01-01T00:00:00Z")
+    ModelPrice.objects.create(
+        model="gpt-5.4",
+        input_per_1m=Decimal("2.50"),
+        output_per_1m=Decimal("15.00"),
+        effective_from="2020-01-01T00:00:00Z",
+    )
 
 
 def _event(user, feature="persona_detail", **tokens):
-    return usage_event_record(feature=feature, provider="openai", model="gpt-5.4", user=user,
-                              tokens=TokenUsage(**(tokens or {"input_tokens": 1000, "output_tokens": 500})))
+    return usage_event_record(
+        feature=feature,
+        provider="openai",
+        model="gpt-5.4",
+        user=user,
+        tokens=TokenUsage(**(tokens or {"input_tokens": 1000, "output_tokens": 500})),
+    )
 
 
 def test_usage_page_empty_state(client, owner):
@@ -71,8 +80,9 @@ async def test_quota_warning_reaches_the_socket(owner, owner_token, priced):
     from cohorta.asgi import application
     from usage.quotas import quota_check
 
-    communicator = WebsocketCommunicator(application, "/ws/jobs/",
-                                         headers=[(b"authorization", f"Bearer {owner_token}".encode())])
+    communicator = WebsocketCommunicator(
+        application, "/ws/jobs/", headers=[(b"authorization", f"Bearer {owner_token}".encode())]
+    )
     await communicator.connect()
     await communicator.receive_json_from()  # snapshot
     owner.monthly_quota_usd = Decimal("1.00")
