@@ -31,6 +31,7 @@ migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
 seed: migrate
+	@$(BIN)/python manage.py seed_model_pricing
 	@echo "Demo accounts (log in at http://$(HOST):$(PORT)/accounts/login/):"
 	@$(BIN)/python manage.py seed_demo
 

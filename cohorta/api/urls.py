@@ -13,6 +13,7 @@ urlpatterns = [
     path("credits/ledger/", billing_api.CreditLedgerView.as_view(), name="credit-ledger"),
     path("jobs/", jobs_api.JobListView.as_view(), name="job-list"),
     path("jobs/worker-check/", jobs_api.WorkerCheckStartView.as_view(), name="job-worker-check"),
+    path("jobs/llm-check/", jobs_api.LlmCheckStartView.as_view(), name="job-llm-check"),
     path("jobs/<str:job_id>/", jobs_api.JobDetailView.as_view(), name="job-detail"),
     path("jobs/<str:job_id>/cancel/", jobs_api.JobCancelView.as_view(), name="job-cancel"),
     path("jobs/<str:job_id>/retry/", jobs_api.JobRetryView.as_view(), name="job-retry"),

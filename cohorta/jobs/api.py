@@ -73,3 +73,12 @@ class WorkerCheckStartView(APIView):
             total=data.validated_data["steps"],
         )
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(tags=["jobs"], request=None, responses={202: JobSerializer})
+class LlmCheckStartView(APIView):
+    """Start an AI connection check: one small metered call to the configured model."""
+
+    def post(self, request):
+        job = services.job_create(owner=request.user, kind="llm_check", total=1)
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

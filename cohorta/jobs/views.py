@@ -78,3 +78,11 @@ def jobs_worker_check(request: HttpRequest) -> HttpResponse:
     services.job_create(owner=request.user, kind="worker_check", params={"steps": 5, "step_seconds": 0.6}, total=5)
     messages.info(request, "Worker check started: watch its progress in the jobs panel.")
     return redirect(request.headers.get("Referer") or "jobs_list")
+
+
+@login_required
+@require_POST
+def jobs_llm_check(request: HttpRequest) -> HttpResponse:
+    services.job_create(owner=request.user, kind="llm_check", total=1)
+    messages.info(request, "AI connection check started: one small call to the model, metered on your Usage page.")
+    return redirect(request.headers.get("Referer") or "jobs_list")

@@ -6,6 +6,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from billing.selectors import credits_balance
 from cohorta.jobs.selectors import jobs_for_user
 from cohorta.web.health import run_health_checks
 
@@ -23,6 +24,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "recent_jobs": jobs_for_user(user=request.user)[:5],
         "database_vendor": connection.display_name,
         "embedded_worker": settings.EMBEDDED_WORKER,
+        "credit_balance": credits_balance(user=request.user),
+        "model_main": settings.LLM_MODELS["main"],
     }
     return render(request, "web/dashboard.html", context)
 

@@ -143,3 +143,23 @@ def test_panel_shows_active_and_just_finished_jobs_only(client, owner):
     client.force_login(owner)
     panel = client.get("/jobs/panel/").content.decode()
     assert f'id="job-{running.pk}"' in panel and panel.count('class="job-row') == 1
+
+
+def test_ai_connection_check_runs_through_the_gateway(client, owner, django_capture_on_commit_callbacks):
+    from usage.models import UsageEvent
+
+    client.force_login(owner)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/jobs/llm-check/")
+    job = Job.objects.get(owner=owner, kind="llm_check")
+    assert job.state == JobState.DONE and job.result["simulated"] is True and job.result["reply"]
+    event = UsageEvent.objects.get(job=job)
+    assert event.feature == "healthcheck" and event.user == owner
+
+
+def test_dashboard_shows_the_credit_balance(client, owner):
+    from billing.services import credits_grant
+
+    credits_grant(user=owner, amount=42, idempotency_key="t:42")
+    client.force_login(owner)
+    assert ">42<" in client.get("/").content.decode()

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from billing.services import credits_grant
 from cohorta.accounts.models import User
 
 DEMO_ACCOUNTS = [
@@ -12,6 +13,7 @@ DEMO_ACCOUNTS = [
     ("demo@cohorta.local", "Dana Demo", False),
     ("admin@cohorta.local", "Alex Admin", True),
 ]
+DEMO_CREDITS = 200
 DEV_PASSWORD = "cohorta-demo-2026"  # noqa: S105 - printed for local demo use; refused when DEBUG=0
 
 
@@ -40,6 +42,11 @@ class Command(BaseCommand):
             user.save()
             # Verified, so mandatory email verification does not block the demo.
             EmailAddress.objects.update_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
+            if not staff:
+                # Enough to try generation and an autonomous run; once per account.
+                credits_grant(
+                    user=user, amount=DEMO_CREDITS, idempotency_key=f"demo-grant:{user.pk}", description="Demo credits"
+                )
             if not options["quiet"]:
                 role = "admin     " if staff else "researcher"
                 verb = "created" if created else "ready  "
