@@ -61,3 +61,6 @@ def owner_api(owner):
 def owner_token(owner):
     _, raw = api_token_create(user=owner, name="tests")
     return raw
+
+
+from tests.fakes.fixtures import fake_openai  # noqa: E402, F401 - the project's fake OpenAI server, as a fixture

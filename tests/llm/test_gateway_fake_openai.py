@@ -1,0 +1,259 @@
+"""The gateway against the project's fake OpenAI-compatible server, through the
+real openai SDK: every request is exactly one UsageEvent whose tokens equal
+what the server reported and whose cost is the seeded price × tokens, and
+every fault ends in the documented behaviour."""
+
+import json
+import logging
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from cohorta.errors import QuotaExceeded
+from cohorta.llm import errors
+from cohorta.llm.gateway import complete
+from usage.models import UsageEvent, UsageSource, UsageStatus
+
+pytestmark = pytest.mark.django_db
+
+PRICE_FILE = Path(__file__).resolve().parents[2] / "usage" / "pricing" / "model_prices.json"
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "themes": {
+            "type": "array",
+            "minItems": 2,
+            "maxItems": 4,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "title": {"type": "string"},
+                    "sentiment": {"type": "string", "enum": ["positive", "mixed", "negative"]},
+                },
+                "required": ["title", "sentiment"],
+                "additionalProperties": False,
+            },
+        }
+    },
+    "required": ["themes"],
+    "additionalProperties": False,
+}
+MESSAGES = [
+    {"role": "system", "content": "You are Priya, 34, a nurse in Leeds who cooks on weeknights."},
+    {"role": "user", "content": "What would make you switch to a new meal-kit service?"},
+]
+
+
+@pytest.fixture
+def llm(fake_openai, settings):
+    """Cohorta pointed at the fake server, with the repo's price file seeded."""
+    settings.OPENAI_API_KEY = "test-key"
+    settings.OPENAI_BASE_URL = fake_openai.base_url
+    settings.LLM_SIMULATED = False
+    settings.LLM_READ_TIMEOUT = 2.0
+    settings.LLM_DEADLINE_SECONDS = 10.0
+    call_command("seed_model_pricing", verbosity=0)
+    return fake_openai
+
+
+def _expected_cost(model: str, usage: dict) -> Decimal:
+    entry = next(p for p in json.loads(PRICE_FILE.read_text())["prices"] if p["model"] == model)
+    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0)
+    return (
+        Decimal(usage["prompt_tokens"] - cached) * Decimal(entry["input_per_1m"])
+        + Decimal(cached) * Decimal(entry["cached_input_per_1m"])
+        + Decimal(usage["completion_tokens"]) * Decimal(entry["output_per_1m"])
+    ) / Decimal(1_000_000)
+
+
+def _events():
+    return list(UsageEvent.objects.order_by("id"))
+
+
+def test_a_call_is_one_event_with_the_reported_tokens_and_the_seeded_cost(llm, owner):
+    llm.cached_tokens = 7
+    llm.reasoning_tokens = 5
+    deltas = []
+    result = complete(
+        feature="persona_response",
+        messages=MESSAGES,
+        user=owner,
+        stream_to=deltas.append,
+        persona_id=12,
+        focus_group_id=3,
+    )
+    [event] = _events()
+    [response] = llm.responses
+    usage = response.usage
+    assert "".join(deltas) == result.text == response.content
+    assert (event.input_tokens, event.output_tokens) == (usage["prompt_tokens"], usage["completion_tokens"])
+    assert event.cached_input_tokens == 7 and event.reasoning_tokens == 5
+    assert event.usage_source == UsageSource.REPORTED and event.status == UsageStatus.OK
+    assert event.cost_usd == _expected_cost("gpt-5.4", usage).quantize(Decimal("0.00000001"))
+    assert result.cost_usd == event.cost_usd
+    assert (event.user, event.persona_id, event.focus_group_id) == (owner, 12, 3)
+    assert event.model == "gpt-5.4" and event.model_alias == "main" and not event.simulated
+    # The request was streamed with usage requested, as the gateway promises.
+    body = llm.requests[-1].body
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+
+
+def test_time_to_first_token_and_latency_are_measured(llm, owner):
+    llm.ttft = 0.25
+    llm.tokens_per_second = 400
+    complete(feature="summary", messages=MESSAGES, user=owner)
+    [event] = _events()
+    assert event.ttft_ms >= 200 and event.latency_ms >= event.ttft_ms
+    assert event.model == "gpt-5.4-mini"
+
+
+def test_structured_output_is_requested_strict_and_validated(llm, owner):
+    result = complete(feature="key_themes", messages=MESSAGES, schema=SCHEMA, schema_name="themes", user=owner)
+    assert 2 <= len(result.data["themes"]) <= 4
+    response_format = llm.requests[-1].body["response_format"]
+    assert response_format["type"] == "json_schema"
+    assert response_format["json_schema"]["strict"] is True and response_format["json_schema"]["name"] == "themes"
+
+
+def test_one_429_is_retried_after_retry_after(llm, owner):
+    llm.add_fault("rate_limit", retry_after=0.3)
+    started = time.monotonic()
+    result = complete(feature="summary", messages=MESSAGES, user=owner)
+    assert time.monotonic() - started >= 0.3
+    limited, ok = _events()
+    assert (limited.status, limited.error_class, limited.input_tokens) == ("error", "ProviderRateLimited", 0)
+    assert ok.status == "ok" and ok.attempt == 2 and result.attempts == 2
+    assert len(llm.requests) == 2
+
+
+def test_a_429_storm_gives_up_after_two_retries(llm, owner):
+    llm.add_fault("rate_limit", times=10, retry_after=0.01)
+    with pytest.raises(errors.LLMRateLimited) as info:
+        complete(feature="summary", messages=MESSAGES, user=owner)
+    assert info.value.status_code == 503 and "busy" in info.value.message
+    assert len(llm.requests) == 3 and len(_events()) == 3
+    assert all(event.status == "error" for event in _events())
+
+
+def test_retry_after_beyond_the_deadline_is_not_waited_for(llm, owner):
+    llm.add_fault("rate_limit", retry_after=30)
+    started = time.monotonic()
+    with pytest.raises(errors.LLMRateLimited):
+        complete(feature="summary", messages=MESSAGES, user=owner, deadline_seconds=2)
+    assert time.monotonic() - started < 1.5 and len(llm.requests) == 1
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_server_errors_are_retried(llm, owner, status):
+    llm.add_fault("server_error", status=status)
+    assert complete(feature="summary", messages=MESSAGES, user=owner).text
+    assert [e.status for e in _events()] == ["error", "ok"]
+
+
+def test_a_hanging_provider_times_out_within_the_deadline(llm, owner, settings):
+    settings.LLM_READ_TIMEOUT = 0.4
+    llm.add_fault("hang", times=5, seconds=5)
+    started = time.monotonic()
+    with pytest.raises(errors.LLMTimeout):
+        complete(feature="summary", messages=MESSAGES, user=owner, deadline_seconds=4)
+    assert time.monotonic() - started < 4
+    events = _events()
+    assert len(events) == 3 and {e.error_class for e in events} == {"ProviderTimeout"}
+    # The prompt may have been processed: its tokens are estimated, never a silent zero.
+    assert all(e.usage_source == UsageSource.ESTIMATED and e.input_tokens > 0 for e in events)
+
+
+def test_the_deadline_bounds_the_whole_call(llm, owner, settings):
+    settings.LLM_READ_TIMEOUT = 5
+    llm.add_fault("hang", times=5, seconds=5)
+    started = time.monotonic()
+    with pytest.raises(errors.LLMTimeout):
+        complete(feature="summary", messages=MESSAGES, user=owner, deadline_seconds=1)
+    assert time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize("streamed_fault", ["malformed_json", "stream_cut"])
+def test_broken_responses_are_retried_and_metered_as_estimates(llm, owner, streamed_fault):
+    llm.add_fault(streamed_fault)
+    result = complete(feature="summary", messages=MESSAGES, user=owner)
+    broken, ok = _events()
+    assert broken.status == "error" and broken.usage_source == UsageSource.ESTIMATED and broken.input_tokens > 0
+    assert ok.status == "ok" and result.text == llm.responses[-1].content
+
+
+def test_missing_usage_is_estimated_not_zero(llm, owner, caplog):
+    llm.add_fault("no_usage")
+    with caplog.at_level(logging.WARNING):
+        result = complete(feature="summary", messages=MESSAGES, user=owner)
+    [event] = _events()
+    assert event.usage_source == UsageSource.ESTIMATED and event.status == "ok"
+    assert event.input_tokens > 0 and event.output_tokens > 0 and event.cost_usd > 0
+    # The offline count agrees with the provider's own counting rule.
+    from tests.fakes.openai_server import count_prompt_tokens, count_tokens
+
+    assert event.input_tokens == count_prompt_tokens(MESSAGES)
+    assert event.output_tokens == count_tokens(result.text)
+    assert "tokens estimated offline" in caplog.text
+
+
+def test_invalid_structured_output_is_retried_once(llm, owner):
+    llm.add_fault("invalid_output")
+    result = complete(feature="key_themes", messages=MESSAGES, schema=SCHEMA, user=owner)
+    assert result.data["themes"]
+    invalid, ok = _events()
+    assert invalid.status == "error" and invalid.error_class.startswith("InvalidOutput")
+    assert invalid.usage_source == UsageSource.REPORTED and invalid.cost_usd > 0  # it was billed
+    assert ok.status == "ok"
+
+
+@pytest.mark.parametrize("fault", ["invalid_output", "garbage_output"])
+def test_output_invalid_twice_is_a_typed_error(llm, owner, fault):
+    llm.add_fault(fault, times=2)
+    with pytest.raises(errors.LLMInvalidOutput):
+        complete(feature="key_themes", messages=MESSAGES, schema=SCHEMA, user=owner)
+    assert len(llm.requests) == 2 and [e.status for e in _events()] == ["error", "error"]
+
+
+def test_output_cut_at_the_token_limit_is_never_repaired_or_retried(llm, owner):
+    llm.add_fault("truncated")
+    with pytest.raises(errors.LLMTruncated):
+        complete(feature="key_themes", messages=MESSAGES, schema=SCHEMA, user=owner)
+    [event] = _events()
+    assert len(llm.requests) == 1 and event.status == "error" and event.error_class == "Truncated"
+    assert event.output_tokens == llm.responses[-1].usage["completion_tokens"]
+
+
+def test_provider_down_is_llm_unavailable(llm, owner, settings):
+    settings.OPENAI_BASE_URL = "http://127.0.0.1:1/v1"
+    with pytest.raises(errors.LLMUnavailable):
+        complete(feature="summary", messages=MESSAGES, user=owner)
+    assert len(_events()) == 3 and all(e.error_class == "ProviderUnavailable" for e in _events())
+
+
+def test_a_model_without_a_price_still_answers(llm, owner, settings):
+    settings.LLM_MODELS = {**settings.LLM_MODELS, "mini": "brand-new-model"}
+    assert complete(feature="summary", messages=MESSAGES, user=owner).text
+    [event] = _events()
+    assert event.price_missing and event.cost_usd is None and event.model == "brand-new-model"
+
+
+def test_quota_is_checked_before_any_request(llm, owner):
+    owner.monthly_quota_usd = Decimal("0")
+    owner.save()
+    with pytest.raises(QuotaExceeded):
+        complete(feature="summary", messages=MESSAGES, user=owner)
+    assert llm.requests == [] and _events() == []
+
+
+def test_secrets_never_reach_errors_or_logs(llm, owner, settings, caplog):
+    canary = "sk-canary-1234567890abcdefSECRET"
+    settings.OPENAI_API_KEY = canary  # the fake server expects "test-key": it answers 401
+    with caplog.at_level(logging.DEBUG), pytest.raises(errors.LLMConfigurationError) as info:
+        complete(feature="summary", messages=MESSAGES, user=owner)
+    assert canary not in str(info.value) and canary not in info.value.message
+    assert canary not in caplog.text
+    assert len(llm.requests) == 1  # a rejected key is not retried
+    assert _events()[0].error_class == "ProviderRejected"
