@@ -27,9 +27,13 @@ def jobs_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def jobs_panel(request: HttpRequest) -> HttpResponse:
-    html = render_to_string(
-        "jobs/_panel.html", {"jobs": selectors.jobs_recent_for_panel(user=request.user, limit=5)}, request=request
-    )
+    jobs = selectors.jobs_recent_for_panel(user=request.user, limit=5)
+    context = {
+        "jobs": jobs,
+        "any_active": any(job.is_active for job in jobs),
+        "any_failed": any(job.state in ("failed", "interrupted") for job in jobs),
+    }
+    html = render_to_string("jobs/_panel.html", context, request=request)
     # Stripped so the panel's :empty rule hides it when there is nothing to show.
     return HttpResponse(html.strip())
 
