@@ -8,16 +8,24 @@ from cohorta.accounts.models import ApiToken, User
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     ordering = ["email"]
-    list_display = ["email", "name", "role", "is_active", "date_joined", "last_login"]
+    list_display = ["email", "name", "role", "credit_balance", "monthly_quota_usd", "is_active", "date_joined"]
     list_filter = ["is_staff", "is_active", "is_superuser"]
     search_fields = ["email", "name"]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Profile", {"fields": ("name",)}),
+        (
+            "Credits and quota",
+            {
+                "fields": ("credit_balance", "monthly_quota_usd"),
+                "description": "The balance changes only through the credit ledger (grants, purchases, spends).",
+            },
+        ),
         ("Access", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+    readonly_fields = ["credit_balance", "last_login", "date_joined"]
     actions = ["disable_users", "enable_users"]
 
     @admin.display(description="Role")

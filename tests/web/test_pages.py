@@ -165,3 +165,10 @@ def test_dashboard_shows_the_credit_balance(client, owner):
     credits_grant(user=owner, amount=42, idempotency_key="t:42")
     client.force_login(owner)
     assert ">42<" in client.get("/").content.decode()
+
+
+def test_admin_user_page_shows_balance_and_quota(client, staff_user, owner):
+    client.force_login(staff_user)
+    body = client.get(f"/admin/accounts/user/{owner.pk}/change/").content.decode()
+    assert "Credits and quota" in body and "monthly_quota_usd" in body
+    assert 'name="credit_balance"' not in body  # read-only: only the ledger moves it
