@@ -267,6 +267,16 @@ LLM_MAX_RETRIES = env.int("LLM_MAX_RETRIES", default=2)
 # Seconds between streamed pieces from the offline simulator (0: instant).
 LLM_SIMULATOR_TOKEN_DELAY = env.float("LLM_SIMULATOR_TOKEN_DELAY", default=0.03)
 
+# --- uploads ---------------------------------------------------------------------------
+# Largest grounding document, CSV or image accepted, in megabytes.
+UPLOAD_MAX_MB = env.int("UPLOAD_MAX_MB", default=20)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Detailed profiles written at once when generating personas.
+PERSONA_GENERATION_PARALLELISM = env.int("PERSONA_GENERATION_PARALLELISM", default=8)
+# Rows read from a grounding CSV; the rest are ignored (and the user is told).
+GROUNDING_CSV_MAX_ROWS = env.int("GROUNDING_CSV_MAX_ROWS", default=5000)
+
 # --- auth & accounts ---------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [

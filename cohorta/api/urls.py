@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from billing import api as billing_api
 from cohorta.accounts import api as accounts_api
@@ -19,4 +19,5 @@ urlpatterns = [
     path("jobs/<str:job_id>/retry/", jobs_api.JobRetryView.as_view(), name="job-retry"),
     path("usage/", usage_api.MyUsageView.as_view(), name="usage"),
     path("usage/events/", usage_api.MyUsageEventsView.as_view(), name="usage-events"),
+    path("", include("personas.api_urls")),
 ]

@@ -9,7 +9,13 @@ class IllegalJobTransition(Exception):
 
 
 class JobCancelled(Exception):
-    """Raised inside a handler when the job was cancelled; unwinds the work."""
+    """Raised inside a handler when the job was cancelled; unwinds the work.
+
+    A handler may re-raise it with the partial ``result`` it wants kept."""
+
+    def __init__(self, message: str = "Cancelled", *, result=None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 class JobFailure(Exception):

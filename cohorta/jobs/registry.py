@@ -19,14 +19,19 @@ class JobKind:
     handler: Handler
     # Which Celery queue runs it: "llm" (I/O-bound, threads pool) or "default".
     queue: str = "llm"
+    # Called when the job is interrupted (its worker died) or fails outside the
+    # handler, to give back what it reserved (credits…). Must be idempotent.
+    on_abandon: Handler | None = None
 
 
 _KINDS: dict[str, JobKind] = {}
 
 
-def job_kind(name: str, *, label: str, queue: str = "llm") -> Callable[[Handler], Handler]:
+def job_kind(
+    name: str, *, label: str, queue: str = "llm", on_abandon: Handler | None = None
+) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
-        _KINDS[name] = JobKind(name=name, label=label, handler=handler, queue=queue)
+        _KINDS[name] = JobKind(name=name, label=label, handler=handler, queue=queue, on_abandon=on_abandon)
         return handler
 
     return register

@@ -37,6 +37,12 @@ class JobSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def to_representation(self, job: Job) -> dict:
+        data = super().to_representation(job)
+        # Keys starting with "_" are working data (an image…), not for clients or websockets.
+        data["params"] = {key: value for key, value in (job.params or {}).items() if not key.startswith("_")}
+        return data
+
     def get_kind_label(self, job: Job) -> str:
         return kind_label(job.kind)
 

@@ -196,6 +196,7 @@ def jobs_reap(*, now=None) -> int:
             continue  # it finished or moved on since we looked
         reaped += 1
         owners.add(job.owner_id)
+        _abandon(job)
     for owner_id in owners:
         jobs_dispatch(owner_id=owner_id)
     if reaped:
@@ -275,8 +276,8 @@ def job_run(*, job_id, worker: str = "") -> Job | None:
     try:
         with _Heartbeat(job.pk, settings.JOBS_HEARTBEAT_SECONDS):
             result = kind.handler(job, JobContext(job, worker))
-    except JobCancelled:
-        return _finish(job, JobState.CANCELLED, progress_message="Cancelled")
+    except JobCancelled as exc:
+        return _finish(job, JobState.CANCELLED, progress_message="Cancelled", result=exc.result)
     except JobFailure as exc:
         return _finish(job, JobState.FAILED, error=scrub(str(exc)))
     except SoftTimeLimitExceeded:
@@ -296,6 +297,16 @@ def _finish(job: Job, state: str, **fields: Any) -> Job:
     return job
 
 
+def _abandon(job: Job) -> None:
+    kind = get_kind(job.kind)
+    if kind.on_abandon is None:
+        return
+    try:
+        kind.on_abandon(job)
+    except Exception:  # the job is already marked; an operator can settle by hand
+        logger.exception("Could not settle abandoned job %s", job.pk)
+
+
 def jobs_reap_orphans_at_startup() -> int:
     """Embedded mode only: jobs still queued or running belonged to a process that is gone."""
     count = 0
@@ -308,6 +319,7 @@ def jobs_reap_orphans_at_startup() -> int:
                 progress_message="Interrupted",
             )
             count += 1
+            _abandon(job)
         except IllegalJobTransition:
             pass
     return count

@@ -36,7 +36,8 @@ def _template(name: str):
 
 
 def render_prompt(name: str, context: dict | None = None) -> str:
-    return _template(name).render(Context(context or {})).strip()
+    # Context autoescapes by default, whatever the engine says: prompts are not HTML.
+    return _template(name).render(Context(context or {}, autoescape=False)).strip()
 
 
 def fence(label: str, text: str) -> str:

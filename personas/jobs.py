@@ -1,0 +1,290 @@
+"""Job kinds for personas: two-stage generation, AI modification, image description."""
+
+import json
+import logging
+import random
+import threading
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Sum
+
+from billing.models import CreditTransaction
+from billing.services import credits_refund
+from cohorta.errors import ApplicationError
+from cohorta.jobs.errors import JobCancelled, JobFailure
+from cohorta.jobs.registry import job_kind
+from cohorta.llm.errors import LLMError
+from cohorta.llm.gateway import complete
+from cohorta.llm.prompts import fence, render_prompt
+from personas.models import GenerationBrief, Persona, PersonaSource
+from personas.schemas import DETAIL_PROFILE_SCHEMA, MODIFIED_PROFILE_SCHEMA, basic_profiles_schema, detail_to_fields
+from personas.selectors import existing_names
+from personas.services import persona_create, persona_update
+
+logger = logging.getLogger(__name__)
+
+# Long documents are summarised before they go into prompts.
+SUMMARY_THRESHOLD_CHARS = 6000
+REFERENCE_MAX_CHARS = 8000
+
+
+# --- credits -------------------------------------------------------------------------------
+
+
+def _reserve(brief: GenerationBrief) -> CreditTransaction | None:
+    return CreditTransaction.objects.filter(idempotency_key=f"brief:{brief.pk}:reserve").first()
+
+
+def _refund(reserve: CreditTransaction | None, amount: int, key: str, description: str) -> int:
+    if reserve is None or amount <= 0:
+        return 0
+    credits_refund(spend=reserve, amount=amount, idempotency_key=key, description=description)
+    return amount
+
+
+def _settle_rest(brief: GenerationBrief, unit_cost: int) -> int:
+    """Refund whatever was reserved and neither delivered nor refunded yet. Idempotent."""
+    reserve = _reserve(brief)
+    if reserve is None:
+        return 0
+    created = Persona.objects.filter(brief=brief).count()
+    refunded = CreditTransaction.objects.filter(refund_of=reserve).aggregate(total=Sum("delta"))["total"] or 0
+    rest = -reserve.delta - refunded - created * unit_cost
+    return _refund(reserve, rest, f"brief:{brief.pk}:refund:rest", "Refund: personas not generated")
+
+
+def persona_generation_abandoned(job) -> None:
+    """Called when a generation job is interrupted (dead worker): give back unspent credits."""
+    brief = GenerationBrief.objects.filter(pk=job.params.get("brief_id")).first()
+    if brief is not None:
+        _settle_rest(brief, int(job.params.get("unit_cost", 0)))
+
+
+# --- grounding -----------------------------------------------------------------------------
+
+
+def _references(brief: GenerationBrief, job) -> list[str]:
+    references = []
+    for source in brief.sources.all():
+        text = source.summary or source.text
+        if len(text) > SUMMARY_THRESHOLD_CHARS and not source.summary:
+            result = complete(
+                feature="grounding_summary",
+                messages=[{"role": "user", "content": render_prompt(
+                    "personas:grounding_summary",
+                    {"fenced": fence(source.filename, text[:60000]), "max_words": 400},
+                )}],
+                user=brief.owner,
+                job=job,
+            )
+            source.summary = result.text
+            source.save(update_fields=["summary"])
+            text = result.text
+        if source.segments:
+            labels = ", ".join(str(segment.get("label", "")) for segment in source.segments[:50])
+            text = f"Segment labels: {labels}\n{text}"
+        references.append(fence(source.filename, text[:REFERENCE_MAX_CHARS]))
+    return references
+
+
+def _citation(brief: GenerationBrief, grounded_in: str | None) -> list[dict]:
+    if not grounded_in:
+        return []
+    wanted = grounded_in.strip().lower()
+    for source in brief.sources.all():
+        if source.filename.lower() == wanted:
+            return [{"source": source.filename}]
+        for segment in source.segments or []:
+            if str(segment.get("label", "")).lower() == wanted:
+                return [{"source": source.filename, "segment": segment["label"]}]
+    if brief.sources.exists():
+        return [{"source": grounded_in.strip()[:200]}]
+    return []
+
+
+def _unique_names(profiles: list[dict], taken: set[str], rng: random.Random) -> list[dict]:
+    seen = set(taken)
+    for profile in profiles:
+        name = (profile.get("name") or "Unnamed").strip()
+        while name in seen:
+            first, _, last = name.partition(" ")
+            name = f"{first} {rng.choice('ABCDEFGHJKLMNPRSTW')}. {last}".strip()
+        profile["name"] = name
+        seen.add(name)
+    return profiles
+
+
+# --- generation ----------------------------------------------------------------------------
+
+
+@job_kind("persona_generation", label="Persona generation", on_abandon=persona_generation_abandoned)
+def persona_generation(job, ctx):
+    brief = GenerationBrief.objects.select_related("owner", "folder").get(pk=job.params["brief_id"])
+    unit_cost = int(job.params.get("unit_cost", 0))
+    try:
+        return _generate(brief, job, ctx, unit_cost)
+    finally:
+        # Whatever happened (done, failed, cancelled, crashed), pay back what was not delivered.
+        refunded = _settle_rest(brief, unit_cost)
+        if refunded:
+            logger.info("Brief %s: refunded %s credits for personas not delivered", brief.pk, refunded)
+
+
+def _generate(brief: GenerationBrief, job, ctx, unit_cost: int) -> dict:
+    owner, count = brief.owner, brief.count
+    ctx.progress(0, count, "Reading the brief")
+    try:
+        references = _references(brief, job)
+        ctx.progress(0, count, f"Sketching {count} people")
+        stage1 = complete(
+            feature="persona_basic",
+            messages=[{"role": "user", "content": render_prompt("personas:persona_basic", {
+                "description": brief.description, "count": count, "age_min": brief.age_min,
+                "age_max": brief.age_max, "locations": brief.locations, "gender_mix": brief.gender_mix,
+                "image_description": brief.image_description, "references": references,
+                "avoid_names": sorted(existing_names(user=owner))[:50],
+            })}],
+            schema=basic_profiles_schema(count),
+            schema_name="personas",
+            user=owner,
+            job=job,
+        )
+    except (LLMError, ApplicationError) as exc:
+        raise JobFailure(f"Could not sketch the panel: {exc.message} Your credits were refunded.") from None
+    profiles = _unique_names(stage1.data["personas"][:count], existing_names(user=owner), random.Random(brief.pk))
+    ctx.progress(0, count, f"Writing {count} detailed profiles")
+
+    reserve = _reserve(brief)
+    stop = threading.Event()
+    created: list[int] = []
+    failed: list[dict] = []
+
+    def complete_one(index: int, basic: dict):
+        try:
+            if stop.is_set():
+                return "skipped", None
+            result = complete(
+                feature="persona_detail",
+                messages=[{"role": "user", "content": render_prompt("personas:persona_detail", {
+                    "description": brief.description, "basic": basic, "references": references,
+                })}],
+                schema=DETAIL_PROFILE_SCHEMA,
+                schema_name="persona_detail",
+                user=owner,
+                job=job,
+            )
+            if stop.is_set():
+                return "skipped", None  # cancelled while it was being written: not delivered, refunded
+            fields = {key: value for key, value in basic.items() if key != "grounded_in"}
+            fields.update(detail_to_fields(result.data))
+            persona = persona_create(
+                owner=owner, data=fields, source=PersonaSource.AI, folder=brief.folder, brief=brief,
+                grounding=_citation(brief, basic.get("grounded_in")), simulated=result.simulated,
+                note="Generated by AI",
+            )
+            return "ok", persona.pk
+        except (LLMError, ApplicationError) as exc:
+            return "failed", exc.message
+        except Exception:
+            logger.exception("Profile %s of brief %s crashed", index, brief.pk)
+            return "failed", "An unexpected error stopped this profile."
+        finally:
+            connection.close()  # each worker thread has its own connection
+
+    cancelled = False
+    parallel = max(1, min(count, settings.PERSONA_GENERATION_PARALLELISM))
+    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix=f"brief-{brief.pk}") as pool:
+        pending = {pool.submit(complete_one, index, basic): (index, basic) for index, basic in enumerate(profiles)}
+        while pending:
+            done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in done:
+                index, basic = pending.pop(future)
+                status, value = future.result()
+                if status == "ok":
+                    created.append(value)
+                elif status == "failed":
+                    failed.append({"name": basic.get("name", f"Profile {index + 1}"), "reason": value})
+                    _refund(reserve, unit_cost, f"brief:{brief.pk}:refund:{index}",
+                            f"Refund: {basic.get('name', 'a persona')} could not be generated")
+            try:
+                message = f"{len(created)} of {count} ready" + (f", {len(failed)} failed" if failed else "")
+                ctx.progress(len(created) + len(failed), count, message)
+            except JobCancelled:
+                cancelled = True
+                stop.set()
+                for future in pending:
+                    future.cancel()
+                pending = {f: meta for f, meta in pending.items() if not f.cancelled()}
+                # Calls already in flight finish and are discarded; nothing new starts.
+    result = {"created": created, "failed": failed, "count": count}
+    if cancelled:
+        raise JobCancelled("Cancelled", result=result)
+    return result
+
+
+# --- modification --------------------------------------------------------------------------
+
+
+def _modify_refund(job) -> None:
+    spend = CreditTransaction.objects.filter(idempotency_key=f"job:{job.pk}:spend").first()
+    if spend is not None:
+        credits_refund(spend=spend, idempotency_key=f"job:{job.pk}:refund", description="Refund: AI change failed")
+
+
+@job_kind("persona_modify", label="AI persona change", on_abandon=_modify_refund)
+def persona_modify(job, ctx):
+    persona = Persona.objects.filter(pk=job.params["persona_id"], owner=job.owner).first()
+    if persona is None:
+        _modify_refund(job)
+        raise JobFailure("The persona was deleted before the change could be made. Your credits were refunded.")
+    instruction = job.params["instruction"]
+    ctx.progress(0, 1, f"Rewriting {persona.name}")
+    current = {key: value for key, value in persona.profile_data().items()}
+    try:
+        result = complete(
+            feature="persona_modify",
+            messages=[{"role": "user", "content": render_prompt("personas:persona_modify", {
+                "instruction": fence("change request", instruction),
+                "profile_json": json.dumps(current, ensure_ascii=False, indent=1),
+            })}],
+            schema=MODIFIED_PROFILE_SCHEMA,
+            schema_name="persona",
+            user=job.owner,
+            job=job,
+            persona_id=persona.pk,
+        )
+        fields = detail_to_fields(result.data)
+        before = persona.profile_data()
+        persona = persona_update(persona=persona, data=fields, source=PersonaSource.AI_MODIFIED,
+                                 note=f"AI: {instruction}")
+    except (LLMError, ApplicationError) as exc:
+        _modify_refund(job)
+        raise JobFailure(f"{exc.message} Your credits were refunded.") from None
+    changed = [field for field, value in persona.profile_data().items() if before.get(field) != value]
+    ctx.progress(1, 1, "Done")
+    return {"persona_id": persona.pk, "version": persona.version, "changed": changed,
+            "simulated": result.simulated}
+
+
+# --- vision --------------------------------------------------------------------------------
+
+
+@job_kind("image_description", label="Image description")
+def image_description(job, ctx):
+    ctx.progress(0, 1, "Looking at the image")
+    try:
+        result = complete(
+            feature="image_description",
+            messages=[{"role": "user", "content": [
+                {"type": "text", "text": render_prompt("personas:image_description")},
+                {"type": "image_url", "image_url": {"url": job.params["_image"]}},
+            ]}],
+            user=job.owner,
+            job=job,
+        )
+    except (LLMError, ApplicationError) as exc:
+        raise JobFailure(exc.message) from None
+    ctx.progress(1, 1, "Described")
+    return {"description": result.text, "filename": job.params.get("filename", ""), "simulated": result.simulated}

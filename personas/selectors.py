@@ -1,0 +1,84 @@
+"""Reads for personas, always scoped to their owner (another user's id is simply not found)."""
+
+from django.db.models import Count, Q, QuerySet
+
+from personas.models import BASIC_FIELDS, Folder, Persona, PersonaVersion
+
+
+def persona_get_for_user(*, user, persona_id) -> Persona | None:
+    try:
+        return Persona.objects.select_related("folder").get(owner=user, pk=int(persona_id))
+    except (Persona.DoesNotExist, ValueError, TypeError):
+        return None
+
+
+def folder_get_for_user(*, user, folder_id) -> Folder | None:
+    try:
+        return Folder.objects.get(owner=user, pk=int(folder_id))
+    except (Folder.DoesNotExist, ValueError, TypeError):
+        return None
+
+
+def folders_for_user(*, user) -> QuerySet[Folder]:
+    return Folder.objects.filter(owner=user).annotate(persona_count=Count("personas")).order_by("name")
+
+
+def personas_for_user(
+    *,
+    user,
+    q: str = "",
+    folder: str | int | None = None,
+    source: str = "",
+    age_min: int | None = None,
+    age_max: int | None = None,
+    location: str = "",
+    occupation: str = "",
+    tag: str = "",
+) -> QuerySet[Persona]:
+    """The library with its search and filters. ``folder="none"`` means personas in no folder."""
+    qs = Persona.objects.filter(owner=user).select_related("folder")
+    if q:
+        qs = qs.filter(
+            Q(name__icontains=q) | Q(occupation__icontains=q) | Q(location__icontains=q) | Q(backstory__icontains=q)
+        )
+    if folder == "none":
+        qs = qs.filter(folder__isnull=True)
+    elif folder not in (None, ""):
+        qs = qs.filter(folder_id=folder)
+    if source:
+        qs = qs.filter(source=source)
+    if age_min is not None:
+        qs = qs.filter(age__gte=age_min)
+    if age_max is not None:
+        qs = qs.filter(age__lte=age_max)
+    if location:
+        qs = qs.filter(location__icontains=location)
+    if occupation:
+        qs = qs.filter(occupation__icontains=occupation)
+    if tag:
+        # JSON containment is not portable to SQLite; tags are short lists, so match the text.
+        qs = qs.filter(tags__icontains=f'"{tag}"')
+    return qs.order_by("name", "id")
+
+
+def persona_versions(*, persona: Persona) -> list[dict]:
+    """Each version with what changed from the one before it (newest first)."""
+    versions = list(PersonaVersion.objects.filter(persona=persona).order_by("number"))
+    rows = []
+    previous: dict | None = None
+    for version in versions:
+        changes = []
+        if previous is not None:
+            for field, value in version.data.items():
+                if previous.get(field) != value:
+                    changes.append({"field": field, "before": previous.get(field), "after": value})
+        rows.append({"version": version, "changes": changes, "is_current": version.number == persona.version})
+        previous = version.data
+    return list(reversed(rows))
+
+
+def existing_names(*, user) -> set[str]:
+    return set(Persona.objects.filter(owner=user).values_list("name", flat=True))
+
+
+SUMMARY_FIELDS = BASIC_FIELDS
