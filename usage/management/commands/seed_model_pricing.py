@@ -13,6 +13,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         result = pricing_seed_from_file(path=options["file"])
+        if options["verbosity"] < 1:
+            return
         self.stdout.write(
             f"Model prices: {result.prices_created} created, {result.prices_updated} updated, "
             f"{result.prices_unchanged} unchanged; aliases: {result.aliases_created} created."

@@ -1,0 +1,77 @@
+"""Shared set-up for benchmarks: a fake LLM in its own process and a throwaway Cohorta database.
+
+Benchmarks report ratios to the LLM time they cannot avoid, so results compare
+across machines; they are run by hand and recorded in bench/README.md, never
+asserted in CI."""
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def fake_llm(*, ttft: float, tokens_per_second: float = 0.0):
+    """The project's fake OpenAI server in a separate process (so it does not share our GIL)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.openai_server", "--port", str(port), "--ttft", str(ttft),
+         "--tokens-per-second", str(tokens_per_second), "--api-key", "test-key"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        for _ in range(100):
+            try:
+                request = urllib.request.Request(f"{base_url}/models", headers={"Authorization": "Bearer test-key"})
+                urllib.request.urlopen(request, timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("the fake LLM did not start")
+        yield base_url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def setup_django(base_url: str) -> None:
+    """Point Cohorta at the fake LLM and a fresh database, migrated and priced."""
+    if not os.environ.get("DATABASE_URL"):
+        os.environ["SQLITE_PATH"] = str(Path(tempfile.mkdtemp()) / "bench.sqlite3")
+    os.environ.update({
+        "OPENAI_API_KEY": "test-key",
+        "OPENAI_BASE_URL": base_url,
+        "CELERY_TASK_ALWAYS_EAGER": "1",  # run jobs inline: we time the work, not the queue
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "cohorta.settings",
+    })
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    call_command("seed_model_pricing", verbosity=0)
+
+
+def report(name: str, rows: list[tuple[str, str]]) -> None:
+    width = max(len(label) for label, _ in rows)
+    print(f"\n{name}")
+    for label, value in rows:
+        print(f"  {label.ljust(width)}  {value}")
