@@ -90,17 +90,24 @@ def _references(brief: GenerationBrief, job) -> list[str]:
 
 
 def _citation(brief: GenerationBrief, grounded_in: str | None) -> list[dict]:
-    if not grounded_in:
+    """Map the model's "grounded_in" to a real source or segment; never cite something that is not there."""
+    sources = list(brief.sources.all())
+    if not sources:
         return []
-    wanted = grounded_in.strip().lower()
-    for source in brief.sources.all():
-        if source.filename.lower() == wanted:
-            return [{"source": source.filename}]
-        for segment in source.segments or []:
-            if str(segment.get("label", "")).lower() == wanted:
-                return [{"source": source.filename, "segment": segment["label"]}]
-    if brief.sources.exists():
-        return [{"source": grounded_in.strip()[:200]}]
+    wanted = (grounded_in or "").strip().lower()
+    if wanted:
+        for source in sources:
+            for segment in source.segments or []:
+                label = str(segment.get("label", "")).lower()
+                if label and (label == wanted or label in wanted or wanted in label):
+                    return [{"source": source.filename, "segment": segment["label"]}]
+        for source in sources:
+            name = source.filename.lower()
+            stem = name.rsplit(".", 1)[0]
+            if name in wanted or stem in wanted or wanted in name:
+                return [{"source": source.filename}]
+    if len(sources) == 1:
+        return [{"source": sources[0].filename}]  # the only reference material the panel was given
     return []
 
 

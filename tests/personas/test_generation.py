@@ -195,8 +195,15 @@ def test_citations_name_the_source_and_segment(funded):
         segments=[{"label": "Budget jugglers"}, {"label": "Time-poor professionals"}],
     )
     assert _citation(brief, "budget jugglers") == [{"source": "segments.csv", "segment": "Budget jugglers"}]
+    assert _citation(brief, "Segment: Time-poor professionals") == [
+        {"source": "segments.csv", "segment": "Time-poor professionals"}
+    ]
     assert _citation(brief, "segments.csv") == [{"source": "segments.csv"}]
-    assert _citation(brief, None) == []
+    # Only one source: whatever the model said, that is what the panel was grounded in.
+    assert _citation(brief, None) == [{"source": "segments.csv"}]
+    brief.sources.create(kind="txt", filename="interviews.txt", size=5, text="...")
+    assert _citation(brief, "something invented") == []
+    assert _citation(brief, "from the interviews") == [{"source": "interviews.txt"}]
 
 
 def test_long_documents_are_summarised_first(funded, fake_llm):
