@@ -28,9 +28,22 @@ def fake_llm(*, ttft: float, tokens_per_second: float = 0.0):
     """The project's fake OpenAI server in a separate process (so it does not share our GIL)."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.openai_server", "--port", str(port), "--ttft", str(ttft),
-         "--tokens-per-second", str(tokens_per_second), "--api-key", "test-key"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "tests.fakes.openai_server",
+            "--port",
+            str(port),
+            "--ttft",
+            str(ttft),
+            "--tokens-per-second",
+            str(tokens_per_second),
+            "--api-key",
+            "test-key",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
@@ -53,13 +66,15 @@ def setup_django(base_url: str) -> None:
     """Point Cohorta at the fake LLM and a fresh database, migrated and priced."""
     if not os.environ.get("DATABASE_URL"):
         os.environ["SQLITE_PATH"] = str(Path(tempfile.mkdtemp()) / "bench.sqlite3")
-    os.environ.update({
-        "OPENAI_API_KEY": "test-key",
-        "OPENAI_BASE_URL": base_url,
-        "CELERY_TASK_ALWAYS_EAGER": "1",  # run jobs inline: we time the work, not the queue
-        "LOG_LEVEL": "WARNING",
-        "DJANGO_SETTINGS_MODULE": "cohorta.settings",
-    })
+    os.environ.update(
+        {
+            "OPENAI_API_KEY": "test-key",
+            "OPENAI_BASE_URL": base_url,
+            "CELERY_TASK_ALWAYS_EAGER": "1",  # run jobs inline: we time the work, not the queue
+            "LOG_LEVEL": "WARNING",
+            "DJANGO_SETTINGS_MODULE": "cohorta.settings",
+        }
+    )
     sys.path.insert(0, str(ROOT))
     import django
 

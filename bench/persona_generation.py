@@ -33,14 +33,34 @@ def main() -> None:
 
         # The unavoidable LLM time: one stage-1 call and one stage-2 call, measured here.
         started = time.perf_counter()
-        stage1 = complete(feature="persona_basic", schema=basic_profiles_schema(args.count), user=user,
-                          messages=[{"role": "user", "content": render_prompt("personas:persona_basic", {
-                              "description": description, "count": args.count})}])
+        stage1 = complete(
+            feature="persona_basic",
+            schema=basic_profiles_schema(args.count),
+            user=user,
+            messages=[
+                {
+                    "role": "user",
+                    "content": render_prompt(
+                        "personas:persona_basic", {"description": description, "count": args.count}
+                    ),
+                }
+            ],
+        )
         one_stage1 = time.perf_counter() - started
         started = time.perf_counter()
-        complete(feature="persona_detail", schema=DETAIL_PROFILE_SCHEMA, user=user,
-                 messages=[{"role": "user", "content": render_prompt("personas:persona_detail", {
-                     "description": description, "basic": stage1.data["personas"][0]})}])
+        complete(
+            feature="persona_detail",
+            schema=DETAIL_PROFILE_SCHEMA,
+            user=user,
+            messages=[
+                {
+                    "role": "user",
+                    "content": render_prompt(
+                        "personas:persona_detail", {"description": description, "basic": stage1.data["personas"][0]}
+                    ),
+                }
+            ],
+        )
         one_stage2 = time.perf_counter() - started
         floor = one_stage1 + one_stage2
 
@@ -51,11 +71,14 @@ def main() -> None:
             totals.append(time.perf_counter() - started)
             assert Persona.objects.filter(brief=brief).count() == args.count, "not every persona was generated"
         best, worst = min(totals), max(totals)
-        report(f"persona generation: {args.count} personas, fake LLM {args.latency:.1f} s/call", [
-            ("one stage-1 + one stage-2 call", f"{floor:.2f} s"),
-            ("generation (best / worst)", f"{best:.2f} s / {worst:.2f} s"),
-            ("ratio (best / worst)", f"{best / floor:.2f} / {worst / floor:.2f}   target ≤ 1.20"),
-        ])
+        report(
+            f"persona generation: {args.count} personas, fake LLM {args.latency:.1f} s/call",
+            [
+                ("one stage-1 + one stage-2 call", f"{floor:.2f} s"),
+                ("generation (best / worst)", f"{best:.2f} s / {worst:.2f} s"),
+                ("ratio (best / worst)", f"{best / floor:.2f} / {worst / floor:.2f}   target ≤ 1.20"),
+            ],
+        )
 
 
 if __name__ == "__main__":
