@@ -82,15 +82,20 @@ class PersonaForm(BootstrapFormMixin, forms.Form):
     )
     gender = forms.CharField(max_length=40, required=False)
     location = forms.CharField(
-        max_length=120, required=False, widget=forms.TextInput(attrs={"placeholder": "Leeds, UK"})
+        max_length=120, required=False, widget=forms.TextInput(attrs={"placeholder": "e.g. Leeds, UK"})
     )
     occupation = forms.CharField(max_length=120, required=False)
     income_bracket = forms.CharField(
-        max_length=60, required=False, label="Income bracket", widget=forms.TextInput(attrs={"placeholder": "£30–45k"})
+        max_length=60,
+        required=False,
+        label="Income bracket",
+        widget=forms.TextInput(attrs={"placeholder": "e.g. £30–45k"}),
     )
     education = forms.CharField(max_length=120, required=False)
     household = forms.CharField(
-        max_length=160, required=False, widget=forms.TextInput(attrs={"placeholder": "Lives with partner, two kids"})
+        max_length=160,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "e.g. lives with partner, two kids"}),
     )
 
     # Personality: Big Five
@@ -119,12 +124,14 @@ class PersonaForm(BootstrapFormMixin, forms.Form):
     speaking_style = forms.CharField(
         required=False,
         label="Speaking style",
-        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Short sentences, dry humour, says “to be fair” a lot"}),
+        widget=forms.Textarea(
+            attrs={"rows": 2, "placeholder": "e.g. short sentences, dry humour, says “to be fair” a lot"}
+        ),
     )
     quote = forms.CharField(
         required=False,
         label="Representative quote",
-        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "“I’ll pay more if it lasts, but I want proof.”"}),
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "e.g. I’ll pay more if it lasts, but I want proof."}),
     )
 
     # Filing

@@ -67,7 +67,7 @@ def persona_create(
     persona = Persona(
         owner=owner,
         folder=folder,
-        tags=tags or [],
+        tags=sorted({tag.strip() for tag in (tags or []) if tag.strip()}),
         source=source,
         brief=brief,
         grounding=grounding or [],

@@ -6,6 +6,7 @@ AI generation and modification live in ``views_generation.py``.
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -194,10 +195,11 @@ def edit(request: HttpRequest, persona_id: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         before = persona.version
         try:
-            persona = services.persona_update(persona=persona, data=form.profile_data())
-            services.persona_set_meta(
-                persona=persona, folder=form.cleaned_data["folder"], tags=form.cleaned_data["tags"]
-            )
+            with transaction.atomic():
+                persona = services.persona_update(persona=persona, data=form.profile_data())
+                services.persona_set_meta(
+                    persona=persona, folder=form.cleaned_data["folder"], tags=form.cleaned_data["tags"]
+                )
         except ApplicationError as exc:
             _apply_service_errors(form, exc)
         else:
