@@ -93,13 +93,35 @@ def simulated_text(request: ProviderRequest, rng: random.Random) -> str:
     return f"{rng.choice(_OPENINGS)} {reasons[0]}{about}. And {reasons[1]}. {rng.choice(_CLOSINGS)}"
 
 
+_PERSON = re.compile(
+    r"- Name: (?P<name>[^,\n]+), (?P<age>\d+)[^\n]*\n- Lives in: (?P<location>[^\n]+)\n"
+    r"- Works as: (?P<occupation>[^\n]+)"
+)
+
+
+def _about_the_person(data, messages: list[dict]):
+    """When the prompt describes one person, keep the simulated backstory about them."""
+    prompt = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), "")
+    match = _PERSON.search(prompt) if isinstance(prompt, str) else None
+    if not match or not isinstance(data, dict) or "backstory" not in data:
+        return data
+    first = match["name"].split()[0]
+    data["backstory"] = (
+        f"{first} is {match['age']}, lives in {match['location'].strip()} and works as "
+        f"{match['occupation'].strip().lower()}. Weeknights are busy, so {first} shops with a list, compares prices "
+        f"on a phone and sticks with brands that have earned trust over the years."
+    )
+    return data
+
+
 def simulated_json(request: ProviderRequest, rng: random.Random) -> str:
     from cohorta.llm.schema_faker import fake_instance
 
     response_format = request.response_format or {}
     if response_format.get("type") == "json_schema":
         schema = response_format["json_schema"]["schema"]
-        return json.dumps(fake_instance(schema, seed=rng.randrange(2**31), hint=_topic(request.messages)))
+        data = fake_instance(schema, seed=rng.randrange(2**31), hint=_topic(request.messages))
+        return json.dumps(_about_the_person(data, request.messages))
     return json.dumps({"answer": simulated_text(request, rng)})
 
 

@@ -91,6 +91,36 @@ def test_prompts_are_template_files_and_fence_reference_data():
 
 
 def test_prompts_are_not_html_escaped():
-    text = render_prompt("personas:persona_modify", {"instruction": "Make <her> \"frugal\" & careful",
-                                                     "profile_json": '{"a": "<b>"}'})
+    text = render_prompt(
+        "personas:persona_modify", {"instruction": 'Make <her> "frugal" & careful', "profile_json": '{"a": "<b>"}'}
+    )
     assert 'Make <her> "frugal" & careful' in text and '{"a": "<b>"}' in text
+
+
+def test_simulated_details_stay_about_the_named_person(owner, settings):
+    from personas.schemas import DETAIL_PROFILE_SCHEMA
+
+    settings.LLM_SIMULATED = True
+    prompt = render_prompt(
+        "personas:persona_detail",
+        {
+            "description": "UK parents",
+            "basic": {
+                "name": "Amandine Laurent",
+                "age": 67,
+                "gender": "female",
+                "location": "Lille, France",
+                "occupation": "Retired teacher",
+                "income_bracket": "",
+                "education": "",
+                "household": "",
+            },
+        },
+    )
+    result = complete(
+        feature="persona_detail",
+        messages=[{"role": "user", "content": prompt}],
+        schema=DETAIL_PROFILE_SCHEMA,
+        user=owner,
+    )
+    assert result.data["backstory"].startswith("Amandine is 67, lives in Lille, France")
