@@ -4,9 +4,7 @@ Another user's persona, folder or version is a 404, never a 403.
 """
 
 from django.db import transaction
-from django.http import Http404, HttpResponse
-from django.utils import timezone
-from django.utils.text import slugify
+from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -180,24 +178,15 @@ class PersonaExportView(APIView):
         """Download personas as a file: a selection, a folder, or everything."""
         params = request.query_params
         fmt = params.get("format") or "csv"
-        if params.get("ids"):
-            try:
-                ids = [int(part) for part in params["ids"].split(",") if part.strip()]
-            except ValueError:
-                raise Http404 from None
-            personas = selectors.personas_for_user(user=request.user).filter(pk__in=_all_owned_or_404(request, ids))
-            label = "selection"
-        elif params.get("folder") == "none":
-            personas, label = selectors.personas_for_user(user=request.user, folder="none"), "no-folder"
-        elif params.get("folder"):
-            folder = _folder_or_404(request, params["folder"])
-            personas, label = selectors.personas_for_user(user=request.user, folder=folder.pk), folder.name
-        else:
-            personas, label = selectors.personas_for_user(user=request.user), "all"
-        body, content_type = io.export_personas(personas, fmt=fmt)
-        response = HttpResponse(body, content_type=content_type)
-        filename = f"cohorta-personas-{slugify(label) or 'export'}-{timezone.localdate().isoformat()}.{fmt}"
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        try:
+            ids = [int(part) for part in params.get("ids", "").split(",") if part.strip()]
+        except ValueError:
+            raise Http404 from None
+        selection = io.export_selection(user=request.user, ids=ids, folder=params.get("folder"))
+        if selection is None:
+            raise Http404
+        personas, label = selection
+        response = io.export_response(personas, label=label, fmt=fmt)
         return response
 
 

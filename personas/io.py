@@ -339,3 +339,32 @@ def personas_import(*, owner, filename: str, content: bytes, folder: Folder | No
                 )
             )
     return created
+
+
+def export_selection(*, user, ids: list[int] | None = None, folder: str | int | None = None):
+    """(personas, label) to export: a selection, a folder (``"none"``: no folder) or everything.
+    None when any id or the folder is not the user's, which callers turn into a 404."""
+    from personas.selectors import folder_get_for_user, personas_for_user
+
+    if ids:
+        personas = personas_for_user(user=user).filter(pk__in=ids)
+        return (personas, "selection") if personas.count() == len(set(ids)) else None
+    if folder == "none":
+        return personas_for_user(user=user, folder="none"), "no-folder"
+    if folder not in (None, ""):
+        found = folder_get_for_user(user=user, folder_id=folder)
+        return None if found is None else (personas_for_user(user=user, folder=found.pk), found.name)
+    return personas_for_user(user=user), "all"
+
+
+def export_response(personas, *, label: str, fmt: str):
+    """The download: ``cohorta-personas-<label>-<date>.<fmt>``."""
+    from django.http import HttpResponse
+    from django.utils import timezone
+    from django.utils.text import slugify
+
+    body, content_type = export_personas(personas, fmt=fmt)
+    response = HttpResponse(body, content_type=content_type)
+    filename = f"cohorta-personas-{slugify(label) or 'export'}-{timezone.localdate().isoformat()}.{fmt}"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

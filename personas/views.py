@@ -11,8 +11,6 @@ from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
-from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from cohorta.core.models import get_app_settings
@@ -302,11 +300,6 @@ def folder_delete_view(request: HttpRequest, folder_id: int) -> HttpResponse:
 # --- import / export ----------------------------------------------------------------------------
 
 
-def _export_filename(label: str, fmt: str) -> str:
-    stamp = timezone.localdate().isoformat()
-    return f"cohorta-personas-{slugify(label) or 'export'}-{stamp}.{fmt}"
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def export(request: HttpRequest) -> HttpResponse:
@@ -320,21 +313,14 @@ def export(request: HttpRequest) -> HttpResponse:
         messages.error(request, "Export format must be CSV or JSON.")
         return redirect("personas:index")
     ids = _ids_from(data)
-    if ids:
-        personas, label = _personas_by_ids(request, ids), "selection"
-    elif request.method == "POST":
+    if not ids and request.method == "POST":
         messages.warning(request, "Select at least one persona to export.")
         return redirect("personas:index")
-    elif data.get("folder") == "none":
-        personas, label = selectors.personas_for_user(user=request.user, folder="none"), "no-folder"
-    elif data.get("folder"):
-        folder = _folder_for_user(request, data["folder"])
-        personas, label = selectors.personas_for_user(user=request.user, folder=folder.pk), folder.name
-    else:
-        personas, label = selectors.personas_for_user(user=request.user), "all"
-    body, content_type = io.export_personas(personas, fmt=fmt)
-    response = HttpResponse(body, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{_export_filename(label, fmt)}"'
+    selection = io.export_selection(user=request.user, ids=ids, folder=data.get("folder"))
+    if selection is None:
+        raise Http404("No such persona or folder")
+    personas, label = selection
+    response = io.export_response(personas, label=label, fmt=fmt)
     return response
 
 

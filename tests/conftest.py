@@ -7,6 +7,9 @@ from rest_framework.test import APIClient
 from cohorta.accounts.services import api_token_create
 from tests.factories import UserFactory
 
+# The project's fake OpenAI server as the ``fake_openai`` fixture.
+pytest_plugins = ["tests.fakes.fixtures"]
+
 
 def pytest_collection_modifyitems(config, items):
     """Service tests need real Postgres and Redis. Without them they are skipped,
@@ -63,4 +66,14 @@ def owner_token(owner):
     return raw
 
 
-from tests.fakes.fixtures import fake_openai  # noqa: E402, F401 - the project's fake OpenAI server, as a fixture
+@pytest.fixture
+def fake_llm(fake_openai, settings):
+    """Cohorta pointed at the project's fake OpenAI server, with the repo's price file seeded."""
+    from django.core.management import call_command
+
+    settings.OPENAI_API_KEY = "test-key"
+    settings.OPENAI_BASE_URL = fake_openai.base_url
+    settings.LLM_SIMULATED = False
+    settings.LLM_READ_TIMEOUT = 5.0
+    call_command("seed_model_pricing", verbosity=0)
+    return fake_openai

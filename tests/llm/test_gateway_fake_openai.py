@@ -10,7 +10,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
 
 from cohorta.errors import QuotaExceeded
 from cohorta.llm import errors
@@ -48,15 +47,11 @@ MESSAGES = [
 
 
 @pytest.fixture
-def llm(fake_openai, settings):
-    """Cohorta pointed at the fake server, with the repo's price file seeded."""
-    settings.OPENAI_API_KEY = "test-key"
-    settings.OPENAI_BASE_URL = fake_openai.base_url
-    settings.LLM_SIMULATED = False
+def llm(fake_llm, settings):
+    """The fake LLM with tighter timeouts, so fault tests stay quick."""
     settings.LLM_READ_TIMEOUT = 2.0
     settings.LLM_DEADLINE_SECONDS = 10.0
-    call_command("seed_model_pricing", verbosity=0)
-    return fake_openai
+    return fake_llm
 
 
 def _expected_cost(model: str, usage: dict) -> Decimal:

@@ -5,7 +5,6 @@ import time
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management import call_command
 
 from billing.models import CreditTransaction
 from billing.selectors import credits_balance, ledger_is_consistent
@@ -27,16 +26,6 @@ BRIEF = "UK parents of young children who cook on weeknights and are curious abo
 def funded(owner):
     credits_grant(user=owner, amount=100, idempotency_key="test:fund")
     return owner
-
-
-@pytest.fixture
-def fake_llm(fake_openai, settings):
-    settings.OPENAI_API_KEY = "test-key"
-    settings.OPENAI_BASE_URL = fake_openai.base_url
-    settings.LLM_SIMULATED = False
-    settings.LLM_READ_TIMEOUT = 5
-    call_command("seed_model_pricing", verbosity=0)
-    return fake_openai
 
 
 @pytest.fixture
