@@ -114,6 +114,43 @@ def _about_the_person(data, messages: list[dict]):
     return data
 
 
+_CURRENT_PROFILE = re.compile(r"CURRENT PROFILE \(JSON\):\s*(\{.*\})\s*$", re.S)
+_CHANGE = re.compile(r"CHANGE REQUESTED:(.*?)CURRENT PROFILE", re.S)
+
+
+def _modified_profile(schema: dict, messages: list[dict], generated: dict) -> dict | None:
+    """For a persona change: keep the current profile and fold the instruction in, as a model would."""
+    prompt = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), "")
+    if not isinstance(prompt, str):
+        return None
+    match = _CURRENT_PROFILE.search(prompt)
+    if not match:
+        return None
+    try:
+        current = json.loads(match.group(1))
+    except json.JSONDecodeError:
+        return None
+    change = _CHANGE.search(prompt)
+    instruction = re.sub(r"<<<[^>]*>>>", "", change.group(1) if change else "").strip().rstrip(".")
+    result = dict(generated)
+    for key in schema.get("properties", {}):
+        if key == "personality":
+            traits = schema["properties"]["personality"]["properties"]
+            result["personality"] = {
+                t: current.get(t) if isinstance(current.get(t), int) else generated["personality"][t] for t in traits
+            }
+        elif current.get(key) not in (None, "", []):
+            result[key] = current[key]
+    if isinstance(result.get("age"), int):
+        result["age"] = min(90, max(18, result["age"]))
+    if result.get("tech_savviness") not in ("low", "medium", "high"):
+        result["tech_savviness"] = generated.get("tech_savviness", "medium")
+    if instruction:
+        result["buying_behaviour"] = f"{result.get('buying_behaviour', '')} Now: {instruction}.".strip()
+        result["values"] = [*result.get("values", []), instruction[:60]]
+    return result
+
+
 def simulated_json(request: ProviderRequest, rng: random.Random) -> str:
     from cohorta.llm.schema_faker import fake_instance
 
@@ -121,6 +158,9 @@ def simulated_json(request: ProviderRequest, rng: random.Random) -> str:
     if response_format.get("type") == "json_schema":
         schema = response_format["json_schema"]["schema"]
         data = fake_instance(schema, seed=rng.randrange(2**31), hint=_topic(request.messages))
+        modified = _modified_profile(schema, request.messages, data)
+        if modified is not None:
+            return json.dumps(modified)
         return json.dumps(_about_the_person(data, request.messages))
     return json.dumps({"answer": simulated_text(request, rng)})
 

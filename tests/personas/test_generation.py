@@ -222,6 +222,9 @@ def test_ai_modification_makes_a_version_and_costs_credits(funded):
     persona.refresh_from_db()
     assert job.state == JobState.DONE and persona.version == 2 and persona.source == PersonaSource.AI_MODIFIED
     assert persona.versions.get(number=2).note == "AI: make her more price-sensitive"
+    # Even the offline simulator changes the persona, not who she is.
+    assert (persona.name, persona.age, persona.occupation) == ("Priya Shah", 34, "Nurse")
+    assert "make her more price-sensitive" in persona.buying_behaviour
     assert _spent(funded) == 2 and ledger_is_consistent(user=funded)
 
 
