@@ -241,6 +241,7 @@ LLM_MODELS = {
     "mini": env.str("LLM_MODEL_MINI", default="gpt-5.4-mini"),
 }
 LLM_FEATURES = {
+    "asset_description": "main",
     "persona_basic": "mini",
     "persona_detail": "main",
     "persona_modify": "main",

@@ -1,0 +1,180 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+MIN_PARTICIPANTS = 2
+MAX_PARTICIPANTS = 12
+
+
+class FocusGroupStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    LIVE = "live", "Live"
+    PAUSED = "paused", "Paused"
+    ENDED = "ended", "Ended"
+
+
+class FocusGroup(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="focus_groups")
+    title = models.CharField(max_length=200)
+    objective = models.TextField(help_text="What the research needs to learn.")
+    concept = models.TextField(blank=True, help_text="The product or concept under discussion, if any.")
+    status = models.CharField(max_length=10, choices=FocusGroupStatus.choices, default=FocusGroupStatus.DRAFT)
+    archived = models.BooleanField(default=False, db_index=True)
+    cost_cap_usd = models.DecimalField(
+        "spending cap (USD)", max_digits=10, decimal_places=2, null=True, blank=True,
+        help_text="Optional cap on this session's LLM cost; AI work stops when it is reached.",
+    )
+    # The last sequence number handed out; messages are numbered 1, 2, 3… per session.
+    last_sequence = models.PositiveIntegerField(default=0)
+    # Rolling context: a running summary of everything up to summary_through.
+    summary = models.TextField(blank=True)
+    summary_through = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def group_name(self) -> str:
+        return f"focusgroup.{self.pk}"
+
+    @property
+    def accepts_messages(self) -> bool:
+        return self.status != FocusGroupStatus.ENDED and not self.archived
+
+
+class Participant(models.Model):
+    focus_group = models.ForeignKey(FocusGroup, on_delete=models.CASCADE, related_name="participants")
+    persona = models.ForeignKey("personas.Persona", on_delete=models.PROTECT, related_name="participations")
+    position = models.PositiveSmallIntegerField(default=0)
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["focus_group", "persona"], name="participant_unique_persona"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.persona} in {self.focus_group_id}"
+
+
+class AssetKind(models.TextChoices):
+    DOCUMENT = "document", "Document"
+    IMAGE = "image", "Image"
+
+
+def asset_upload_to(asset, filename: str) -> str:
+    return f"focusgroups/{asset.focus_group_id}/{uuid.uuid4().hex}/{filename}"
+
+
+class Asset(models.Model):
+    """Material the personas look at: document text, or an image and its description."""
+
+    focus_group = models.ForeignKey(FocusGroup, on_delete=models.CASCADE, related_name="assets")
+    kind = models.CharField(max_length=10, choices=AssetKind.choices)
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100, blank=True)
+    size = models.PositiveIntegerField(default=0)
+    text = models.TextField(blank=True, help_text="Extracted text (documents).")
+    description = models.TextField(blank=True, help_text="What the vision model saw (images).")
+    image = models.FileField(upload_to=asset_upload_to, blank=True, help_text="Re-encoded copy (images).")
+    warnings = models.JSONField(default=list, blank=True)
+    job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.filename
+
+    @property
+    def reference_text(self) -> str:
+        return self.text if self.kind == AssetKind.DOCUMENT else self.description
+
+
+class DiscussionGuide(models.Model):
+    focus_group = models.OneToOneField(FocusGroup, on_delete=models.CASCADE, related_name="guide")
+    data = models.JSONField(default=dict, help_text="{title, sections: [{title, goal, turn_budget, questions: "
+                                                    "[{text, probes: []}]}]}")
+    simulated = models.BooleanField(default=False)
+    job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Guide for {self.focus_group_id}"
+
+
+class MessageRole(models.TextChoices):
+    RESEARCHER = "researcher", "Researcher"
+    MODERATOR = "moderator", "AI moderator"
+    PERSONA = "persona", "Persona"
+    SYSTEM = "system", "System"
+
+
+class MessageStatus(models.TextChoices):
+    COMPLETE = "complete", "Complete"
+    FAILED = "failed", "Failed"
+    RETRIED = "retried", "Failed, answered on retry"
+
+
+class Message(models.Model):
+    """A saved turn of the discussion. Numbered per session; saved only when complete
+    (token deltas are ephemeral), so replay by sequence number is exact."""
+
+    focus_group = models.ForeignKey(FocusGroup, on_delete=models.CASCADE, related_name="messages")
+    sequence = models.PositiveIntegerField()
+    role = models.CharField(max_length=12, choices=MessageRole.choices)
+    persona = models.ForeignKey("personas.Persona", null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="+")
+    speaker_name = models.CharField(max_length=120, blank=True, help_text="Kept if the persona is deleted.")
+    content = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=MessageStatus.choices, default=MessageStatus.COMPLETE)
+    error = models.CharField(max_length=500, blank=True)
+    mentions = models.JSONField(default=list, blank=True, help_text="Persona ids addressed with @.")
+    reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies")
+    answer_id = models.UUIDField(null=True, blank=True, unique=True)
+    retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    simulated = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["focus_group", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["focus_group", "sequence"], name="message_unique_sequence"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.speaker_name}: {self.content[:40]}"
+
+
+class AnswerStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    STREAMING = "streaming", "Streaming"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class Answer(models.Model):
+    """One persona's pending answer to a researcher message: the unit of work of a round."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    focus_group = models.ForeignKey(FocusGroup, on_delete=models.CASCADE, related_name="answers")
+    persona = models.ForeignKey("personas.Persona", on_delete=models.CASCADE, related_name="+")
+    prompt_message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="answers")
+    status = models.CharField(max_length=10, choices=AnswerStatus.choices, default=AnswerStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    retry_of = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]

@@ -1,9 +1,29 @@
 from django.urls import path
 
-from focusgroups import views
+from focusgroups import views, views_assets, views_discussion, views_guide
 
 app_name = "focusgroups"
 
 urlpatterns = [
+    # Sessions (views.py)
     path("", views.index, name="index"),
+    path("new/", views.create, name="create"),
+    path("persona-picker/", views.persona_picker, name="persona_picker"),
+    path("<int:fg_id>/edit/", views.edit, name="edit"),
+    path("<int:fg_id>/archive/", views.archive, name="archive"),
+    path("<int:fg_id>/delete/", views.delete, name="delete"),
+    # Assets (views_assets.py)
+    path("<int:fg_id>/assets/", views_assets.assets, name="assets"),
+    path("<int:fg_id>/assets/<int:asset_id>/delete/", views_assets.asset_delete, name="asset_delete"),
+    path("<int:fg_id>/assets/<int:asset_id>/image/", views_assets.asset_image, name="asset_image"),
+    # Discussion guide (views_guide.py)
+    path("<int:fg_id>/guide/", views_guide.guide, name="guide"),
+    path("<int:fg_id>/guide/generate/", views_guide.guide_generate, name="guide_generate"),
+    path("<int:fg_id>/guide/export.md", views_guide.guide_export, name="guide_export"),
+    # The live discussion (views_discussion.py)
+    path("<int:fg_id>/", views_discussion.discussion, name="detail"),
+    path("<int:fg_id>/messages/", views_discussion.post_message, name="post_message"),
+    path("<int:fg_id>/transcript/", views_discussion.transcript, name="transcript"),
+    path("<int:fg_id>/messages/<int:message_id>/retry/", views_discussion.retry_answer, name="retry_answer"),
+    path("<int:fg_id>/status/", views_discussion.set_status, name="set_status"),
 ]

@@ -20,4 +20,5 @@ urlpatterns = [
     path("usage/", usage_api.MyUsageView.as_view(), name="usage"),
     path("usage/events/", usage_api.MyUsageEventsView.as_view(), name="usage-events"),
     path("", include("personas.api_urls")),
+    path("", include("focusgroups.api_urls")),
 ]

@@ -1,0 +1,20 @@
+from django.urls import path
+
+from focusgroups import api, api_assets, api_discussion, api_guide
+
+urlpatterns = [
+    path("focus-groups/", api.FocusGroupListCreateView.as_view(), name="focusgroup-list"),
+    path("focus-groups/<int:fg_id>/", api.FocusGroupDetailView.as_view(), name="focusgroup-detail"),
+    path("focus-groups/<int:fg_id>/participants/", api.ParticipantsView.as_view(), name="focusgroup-participants"),
+    path("focus-groups/<int:fg_id>/assets/", api_assets.AssetListCreateView.as_view(), name="focusgroup-assets"),
+    path("focus-groups/<int:fg_id>/assets/<int:asset_id>/", api_assets.AssetDetailView.as_view(),
+         name="focusgroup-asset"),
+    path("focus-groups/<int:fg_id>/guide/", api_guide.GuideView.as_view(), name="focusgroup-guide"),
+    path("focus-groups/<int:fg_id>/guide/generate/", api_guide.GuideGenerateView.as_view(),
+         name="focusgroup-guide-generate"),
+    path("focus-groups/<int:fg_id>/messages/", api_discussion.MessagesView.as_view(), name="focusgroup-messages"),
+    path("focus-groups/<int:fg_id>/messages/<int:message_id>/retry/", api_discussion.RetryView.as_view(),
+         name="focusgroup-message-retry"),
+    path("focus-groups/<int:fg_id>/transcript/", api_discussion.TranscriptView.as_view(),
+         name="focusgroup-transcript"),
+]
