@@ -188,7 +188,13 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "cohorta.channel_layers.ThreadSafeInMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "cohorta.channel_layers.ThreadSafeInMemoryChannelLayer",
+            # Streaming sends a burst of token deltas per answer; 100 (the default) drops events.
+            "CONFIG": {"capacity": env.int("CHANNEL_LAYER_CAPACITY", default=500)},
+        }
+    }
 
 # --- celery --------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://localhost/")
@@ -212,7 +218,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"cohorta.jobs.tasks.*": {"queue": "llm"}}
+CELERY_TASK_ROUTES = {"cohorta.jobs.tasks.*": {"queue": "llm"}, "focusgroups.tasks.*": {"queue": "llm"}}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "reap-dead-jobs": {"task": "cohorta.jobs.tasks.reap_jobs", "schedule": 30.0, "options": {"queue": "default"}},

@@ -17,7 +17,9 @@ JOBS_HEARTBEAT_SECONDS = 0
 LLM_SIMULATOR_TOKEN_DELAY = 0.0  # no side threads writing while a test holds the database
 # Per-process cache: cleared between tests without flushing a shared Redis.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-CHANNEL_LAYERS = {"default": {"BACKEND": "cohorta.channel_layers.ThreadSafeInMemoryChannelLayer"}}
+CHANNEL_LAYERS = {
+    "default": {"BACKEND": "cohorta.channel_layers.ThreadSafeInMemoryChannelLayer", "CONFIG": {"capacity": 2000}}
+}
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 MEDIA_ROOT = str(BASE_DIR / ".test-media")
 

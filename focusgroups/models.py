@@ -23,7 +23,11 @@ class FocusGroup(models.Model):
     status = models.CharField(max_length=10, choices=FocusGroupStatus.choices, default=FocusGroupStatus.DRAFT)
     archived = models.BooleanField(default=False, db_index=True)
     cost_cap_usd = models.DecimalField(
-        "spending cap (USD)", max_digits=10, decimal_places=2, null=True, blank=True,
+        "spending cap (USD)",
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
         help_text="Optional cap on this session's LLM cost; AI work stops when it is reached.",
     )
     # The last sequence number handed out; messages are numbered 1, 2, 3… per session.
@@ -103,8 +107,9 @@ class Asset(models.Model):
 
 class DiscussionGuide(models.Model):
     focus_group = models.OneToOneField(FocusGroup, on_delete=models.CASCADE, related_name="guide")
-    data = models.JSONField(default=dict, help_text="{title, sections: [{title, goal, turn_budget, questions: "
-                                                    "[{text, probes: []}]}]}")
+    data = models.JSONField(
+        default=dict, help_text="{title, sections: [{title, goal, turn_budget, questions: [{text, probes: []}]}]}"
+    )
     simulated = models.BooleanField(default=False)
     job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     updated_at = models.DateTimeField(auto_now=True)
@@ -133,8 +138,7 @@ class Message(models.Model):
     focus_group = models.ForeignKey(FocusGroup, on_delete=models.CASCADE, related_name="messages")
     sequence = models.PositiveIntegerField()
     role = models.CharField(max_length=12, choices=MessageRole.choices)
-    persona = models.ForeignKey("personas.Persona", null=True, blank=True, on_delete=models.SET_NULL,
-                                related_name="+")
+    persona = models.ForeignKey("personas.Persona", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     speaker_name = models.CharField(max_length=120, blank=True, help_text="Kept if the persona is deleted.")
     content = models.TextField(blank=True)
     status = models.CharField(max_length=10, choices=MessageStatus.choices, default=MessageStatus.COMPLETE)
@@ -178,3 +182,6 @@ class Answer(models.Model):
 
     class Meta:
         ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"Answer {self.pk} ({self.status})"

@@ -1,10 +1,100 @@
-"""Being written: a stub so the URL map imports."""
+"""The live discussion page: transcript, composer with @mentions, streaming answers."""
 
-from django.http import Http404
+from django.contrib import messages as flash
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from cohorta.errors import ApplicationError
+from focusgroups import discussion as engine
+from focusgroups.access import get_focus_group_for_user
+from focusgroups.models import Message
 
 
-def _missing(*args, **kwargs):
-    raise Http404("Not built yet")
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
 
 
-discussion = post_message = transcript = retry_answer = set_status = _missing
+def _error(request: HttpRequest, focus_group, exc: ApplicationError) -> HttpResponse:
+    if _wants_json(request):
+        return JsonResponse({"error": {"code": exc.code, "message": exc.message}}, status=exc.status_code)
+    flash.error(request, exc.message)
+    return redirect("focusgroups:detail", fg_id=focus_group.pk)
+
+
+@login_required
+def discussion(request: HttpRequest, fg_id: int) -> HttpResponse:
+    focus_group = get_focus_group_for_user(request, fg_id)
+    participants = list(focus_group.participants.select_related("persona"))
+    for participant in participants:
+        participant.handle = engine.mention_handle(participant.persona, participants)
+    transcript = list(focus_group.messages.select_related("persona").order_by("sequence"))
+    context = {
+        "focus_group": focus_group,
+        "tab": "discussion",
+        "participants": participants,
+        "transcript": transcript,
+        "last_seq": transcript[-1].sequence if transcript else 0,
+        "max_chars": engine.MAX_MESSAGE_CHARS,
+    }
+    return render(request, "focusgroups/discussion.html", context)
+
+
+@login_required
+@require_POST
+def post_message(request: HttpRequest, fg_id: int) -> HttpResponse:
+    focus_group = get_focus_group_for_user(request, fg_id)
+    try:
+        message, answers = engine.message_post(focus_group=focus_group, text=request.POST.get("content", ""))
+    except ApplicationError as exc:
+        return _error(request, focus_group, exc)
+    if _wants_json(request):
+        return JsonResponse(
+            {"message_id": message.pk, "sequence": message.sequence, "answer_ids": [str(a.pk) for a in answers]},
+            status=202,
+        )
+    return redirect("focusgroups:detail", fg_id=focus_group.pk)
+
+
+@login_required
+@require_GET
+def transcript(request: HttpRequest, fg_id: int) -> HttpResponse:
+    """Saved messages after ``?after=N``, as HTML: the page's fallback when websockets are down."""
+    focus_group = get_focus_group_for_user(request, fg_id)
+    try:
+        after = max(0, int(request.GET.get("after", 0)))
+    except ValueError:
+        after = 0
+    items = list(focus_group.messages.select_related("persona").filter(sequence__gt=after).order_by("sequence"))
+    response = render(request, "focusgroups/_messages.html", {"transcript": items, "focus_group": focus_group})
+    response["X-Last-Seq"] = str(items[-1].sequence if items else after)
+    response["X-Session-Status"] = focus_group.status
+    return response
+
+
+@login_required
+@require_POST
+def retry_answer(request: HttpRequest, fg_id: int, message_id: int) -> HttpResponse:
+    focus_group = get_focus_group_for_user(request, fg_id)
+    message = Message.objects.filter(focus_group=focus_group, pk=message_id).first()
+    if message is None:
+        raise Http404("No such message")
+    try:
+        answer = engine.answer_retry(focus_group=focus_group, message=message)
+    except ApplicationError as exc:
+        return _error(request, focus_group, exc)
+    if _wants_json(request):
+        return JsonResponse({"answer_id": str(answer.pk)}, status=202)
+    return redirect("focusgroups:detail", fg_id=focus_group.pk)
+
+
+@login_required
+@require_POST
+def set_status(request: HttpRequest, fg_id: int) -> HttpResponse:
+    focus_group = get_focus_group_for_user(request, fg_id)
+    try:
+        engine.focus_group_set_status(focus_group=focus_group, status=request.POST.get("status", ""))
+    except ApplicationError as exc:
+        return _error(request, focus_group, exc)
+    return redirect("focusgroups:detail", fg_id=focus_group.pk)

@@ -48,6 +48,7 @@
     ws.onclose = function (event) {
       window.clearInterval(self.pingTimer);
       document.body.dataset.live = "0";
+      if (self.options.onClose) self.options.onClose(event);
       // 44xx: the server refused us (signed out, disabled); retrying will not help.
       if (self.closedByUs || (event.code >= 4400 && event.code < 4500)) return;
       self.scheduleReconnect();

@@ -1,0 +1,13 @@
+from celery import shared_task
+
+from focusgroups import discussion
+
+
+@shared_task(name="focusgroups.tasks.generate_answer")
+def generate_answer(answer_id: str) -> None:
+    discussion.answer_generate(answer_id=answer_id)
+
+
+@shared_task(name="focusgroups.tasks.refresh_summary")
+def refresh_summary(focus_group_id: int) -> None:
+    discussion.summary_refresh(focus_group_id=focus_group_id)

@@ -1,0 +1,312 @@
+/* The live discussion page.
+ *
+ * Saved messages arrive with a per-session sequence number; the page keeps the
+ * highest it has and, on every (re)connect, says hello with it so the server
+ * replays what was missed before live events. Duplicates are dropped by
+ * sequence. Token deltas stream into a bubble per pending answer; the saved
+ * message then replaces that bubble. Without a websocket the page polls. */
+(function () {
+  "use strict";
+
+  // This page's own socket state: the jobs socket also marks <body data-live>.
+  var transcript, lastSeq = 0, seen = {}, csrf, live = false, socket = null, lastEventAt = Date.now();
+
+  function byId(id) { return document.getElementById(id); }
+
+  function scrollToEnd(force) {
+    var nearBottom = transcript.scrollHeight - transcript.scrollTop - transcript.clientHeight < 160;
+    if (force || nearBottom) transcript.scrollTop = transcript.scrollHeight;
+  }
+
+  function setText(node, text) {
+    node.textContent = "";
+    String(text || "").split("\n").forEach(function (line, index) {
+      if (index) node.appendChild(document.createElement("br"));
+      node.appendChild(document.createTextNode(line));
+    });
+  }
+
+  function participantName(personaId) {
+    var li = document.querySelector('.participant[data-persona-id="' + personaId + '"]');
+    return li ? li.dataset.name : "Participant";
+  }
+
+  function setTyping(personaId, on) {
+    var li = document.querySelector('.participant[data-persona-id="' + personaId + '"] .typing-indicator');
+    if (li) li.classList.toggle("d-none", !on);
+  }
+
+  function streamingBubble(answerId, personaId, name) {
+    var bubble = transcript.querySelector('.msg-streaming[data-answer-id="' + answerId + '"]');
+    if (bubble) return bubble;
+    if (transcript.querySelector('.msg[data-seq][data-answer-id="' + answerId + '"]')) return null; // already saved
+    bubble = document.createElement("div");
+    bubble.className = "msg msg-persona msg-streaming";
+    bubble.dataset.answerId = answerId;
+    var meta = document.createElement("div");
+    meta.className = "msg-meta small";
+    var who = document.createElement("span");
+    who.className = "fw-semibold";
+    who.textContent = name || participantName(personaId);
+    meta.appendChild(who);
+    var body = document.createElement("div");
+    body.className = "msg-body";
+    bubble.appendChild(meta);
+    bubble.appendChild(body);
+    transcript.appendChild(bubble);
+    byId("transcript-empty").classList.add("d-none");
+    setTyping(personaId, true);
+    scrollToEnd(false);
+    return bubble;
+  }
+
+  function renderMessage(message) {
+    var el = document.createElement("div");
+    var status = message.status !== "complete" ? " msg-" + message.status : "";
+    el.className = "msg msg-" + message.role + status;
+    el.dataset.seq = message.sequence;
+    el.dataset.messageId = message.id;
+    if (message.answer_id) el.dataset.answerId = message.answer_id;
+    var meta = document.createElement("div");
+    meta.className = "msg-meta small";
+    var who = document.createElement("span");
+    who.className = "fw-semibold";
+    who.textContent = message.speaker_name;
+    meta.appendChild(who);
+    if (message.simulated) {
+      var badge = document.createElement("span");
+      badge.className = "badge bg-warning-subtle text-warning-emphasis border border-warning-subtle ms-1";
+      badge.textContent = "simulated";
+      meta.appendChild(badge);
+    }
+    var number = document.createElement("span");
+    number.className = "text-body-secondary ms-1";
+    number.textContent = "#" + message.sequence;
+    meta.appendChild(number);
+    var body = document.createElement("div");
+    body.className = "msg-body";
+    if (message.status === "failed") {
+      body.className += " text-danger small";
+      body.textContent = (message.error || "This answer failed.") + " ";
+      var retry = document.createElement("button");
+      retry.className = "btn btn-link btn-sm p-0 align-baseline";
+      retry.type = "button";
+      retry.textContent = "Retry";
+      retry.dataset.retryMessage = message.id;
+      body.appendChild(retry);
+    } else {
+      setText(body, message.content);
+    }
+    el.appendChild(meta);
+    el.appendChild(body);
+    return el;
+  }
+
+  function insertInOrder(el, seq) {
+    var after = null;
+    transcript.querySelectorAll(".msg[data-seq]").forEach(function (node) {
+      if (Number(node.dataset.seq) < seq) after = node;
+    });
+    if (after) after.after(el); else transcript.insertBefore(el, transcript.querySelector(".msg") || null);
+  }
+
+  function addMessage(message) {
+    if (seen[message.sequence]) return;
+    seen[message.sequence] = true;
+    if (message.answer_id) {
+      var pending = transcript.querySelector('.msg-streaming[data-answer-id="' + message.answer_id + '"]');
+      if (pending) pending.remove();
+    }
+    if (message.persona_id) setTyping(message.persona_id, false);
+    if (message.retry_of && message.status === "complete") {
+      var failed = transcript.querySelector('.msg[data-message-id="' + message.retry_of + '"] .msg-body');
+      if (failed) { failed.className = "msg-body text-body-secondary small fst-italic"; failed.textContent = "Failed; answered again on retry."; }
+    }
+    var el = renderMessage(message);
+    insertInOrder(el, message.sequence);
+    // Keep live bubbles at the bottom, below saved messages.
+    transcript.querySelectorAll(".msg-streaming").forEach(function (node) { transcript.appendChild(node); });
+    lastSeq = Math.max(lastSeq, message.sequence);
+    transcript.dataset.lastSeq = lastSeq;
+    byId("transcript-empty").classList.add("d-none");
+    scrollToEnd(message.role === "researcher");
+  }
+
+  function onSocketMessage(msg) {
+    lastEventAt = Date.now();
+    if (msg.type === "message.new" || msg.type === "message.complete" || msg.type === "message.error") {
+      addMessage(msg.message);
+    } else if (msg.type === "token.delta") {
+      var bubble = streamingBubble(msg.answer_id, msg.persona_id);
+      if (bubble) { bubble.querySelector(".msg-body").textContent += msg.delta; scrollToEnd(false); }
+    } else if (msg.type === "participant.typing") {
+      streamingBubble(msg.answer_id, msg.persona_id, msg.name);
+    } else if (msg.type === "answer.reset") {
+      var reset = transcript.querySelector('.msg-streaming[data-answer-id="' + msg.answer_id + '"] .msg-body');
+      if (reset) reset.textContent = "";
+    } else if (msg.type === "replay.done") {
+      byId("connection-label").textContent = "Live";
+      (msg.streaming || []).forEach(function (a) { streamingBubble(a.answer_id, a.persona_id, a.name); });
+    } else if (msg.type === "session.status" && msg.status === "ended") {
+      window.location.reload();
+    }
+  }
+
+  function poll() {
+    if (live) return;
+    byId("connection-label").textContent = "Reconnecting… (updates every few seconds)";
+    fetch(transcript.dataset.transcriptUrl + "?after=" + lastSeq, { headers: { "Accept": "text/html" } })
+      .then(function (response) { return response.text(); })
+      .then(function (html) {
+        var holder = document.createElement("div");
+        holder.innerHTML = html;
+        holder.querySelectorAll(".msg[data-seq]").forEach(function (node) {
+          var seq = Number(node.dataset.seq);
+          if (seen[seq]) return;
+          seen[seq] = true;
+          if (node.dataset.answerId) {
+            var pending = transcript.querySelector('.msg-streaming[data-answer-id="' + node.dataset.answerId + '"]');
+            if (pending) pending.remove();
+          }
+          insertInOrder(node, seq);
+          lastSeq = Math.max(lastSeq, seq);
+        });
+        if (holder.querySelector(".msg")) { byId("transcript-empty").classList.add("d-none"); scrollToEnd(false); }
+      })
+      .catch(function () { /* offline: try again on the next tick */ });
+  }
+
+  function post(url, body) {
+    return fetch(url, {
+      method: "POST",
+      headers: { "X-CSRFToken": csrf, "Accept": "application/json" },
+      body: body
+    });
+  }
+
+  function setupComposer() {
+    var form = byId("composer");
+    if (!form) return;
+    var text = byId("composer-text"), error = byId("composer-error"), menu = byId("mention-menu");
+    var participants = Array.prototype.map.call(document.querySelectorAll(".participant"), function (li) {
+      return { handle: li.dataset.handle, name: li.dataset.name };
+    });
+    var active = 0, matches = [];
+
+    function closeMenu() { menu.classList.add("d-none"); matches = []; }
+
+    function currentMention() {
+      var before = text.value.slice(0, text.selectionStart);
+      var m = before.match(/(^|\s)@([\w'-]*)$/);
+      return m ? m[2] : null;
+    }
+
+    function choose(item) {
+      var caret = text.selectionStart;
+      var before = text.value.slice(0, caret).replace(/@([\w'-]*)$/, "@" + item.handle + " ");
+      text.value = before + text.value.slice(caret);
+      text.setSelectionRange(before.length, before.length);
+      closeMenu();
+      text.focus();
+    }
+
+    function showMenu(query) {
+      var q = query.toLowerCase();
+      matches = participants.filter(function (p) {
+        return p.handle.toLowerCase().indexOf(q) === 0 || p.name.toLowerCase().indexOf(q) >= 0;
+      });
+      if (!matches.length) { closeMenu(); return; }
+      active = 0;
+      menu.innerHTML = "";
+      matches.forEach(function (p, index) {
+        var item = document.createElement("button");
+        item.type = "button";
+        item.className = "list-group-item list-group-item-action small" + (index === 0 ? " active" : "");
+        item.setAttribute("role", "option");
+        item.textContent = "@" + p.handle + " — " + p.name;
+        item.addEventListener("mousedown", function (event) { event.preventDefault(); choose(p); });
+        menu.appendChild(item);
+      });
+      menu.classList.remove("d-none");
+    }
+
+    text.addEventListener("input", function () {
+      var query = currentMention();
+      if (query === null) closeMenu(); else showMenu(query);
+    });
+    text.addEventListener("keydown", function (event) {
+      if (matches.length) {
+        if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+          event.preventDefault();
+          active = (active + (event.key === "ArrowDown" ? 1 : matches.length - 1)) % matches.length;
+          menu.querySelectorAll(".list-group-item").forEach(function (node, index) { node.classList.toggle("active", index === active); });
+          return;
+        }
+        if (event.key === "Enter" || event.key === "Tab") { event.preventDefault(); choose(matches[active]); return; }
+        if (event.key === "Escape") { closeMenu(); return; }
+      }
+      if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); form.requestSubmit(); }
+    });
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      error.textContent = "";
+      if (!text.value.trim()) { error.textContent = "Write a question or a comment first."; return; }
+      var send = byId("composer-send");
+      send.disabled = true;
+      post(form.action, new FormData(form))
+        .then(function (response) {
+          return response.json().then(function (body) { return { ok: response.ok, body: body }; });
+        })
+        .then(function (result) {
+          if (result.ok) { text.value = ""; if (!live) poll(); }
+          else error.textContent = (result.body.error && result.body.error.message) || "The message was not sent.";
+        })
+        .catch(function () { error.textContent = "You seem to be offline. Your message was not sent; try again."; })
+        .finally(function () { send.disabled = false; });
+    });
+  }
+
+  function setupRetry() {
+    transcript.addEventListener("click", function (event) {
+      var button = event.target.closest("[data-retry-message]");
+      if (!button) return;
+      button.disabled = true;
+      button.textContent = "Retrying…";
+      post(transcript.dataset.retryUrl.replace("/0/", "/" + button.dataset.retryMessage + "/"), new FormData());
+    });
+    transcript.addEventListener("submit", function (event) {
+      var form = event.target.closest("form");
+      if (!form || form.action.indexOf("/retry/") < 0) return;
+      event.preventDefault();
+      var button = form.querySelector("button");
+      if (button) { button.disabled = true; button.textContent = "Retrying…"; }
+      post(form.action, new FormData(form));
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    transcript = byId("transcript");
+    if (!transcript) return;
+    csrf = document.querySelector('meta[name="csrf-token"]').content;
+    lastSeq = Number(transcript.dataset.lastSeq || 0);
+    transcript.querySelectorAll(".msg[data-seq]").forEach(function (node) { seen[Number(node.dataset.seq)] = true; });
+    scrollToEnd(true);
+    setupComposer();
+    setupRetry();
+    if (window.CohortaSocket) {
+      socket = new window.CohortaSocket(transcript.dataset.socket, {
+        onOpen: function (socket) { live = true; socket.send({ type: "hello", last_seq: lastSeq }); },
+        onClose: function () { live = false; byId("connection-label").textContent = "Reconnecting…"; },
+        onMessage: onSocketMessage
+      });
+    }
+    window.setInterval(poll, 2500);
+    // Group messages are at-most-once: if a live answer stalls, ask for anything missed by sequence.
+    window.setInterval(function () {
+      if (live && socket && transcript.querySelector(".msg-streaming")) {
+        var idle = Date.now() - lastEventAt;
+        if (idle > 8000) { lastEventAt = Date.now(); socket.send({ type: "hello", last_seq: lastSeq }); }
+      }
+    }, 4000);
+  });
+})();

@@ -1,0 +1,332 @@
+"""The moderated discussion: rounds, mentions, failures and retries, quotas, sequence numbers, realtime replay."""
+
+import threading
+from decimal import Decimal
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.db import connection
+
+from cohorta.errors import ApplicationError, QuotaExceeded
+from focusgroups import discussion
+from focusgroups.models import FocusGroup, FocusGroupStatus, Message, MessageStatus, Participant
+from personas.services import persona_create
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+NAMES = [("Priya Shah", 34, "Nurse"), ("Tom Reed", 58, "Retired engineer"), ("Alex Kim", 27, "Designer")]
+
+
+def make_session(owner, names=NAMES, **extra) -> FocusGroup:
+    focus_group = FocusGroup.objects.create(
+        owner=owner,
+        title="Meal kits",
+        objective="Why do parents try meal kits?",
+        concept="A weekly box of recipes",
+        **extra,
+    )
+    for position, (name, age, job) in enumerate(names):
+        persona = persona_create(
+            owner=owner, data={"name": name, "age": age, "occupation": job, "speaking_style": "Plain and direct."}
+        )
+        Participant.objects.create(focus_group=focus_group, persona=persona, position=position)
+    return focus_group
+
+
+def transcript(focus_group):
+    return list(Message.objects.filter(focus_group=focus_group).order_by("sequence"))
+
+
+def test_a_question_is_answered_by_everyone_in_order(owner):
+    session = make_session(owner)
+    message, answers = discussion.message_post(focus_group=session, text="What would make you try a meal kit?")
+    assert message.sequence == 1 and len(answers) == 3
+    saved = transcript(session)
+    assert [m.sequence for m in saved] == [1, 2, 3, 4]
+    assert {m.speaker_name for m in saved[1:]} == {"Priya Shah", "Tom Reed", "Alex Kim"}
+    assert all(m.status == MessageStatus.COMPLETE and m.content and m.reply_to_id == message.pk for m in saved[1:])
+    session.refresh_from_db()
+    assert session.status == FocusGroupStatus.LIVE and session.last_sequence == 4
+
+
+def test_mentions_address_only_those_participants(owner):
+    session = make_session(owner)
+    message, answers = discussion.message_post(focus_group=session, text="@Priya and @tom, what about price?")
+    assert {a.persona.name for a in answers} == {"Priya Shah", "Tom Reed"}
+    assert len(message.mentions) == 2 and len(transcript(session)) == 3
+
+
+def test_unknown_mention_is_refused_and_nothing_is_saved(owner):
+    session = make_session(owner)
+    with pytest.raises(ApplicationError) as info:
+        discussion.message_post(focus_group=session, text="@Bob what do you think?")
+    assert info.value.code == "unknown_mention" and "@Priya" in info.value.message
+    assert transcript(session) == []
+
+
+@pytest.mark.parametrize("text", ["", "   ", "x" * 20_000])
+def test_empty_or_huge_messages_are_refused(owner, text):
+    session = make_session(owner)
+    with pytest.raises(ApplicationError) as info:
+        discussion.message_post(focus_group=session, text=text)
+    assert info.value.status_code == 400 and transcript(session) == []
+
+
+def test_an_ended_session_takes_no_messages(owner):
+    session = make_session(owner)
+    discussion.focus_group_set_status(focus_group=session, status=FocusGroupStatus.ENDED)
+    with pytest.raises(ApplicationError) as info:
+        discussion.message_post(focus_group=session, text="Hello?")
+    assert info.value.status_code == 409 and "has ended" in info.value.message
+
+
+def test_status_transitions(owner):
+    session = make_session(owner)
+    for status in ("live", "paused", "live", "ended"):
+        discussion.focus_group_set_status(focus_group=session, status=status)
+    with pytest.raises(ApplicationError):
+        discussion.focus_group_set_status(focus_group=session, status="live")
+
+
+def test_one_persona_failing_does_not_stop_the_others_and_can_be_retried(owner, fake_llm):
+    session = make_session(owner)
+    fake_llm.add_fault("no_usage")  # first answer: fine
+    fake_llm.add_fault("server_error", times=3)  # second answer: fails after its retries
+    discussion.message_post(focus_group=session, text="What worries you about subscriptions?")
+    answers = transcript(session)[1:]
+    assert [m.status for m in answers] == ["complete", "failed", "complete"]
+    failed = answers[1]
+    assert failed.content == "" and "unavailable" in failed.error
+    retry = discussion.answer_retry(focus_group=session, message=failed)
+    retried = Message.objects.get(answer_id=retry.pk)
+    assert retried.status == MessageStatus.COMPLETE and retried.retry_of_id == failed.pk
+    failed.refresh_from_db()
+    assert failed.status == MessageStatus.RETRIED
+    with pytest.raises(ApplicationError):
+        discussion.answer_retry(focus_group=session, message=retried)  # only failed answers
+
+
+@pytest.fixture
+def pricey_model(settings):
+    """A model so expensive that one answer costs dollars."""
+    from django.utils import timezone
+
+    from usage.models import ModelPrice
+
+    ModelPrice.objects.create(
+        model="pricey-model",
+        effective_from=timezone.now().replace(year=2020),
+        input_per_1m=Decimal("20000"),
+        output_per_1m=Decimal("20000"),
+    )
+    settings.LLM_MODELS = {**settings.LLM_MODELS, "main": "pricey-model"}
+
+
+def test_quota_running_out_mid_round_fails_the_rest_cleanly(owner, fake_llm, pricey_model, settings):
+    session = make_session(owner)
+    owner.monthly_quota_usd = Decimal("1.00")  # the first answer's cost uses it up
+    owner.save()
+    discussion.message_post(focus_group=session, text="How do you plan weeknight meals?")
+    answers = transcript(session)[1:]
+    assert answers[0].status == "complete"
+    assert all(m.status == "failed" and m.content == "" and "budget" in m.error for m in answers[1:])
+    # Now nothing starts at all: refused before anything is saved.
+    before = len(transcript(session))
+    with pytest.raises(QuotaExceeded):
+        discussion.message_post(focus_group=session, text="One more?")
+    assert len(transcript(session)) == before
+
+
+def test_the_session_spending_cap_stops_answers(owner, fake_llm, pricey_model):
+    session = make_session(owner, cost_cap_usd=Decimal("1.00"))
+    discussion.message_post(focus_group=session, text="First question")
+    assert [m.status for m in transcript(session)[1:]] == ["complete", "failed", "failed"]
+    assert "spending cap" in transcript(session)[2].error
+
+
+def test_sequence_numbers_are_unique_and_gap_free_under_concurrency(owner):
+    session = make_session(owner)
+    numbers, lock = [], threading.Lock()
+
+    def take():
+        try:
+            for _ in range(10):
+                value = discussion.next_sequence(session.pk)
+                with lock:
+                    numbers.append(value)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=take) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(numbers) == list(range(1, 81))
+
+
+def test_prompt_size_stays_bounded_after_200_turns(owner):
+    session = make_session(owner)
+    priya = session.participants.first().persona
+
+    def prompt_size(turns: int) -> int:
+        Message.objects.filter(focus_group=session).delete()
+        Message.objects.bulk_create(
+            [
+                Message(
+                    focus_group=session,
+                    sequence=i,
+                    role="persona" if i % 2 else "researcher",
+                    speaker_name="Tom Reed" if i % 2 else "Moderator",
+                    content=f"Turn {i}: " + "words " * 40,
+                )
+                for i in range(1, turns + 1)
+            ]
+        )
+        FocusGroup.objects.filter(pk=session.pk).update(last_sequence=turns, summary="", summary_through=0)
+        session.refresh_from_db()
+        discussion.summary_refresh(focus_group_id=session.pk)
+        session.refresh_from_db()
+        prompt = Message.objects.get(focus_group=session, sequence=turns)
+        messages = discussion.build_persona_messages(focus_group=session, persona=priya, prompt_message=prompt)
+        return sum(len(m["content"]) for m in messages)
+
+    at_50, at_200 = prompt_size(50), prompt_size(200)
+    assert at_200 <= at_50 * 1.3
+    assert at_200 < discussion.WINDOW_CHARS + 8000
+    session.refresh_from_db()
+    assert session.summary and session.summary_through == 200 - discussion.WINDOW_MESSAGES
+
+
+# --- realtime ---------------------------------------------------------------------------
+
+
+async def _socket(session_id, token):
+    from cohorta.asgi import application
+
+    communicator = WebsocketCommunicator(
+        application, f"/ws/focus-groups/{session_id}/", headers=[(b"authorization", f"Bearer {token}".encode())]
+    )
+    connected, code = await communicator.connect()
+    return communicator, connected, code
+
+
+async def _collect(communicator, until, timeout=5.0):
+    received = []
+    while True:
+        message = await communicator.receive_json_from(timeout=timeout)
+        received.append(message)
+        if until(message, received):
+            return received
+
+
+async def test_owner_only_sockets(owner, other_user, owner_token):
+    from cohorta.accounts.services import api_token_create
+
+    session = await database_sync_to_async(make_session)(owner)
+    _, other_token = await database_sync_to_async(api_token_create)(user=other_user, name="x")
+    communicator, connected, code = await _socket(session.pk, other_token)
+    assert not connected and code == 4404
+    communicator, connected, code = await _socket(session.pk, "coh_bogus")
+    assert not connected and code == 4401
+    communicator, connected, _ = await _socket(session.pk, owner_token)
+    assert connected
+    await communicator.disconnect()
+
+
+async def test_live_round_streams_then_a_reconnect_replays_without_loss_or_duplicates(owner, owner_token):
+    session = await database_sync_to_async(make_session)(owner)
+    communicator, connected, _ = await _socket(session.pk, owner_token)
+    assert connected
+    await communicator.send_json_to({"type": "hello", "last_seq": 0})
+    assert (await communicator.receive_json_from())["type"] == "replay.done"
+
+    await database_sync_to_async(discussion.message_post)(focus_group=session, text="First question?")
+    events = await _collect(communicator, lambda m, seen: sum(e["type"] == "message.complete" for e in seen) == 3)
+    kinds = [e["type"] for e in events]
+    assert kinds[:2] == ["session.status", "message.new"]  # the first message makes the session live
+    assert "participant.typing" in kinds and "token.delta" in kinds
+    streamed = "".join(
+        e["delta"]
+        for e in events
+        if e["type"] == "token.delta" and e["answer_id"] == events[-1]["message"]["answer_id"]
+    )
+    assert streamed.strip() == events[-1]["message"]["content"]
+    seen = [e["message"]["sequence"] for e in events if e["type"].startswith("message.")]
+    assert seen == [1, 2, 3, 4]
+    await communicator.disconnect()  # the browser goes offline…
+
+    await database_sync_to_async(discussion.message_post)(focus_group=session, text="Second question, while away")
+    await database_sync_to_async(discussion.message_post)(focus_group=session, text="@Alex and a third")
+
+    communicator, _, _ = await _socket(session.pk, owner_token)  # …and comes back
+    await communicator.send_json_to({"type": "hello", "last_seq": 3})  # it had only seen up to 3
+    replay = await _collect(communicator, lambda m, seen: m["type"] == "replay.done")
+    sequences = [e["message"]["sequence"] for e in replay if e["type"].startswith("message.")]
+    assert sequences == list(range(4, 11))  # everything missed, once, in order
+    assert replay[-1]["last_seq"] == 10
+    await communicator.disconnect()
+
+
+# --- pages and API ------------------------------------------------------------------------
+
+
+def test_discussion_page_and_transcript_fallback(owner, client):
+    session = make_session(owner)
+    discussion.message_post(focus_group=session, text="Hello everyone")
+    client.force_login(owner)
+    page = client.get(f"/focus-groups/{session.pk}/").content.decode()
+    assert "@Priya" in page and 'data-last-seq="4"' in page and "Hello everyone" in page
+    partial = client.get(f"/focus-groups/{session.pk}/transcript/?after=2")
+    assert partial["X-Last-Seq"] == "4" and partial.content.decode().count('class="msg ') == 2
+
+
+def test_posting_from_the_page(owner, client):
+    session = make_session(owner)
+    client.force_login(owner)
+    response = client.post(
+        f"/focus-groups/{session.pk}/messages/", {"content": "Hi all"}, HTTP_ACCEPT="application/json"
+    )
+    assert response.status_code == 202 and len(response.json()["answer_ids"]) == 3
+    bad = client.post(f"/focus-groups/{session.pk}/messages/", {"content": ""}, HTTP_ACCEPT="application/json")
+    assert bad.status_code == 400 and bad.json()["error"]["message"]
+
+
+def test_api_messages_and_transcript(owner, owner_api):
+    session = make_session(owner)
+    response = owner_api.post(
+        f"/api/v1/focus-groups/{session.pk}/messages/", {"content": "What about price?"}, format="json"
+    )
+    assert response.status_code == 202
+    body = response.json()
+    assert body["message"]["sequence"] == 1 and len(body["answer_ids"]) == 3
+    after = owner_api.get(f"/api/v1/focus-groups/{session.pk}/messages/?after=1").json()
+    assert [m["sequence"] for m in after] == [2, 3, 4]
+    full = owner_api.get(f"/api/v1/focus-groups/{session.pk}/transcript/").json()
+    assert len(full["messages"]) == 4
+    huge = owner_api.post(f"/api/v1/focus-groups/{session.pk}/messages/", {"content": "x" * 20_000}, format="json")
+    assert huge.status_code == 400 and "content" in huge.json()["error"]["fields"]
+
+
+def test_another_users_session_is_404_everywhere(owner, other_user, client):
+    from rest_framework.test import APIClient
+
+    session = make_session(owner)
+    discussion.message_post(focus_group=session, text="Private")
+    message = transcript(session)[1]
+    client.force_login(other_user)
+    api = APIClient()
+    api.force_authenticate(other_user)
+    base = f"/focus-groups/{session.pk}"
+    assert client.get(f"{base}/").status_code == 404
+    assert client.get(f"{base}/transcript/").status_code == 404
+    assert client.post(f"{base}/messages/", {"content": "hi"}).status_code == 404
+    assert client.post(f"{base}/messages/{message.pk}/retry/").status_code == 404
+    assert client.post(f"{base}/status/", {"status": "ended"}).status_code == 404
+    for url in ("messages/", "transcript/"):
+        assert api.get(f"/api/v1{base}/{url}").status_code == 404
+    assert api.post(f"/api/v1{base}/messages/", {"content": "hi"}, format="json").status_code == 404
+    assert api.post(f"/api/v1{base}/messages/{message.pk}/retry/").status_code == 404
+    session.refresh_from_db()
+    assert session.status == "live" and len(transcript(session)) == 4
