@@ -9,9 +9,25 @@ inside the web process, so a request still never waits for a job.
 import os
 
 from celery import Celery
+from celery.signals import worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cohorta.settings")
 
 app = Celery("cohorta")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_ready.connect
+def warm_up(**kwargs) -> None:
+    """Load what the first LLM task would otherwise pay for: the tokenizer tables,
+    the provider client and the event publisher."""
+    from cohorta.llm.providers import get_provider
+    from cohorta.llm.tokens import count_tokens
+    from cohorta.publisher import _ensure_started
+
+    count_tokens("warm up")
+    provider = get_provider()
+    if hasattr(provider, "client"):
+        provider.client()
+    _ensure_started()

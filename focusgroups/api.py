@@ -1,10 +1,121 @@
-"""Being written: a stub so the URL map imports."""
+"""The focus-group sessions API: thin views over ``focusgroups.selectors`` / ``focusgroups.services``.
 
+Another user's session or persona is a 404, never a 403. An archived session is read-only (409) until
+restored with ``PATCH {"archived": false}``.
+"""
+
+from django.db import transaction
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from focusgroups import selectors, services
+from focusgroups.access import get_focus_group_for_user
+from focusgroups.serializers import (
+    FocusGroupCreateInputSerializer,
+    FocusGroupFilterSerializer,
+    FocusGroupParticipantSerializer,
+    FocusGroupParticipantsInputSerializer,
+    FocusGroupSerializer,
+    FocusGroupUpdateInputSerializer,
+)
 
-class _Missing(APIView):
-    pass
+TAGS = ["focus groups"]
+_NOT_FOUND = OpenApiResponse(description="Not your session (or persona), or no such one.")
+_ARCHIVED = OpenApiResponse(description="The session is archived (read-only), or the change is refused.")
 
 
-FocusGroupListCreateView = FocusGroupDetailView = ParticipantsView = _Missing
+def _detail(focus_group) -> dict:
+    return FocusGroupSerializer(selectors.focus_group_with_details(focus_group=focus_group)).data
+
+
+class FocusGroupListCreateView(generics.ListAPIView):
+    """Your focus-group sessions, newest first."""
+
+    serializer_class = FocusGroupSerializer
+
+    def get_queryset(self):
+        filters = FocusGroupFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        return selectors.focus_groups_for_user(user=self.request.user, **filters.validated_data)
+
+    @extend_schema(tags=TAGS, parameters=[FocusGroupFilterSerializer], responses=FocusGroupSerializer(many=True))
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        tags=TAGS,
+        request=FocusGroupCreateInputSerializer,
+        responses={201: FocusGroupSerializer, 404: _NOT_FOUND},
+    )
+    def post(self, request):
+        """Create a session (status `draft`) with 2–12 of your personas as participants, in the order given."""
+        data = FocusGroupCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        focus_group = services.focus_group_create(owner=request.user, **data.validated_data)
+        return Response(_detail(focus_group), status=status.HTTP_201_CREATED)
+
+
+class FocusGroupDetailView(APIView):
+    @extend_schema(tags=TAGS, responses={200: FocusGroupSerializer, 404: _NOT_FOUND})
+    def get(self, request, fg_id: int):
+        """A session with its participants (persona summaries), status and counts."""
+        return Response(_detail(get_focus_group_for_user(request, fg_id)))
+
+    @extend_schema(
+        tags=TAGS,
+        request=FocusGroupUpdateInputSerializer,
+        responses={200: FocusGroupSerializer, 404: _NOT_FOUND, 409: _ARCHIVED},
+    )
+    def patch(self, request, fg_id: int):
+        """Change the title, objective, concept or spending cap; `archived` archives or restores.
+
+        Restoring and editing in one request works (`{"archived": false, "title": "…"}`); editing an
+        archived session without restoring it is a 409.
+        """
+        focus_group = get_focus_group_for_user(request, fg_id)
+        data = FocusGroupUpdateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        archived = fields.pop("archived", None)
+        with transaction.atomic():
+            if archived is False:
+                services.focus_group_archive(focus_group=focus_group, archived=False)
+            if fields:
+                services.focus_group_update(focus_group=focus_group, **fields)
+            if archived is True:
+                services.focus_group_archive(focus_group=focus_group, archived=True)
+        return Response(_detail(focus_group))
+
+    @extend_schema(tags=TAGS, responses={204: None, 404: _NOT_FOUND})
+    def delete(self, request, fg_id: int):
+        """Delete the session and everything in it (messages, guide, assets). The personas are kept."""
+        services.focus_group_delete(focus_group=get_focus_group_for_user(request, fg_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ParticipantsView(APIView):
+    @extend_schema(tags=TAGS, responses={200: FocusGroupParticipantSerializer(many=True), 404: _NOT_FOUND})
+    def get(self, request, fg_id: int):
+        """The participants in speaking order, each with a persona summary."""
+        focus_group = get_focus_group_for_user(request, fg_id)
+        participants = selectors.participants_with_personas(focus_group=focus_group)
+        return Response(FocusGroupParticipantSerializer(participants, many=True).data)
+
+    @extend_schema(
+        tags=TAGS,
+        request=FocusGroupParticipantsInputSerializer,
+        responses={200: FocusGroupParticipantSerializer(many=True), 404: _NOT_FOUND, 409: _ARCHIVED},
+    )
+    def put(self, request, fg_id: int):
+        """Replace the participants with these 2–12 personas, in this order.
+
+        Adding is always allowed; removing someone who has already spoken in the session is a 409.
+        """
+        focus_group = get_focus_group_for_user(request, fg_id, write=True)
+        data = FocusGroupParticipantsInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.participants_set(focus_group=focus_group, persona_ids=data.validated_data["persona_ids"])
+        participants = selectors.participants_with_personas(focus_group=focus_group)
+        return Response(FocusGroupParticipantSerializer(participants, many=True).data)

@@ -86,6 +86,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
                     "answer_id": event["answer_id"],
                     "persona_id": event["persona_id"],
                     "delta": event["delta"],
+                    "t": event.get("t"),
                 }
             )
 

@@ -5,10 +5,11 @@ deltas are ephemeral (the saved message is the truth). Best effort: a full or
 unreachable layer never fails the work; clients catch up from the database."""
 
 import logging
+import time
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
+
+from cohorta.publisher import publish
 
 logger = logging.getLogger(__name__)
 
@@ -37,13 +38,7 @@ def message_payload(message) -> dict:
 
 
 def _send(focus_group_id, event: dict) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(layer.group_send)(group_name(focus_group_id), {**event, "focus_group_id": focus_group_id})
-    except Exception:
-        logger.warning("Could not publish %s for focus group %s", event.get("type"), focus_group_id, exc_info=True)
+    publish(group_name(focus_group_id), {**event, "focus_group_id": focus_group_id})
 
 
 def publish_message_on_commit(message) -> None:
@@ -53,7 +48,11 @@ def publish_message_on_commit(message) -> None:
 
 
 def publish_delta(focus_group_id, *, answer_id, persona_id, delta: str) -> None:
-    _send(focus_group_id, {"type": "fg.delta", "answer_id": str(answer_id), "persona_id": persona_id, "delta": delta})
+    # "t": when the worker got the token from the model; clients and benchmarks measure delivery latency with it.
+    _send(
+        focus_group_id,
+        {"type": "fg.delta", "answer_id": str(answer_id), "persona_id": persona_id, "delta": delta, "t": time.time()},
+    )
 
 
 def publish_typing(focus_group_id, *, answer_id, persona_id, name: str) -> None:

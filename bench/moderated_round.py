@@ -1,0 +1,196 @@
+"""Moderated round of 8 through the real service stack, and token → websocket latency.
+
+Starts the fake LLM (its own process), a Celery worker (threads pool) and daphne
+against Postgres + Redis, posts one question to 8 personas through the API and
+follows it on the session websocket.
+
+  * round ratio: time until all 8 answers are saved ÷ one answer's time (target ≤ 1.10)
+  * token latency: from the worker receiving a token from the model to the websocket
+    client receiving it (target p99 < 25 ms in service mode)
+
+Needs DATABASE_URL (Postgres; a database named cohorta_bench is created) and REDIS_URL.
+Run:  DATABASE_URL=postgres://postgres@127.0.0.1:5432/cohorta REDIS_URL=redis://127.0.0.1:6379/0 \\
+      .venv/bin/python bench/moderated_round.py [--latency 1.0] [--personas 8] [--rounds 3]
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from _common import ROOT, fake_llm, free_port, report
+
+
+def _bench_database_url() -> str:
+    base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
+    subprocess.run(
+        ["psql", f"{base}/postgres", "-qc", "DROP DATABASE IF EXISTS cohorta_bench"], check=True, capture_output=True
+    )
+    subprocess.run(
+        ["psql", f"{base}/postgres", "-qc", "CREATE DATABASE cohorta_bench"], check=True, capture_output=True
+    )
+    return f"{base}/cohorta_bench"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--latency", type=float, default=1.0)
+    parser.add_argument("--personas", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres") or not os.environ.get("REDIS_URL"):
+        sys.exit("Set DATABASE_URL (Postgres) and REDIS_URL: this benchmark runs the service stack.")
+
+    with fake_llm(ttft=args.latency, tokens_per_second=60) as base_url:
+        env = {
+            **os.environ,
+            "DATABASE_URL": _bench_database_url(),
+            "OPENAI_API_KEY": "test-key",
+            "OPENAI_BASE_URL": base_url,
+            "DEBUG": "1",
+            "LOG_LEVEL": "WARNING",
+            "DJANGO_SETTINGS_MODULE": "cohorta.settings",
+            "SECRET_KEY": "bench-" + "k" * 60,
+        }
+        os.environ.update(env)
+        sys.path.insert(0, str(ROOT))
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        call_command("seed_model_pricing", verbosity=0)
+        from cohorta.accounts.models import User
+        from cohorta.accounts.services import api_token_create
+        from cohorta.llm.gateway import complete
+        from focusgroups.discussion import build_persona_messages
+        from focusgroups.models import FocusGroup, Message, Participant
+        from personas.services import persona_create
+
+        user = User.objects.create_user("bench@example.com", "Correct-Horse-Battery-9")
+        _, token = api_token_create(user=user, name="bench")
+        session = FocusGroup.objects.create(owner=user, title="Bench", objective="How do parents choose meal kits?")
+        for i in range(args.personas):
+            persona = persona_create(
+                owner=user, data={"name": f"Person {i} Bench", "age": 30 + i, "occupation": "Teacher"}
+            )
+            Participant.objects.create(focus_group=session, persona=persona, position=i)
+
+        port = free_port()
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "cohorta",
+                    "worker",
+                    "-Q",
+                    "llm,default",
+                    "--pool",
+                    "threads",
+                    "--concurrency",
+                    "32",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--loglevel",
+                    "WARNING",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            ),
+            subprocess.Popen(
+                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "cohorta.asgi:application"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            ),
+        ]
+        try:
+            for _ in range(100):
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            time.sleep(2)  # let the worker connect
+            from websockets.sync.client import connect
+
+            ws = connect(
+                f"ws://127.0.0.1:{port}/ws/focus-groups/{session.pk}/",
+                additional_headers={"Authorization": f"Bearer {token}"},
+            )
+            ws.send(json.dumps({"type": "hello", "last_seq": 0}))
+            json.loads(ws.recv(timeout=10))
+
+            # One answer, the unavoidable LLM time for this question.
+            prompt = Message.objects.create(
+                focus_group=session, sequence=10_000, role="researcher", content="What would make you try a meal kit?"
+            )
+            persona = session.participants.first().persona
+            started = time.perf_counter()
+            complete(
+                feature="persona_response",
+                user=user,
+                max_tokens=600,
+                messages=build_persona_messages(focus_group=session, persona=persona, prompt_message=prompt),
+            )
+            one_answer = time.perf_counter() - started
+            prompt.delete()
+
+            ratios, latencies = [], []
+            for round_number in range(args.rounds):
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/api/v1/focus-groups/{session.pk}/messages/",
+                    data=json.dumps(
+                        {"content": f"Question {round_number}: what would make you try a meal kit?"}
+                    ).encode(),
+                    method="POST",
+                    headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+                )
+                started = time.perf_counter()
+                urllib.request.urlopen(request, timeout=10).read()
+                done = 0
+                while done < args.personas:
+                    event = json.loads(ws.recv(timeout=30))
+                    if event["type"] == "token.delta" and event.get("t"):
+                        latencies.append((time.time() - event["t"]) * 1000)
+                    elif event["type"] in ("message.complete", "message.error"):
+                        done += 1
+                ratios.append((time.perf_counter() - started) / one_answer)
+            ws.close()
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                proc.wait(timeout=10)
+
+    latencies.sort()
+    p50 = statistics.median(latencies)
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    report(
+        f"moderated round: {args.personas} personas, fake LLM {args.latency:.1f} s to first token",
+        [
+            ("one answer", f"{one_answer:.2f} s"),
+            ("round ÷ one answer (each round)", ", ".join(f"{r:.2f}" for r in ratios) + "   target ≤ 1.10"),
+            (
+                "token → websocket latency",
+                f"p50 {p50:.1f} ms, p99 {p99:.1f} ms over {len(latencies)} tokens   target p99 < 25 ms",
+            ),
+        ],
+    )
+
+
+if __name__ == "__main__":
+    Path(ROOT)  # keep the import used when run from elsewhere
+    main()
