@@ -79,8 +79,14 @@ def _seed(request: ProviderRequest) -> int:
     return int(digest[:12], 16)
 
 
+_QUOTED = re.compile(r'says: "(.+?)"', re.S)
+
+
 def _topic(messages: list[dict]) -> str:
     last_user = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), "") or ""
+    quoted = _QUOTED.search(last_user) if isinstance(last_user, str) else None
+    if quoted:  # a discussion turn: the question is quoted inside the prompt
+        last_user = quoted.group(1)
     words = [w.lower() for w in _WORD.findall(last_user if isinstance(last_user, str) else "")]
     words = [w for w in words if w not in _STOP]
     return " ".join(words[:3])

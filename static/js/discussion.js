@@ -147,8 +147,13 @@
     } else if (msg.type === "replay.done") {
       byId("connection-label").textContent = "Live";
       (msg.streaming || []).forEach(function (a) { streamingBubble(a.answer_id, a.persona_id, a.name); });
-    } else if (msg.type === "session.status" && msg.status === "ended") {
-      window.location.reload();
+    } else if (msg.type === "session.status") {
+      if (msg.status === "ended") { window.location.reload(); return; }
+      var badge = byId("session-status");
+      if (badge) {
+        badge.textContent = msg.status.charAt(0).toUpperCase() + msg.status.slice(1);
+        badge.className = "badge align-middle fs-6 " + (msg.status === "live" ? "text-bg-success" : "text-bg-warning");
+      }
     }
   }
 
