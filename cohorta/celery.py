@@ -7,6 +7,7 @@ inside the web process, so a request still never waits for a job.
 """
 
 import os
+import sys
 
 from celery import Celery
 from celery.signals import worker_ready
@@ -26,6 +27,9 @@ def warm_up(**kwargs) -> None:
     from cohorta.llm.tokens import count_tokens
     from cohorta.publisher import _ensure_started
 
+    # Many threads stream tokens while one publishes them; a shorter GIL switch
+    # interval (default 5 ms) lets the publisher run promptly between chunks.
+    sys.setswitchinterval(0.001)
     count_tokens("warm up")
     provider = get_provider()
     if hasattr(provider, "client"):
