@@ -8,25 +8,20 @@ the database before live events; it dedupes by sequence number."""
 import time
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from cohorta.realtime import CLOSE_NOT_FOUND, UserConsumer
 from focusgroups.access import user_owns_focus_group
 from focusgroups.events import group_name, message_payload
 from focusgroups.models import Answer, AnswerStatus, FocusGroup, Message
 
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_NOT_FOUND = 4404
 RECHECK_SECONDS = 5.0
 REPLAY_BATCH = 500
 
 
-class SessionConsumer(AsyncJsonWebsocketConsumer):
+class SessionConsumer(UserConsumer):
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated or not user.is_active:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+        if not await self.authenticate():
             return
-        self.user_id = user.pk
         self.focus_group_id = self.scope["url_route"]["kwargs"]["fg_id"]
         if not await self._owns():
             await self.close(code=CLOSE_NOT_FOUND)  # another user's session is simply not there

@@ -1,25 +1,18 @@
 """Per-user websocket for job progress: ``/ws/jobs/``."""
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth import get_user_model
 
 from cohorta.jobs.events import job_payload, user_group
 from cohorta.jobs.selectors import jobs_recent_for_panel
-
-# Close codes in the private 4000-4999 range, mirroring HTTP where possible.
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_DISABLED = 4403
+from cohorta.realtime import CLOSE_DISABLED, UserConsumer
 
 
-class JobConsumer(AsyncJsonWebsocketConsumer):
+class JobConsumer(UserConsumer):
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated or not user.is_active:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+        if not await self.authenticate():
             return
-        self.user_id = user.pk
-        self.group = user_group(user.pk)
+        self.group = user_group(self.user_id)
         # Subscribe before the snapshot so no update falls between the two.
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
