@@ -148,7 +148,7 @@ def main() -> None:
             one_answer = time.perf_counter() - started
             prompt.delete()
 
-            ratios, latencies = [], []
+            ratios, latencies, in_worker, to_consumer, to_client = [], [], [], [], []
             for round_number in range(args.rounds):
                 request = urllib.request.Request(
                     f"http://127.0.0.1:{port}/api/v1/focus-groups/{session.pk}/messages/",
@@ -164,7 +164,12 @@ def main() -> None:
                 while done < args.personas:
                     event = json.loads(ws.recv(timeout=30))
                     if event["type"] == "token.delta" and event.get("t"):
-                        latencies.append((time.time() - event["t"]) * 1000)
+                        now = time.time()
+                        latencies.append((now - event["t"]) * 1000)
+                        if event.get("forwarded_at") and event.get("sent_at"):
+                            in_worker.append((event["sent_at"] - event["t"]) * 1000)
+                            to_consumer.append((event["forwarded_at"] - event["sent_at"]) * 1000)
+                            to_client.append((now - event["forwarded_at"]) * 1000)
                     elif event["type"] in ("message.complete", "message.error"):
                         done += 1
                 ratios.append((time.perf_counter() - started) / one_answer)
@@ -175,9 +180,11 @@ def main() -> None:
             for proc in procs:
                 proc.wait(timeout=10)
 
-    latencies.sort()
-    p50 = statistics.median(latencies)
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    def pct(values, q):
+        values = sorted(values)
+        return values[min(len(values) - 1, int(len(values) * q))] if values else float("nan")
+
+    p50, p99 = statistics.median(latencies), pct(latencies, 0.99)
     report(
         f"moderated round: {args.personas} personas, fake LLM {args.latency:.1f} s to first token",
         [
@@ -187,6 +194,9 @@ def main() -> None:
                 "token → websocket latency",
                 f"p50 {p50:.1f} ms, p99 {p99:.1f} ms over {len(latencies)} tokens   target p99 < 25 ms",
             ),
+            ("  of which queued in the worker", f"p50 {pct(in_worker, 0.5):.1f} ms, p99 {pct(in_worker, 0.99):.1f} ms"),
+            ("  of which Redis → consumer", f"p50 {pct(to_consumer, 0.5):.1f} ms, p99 {pct(to_consumer, 0.99):.1f} ms"),
+            ("  of which consumer → client", f"p50 {pct(to_client, 0.5):.1f} ms, p99 {pct(to_client, 0.99):.1f} ms"),
         ],
     )
 

@@ -9,6 +9,7 @@ order (FIFO), so events for one session never overtake each other."""
 import asyncio
 import logging
 import threading
+import time
 
 from channels.layers import get_channel_layer
 
@@ -32,6 +33,8 @@ def _run(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
                 try:
                     layer = get_channel_layer()
                     if layer is not None:
+                        if "t" in event:
+                            event = {**event, "sent_at": time.time()}  # diagnostics: when it left this process
                         await layer.group_send(group, event)
                 except Exception:  # best effort: clients catch up from the database
                     logger.warning("Could not publish %s to %s", event.get("type"), group, exc_info=True)

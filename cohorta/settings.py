@@ -175,9 +175,18 @@ if REDIS_URL:
             "KEY_PREFIX": "cohorta",
         }
     }
+    # "pubsub" sends a group message with one PUBLISH (low latency for token streams);
+    # "core" is channels-redis' list-based layer. Both are at-most-once: clients catch up by sequence.
+    CHANNEL_LAYER_FLAVOUR = env.str("CHANNEL_LAYER_FLAVOUR", default="pubsub")
+    if CHANNEL_LAYER_FLAVOUR not in {"pubsub", "core"}:
+        raise ImproperlyConfigured("CHANNEL_LAYER_FLAVOUR must be pubsub or core")
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": (
+                "channels_redis.pubsub.RedisPubSubChannelLayer"
+                if CHANNEL_LAYER_FLAVOUR == "pubsub"
+                else "channels_redis.core.RedisChannelLayer"
+            ),
             "CONFIG": {
                 "hosts": [REDIS_URL],
                 "prefix": "cohorta",

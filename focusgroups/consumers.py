@@ -82,6 +82,8 @@ class SessionConsumer(UserConsumer):
                     "persona_id": event["persona_id"],
                     "delta": event["delta"],
                     "t": event.get("t"),
+                    "sent_at": event.get("sent_at"),
+                    "forwarded_at": time.time(),
                 }
             )
 

@@ -104,7 +104,7 @@ def test_service_urls_switch_every_backend():
     lines = result.stdout.split()
     assert lines == [
         "django.db.backends.postgresql",
-        "channels_redis.core.RedisChannelLayer",
+        "channels_redis.pubsub.RedisPubSubChannelLayer",
         "redis://cache.internal:6379/0",
         "django.core.cache.backends.redis.RedisCache",
         "False",
