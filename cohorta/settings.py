@@ -231,6 +231,7 @@ CELERY_TASK_ROUTES = {"cohorta.jobs.tasks.*": {"queue": "llm"}, "focusgroups.tas
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "reap-dead-jobs": {"task": "cohorta.jobs.tasks.reap_jobs", "schedule": 30.0, "options": {"queue": "default"}},
+    "reap-dead-runs": {"task": "focusgroups.tasks.reap_runs", "schedule": 30.0, "options": {"queue": "default"}},
 }
 CELERY_TASK_ALWAYS_EAGER = _env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # beat's bookkeeping file; kept out of the working tree.

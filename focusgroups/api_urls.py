@@ -1,6 +1,6 @@
 from django.urls import path
 
-from focusgroups import api, api_assets, api_discussion, api_guide
+from focusgroups import api, api_assets, api_discussion, api_guide, api_report
 
 urlpatterns = [
     path("focus-groups/", api.FocusGroupListCreateView.as_view(), name="focusgroup-list"),
@@ -15,6 +15,11 @@ urlpatterns = [
     path("focus-groups/<int:fg_id>/messages/", api_discussion.MessagesView.as_view(), name="focusgroup-messages"),
     path("focus-groups/<int:fg_id>/messages/<int:message_id>/retry/", api_discussion.RetryView.as_view(),
          name="focusgroup-message-retry"),
+    path("focus-groups/<int:fg_id>/autonomous/", api_discussion.AutonomousView.as_view(),
+         name="focusgroup-autonomous"),
     path("focus-groups/<int:fg_id>/transcript/", api_discussion.TranscriptView.as_view(),
          name="focusgroup-transcript"),
+    path("focus-groups/<int:fg_id>/analysis/", api_report.AnalysisView.as_view(), name="focusgroup-analysis"),
+    path("focus-groups/<int:fg_id>/exports/<slug:kind>/", api_report.ExportView.as_view(),
+         name="focusgroup-export"),
 ]

@@ -102,6 +102,10 @@ class SessionConsumer(UserConsumer):
         if event.get("focus_group_id") == self.focus_group_id and await self._allowed():
             await self.send_json({"type": "answer.reset", "answer_id": event["answer_id"]})
 
+    async def fg_run(self, event) -> None:
+        if event.get("focus_group_id") == self.focus_group_id and await self._allowed():
+            await self.send_json({"type": "autonomous.state", "run": event["run"]})
+
     async def fg_status(self, event) -> None:
         if event.get("focus_group_id") == self.focus_group_id and await self._allowed():
             await self.send_json({"type": "session.status", "status": event["status"]})

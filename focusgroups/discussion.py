@@ -131,6 +131,19 @@ def message_post(*, focus_group: FocusGroup, text: str) -> tuple[Message, list[A
             status_code=409,
         )
     mentioned = parse_mentions(text, participants)
+    if focus_group.runs.filter(status__in=["running", "stopping"]).exists():
+        # Autonomous mode is on: this is an interjection the moderator takes into account next turn.
+        with transaction.atomic():
+            message = Message.objects.create(
+                focus_group=focus_group,
+                sequence=next_sequence(focus_group.pk),
+                role=MessageRole.RESEARCHER,
+                speaker_name="Researcher",
+                content=text,
+                mentions=[p.persona_id for p in mentioned],
+            )
+            events.publish_message_on_commit(message)
+        return message, []
     targets = mentioned or participants
     # Refuse before saving anything when the budget is already spent.
     quota_check(user=focus_group.owner, focus_group_id=focus_group.pk, focus_group_cap_usd=focus_group.cost_cap_usd)
@@ -206,7 +219,31 @@ def focus_group_set_status(*, focus_group: FocusGroup, status: str) -> FocusGrou
             fields.append("ended_at")
         focus_group.save(update_fields=fields)
         events.publish_status_on_commit(focus_group)
+        if status == FocusGroupStatus.ENDED:
+            _on_session_end(focus_group)
     return focus_group
+
+
+def _on_session_end(focus_group: FocusGroup) -> None:
+    """A run still going stops with "ended by the researcher"; then the analysis starts."""
+    from focusgroups.models import AutonomousRun, RunEndReason, RunStatus
+
+    AutonomousRun.objects.filter(
+        focus_group=focus_group,
+        status__in=[RunStatus.RUNNING, RunStatus.STOPPING, RunStatus.PAUSED, RunStatus.INTERRUPTED],
+    ).update(status=RunStatus.ENDED, end_reason=RunEndReason.STOPPED, ended_at=timezone.now(), claimed_turn=None)
+
+    def analyse():
+        try:
+            from focusgroups.analysis import analysis_on_session_end
+        except ImportError:  # analysis not installed in this build
+            return
+        try:
+            analysis_on_session_end(FocusGroup.objects.get(pk=focus_group.pk))
+        except Exception:  # the session has ended either way; analysis can be re-run from the report page
+            logger.exception("Could not start the analysis of focus group %s", focus_group.pk)
+
+    transaction.on_commit(analyse)
 
 
 # --- answering ---------------------------------------------------------------------------

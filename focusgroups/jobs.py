@@ -1,3 +1,3 @@
 """Job kinds for focus groups, registered when the modules are imported."""
 
-from focusgroups import jobs_assets, jobs_guide  # noqa: F401
+from focusgroups import jobs_analysis, jobs_assets, jobs_guide  # noqa: F401

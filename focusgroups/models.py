@@ -185,3 +185,61 @@ class Answer(models.Model):
 
     def __str__(self) -> str:
         return f"Answer {self.pk} ({self.status})"
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    STOPPING = "stopping", "Stopping after this turn"
+    PAUSED = "paused", "Paused"
+    INTERRUPTED = "interrupted", "Interrupted"
+    ENDED = "ended", "Ended"
+
+
+class RunEndReason(models.TextChoices):
+    GUIDE_DONE = "guide_done", "The discussion guide is done"
+    TURN_BUDGET = "turn_budget", "The turn budget was reached"
+    STOPPED = "stopped", "Ended by the researcher"
+    QUOTA = "quota", "The monthly AI budget ran out"
+    SESSION_CAP = "session_cap", "The session's spending cap was reached"
+    CREDITS = "credits", "Credits ran out"
+
+
+class AutonomousRun(models.Model):
+    """An AI moderator working through the guide. The state lives here; each turn is a
+    short task that claims turn ``turns_done`` and saves it whole, so a dead worker loses
+    at most the turn in flight and a resumed run never repeats or skips one."""
+
+    focus_group = models.ForeignKey(FocusGroup, on_delete=models.CASCADE, related_name="runs")
+    status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.RUNNING, db_index=True)
+    end_reason = models.CharField(max_length=16, choices=RunEndReason.choices, blank=True)
+    turn_budget = models.PositiveSmallIntegerField(default=30)
+    turns_done = models.PositiveIntegerField(default=0)
+    claimed_turn = models.PositiveIntegerField(null=True, blank=True)
+    section_index = models.PositiveSmallIntegerField(default=0)
+    question_index = models.PositiveSmallIntegerField(default=0)
+    question_turns = models.PositiveSmallIntegerField(default=0, help_text="Turns spent on the current question.")
+    opened = models.BooleanField(default=False, help_text="The moderator has opened the session.")
+    speaking_counts = models.JSONField(default=dict, blank=True)
+    next_speaker = models.ForeignKey(
+        "personas.Persona", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    next_reason = models.CharField(max_length=300, blank=True)
+    failed_turns = models.PositiveSmallIntegerField(default=0)
+    credit_transaction = models.ForeignKey(
+        "billing.CreditTransaction", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="run_status_heartbeat_idx")]
+
+    def __str__(self) -> str:
+        return f"Run {self.pk} of {self.focus_group_id} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (RunStatus.RUNNING, RunStatus.STOPPING)

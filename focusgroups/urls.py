@@ -1,6 +1,6 @@
 from django.urls import path
 
-from focusgroups import views, views_assets, views_discussion, views_guide
+from focusgroups import views, views_assets, views_discussion, views_guide, views_report
 
 app_name = "focusgroups"
 
@@ -26,4 +26,9 @@ urlpatterns = [
     path("<int:fg_id>/transcript/", views_discussion.transcript, name="transcript"),
     path("<int:fg_id>/messages/<int:message_id>/retry/", views_discussion.retry_answer, name="retry_answer"),
     path("<int:fg_id>/status/", views_discussion.set_status, name="set_status"),
+    path("<int:fg_id>/autonomous/<str:action>/", views_discussion.autonomous, name="autonomous"),
+    # Themes, report and exports (views_report.py)
+    path("<int:fg_id>/report/", views_report.report, name="report"),
+    path("<int:fg_id>/report/analyse/", views_report.analyse, name="analyse"),
+    path("<int:fg_id>/export/<slug:kind>/", views_report.export, name="export"),
 ]

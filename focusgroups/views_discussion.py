@@ -6,7 +6,9 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError
+from focusgroups import autonomous as autopilot
 from focusgroups import discussion as engine
 from focusgroups.access import get_focus_group_for_user
 from focusgroups.models import Message
@@ -30,9 +32,13 @@ def discussion(request: HttpRequest, fg_id: int) -> HttpResponse:
     for participant in participants:
         participant.handle = engine.mention_handle(participant.persona, participants)
     transcript = list(focus_group.messages.select_related("persona").order_by("sequence"))
+    run = focus_group.runs.select_related("next_speaker").first()
     context = {
         "focus_group": focus_group,
         "tab": "discussion",
+        "run": autopilot.run_payload(run) if run is not None else None,
+        "run_cost": get_app_settings().session_run_credit_cost,
+        "has_guide": bool(autopilot._guide_sections(focus_group)),
         "participants": participants,
         "transcript": transcript,
         "last_seq": transcript[-1].sequence if transcript else 0,
@@ -98,3 +104,31 @@ def set_status(request: HttpRequest, fg_id: int) -> HttpResponse:
     except ApplicationError as exc:
         return _error(request, focus_group, exc)
     return redirect("focusgroups:detail", fg_id=focus_group.pk)
+
+
+@login_required
+@require_POST
+def autonomous(request: HttpRequest, fg_id: int, action: str) -> HttpResponse:
+    """Start, stop (after the current turn) or resume autonomous mode."""
+    focus_group = get_focus_group_for_user(request, fg_id)
+    try:
+        _autonomous_action(focus_group, action)
+    except ApplicationError as exc:
+        return _error(request, focus_group, exc)
+    if _wants_json(request):
+        run = focus_group.runs.first()
+        return JsonResponse({"run": autopilot.run_payload(run)}, status=202)
+    return redirect("focusgroups:detail", fg_id=focus_group.pk)
+
+
+def _autonomous_action(focus_group, action: str):
+    if action == "start":
+        return autopilot.run_start(focus_group=focus_group)
+    run = autopilot.run_active(focus_group)
+    if run is None:
+        raise ApplicationError("Autonomous mode is not running in this session.", code="no_run", status_code=409)
+    if action == "stop":
+        return autopilot.run_stop(run=run)
+    if action == "resume":
+        return autopilot.run_resume(run=run)
+    raise Http404("No such action")

@@ -23,8 +23,12 @@ class BriefInputSerializer(serializers.Serializer):
     gender_mix = serializers.CharField(max_length=120, required=False, allow_blank=True)
     folder_id = serializers.IntegerField(required=False, allow_null=True)
     image_description = serializers.CharField(max_length=4000, required=False, allow_blank=True)
-    files = serializers.ListField(child=serializers.FileField(), required=False, max_length=5,
-                                  help_text="Grounding documents (multipart): PDF, DOCX, TXT, MD, CSV.")
+    files = serializers.ListField(
+        child=serializers.FileField(),
+        required=False,
+        max_length=5,
+        help_text="Grounding documents (multipart): PDF, DOCX, TXT, MD, CSV.",
+    )
 
 
 class PersonaSummarySerializer(serializers.ModelSerializer):
@@ -41,18 +45,35 @@ class BriefSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = GenerationBrief
-        fields = ["id", "description", "count", "age_min", "age_max", "locations", "gender_mix", "folder",
-                  "image_description", "created_at", "job", "personas", "sources"]
+        fields = [
+            "id",
+            "description",
+            "count",
+            "age_min",
+            "age_max",
+            "locations",
+            "gender_mix",
+            "folder",
+            "image_description",
+            "created_at",
+            "job",
+            "personas",
+            "sources",
+        ]
         read_only_fields = fields
 
     def get_sources(self, brief) -> list[dict]:
-        return [{"filename": s.filename, "kind": s.kind, "truncated": s.truncated, "warnings": s.warnings}
-                for s in brief.sources.all()]
+        return [
+            {"filename": s.filename, "kind": s.kind, "truncated": s.truncated, "warnings": s.warnings}
+            for s in brief.sources.all()
+        ]
 
 
-@extend_schema(tags=["personas"], request={"multipart/form-data": BriefInputSerializer,
-                                           "application/json": BriefInputSerializer},
-               responses={202: BriefSerializer})
+@extend_schema(
+    tags=["personas"],
+    request={"multipart/form-data": BriefInputSerializer, "application/json": BriefInputSerializer},
+    responses={202: BriefSerializer},
+)
 class GenerateView(APIView):
     """Generate personas from a brief (optionally grounded in documents). Credits are reserved at once:
     402 when they are short, before any work starts."""
@@ -102,9 +123,11 @@ class BriefDetailView(APIView):
         return Response(BriefSerializer(brief).data)
 
 
-@extend_schema(tags=["personas"],
-               request=inline_serializer("ModifyInput", {"instruction": serializers.CharField(max_length=1000)}),
-               responses={202: JobSerializer})
+class ModifyInputSerializer(serializers.Serializer):
+    instruction = serializers.CharField(max_length=1000)
+
+
+@extend_schema(tags=["personas"], request=ModifyInputSerializer, responses={202: JobSerializer})
 class ModifyView(APIView):
     """Change a persona with AI (“make her more price-sensitive”): a new version, credits as set by admins."""
 
@@ -112,17 +135,17 @@ class ModifyView(APIView):
         persona = persona_get_for_user(user=request.user, persona_id=persona_id)
         if persona is None:
             raise Http404
-        data = inline_serializer("ModifyInputCheck", {"instruction": serializers.CharField(max_length=1000)})(
-            data=request.data
-        )
+        data = ModifyInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         job = generation.persona_modify_start(persona=persona, instruction=data.validated_data["instruction"])
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
-@extend_schema(tags=["personas"],
-               request={"multipart/form-data": inline_serializer("ImageInput", {"image": serializers.FileField()})},
-               responses={202: JobSerializer})
+@extend_schema(
+    tags=["personas"],
+    request={"multipart/form-data": inline_serializer("ImageInput", {"image": serializers.FileField()})},
+    responses={202: JobSerializer},
+)
 class DescribeImageView(APIView):
     """Describe an image (JPEG, PNG, WebP) with the vision model; the job result holds the description."""
 

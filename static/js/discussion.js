@@ -64,6 +64,7 @@
     var el = document.createElement("div");
     var status = message.status !== "complete" ? " msg-" + message.status : "";
     el.className = "msg msg-" + message.role + status;
+    el.id = "msg-" + message.sequence;  // report quotes link here
     el.dataset.seq = message.sequence;
     el.dataset.messageId = message.id;
     if (message.answer_id) el.dataset.answerId = message.answer_id;
@@ -147,6 +148,8 @@
     } else if (msg.type === "replay.done") {
       byId("connection-label").textContent = "Live";
       (msg.streaming || []).forEach(function (a) { streamingBubble(a.answer_id, a.persona_id, a.name); });
+    } else if (msg.type === "autonomous.state") {
+      renderRun(msg.run);
     } else if (msg.type === "session.status") {
       if (msg.status === "ended") { window.location.reload(); return; }
       var badge = byId("session-status");
@@ -155,6 +158,68 @@
         badge.className = "badge align-middle fs-6 " + (msg.status === "live" ? "text-bg-success" : "text-bg-warning");
       }
     }
+  }
+
+  function renderRun(run) {
+    var panel = byId("autopilot");
+    if (!panel || !run) return;
+    byId("autopilot-state").classList.remove("d-none");
+    byId("autopilot-status").textContent = run.status.charAt(0).toUpperCase() + run.status.slice(1);
+    byId("autopilot-section").textContent = run.sections ? "Section " + run.section + " of " + run.sections : "";
+    byId("autopilot-turns").textContent = run.turns_done + " of " + run.turn_budget + " turns";
+    byId("autopilot-progress").style.width = Math.round(100 * run.turns_done / Math.max(1, run.turn_budget)) + "%";
+    var next = byId("autopilot-next");
+    next.textContent = "";
+    if (run.next_speaker && (run.status === "running" || run.status === "stopping")) {
+      var who = document.createElement("strong");
+      who.textContent = "Next: " + run.next_speaker;
+      next.appendChild(who);
+      next.appendChild(document.createTextNode(" — " + run.next_reason));
+    }
+    byId("autopilot-ended").textContent = run.end_reason_label ? "Ended: " + run.end_reason_label + "." : "";
+    var balance = byId("autopilot-balance");
+    balance.innerHTML = "";
+    var total = Math.max(1, run.balance.reduce(function (sum, row) { return sum + row.turns; }, 0));
+    run.balance.forEach(function (row) {
+      var line = document.createElement("div");
+      line.className = "d-flex align-items-center gap-2 mb-1";
+      var name = document.createElement("span");
+      name.className = "text-truncate"; name.style.width = "7rem"; name.textContent = row.name;
+      var bar = document.createElement("div");
+      bar.className = "progress flex-grow-1"; bar.style.height = ".4rem";
+      var fill = document.createElement("div");
+      fill.className = "progress-bar"; fill.style.width = Math.round(100 * row.turns / total) + "%";
+      bar.appendChild(fill);
+      var count = document.createElement("span");
+      count.className = "text-body-secondary"; count.textContent = row.turns;
+      line.appendChild(name); line.appendChild(bar); line.appendChild(count);
+      balance.appendChild(line);
+    });
+    var show = { start: run.status === "ended", stop: run.status === "running",
+                 resume: run.status === "paused" || run.status === "interrupted" };
+    document.querySelectorAll("[data-autopilot]").forEach(function (button) {
+      button.classList.toggle("d-none", !show[button.dataset.autopilot]);
+      button.disabled = button.dataset.autopilot === "start" && button.hasAttribute("title");
+    });
+  }
+
+  function setupAutopilot() {
+    var panel = byId("autopilot");
+    if (!panel) return;
+    panel.addEventListener("click", function (event) {
+      var button = event.target.closest("[data-autopilot]");
+      if (!button) return;
+      button.disabled = true;
+      byId("autopilot-error").textContent = "";
+      post(panel.dataset.actionUrl.replace("ACTION", button.dataset.autopilot), new FormData())
+        .then(function (response) { return response.json().then(function (body) { return { ok: response.ok, body: body }; }); })
+        .then(function (result) {
+          button.disabled = false;
+          if (result.ok) renderRun(result.body.run);
+          else byId("autopilot-error").textContent = (result.body.error && result.body.error.message) || "That did not work.";
+        })
+        .catch(function () { button.disabled = false; byId("autopilot-error").textContent = "You seem to be offline; try again."; });
+    });
   }
 
   function poll() {
@@ -298,6 +363,7 @@
     scrollToEnd(true);
     setupComposer();
     setupRetry();
+    setupAutopilot();
     if (window.CohortaSocket) {
       socket = new window.CohortaSocket(transcript.dataset.socket, {
         onOpen: function (socket) { live = true; socket.send({ type: "hello", last_seq: lastSeq }); },

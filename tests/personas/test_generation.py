@@ -316,3 +316,16 @@ def test_generate_page_flow(funded, client):
     assert "2 of 2 ready" in page and "simulated" in page
     bad = client.post("/personas/generate/", {"description": BRIEF, "count": 0})
     assert bad.status_code == 400 and "greater than or equal to 1" in bad.content.decode()
+
+
+def test_api_modify_starts_a_job_and_validates(funded):
+    from rest_framework.test import APIClient
+
+    from personas.services import persona_create
+
+    persona = persona_create(owner=funded, data={"name": "Priya Shah", "age": 34})
+    api = APIClient()
+    api.force_authenticate(funded)
+    assert api.post(f"/api/v1/personas/{persona.pk}/modify/", {}, format="json").status_code == 400
+    response = api.post(f"/api/v1/personas/{persona.pk}/modify/", {"instruction": "more frugal"}, format="json")
+    assert response.status_code == 202 and response.json()["kind"] == "persona_modify"

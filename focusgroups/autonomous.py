@@ -1,0 +1,571 @@
+"""Autonomous mode: an AI moderator works through the discussion guide.
+
+Each turn is a short task: claim turn N of the run (a conditional UPDATE: a
+duplicate or late task finds nothing to claim), decide (mini model,
+structured output; an unknown speaker or invalid output falls back to
+round-robin), let the chosen persona answer (streamed), and save the
+moderator's line and the answer together with ``turns_done = N + 1`` in one
+transaction. A worker killed mid-turn loses only that turn; the reaper marks
+the run interrupted and the researcher resumes it. One charge per run."""
+
+import logging
+import uuid
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from billing.services import credits_spend
+from cohorta.core.models import get_app_settings
+from cohorta.errors import ApplicationError, InsufficientCredits, QuotaExceeded
+from cohorta.llm.errors import LLMError
+from cohorta.llm.gateway import complete
+from cohorta.llm.prompts import render_prompt
+from focusgroups import discussion, events
+from focusgroups.models import (
+    AutonomousRun,
+    FocusGroup,
+    FocusGroupStatus,
+    Message,
+    MessageRole,
+    MessageStatus,
+    RunEndReason,
+    RunStatus,
+)
+
+logger = logging.getLogger(__name__)
+
+ACTIONS = ["ask_question", "probe", "next_question", "invite_quiet", "wrap_up"]
+DECISION_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "action": {"type": "string", "enum": ACTIONS},
+        "next_speaker": {"type": "string"},
+        "reason": {"type": "string"},
+        "moderator_message": {"type": ["string", "null"]},
+    },
+    "required": ["action", "next_speaker", "reason", "moderator_message"],
+    "additionalProperties": False,
+}
+DEFAULT_TURN_BUDGET = 30
+MAX_FAILED_TURNS_IN_A_ROW = 2
+STALE_SECONDS = 75  # with the reaper every 30 s, a dead worker's run is marked within 2 minutes
+
+
+# --- starting, stopping, resuming -----------------------------------------------------------
+
+
+def _guide_sections(focus_group: FocusGroup) -> list[dict]:
+    guide = getattr(focus_group, "guide", None)
+    data = guide.data if guide is not None else {}
+    return [s for s in (data or {}).get("sections", []) if s.get("questions")]
+
+
+def run_active(focus_group: FocusGroup) -> AutonomousRun | None:
+    return focus_group.runs.filter(
+        status__in=[RunStatus.RUNNING, RunStatus.STOPPING, RunStatus.PAUSED, RunStatus.INTERRUPTED]
+    ).first()
+
+
+def run_start(*, focus_group: FocusGroup) -> AutonomousRun:
+    """Start autonomous mode; starting again while a run exists returns that run (one charge)."""
+    with transaction.atomic():
+        locked = FocusGroup.objects.select_for_update().get(pk=focus_group.pk)
+        existing = run_active(locked)
+        if existing is not None:
+            return existing
+        discussion._check_can_post(locked)
+        participants = list(locked.participants.select_related("persona"))
+        if len(participants) < 2:
+            raise ApplicationError(
+                "Autonomous mode needs at least two participants.", code="not_enough_participants", status_code=409
+            )
+        sections = _guide_sections(locked)
+        if not sections:
+            raise ApplicationError(
+                "Autonomous mode follows the discussion guide: generate or write one first.",
+                code="no_guide",
+                status_code=409,
+            )
+        budget = sum(int(s.get("turn_budget") or 0) for s in sections) or DEFAULT_TURN_BUDGET
+        run = AutonomousRun.objects.create(
+            focus_group=locked,
+            turn_budget=min(max(budget, 4), 200),
+            heartbeat_at=timezone.now(),
+            speaking_counts={str(p.persona_id): 0 for p in participants},
+        )
+        cost = get_app_settings().session_run_credit_cost
+        if cost:
+            run.credit_transaction = credits_spend(
+                user=locked.owner,
+                amount=cost,
+                idempotency_key=f"autorun:{run.pk}",
+                reference=f"focusgroup:{locked.pk}",
+                description=f"Autonomous run of “{locked.title}”",
+            )
+            run.save(update_fields=["credit_transaction"])
+        if locked.status != FocusGroupStatus.LIVE:
+            locked.status = FocusGroupStatus.LIVE
+            locked.save(update_fields=["status", "updated_at"])
+            events.publish_status_on_commit(locked)
+        _publish_run_on_commit(run)
+        _enqueue_turn_on_commit(run.pk, 0)
+    return run
+
+
+def run_stop(*, run: AutonomousRun) -> AutonomousRun:
+    """The turn in flight finishes, then the run pauses (resumable)."""
+    with transaction.atomic():
+        updated = AutonomousRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(status=RunStatus.STOPPING)
+        if not updated:
+            # Not mid-turn (interrupted): pause at once.
+            AutonomousRun.objects.filter(pk=run.pk, status=RunStatus.INTERRUPTED).update(status=RunStatus.PAUSED)
+        run.refresh_from_db()
+        if run.status == RunStatus.STOPPING and run.claimed_turn is None:
+            _pause(run)
+        _publish_run_on_commit(run)
+    return run
+
+
+def run_resume(*, run: AutonomousRun) -> AutonomousRun:
+    """Continue a paused or interrupted run from its last saved turn; no new charge."""
+    discussion._check_can_post(run.focus_group)
+    with transaction.atomic():
+        updated = AutonomousRun.objects.filter(
+            pk=run.pk, status__in=[RunStatus.PAUSED, RunStatus.INTERRUPTED, RunStatus.STOPPING]
+        ).update(status=RunStatus.RUNNING, claimed_turn=None, heartbeat_at=timezone.now())
+        if not updated:
+            raise ApplicationError(
+                "Only a paused or interrupted run can be resumed.", code="not_resumable", status_code=409
+            )
+        run.refresh_from_db()
+        FocusGroup.objects.filter(pk=run.focus_group_id).update(status=FocusGroupStatus.LIVE)
+        run.focus_group.refresh_from_db()
+        events.publish_status_on_commit(run.focus_group)
+        _publish_run_on_commit(run)
+        _enqueue_turn_on_commit(run.pk, run.turns_done)
+    return run
+
+
+def run_end(*, run: AutonomousRun, reason: str) -> AutonomousRun:
+    with transaction.atomic():
+        AutonomousRun.objects.filter(pk=run.pk).exclude(status=RunStatus.ENDED).update(
+            status=RunStatus.ENDED,
+            end_reason=reason,
+            ended_at=timezone.now(),
+            claimed_turn=None,
+            next_speaker=None,
+            next_reason="",
+        )
+        run.refresh_from_db()
+        focus_group = run.focus_group
+        if focus_group.status != FocusGroupStatus.ENDED:
+            discussion.focus_group_set_status(focus_group=focus_group, status=FocusGroupStatus.ENDED)
+        _publish_run_on_commit(run)
+    return run
+
+
+def runs_reap(*, now=None) -> int:
+    """Runs whose worker died mid-turn (or whose next turn was lost) become interrupted."""
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=STALE_SECONDS)
+    lost = now - timedelta(seconds=STALE_SECONDS * 8)
+    count = 0
+    candidates = AutonomousRun.objects.filter(
+        Q(status__in=[RunStatus.RUNNING, RunStatus.STOPPING])
+        & (Q(claimed_turn__isnull=False, heartbeat_at__lt=stale) | Q(claimed_turn__isnull=True, heartbeat_at__lt=lost))
+    )
+    for run in candidates:
+        with transaction.atomic():
+            if AutonomousRun.objects.filter(
+                pk=run.pk, status__in=[RunStatus.RUNNING, RunStatus.STOPPING], heartbeat_at=run.heartbeat_at
+            ).update(status=RunStatus.INTERRUPTED, claimed_turn=None):
+                FocusGroup.objects.filter(pk=run.focus_group_id).update(status=FocusGroupStatus.PAUSED)
+                run.refresh_from_db()
+                _publish_run_on_commit(run)
+                count += 1
+    if count:
+        logger.warning("Marked %s autonomous run(s) interrupted", count)
+    return count
+
+
+# --- a turn ------------------------------------------------------------------------------------
+
+
+def _enqueue_turn_on_commit(run_id: int, turn: int) -> None:
+    def enqueue():
+        from focusgroups.tasks import autonomous_turn
+
+        autonomous_turn.apply_async((run_id, turn))
+
+    transaction.on_commit(enqueue)
+
+
+def _pause(run: AutonomousRun) -> None:
+    AutonomousRun.objects.filter(pk=run.pk, status=RunStatus.STOPPING).update(
+        status=RunStatus.PAUSED, next_speaker=None, next_reason=""
+    )
+    FocusGroup.objects.filter(pk=run.focus_group_id).update(status=FocusGroupStatus.PAUSED)
+    run.refresh_from_db()
+
+
+def run_payload(run: AutonomousRun) -> dict:
+    focus_group = run.focus_group
+    sections = _guide_sections(focus_group)
+    names = {str(p.persona_id): p.persona.name for p in focus_group.participants.select_related("persona")}
+    return {
+        "id": run.pk,
+        "status": run.status,
+        "end_reason": run.end_reason,
+        "end_reason_label": run.get_end_reason_display() if run.end_reason else "",
+        "turns_done": run.turns_done,
+        "turn_budget": run.turn_budget,
+        "section": min(run.section_index + 1, len(sections)) if sections else 0,
+        "sections": len(sections),
+        "section_title": sections[run.section_index]["title"] if run.section_index < len(sections) else "",
+        "next_speaker": run.next_speaker.name if run.next_speaker_id else "",
+        "next_reason": run.next_reason,
+        "balance": [
+            {"persona_id": int(pid), "name": names.get(pid, "?"), "turns": count}
+            for pid, count in sorted(run.speaking_counts.items(), key=lambda kv: names.get(kv[0], ""))
+        ],
+    }
+
+
+def _publish_run_on_commit(run: AutonomousRun) -> None:
+    run_id, focus_group_id = run.pk, run.focus_group_id
+
+    def send():
+        fresh = AutonomousRun.objects.select_related("focus_group", "next_speaker").filter(pk=run_id).first()
+        if fresh is not None:
+            events._send(focus_group_id, {"type": "fg.run", "run": run_payload(fresh)})
+
+    transaction.on_commit(send)
+
+
+def _claim(run_id: int, turn: int) -> AutonomousRun | None:
+    claimed = AutonomousRun.objects.filter(
+        Q(pk=run_id, status__in=[RunStatus.RUNNING, RunStatus.STOPPING], turns_done=turn)
+        & (Q(claimed_turn__isnull=True) | Q(claimed_turn__lt=turn))
+    ).update(claimed_turn=turn, heartbeat_at=timezone.now())
+    if not claimed:
+        return None
+    return AutonomousRun.objects.select_related("focus_group__owner").get(pk=run_id)
+
+
+def _position(run: AutonomousRun, sections: list[dict]) -> tuple[dict, dict, dict | None]:
+    section = sections[min(run.section_index, len(sections) - 1)]
+    questions = section["questions"]
+    question = questions[min(run.question_index, len(questions) - 1)]
+    if run.question_index + 1 < len(questions):
+        following = questions[run.question_index + 1]
+    elif run.section_index + 1 < len(sections):
+        following = sections[run.section_index + 1]["questions"][0]
+    else:
+        following = None
+    return section, question, following
+
+
+def _question_target(run: AutonomousRun, sections: list[dict]) -> int:
+    total_questions = sum(len(s["questions"]) for s in sections)
+    return max(2, round(run.turn_budget / max(1, total_questions)))
+
+
+def _fallback_speaker(run: AutonomousRun, participants) -> object:
+    """Round-robin by fewest turns: the safe choice when the decision step fails."""
+    counts = run.speaking_counts
+    return min(participants, key=lambda p: (counts.get(str(p.persona_id), 0), p.position)).persona
+
+
+def _decide(run: AutonomousRun, focus_group: FocusGroup, participants, sections, interjection: str) -> dict:
+    section, question, following = _position(run, sections)
+    counts = run.speaking_counts
+    recent = list(focus_group.messages.filter(status=MessageStatus.COMPLETE).order_by("-sequence")[:12])
+    transcript = "\n".join(discussion._transcript_line(m) for m in reversed(recent))
+    prompt = render_prompt(
+        "focusgroups:moderator_decision",
+        {
+            "objective": focus_group.objective,
+            "concept": focus_group.concept,
+            "section_number": run.section_index + 1,
+            "section_count": len(sections),
+            "section_title": section["title"],
+            "section_goal": section.get("goal", ""),
+            "question": question["text"],
+            "probes": question.get("probes", []),
+            "next_question": following["text"] if following else "",
+            "question_turns": run.question_turns,
+            "question_target": _question_target(run, sections),
+            "turns_done": run.turns_done,
+            "turn_budget": run.turn_budget,
+            "interjection": interjection,
+            "summary": focus_group.summary,
+            "participants": [{"name": p.persona.name, "count": counts.get(str(p.persona_id), 0)} for p in participants],
+            "transcript": transcript,
+        },
+    )
+    by_name = {p.persona.name.lower(): p.persona for p in participants}
+    for attempt in range(2):
+        try:
+            result = complete(
+                feature="conversation_decision",
+                messages=[{"role": "user", "content": prompt}],
+                schema=DECISION_SCHEMA,
+                schema_name="moderator_decision",
+                user=focus_group.owner,
+                focus_group_id=focus_group.pk,
+                focus_group_cap_usd=focus_group.cost_cap_usd,
+            )
+        except (QuotaExceeded, InsufficientCredits):
+            raise
+        except LLMError as exc:
+            logger.warning("Decision step failed for run %s: %s", run.pk, exc.message)
+            break
+        decision = result.data
+        speaker = by_name.get(decision["next_speaker"].strip().lower())
+        if speaker is None:
+            # An unknown speaker: try first names, then once more, then fall back.
+            speaker = next(
+                (
+                    p.persona
+                    for p in participants
+                    if p.persona.name.split()[0].lower() == decision["next_speaker"].strip().lower()
+                ),
+                None,
+            )
+        if speaker is not None:
+            return {**decision, "speaker": speaker, "fallback": False}
+        logger.warning("Decision named an unknown speaker %r (attempt %s)", decision["next_speaker"], attempt + 1)
+    return {
+        "action": "probe" if run.opened else "ask_question",
+        "speaker": _fallback_speaker(run, participants),
+        "reason": "Round-robin: giving the floor to who has spoken least.",
+        "moderator_message": None,
+        "fallback": True,
+    }
+
+
+def _balance(decision: dict, run: AutonomousRun, participants) -> dict:
+    """Keep one persona from dominating: over the average + 2, pass to the quietest."""
+    counts = [run.speaking_counts.get(str(p.persona_id), 0) for p in participants]
+    chosen = run.speaking_counts.get(str(decision["speaker"].pk), 0)
+    if chosen > sum(counts) / len(counts) + 2:
+        quiet = _fallback_speaker(run, participants)
+        return {
+            **decision,
+            "speaker": quiet,
+            "reason": f"Balance: {quiet.name} has spoken least.",
+            "action": "invite_quiet" if decision["action"] == "probe" else decision["action"],
+        }
+    return decision
+
+
+def _moderator_line(decision: dict, question: dict, following: dict | None, opened: bool) -> str | None:
+    text = (decision.get("moderator_message") or "").strip()
+    action = decision["action"]
+    if action == "next_question" and following is not None and not text:
+        text = following["text"]
+    if action == "ask_question" and not text:
+        text = question["text"] if opened else f"Welcome, everyone, and thank you for joining. {question['text']}"
+    if action == "invite_quiet" and not text:
+        text = f"{decision['speaker'].name.split()[0]}, we haven't heard from you yet — what do you think?"
+    return text[:1500] or None
+
+
+def _advance(run: AutonomousRun, action: str, sections: list[dict]) -> bool:
+    """Move through the guide; return True when the guide is finished."""
+    if action == "next_question" or run.question_turns >= _question_target(run, sections) + 1:
+        run.question_turns = 0
+        run.question_index += 1
+        if run.question_index >= len(sections[run.section_index]["questions"]):
+            run.question_index = 0
+            run.section_index += 1
+        return run.section_index >= len(sections)
+    return False
+
+
+def turn_run(*, run_id: int, turn: int) -> str:
+    """One turn of an autonomous run. Returns what happened (for logs and tests)."""
+    run = _claim(run_id, turn)
+    if run is None:
+        return "not-claimed"
+    focus_group = run.focus_group
+    participants = list(focus_group.participants.select_related("persona"))
+    sections = _guide_sections(focus_group)
+    if run.turns_done >= run.turn_budget:
+        run_end(run=run, reason=RunEndReason.TURN_BUDGET)
+        return "ended"
+    if run.section_index >= len(sections):
+        run_end(run=run, reason=RunEndReason.GUIDE_DONE)
+        return "ended"
+    last_turn_seq = (
+        focus_group.messages.filter(role__in=[MessageRole.MODERATOR, MessageRole.PERSONA])
+        .order_by("-sequence")
+        .values_list("sequence", flat=True)
+        .first()
+        or 0
+    )
+    interjection = "\n".join(
+        focus_group.messages.filter(role=MessageRole.RESEARCHER, sequence__gt=last_turn_seq).values_list(
+            "content", flat=True
+        )
+    )
+    try:
+        decision = _balance(_decide(run, focus_group, participants, sections, interjection), run, participants)
+    except QuotaExceeded as exc:
+        run_end(run=run, reason=RunEndReason.SESSION_CAP if exc.code == "session_cap_reached" else RunEndReason.QUOTA)
+        return "ended"
+    _section, question, following = _position(run, sections)
+    speaker = decision["speaker"]
+    AutonomousRun.objects.filter(pk=run.pk).update(next_speaker=speaker, next_reason=decision["reason"][:300])
+    run.next_speaker, run.next_reason = speaker, decision["reason"][:300]
+    _publish_run_on_commit(run)
+    near_the_end = run.section_index >= len(sections) - 1 or run.turns_done >= run.turn_budget - 2
+    if decision["action"] == "wrap_up" and near_the_end:
+        _save_turn(
+            run,
+            turn,
+            moderator_text=decision.get("moderator_message")
+            or "Thank you all — that's everything I wanted to ask. This was really helpful.",
+            answer=None,
+            decision=decision,
+            guide_done=True,
+        )
+        run_end(run=AutonomousRun.objects.get(pk=run.pk), reason=RunEndReason.GUIDE_DONE)
+        return "ended"
+    moderator_text = _moderator_line(decision, question, following, run.opened)
+    # The persona answers the moderator's line (or the last point), streamed like a moderated answer.
+    answer_id = uuid.uuid5(uuid.NAMESPACE_URL, f"cohorta-run:{run.pk}:{turn}")
+    prompt_message = Message(
+        focus_group=focus_group,
+        sequence=focus_group.last_sequence + 1,
+        role=MessageRole.MODERATOR,
+        content=moderator_text or "(continue the discussion)",
+        mentions=[speaker.pk],
+    )
+    events.publish_typing(focus_group.pk, answer_id=answer_id, persona_id=speaker.pk, name=speaker.name)
+    try:
+        result = complete(
+            feature="persona_response",
+            messages=discussion.build_persona_messages(
+                focus_group=focus_group, persona=speaker, prompt_message=prompt_message
+            ),
+            user=focus_group.owner,
+            focus_group_id=focus_group.pk,
+            persona_id=speaker.pk,
+            focus_group_cap_usd=focus_group.cost_cap_usd,
+            max_tokens=600,
+            stream_to=lambda delta: _stream(run, focus_group.pk, answer_id, speaker.pk, delta),
+            on_retry=lambda: events.publish_reset(focus_group.pk, answer_id=answer_id),
+        )
+        answer_text = result.text.strip()
+        if not answer_text:
+            raise LLMError("The AI returned an empty answer.")
+    except QuotaExceeded as exc:
+        AutonomousRun.objects.filter(pk=run.pk).update(claimed_turn=None)
+        run_end(run=run, reason=RunEndReason.SESSION_CAP if exc.code == "session_cap_reached" else RunEndReason.QUOTA)
+        return "ended"
+    except LLMError as exc:
+        return _turn_failed(run, turn, speaker, exc.message)
+    _save_turn(
+        run,
+        turn,
+        moderator_text=moderator_text,
+        answer={"persona": speaker, "text": answer_text, "answer_id": answer_id, "simulated": result.simulated},
+        decision=decision,
+        guide_done=False,
+    )
+    return "saved"
+
+
+def _stream(run: AutonomousRun, focus_group_id: int, answer_id, persona_id: int, delta: str) -> None:
+    events.publish_delta(focus_group_id, answer_id=answer_id, persona_id=persona_id, delta=delta)
+    now = timezone.now()
+    if (now - (run.heartbeat_at or now)).total_seconds() > 10:
+        run.heartbeat_at = now
+        AutonomousRun.objects.filter(pk=run.pk).update(heartbeat_at=now)
+
+
+def _turn_failed(run: AutonomousRun, turn: int, speaker, error: str) -> str:
+    """A persona call failed after the gateway's retries: retry the turn once, then skip it with a note."""
+    if run.failed_turns < 1:
+        with transaction.atomic():
+            AutonomousRun.objects.filter(pk=run.pk, claimed_turn=turn).update(
+                claimed_turn=None, failed_turns=run.failed_turns + 1
+            )
+            _enqueue_turn_on_commit(run.pk, turn)
+        return "retrying"
+    note = f"{speaker.name} could not answer this turn ({error.rstrip('.')}); the moderator moves on."
+    _save_turn(
+        run,
+        turn,
+        moderator_text=None,
+        answer=None,
+        decision={"speaker": speaker, "action": "probe"},
+        guide_done=False,
+        system_note=note,
+    )
+    return "skipped"
+
+
+def _save_turn(run: AutonomousRun, turn: int, *, moderator_text, answer, decision, guide_done, system_note=""):
+    """Save the turn's messages and move the run on, in one transaction; then schedule the next turn."""
+    sections = _guide_sections(run.focus_group)
+    with transaction.atomic():
+        locked = AutonomousRun.objects.select_for_update().get(pk=run.pk)
+        if locked.turns_done != turn or locked.claimed_turn != turn:
+            return  # someone else finished or reclaimed this turn: save nothing twice
+        focus_group_id = locked.focus_group_id
+        if moderator_text:
+            message = Message.objects.create(
+                focus_group_id=focus_group_id,
+                sequence=discussion.next_sequence(focus_group_id),
+                role=MessageRole.MODERATOR,
+                speaker_name="AI moderator",
+                content=moderator_text,
+            )
+            events.publish_message_on_commit(message)
+        if system_note:
+            message = Message.objects.create(
+                focus_group_id=focus_group_id,
+                sequence=discussion.next_sequence(focus_group_id),
+                role=MessageRole.SYSTEM,
+                speaker_name="Note",
+                content=system_note,
+            )
+            events.publish_message_on_commit(message)
+        if answer is not None:
+            message = Message.objects.create(
+                focus_group_id=focus_group_id,
+                sequence=discussion.next_sequence(focus_group_id),
+                role=MessageRole.PERSONA,
+                persona=answer["persona"],
+                speaker_name=answer["persona"].name,
+                content=answer["text"],
+                answer_id=answer["answer_id"],
+                simulated=answer["simulated"],
+            )
+            events.publish_message_on_commit(message)
+            key = str(answer["persona"].pk)
+            locked.speaking_counts[key] = locked.speaking_counts.get(key, 0) + 1
+            locked.failed_turns = 0
+        locked.opened = True
+        locked.question_turns += 1
+        finished = guide_done or (sections and _advance(locked, decision.get("action", ""), sections))
+        locked.turns_done = turn + 1
+        locked.claimed_turn = None
+        locked.heartbeat_at = timezone.now()
+        locked.save()
+        _publish_run_on_commit(locked)
+        if finished:
+            return
+        if locked.turns_done >= locked.turn_budget:
+            transaction.on_commit(
+                lambda: run_end(run=AutonomousRun.objects.get(pk=locked.pk), reason=RunEndReason.TURN_BUDGET)
+            )
+        elif locked.status == RunStatus.STOPPING:
+            _pause(locked)
+            _publish_run_on_commit(locked)
+        elif locked.status == RunStatus.RUNNING:
+            _enqueue_turn_on_commit(locked.pk, locked.turns_done)

@@ -1,0 +1,103 @@
+"""The Report tab: analyse a session (key themes, then the report), read it, print it, download it.
+
+The page has three states: not analysed yet (a button), analysing (a progress card that htmx polls and
+that reloads the page when the job is over), and analysed (themes, report, stances, downloads). A
+re-run keeps showing the current analysis under its progress card until the new one replaces it."""
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from cohorta.errors import ApplicationError
+from cohorta.jobs.models import JobState
+from focusgroups import analysis as analyses
+from focusgroups import exports
+from focusgroups.access import get_focus_group_for_user
+from focusgroups.models import FocusGroup
+
+SENTIMENT_BADGES = {"positive": "text-bg-success", "mixed": "text-bg-warning", "negative": "text-bg-danger"}
+STANCE_BADGES = {
+    "enthusiastic": "text-bg-success",
+    "positive": "bg-success-subtle text-success-emphasis border border-success-subtle",
+    "neutral": "bg-secondary-subtle text-secondary-emphasis border",
+    "sceptical": "bg-warning-subtle text-warning-emphasis border border-warning-subtle",
+    "negative": "text-bg-danger",
+}
+
+
+def _context(focus_group: FocusGroup, *, error: str = "") -> dict:
+    job = analyses.analysis_job_latest(focus_group=focus_group)
+    found = analyses.analysis_get(focus_group=focus_group)
+    finished = found["finished_at"] if found else None
+    if found:
+        for theme in found.get("themes") or []:
+            theme["badge"] = SENTIMENT_BADGES.get(theme.get("sentiment"), "text-bg-secondary")
+        for row in (found.get("report") or {}).get("stances") or []:
+            row["badge"] = STANCE_BADGES.get(row.get("stance"), "text-bg-secondary")
+    persona_messages = analyses.persona_message_count(focus_group=focus_group)
+    last_sequence = focus_group.messages.order_by("-sequence").values_list("sequence", flat=True).first() or 0
+    return {
+        "focus_group": focus_group,
+        "tab": "report",
+        "job": job,
+        "analysis": found,
+        "report": (found or {}).get("report") or {},
+        # A failure is worth showing only if no analysis finished since.
+        "job_failed": job is not None
+        and job.state in (JobState.FAILED, JobState.INTERRUPTED, JobState.CANCELLED)
+        and (finished is None or finished < (job.finished_at or job.created_at)),
+        "persona_messages": persona_messages,
+        "can_analyse": persona_messages >= analyses.MIN_PERSONA_MESSAGES and not focus_group.archived,
+        "min_persona_messages": analyses.MIN_PERSONA_MESSAGES,
+        "new_messages": max(0, last_sequence - (found or {}).get("through_sequence", last_sequence)),
+        "read_only": focus_group.archived,
+        "report_url": reverse("focusgroups:report", args=[focus_group.pk]),
+        "discussion_url": reverse("focusgroups:detail", args=[focus_group.pk]),
+        "downloads": [
+            {"kind": kind, "label": export.label, "available": found is not None or not export.needs_analysis}
+            for kind, export in exports.EXPORTS.items()
+        ],
+        "error": error,
+    }
+
+
+def _page(request: HttpRequest, focus_group: FocusGroup, *, error: str = "", status: int = 200) -> HttpResponse:
+    return render(request, "focusgroups/report.html", _context(focus_group, error=error), status=status)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def report(request: HttpRequest, fg_id: int) -> HttpResponse:
+    focus_group = get_focus_group_for_user(request, fg_id)
+    poll = request.GET.get("poll")
+    if request.htmx and poll:
+        # The progress card polls here; once its job is over the page reloads to show the result.
+        job = analyses.analysis_job_latest(focus_group=focus_group)
+        if job is None or str(job.pk) != poll or not job.is_active:
+            return HttpResponse(headers={"HX-Refresh": "true"})
+        return render(request, "focusgroups/_report_progress.html", _context(focus_group))
+    return _page(request, focus_group)
+
+
+@login_required
+@require_POST
+def analyse(request: HttpRequest, fg_id: int) -> HttpResponse:
+    focus_group = get_focus_group_for_user(request, fg_id)
+    try:
+        get_focus_group_for_user(request, fg_id, write=True)  # archived: 409
+        analyses.analysis_start(focus_group=focus_group)
+    except ApplicationError as exc:
+        return _page(request, focus_group, error=exc.message, status=exc.status_code)
+    return redirect("focusgroups:report", fg_id=focus_group.pk)
+
+
+@login_required
+@require_GET
+def export(request: HttpRequest, fg_id: int, kind: str) -> HttpResponse:
+    focus_group = get_focus_group_for_user(request, fg_id)
+    try:
+        return exports.export_response(focus_group=focus_group, kind=kind)
+    except ApplicationError as exc:
+        raise Http404(exc.message) from None

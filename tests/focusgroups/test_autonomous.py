@@ -1,0 +1,264 @@
+"""Autonomous mode: the AI moderator runs the guide in short, idempotent per-turn tasks."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from billing.models import CreditTransaction
+from billing.selectors import credits_balance
+from billing.services import credits_grant
+from cohorta.errors import ApplicationError, InsufficientCredits
+from focusgroups import autonomous, discussion
+from focusgroups.models import (
+    AutonomousRun,
+    DiscussionGuide,
+    FocusGroup,
+    Message,
+    MessageRole,
+    Participant,
+    RunEndReason,
+    RunStatus,
+)
+from personas.services import persona_create
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+GUIDE = {
+    "title": "Meal kits",
+    "sections": [
+        {
+            "title": "Habits",
+            "goal": "How they cook now",
+            "turn_budget": 3,
+            "questions": [{"text": "How do you plan weeknight dinners?", "probes": ["What gets in the way?"]}],
+        },
+        {
+            "title": "The concept",
+            "goal": "Reactions to FreshBox",
+            "turn_budget": 3,
+            "questions": [
+                {"text": "What would make you try FreshBox?", "probes": []},
+                {"text": "What would make you cancel?", "probes": []},
+            ],
+        },
+    ],
+}
+
+
+def make_session(owner, people=3, guide=True) -> FocusGroup:
+    session = FocusGroup.objects.create(owner=owner, title="Meal kits", objective="Why parents try meal kits")
+    for i, (name, age) in enumerate([("Priya Shah", 34), ("Tom Reed", 58), ("Alex Kim", 27)][:people]):
+        Participant.objects.create(
+            focus_group=session,
+            persona=persona_create(owner=owner, data={"name": name, "age": age, "occupation": "Nurse"}),
+            position=i,
+        )
+    if guide:
+        DiscussionGuide.objects.create(focus_group=session, data=GUIDE)
+    return session
+
+
+@pytest.fixture
+def funded(owner):
+    credits_grant(user=owner, amount=100, idempotency_key="test:fund")
+    return owner
+
+
+@pytest.fixture
+def turns(monkeypatch):
+    """Queue turn tasks instead of running them inline; ``drain()`` runs them like a worker would."""
+    queue = []
+    monkeypatch.setattr("focusgroups.tasks.autonomous_turn.apply_async", lambda args, **kw: queue.append(args))
+
+    def drain(limit=500):
+        done = []
+        while queue and len(done) < limit:
+            run_id, turn = queue.pop(0)
+            done.append(autonomous.turn_run(run_id=run_id, turn=turn))
+        return done
+
+    drain.queue = queue
+    return drain
+
+
+def sequences(session):
+    return list(Message.objects.filter(focus_group=session).order_by("sequence").values_list("sequence", flat=True))
+
+
+def test_a_run_works_through_the_guide_and_charges_once(funded, turns):
+    session = make_session(funded)
+    run = autonomous.run_start(focus_group=session)
+    outcomes = turns()
+    run.refresh_from_db()
+    assert run.status == RunStatus.ENDED and run.end_reason in (RunEndReason.GUIDE_DONE, RunEndReason.TURN_BUDGET)
+    assert "saved" in outcomes and run.turns_done <= run.turn_budget == 6
+    seqs = sequences(session)
+    assert seqs == list(range(1, len(seqs) + 1))  # contiguous, no duplicates
+    roles = set(Message.objects.filter(focus_group=session).values_list("role", flat=True))
+    assert {MessageRole.MODERATOR, MessageRole.PERSONA} <= roles
+    counts = sorted(run.speaking_counts.values())
+    assert counts[-1] - counts[0] <= 2  # nobody dominates
+    assert credits_balance(user=funded) == 60
+    assert CreditTransaction.objects.filter(kind="spend", user=funded).count() == 1
+    session.refresh_from_db()
+    assert session.status == "ended"
+
+
+def test_starting_twice_is_one_run_and_one_charge(funded, turns):
+    session = make_session(funded)
+    first = autonomous.run_start(focus_group=session)
+    second = autonomous.run_start(focus_group=session)
+    assert first.pk == second.pk and AutonomousRun.objects.count() == 1
+    assert credits_balance(user=funded) == 60
+
+
+@pytest.mark.parametrize(("people", "guide", "code"), [(1, True, "not_enough_participants"), (3, False, "no_guide")])
+def test_cannot_start_without_participants_or_a_guide(funded, people, guide, code):
+    session = make_session(funded, people=people, guide=guide)
+    with pytest.raises(ApplicationError) as info:
+        autonomous.run_start(focus_group=session)
+    assert info.value.code == code and not AutonomousRun.objects.exists()
+    assert credits_balance(user=funded) == 100
+
+
+def test_insufficient_credits_starts_nothing(owner):
+    session = make_session(owner)
+    with pytest.raises(InsufficientCredits):
+        autonomous.run_start(focus_group=session)
+    assert not AutonomousRun.objects.exists() and sequences(session) == []
+
+
+def test_unknown_speakers_and_invalid_decisions_fall_back_to_round_robin(funded, turns, fake_llm):
+    # The fake LLM's schema-shaped answers name random speakers: every decision falls back.
+    fake_llm.add_fault("invalid_output", times=2)  # and the very first decision is invalid twice
+    session = make_session(funded)
+    run = autonomous.run_start(focus_group=session)
+    turns(limit=3)
+    run.refresh_from_db()
+    assert run.turns_done == 3 and sorted(run.speaking_counts.values()) == [1, 1, 1]
+    assert "Round-robin" in run.next_reason or run.status != RunStatus.RUNNING
+
+
+def test_a_failing_persona_turn_is_retried_then_skipped_with_a_note(funded, turns, fake_llm):
+    session = make_session(funded)
+    for _ in range(2):  # the turn, then its one retry
+        fake_llm.add_fault("no_usage", times=2)  # the decision call and its retry (unknown speaker): fine
+        fake_llm.add_fault("server_error", times=3)  # the persona's call and the gateway's two retries: fail
+    autonomous.run_start(focus_group=session)
+    outcomes = turns(limit=3)
+    assert outcomes[:2] == ["retrying", "skipped"]
+    note = Message.objects.get(focus_group=session, role=MessageRole.SYSTEM)
+    assert "could not answer this turn" in note.content
+    assert outcomes[2] == "saved"  # the run moves on
+
+
+def test_stop_finishes_the_turn_then_pauses_and_resume_continues(funded, turns):
+    session = make_session(funded)
+    run = autonomous.run_start(focus_group=session)
+    turns(limit=1)
+    autonomous.run_stop(run=run)
+    turns()
+    run.refresh_from_db()
+    assert run.status == RunStatus.PAUSED and run.turns_done == 1
+    session.refresh_from_db()
+    assert session.status == "paused"
+    autonomous.run_resume(run=run)
+    turns()
+    run.refresh_from_db()
+    assert run.status == RunStatus.ENDED and credits_balance(user=funded) == 60
+    seqs = sequences(session)
+    assert seqs == list(range(1, len(seqs) + 1))
+
+
+def test_an_interjection_reaches_the_moderator(funded, turns, fake_llm):
+    session = make_session(funded)
+    autonomous.run_start(focus_group=session)
+    turns(limit=1)
+    message, answers = discussion.message_post(focus_group=session, text="Ask them about price, please.")
+    assert answers == [] and message.role == MessageRole.RESEARCHER
+    already = len(fake_llm.requests)  # a snapshot list: index past what the first turn sent
+    turns(limit=1)
+    decision_prompt = fake_llm.requests[already].body["messages"][0]["content"]
+    assert 'THE RESEARCHER JUST SAID: "Ask them about price, please."' in decision_prompt
+
+
+def test_a_worker_killed_mid_turn_is_interrupted_then_resumed_without_duplicates(funded, turns):
+    session = make_session(funded)
+    run = autonomous.run_start(focus_group=session)
+    turns(limit=2)
+    # A worker claims turn 2 and dies (kill -9): nothing of that turn is saved.
+    turns.queue.clear()
+    assert autonomous._claim(run.pk, 2) is not None
+    before = sequences(session)
+    AutonomousRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=2))
+    assert autonomous.runs_reap() == 1
+    run.refresh_from_db()
+    assert run.status == RunStatus.INTERRUPTED
+    autonomous.run_resume(run=run)
+    turns(limit=1)
+    # The dead worker's task is redelivered late: it finds nothing to claim.
+    assert autonomous.turn_run(run_id=run.pk, turn=2) == "not-claimed"
+    after = sequences(session)
+    assert after[: len(before)] == before and after == list(range(1, len(after) + 1))
+    assert credits_balance(user=funded) == 60
+
+
+def test_quota_running_out_ends_the_run_with_that_reason(funded, turns):
+    from decimal import Decimal
+
+    session = make_session(funded)
+    run = autonomous.run_start(focus_group=session)
+    turns(limit=1)
+    funded.monthly_quota_usd = Decimal("0")
+    funded.save()
+    turns()
+    run.refresh_from_db()
+    assert run.status == RunStatus.ENDED and run.end_reason == RunEndReason.QUOTA
+
+
+def test_ending_the_session_stops_the_run(funded, turns):
+    session = make_session(funded)
+    run = autonomous.run_start(focus_group=session)
+    turns(limit=1)
+    discussion.focus_group_set_status(focus_group=session, status="ended")
+    run.refresh_from_db()
+    assert run.status == RunStatus.ENDED and run.end_reason == RunEndReason.STOPPED
+    assert turns() == ["not-claimed"]
+
+
+def test_pages_and_api_control_autonomous_mode(funded, client, turns):
+    from rest_framework.test import APIClient
+
+    session = make_session(funded)
+    client.force_login(funded)
+    page = client.get(f"/focus-groups/{session.pk}/").content.decode()
+    assert "Start autonomous mode" in page and "40 credits" in page
+    response = client.post(f"/focus-groups/{session.pk}/autonomous/start/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 202 and response.json()["run"]["status"] == "running"
+    api = APIClient()
+    api.force_authenticate(funded)
+    state = api.get(f"/api/v1/focus-groups/{session.pk}/autonomous/").json()
+    assert state["turn_budget"] == 6 and state["sections"] == 2
+    assert (
+        api.post(f"/api/v1/focus-groups/{session.pk}/autonomous/", {"action": "stop"}, format="json").status_code == 202
+    )
+
+
+def test_another_users_run_is_404(funded, other_user, turns):
+    from rest_framework.test import APIClient
+
+    session = make_session(funded)
+    autonomous.run_start(focus_group=session)
+    api = APIClient()
+    api.force_authenticate(other_user)
+    assert api.get(f"/api/v1/focus-groups/{session.pk}/autonomous/").status_code == 404
+    assert (
+        api.post(f"/api/v1/focus-groups/{session.pk}/autonomous/", {"action": "stop"}, format="json").status_code == 404
+    )
+    from django.test import Client
+
+    page = Client()
+    page.force_login(other_user)
+    assert page.post(f"/focus-groups/{session.pk}/autonomous/stop/").status_code == 404
+    assert AutonomousRun.objects.get().status == RunStatus.RUNNING
