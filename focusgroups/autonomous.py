@@ -441,7 +441,7 @@ def turn_run(*, run_id: int, turn: int) -> str:
         focus_group=focus_group,
         sequence=focus_group.last_sequence + 1,
         role=MessageRole.MODERATOR,
-        content=moderator_text or "(continue the discussion)",
+        content=moderator_text or question["text"],
         mentions=[speaker.pk],
     )
     events.publish_typing(focus_group.pk, answer_id=answer_id, persona_id=speaker.pk, name=speaker.name)

@@ -157,6 +157,19 @@ def _modified_profile(schema: dict, messages: list[dict], generated: dict) -> di
     return result
 
 
+def _pick_speaker(data, messages: list[dict], rng: random.Random):
+    """A moderator decision names someone actually in the room, preferring who spoke least."""
+    prompt = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), "")
+    if not isinstance(data, dict) or "next_speaker" not in data or not isinstance(prompt, str):
+        return data
+    lines = re.findall(r"^- (.+?): (\d+) turns?$", prompt, re.M)
+    if lines:
+        fewest = min(int(count) for _, count in lines)
+        data["next_speaker"] = rng.choice([name for name, count in lines if int(count) == fewest])
+        data["reason"] = f"{data['next_speaker'].split()[0]} has spoken least so far."
+    return data
+
+
 def simulated_json(request: ProviderRequest, rng: random.Random) -> str:
     from cohorta.llm.schema_faker import fake_instance
 
@@ -167,6 +180,7 @@ def simulated_json(request: ProviderRequest, rng: random.Random) -> str:
         modified = _modified_profile(schema, request.messages, data)
         if modified is not None:
             return json.dumps(modified)
+        data = _pick_speaker(data, request.messages, rng)
         return json.dumps(_about_the_person(data, request.messages))
     return json.dumps({"answer": simulated_text(request, rng)})
 

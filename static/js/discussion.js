@@ -211,7 +211,7 @@
       if (!button) return;
       button.disabled = true;
       byId("autopilot-error").textContent = "";
-      post(panel.dataset.actionUrl.replace("ACTION", button.dataset.autopilot), new FormData())
+      post(panel.dataset.actionUrl.replace("ACTION", button.dataset.autopilot), new URLSearchParams())
         .then(function (response) { return response.json().then(function (body) { return { ok: response.ok, body: body }; }); })
         .then(function (result) {
           button.disabled = false;
@@ -342,7 +342,7 @@
       if (!button) return;
       button.disabled = true;
       button.textContent = "Retrying…";
-      post(transcript.dataset.retryUrl.replace("/0/", "/" + button.dataset.retryMessage + "/"), new FormData());
+      post(transcript.dataset.retryUrl.replace("/0/", "/" + button.dataset.retryMessage + "/"), new URLSearchParams());
     });
     transcript.addEventListener("submit", function (event) {
       var form = event.target.closest("form");

@@ -262,3 +262,12 @@ def test_another_users_run_is_404(funded, other_user, turns):
     page.force_login(other_user)
     assert page.post(f"/focus-groups/{session.pk}/autonomous/stop/").status_code == 404
     assert AutonomousRun.objects.get().status == RunStatus.RUNNING
+
+
+def test_with_the_simulator_the_moderator_names_real_participants(funded, turns):
+    session = make_session(funded)
+    run = autonomous.run_start(focus_group=session)
+    turns(limit=3)
+    run.refresh_from_db()
+    assert "Round-robin" not in run.next_reason  # a real decision, not the fallback
+    assert sorted(run.speaking_counts.values()) == [1, 1, 1]
