@@ -558,6 +558,8 @@ def _save_turn(run: AutonomousRun, turn: int, *, moderator_text, answer, decisio
         locked.heartbeat_at = timezone.now()
         locked.save()
         _publish_run_on_commit(locked)
+        # Long runs keep a bounded context: fold turns that left the window into the summary.
+        transaction.on_commit(lambda: discussion._enqueue_summary(focus_group_id))
         if finished:
             return
         if locked.turns_done >= locked.turn_budget:

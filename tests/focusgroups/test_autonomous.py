@@ -271,3 +271,22 @@ def test_with_the_simulator_the_moderator_names_real_participants(funded, turns)
     run.refresh_from_db()
     assert "Round-robin" not in run.next_reason  # a real decision, not the fallback
     assert sorted(run.speaking_counts.values()) == [1, 1, 1]
+
+
+def test_long_runs_keep_their_context_bounded_with_the_summary(funded, turns, settings):
+    session = make_session(funded)
+    guide = session.guide
+    questions = [{"text": f"Question {i}: what matters most to you here?", "probes": []} for i in range(8)]
+    guide.data = {
+        "title": "Long",
+        "sections": [
+            {"title": f"Part {n}", "goal": "Explore", "turn_budget": 30, "questions": questions} for n in (1, 2)
+        ],
+    }
+    guide.save()
+    run = autonomous.run_start(focus_group=session)
+    turns(limit=40)
+    session.refresh_from_db()
+    run.refresh_from_db()
+    assert run.turns_done >= 20 and session.last_sequence > discussion.WINDOW_MESSAGES + discussion.SUMMARY_EVERY
+    assert session.summary and session.summary_through > 0
