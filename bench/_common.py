@@ -90,3 +90,90 @@ def report(name: str, rows: list[tuple[str, str]]) -> None:
     print(f"\n{name}")
     for label, value in rows:
         print(f"  {label.ljust(width)}  {value}")
+
+
+@contextlib.contextmanager
+def service_stack(
+    *, ttft: float, tokens_per_second: float = 60, concurrency: int = 32, database: str = "cohorta_bench"
+):
+    """The fake LLM, a fresh Postgres database, Django set up against it, a Celery worker
+    (threads pool) and daphne. Yields (base_url, worker_process). Needs DATABASE_URL and REDIS_URL."""
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres") or not os.environ.get("REDIS_URL"):
+        sys.exit("Set DATABASE_URL (Postgres) and REDIS_URL: this benchmark runs the service stack.")
+    base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
+    for statement in (f"DROP DATABASE IF EXISTS {database}", f"CREATE DATABASE {database}"):
+        subprocess.run(["psql", f"{base}/postgres", "-qc", statement], check=True, capture_output=True)
+    with fake_llm(ttft=ttft, tokens_per_second=tokens_per_second) as llm_url:
+        env = {
+            **os.environ,
+            "DATABASE_URL": f"{base}/{database}",
+            "OPENAI_API_KEY": "test-key",
+            "OPENAI_BASE_URL": llm_url,
+            "DEBUG": "1",
+            "LOG_LEVEL": "WARNING",
+            "DJANGO_SETTINGS_MODULE": "cohorta.settings",
+            "SECRET_KEY": "bench-" + "k" * 60,
+        }
+        os.environ.update(env)
+        sys.path.insert(0, str(ROOT))
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        call_command("seed_model_pricing", verbosity=0)
+        port = free_port()
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "cohorta",
+                "worker",
+                "-Q",
+                "llm,default",
+                "--pool",
+                "threads",
+                "--concurrency",
+                str(concurrency),
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel",
+                "WARNING",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        web = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "cohorta.asgi:application"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            for _ in range(100):
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            time.sleep(2)  # the worker connects and warms up
+            yield f"http://127.0.0.1:{port}", worker
+        finally:
+            for proc in (worker, web):
+                proc.terminate()
+            for proc in (worker, web):
+                proc.wait(timeout=15)
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process (Linux), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")

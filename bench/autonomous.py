@@ -1,0 +1,140 @@
+"""Autonomous sessions in service mode (Postgres, Redis, Celery threads worker, daphne, fake LLM).
+
+  single      one 30-turn session: wall time ÷ the LLM latency on its critical path
+              (each turn's decision call + persona call, from the usage events)     target ≤ 1.10
+  concurrent  N sessions at once vs the same session alone: speed ratio per session  target ≥ 0.90
+  memory      worker RSS before and after many turns                                  target: flat
+
+Run:  DATABASE_URL=postgres://postgres@127.0.0.1:5432/cohorta REDIS_URL=redis://127.0.0.1:6379/0 \\
+      .venv/bin/python bench/autonomous.py single|concurrent|memory [--latency 0.5] [--sessions 50] [--turns 30]
+"""
+
+import argparse
+import statistics
+import time
+
+from _common import report, rss_mb, service_stack
+
+
+def make_session(user, turns: int, index: int = 0):
+    from focusgroups.models import DiscussionGuide, FocusGroup, Participant
+    from personas.services import persona_create
+
+    session = FocusGroup.objects.create(
+        owner=user, title=f"Bench {index}", objective="How do parents choose meal kits?"
+    )
+    for i in range(4):
+        Participant.objects.create(
+            focus_group=session,
+            position=i,
+            persona=persona_create(
+                owner=user, data={"name": f"Person{i} Bench{index}", "age": 30 + i, "occupation": "Teacher"}
+            ),
+        )
+    questions = [{"text": f"Question {q}: what matters most when you choose?", "probes": []} for q in range(turns)]
+    DiscussionGuide.objects.create(
+        focus_group=session,
+        data={
+            "title": "Bench",
+            "sections": [{"title": "All", "goal": "Explore", "turn_budget": turns, "questions": questions}],
+        },
+    )
+    return session
+
+
+def run_and_wait(sessions, timeout: float = 1800) -> dict:
+    from focusgroups.autonomous import run_start
+    from focusgroups.models import AutonomousRun
+
+    started = {}
+    for session in sessions:
+        run = run_start(focus_group=session)
+        started[run.pk] = time.perf_counter()
+    finished: dict = {}
+    deadline = time.perf_counter() + timeout
+    while len(finished) < len(started) and time.perf_counter() < deadline:
+        for run_id, status in AutonomousRun.objects.filter(pk__in=list(started)).values_list("pk", "status"):
+            if status == "ended" and run_id not in finished:
+                finished[run_id] = time.perf_counter() - started[run_id]
+        time.sleep(0.05)
+    return finished
+
+
+def critical_path_seconds(session) -> float:
+    from usage.models import UsageEvent
+
+    latencies = UsageEvent.objects.filter(
+        focus_group_id=session.pk, status="ok", feature__in=["conversation_decision", "persona_response"]
+    )
+    return sum(e.latency_ms for e in latencies) / 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=["single", "concurrent", "memory"])
+    parser.add_argument("--latency", type=float, default=0.5)
+    parser.add_argument("--turns", type=int, default=30)
+    parser.add_argument("--sessions", type=int, default=50)
+    args = parser.parse_args()
+    concurrency = max(32, args.sessions + 8) if args.mode != "single" else 32
+    with service_stack(ttft=args.latency, tokens_per_second=200, concurrency=concurrency) as (_, worker):
+        from billing.services import credits_grant
+        from cohorta.accounts.models import User
+        from focusgroups.models import AutonomousRun
+
+        user = User.objects.create_user("bench@example.com", "Correct-Horse-Battery-9", monthly_quota_usd=100000)
+        credits_grant(user=user, amount=1_000_000, idempotency_key="bench")
+
+        if args.mode == "single":
+            session = make_session(user, args.turns)
+            [wall] = run_and_wait([session]).values()
+            run = AutonomousRun.objects.get(focus_group=session)
+            floor = critical_path_seconds(session)
+            report(
+                f"autonomous session: {run.turns_done} turns, fake LLM {args.latency:.2f} s to first token",
+                [
+                    ("wall time", f"{wall:.1f} s (ended: {run.end_reason})"),
+                    ("LLM time on the critical path", f"{floor:.1f} s"),
+                    ("ratio", f"{wall / floor:.3f}   target ≤ 1.10"),
+                ],
+            )
+        elif args.mode == "concurrent":
+            solo_session = make_session(user, args.turns, index=999)
+            [solo] = run_and_wait([solo_session]).values()
+            sessions = [make_session(user, args.turns, index=i) for i in range(args.sessions)]
+            walls = list(run_and_wait(sessions).values())
+            speeds = sorted(solo / wall for wall in walls)
+            report(
+                f"{args.sessions} autonomous sessions at once ({args.turns} turns each)",
+                [
+                    ("solo wall time", f"{solo:.1f} s"),
+                    ("concurrent wall time (median / worst)", f"{statistics.median(walls):.1f} s / {max(walls):.1f} s"),
+                    (
+                        "speed vs solo (worst / median)",
+                        f"{speeds[0]:.2f} / {statistics.median(speeds):.2f}   target ≥ 0.90 each",
+                    ),
+                    ("finished", f"{len(walls)} of {args.sessions}"),
+                ],
+            )
+        else:
+            sessions = [make_session(user, 50, index=i) for i in range(10)]
+            before = rss_mb(worker.pid)
+            run_and_wait(sessions[:2])
+            warm = rss_mb(worker.pid)
+            run_and_wait(sessions[2:])
+            after = rss_mb(worker.pid)
+            turns = sum(AutonomousRun.objects.values_list("turns_done", flat=True))
+            report(
+                f"worker memory over {turns} turns",
+                [
+                    (
+                        "RSS at start / after the first 2 sessions / at the end",
+                        f"{before:.0f} / {warm:.0f} / {after:.0f} MB",
+                    ),
+                    ("growth after warm-up", f"{after - warm:+.0f} MB over {turns} turns   target: flat"),
+                ],
+            )
+
+
+if __name__ == "__main__":
+    main()
