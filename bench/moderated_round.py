@@ -15,26 +15,11 @@ Run:  DATABASE_URL=postgres://postgres@127.0.0.1:5432/cohorta REDIS_URL=redis://
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
 import time
 import urllib.request
-from pathlib import Path
 
-from _common import ROOT, fake_llm, free_port, report
-
-
-def _bench_database_url() -> str:
-    base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
-    subprocess.run(
-        ["psql", f"{base}/postgres", "-qc", "DROP DATABASE IF EXISTS cohorta_bench"], check=True, capture_output=True
-    )
-    subprocess.run(
-        ["psql", f"{base}/postgres", "-qc", "CREATE DATABASE cohorta_bench"], check=True, capture_output=True
-    )
-    return f"{base}/cohorta_bench"
+from _common import report, service_stack
 
 
 def main() -> None:
@@ -43,29 +28,8 @@ def main() -> None:
     parser.add_argument("--personas", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    if not os.environ.get("DATABASE_URL", "").startswith("postgres") or not os.environ.get("REDIS_URL"):
-        sys.exit("Set DATABASE_URL (Postgres) and REDIS_URL: this benchmark runs the service stack.")
-
-    with fake_llm(ttft=args.latency, tokens_per_second=60) as base_url:
-        env = {
-            **os.environ,
-            "DATABASE_URL": _bench_database_url(),
-            "OPENAI_API_KEY": "test-key",
-            "OPENAI_BASE_URL": base_url,
-            "DEBUG": "1",
-            "LOG_LEVEL": "WARNING",
-            "DJANGO_SETTINGS_MODULE": "cohorta.settings",
-            "SECRET_KEY": "bench-" + "k" * 60,
-        }
-        os.environ.update(env)
-        sys.path.insert(0, str(ROOT))
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0)
-        call_command("seed_model_pricing", verbosity=0)
+    with service_stack(ttft=args.latency, tokens_per_second=60) as (web_url, _worker):
+        port = int(web_url.rsplit(":", 1)[1])
         from cohorta.accounts.models import User
         from cohorta.accounts.services import api_token_create
         from cohorta.llm.gateway import complete
@@ -81,49 +45,7 @@ def main() -> None:
                 owner=user, data={"name": f"Person {i} Bench", "age": 30 + i, "occupation": "Teacher"}
             )
             Participant.objects.create(focus_group=session, persona=persona, position=i)
-
-        port = free_port()
-        procs = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "cohorta",
-                    "worker",
-                    "-Q",
-                    "llm,default",
-                    "--pool",
-                    "threads",
-                    "--concurrency",
-                    "32",
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--loglevel",
-                    "WARNING",
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            ),
-            subprocess.Popen(
-                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "cohorta.asgi:application"],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            ),
-        ]
-        try:
-            for _ in range(100):
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.2)
-            time.sleep(2)  # let the worker connect
+        if True:
             from websockets.sync.client import connect
 
             ws = connect(
@@ -174,11 +96,6 @@ def main() -> None:
                         done += 1
                 ratios.append((time.perf_counter() - started) / one_answer)
             ws.close()
-        finally:
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                proc.wait(timeout=10)
 
     def pct(values, q):
         values = sorted(values)
@@ -202,5 +119,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    Path(ROOT)  # keep the import used when run from elsewhere
     main()
