@@ -31,13 +31,18 @@ def _run_worker(concurrency: int) -> None:
     except Exception:  # the database may not be migrated yet; the worker still starts
         logger.exception("Could not reap orphaned jobs at startup")
 
+    # Beat as a daemon thread: WorkController(beat=True) would fork a beat
+    # *process* that outlives the web server when it is stopped.
+    from celery.beat import EmbeddedService
+
+    EmbeddedService(app, thread=True).start()
     # WorkController, unlike app.Worker, installs no signal handlers: those
     # only work in the main thread, which belongs to the web server here.
     worker = app.WorkController(
         pool_cls="threads",
         concurrency=concurrency,
         queues=["default", "llm"],
-        beat=True,
+        beat=False,
         without_heartbeat=True,
         without_mingle=True,
         without_gossip=True,

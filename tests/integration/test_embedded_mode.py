@@ -4,6 +4,7 @@ progress reaches the websocket through the thread-safe in-memory layer."""
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,19 @@ from tests.integration.helpers import (
 )
 
 pytestmark = pytest.mark.slow
+
+
+def _processes_serving(port: int) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "daphne" in text and f"-p {port} " in text:
+            found.append(text)
+    return found
+
 
 CREATE_TOKEN = (
     "from cohorta.accounts.models import User;"
@@ -52,6 +66,8 @@ def test_embedded_server_runs_jobs_in_process_and_streams_progress(tmp_path):
         health = wait_for_health(base_url, group)
         outcome = run_worker_check_over_websocket(base_url, token, steps=3)
         logs = group.logs()
+    # Nothing outlives the server: embedded beat is a thread, not a forked process.
+    assert _processes_serving(port) == [], "a process of the embedded server survived it"
     assert health["mode"] == "embedded" and set(health["checks"]) == {"database"}
     job = outcome["job"]
     assert job["state"] == "done", (outcome, logs)
