@@ -316,6 +316,7 @@ def _decide(run: AutonomousRun, focus_group: FocusGroup, participants, sections,
                 user=focus_group.owner,
                 focus_group_id=focus_group.pk,
                 focus_group_cap_usd=focus_group.cost_cap_usd,
+                alias=focus_group.model_alias or None,
             )
         except (QuotaExceeded, InsufficientCredits):
             raise
@@ -451,6 +452,7 @@ def turn_run(*, run_id: int, turn: int) -> str:
             messages=discussion.build_persona_messages(
                 focus_group=focus_group, persona=speaker, prompt_message=prompt_message
             ),
+            alias=focus_group.model_alias or None,
             user=focus_group.owner,
             focus_group_id=focus_group.pk,
             persona_id=speaker.pk,

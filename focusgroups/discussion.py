@@ -342,6 +342,7 @@ def answer_generate(*, answer_id) -> Message | None:
             messages=build_persona_messages(
                 focus_group=focus_group, persona=persona, prompt_message=answer.prompt_message
             ),
+            alias=focus_group.model_alias or None,
             user=focus_group.owner,
             focus_group_id=focus_group.pk,
             persona_id=persona.pk,

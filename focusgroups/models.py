@@ -35,6 +35,13 @@ class FocusGroup(models.Model):
     # Rolling context: a running summary of everything up to summary_through.
     summary = models.TextField(blank=True)
     summary_through = models.PositiveIntegerField(default=0)
+    compare_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="comparisons",
+        help_text="The session whose guide and personas this one re-runs on another model.",
+    )
+    model_alias = models.CharField(
+        max_length=16, blank=True, help_text="Model alias every AI turn uses here; empty: each feature's own."
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     ended_at = models.DateTimeField(null=True, blank=True)

@@ -27,6 +27,7 @@ urlpatterns = [
     path("<int:fg_id>/messages/<int:message_id>/retry/", views_discussion.retry_answer, name="retry_answer"),
     path("<int:fg_id>/status/", views_discussion.set_status, name="set_status"),
     path("<int:fg_id>/autonomous/<str:action>/", views_discussion.autonomous, name="autonomous"),
+    path("<int:fg_id>/compare/", views_discussion.compare, name="compare"),
     # Themes, report and exports (views_report.py)
     path("<int:fg_id>/report/", views_report.report, name="report"),
     path("<int:fg_id>/report/analyse/", views_report.analyse, name="analyse"),

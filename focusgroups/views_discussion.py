@@ -132,3 +132,32 @@ def _autonomous_action(focus_group, action: str):
     if action == "resume":
         return autopilot.run_resume(run=run)
     raise Http404("No such action")
+
+
+@login_required
+def compare(request: HttpRequest, fg_id: int) -> HttpResponse:
+    """GET: the original session and its re-runs side by side. POST: re-run on another model alias."""
+    from django.conf import settings
+
+    from focusgroups.comparison import comparison_columns, comparison_start
+
+    focus_group = get_focus_group_for_user(request, fg_id)
+    if request.method == "POST":
+        try:
+            copy = comparison_start(focus_group=focus_group, alias=request.POST.get("alias", ""))
+        except ApplicationError as exc:
+            return _error(request, focus_group, exc)
+        flash.info(request, f"Re-running the guide on “{copy.model_alias}”: it runs like any autonomous session.")
+        return redirect("focusgroups:detail", fg_id=copy.pk)
+    original = focus_group.compare_of or focus_group
+    default_alias = settings.LLM_FEATURES["persona_response"]
+    context = {
+        "focus_group": focus_group,
+        "tab": "compare",
+        "columns": comparison_columns(focus_group=focus_group),
+        "aliases": [alias for alias in settings.LLM_MODELS if alias != (original.model_alias or default_alias)],
+        "models": settings.LLM_MODELS,
+        "original": original,
+        "run_cost": get_app_settings().session_run_credit_cost,
+    }
+    return render(request, "focusgroups/compare.html", context)

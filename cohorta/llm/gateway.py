@@ -70,12 +70,16 @@ class _CallContext:
     event_ids: list[int] = field(default_factory=list)
 
 
-def model_for(feature: str) -> tuple[str, str]:
-    """(alias, model) for a feature, from settings: changing a model is configuration."""
+def model_for(feature: str, alias: str | None = None) -> tuple[str, str]:
+    """(alias, model) for a feature, from settings: changing a model is configuration.
+    ``alias`` overrides the feature's own alias (model comparisons)."""
     try:
-        alias = settings.LLM_FEATURES[feature]
+        default_alias = settings.LLM_FEATURES[feature]
     except KeyError:
         raise ValueError(f"Unknown LLM feature {feature!r}; add it to LLM_FEATURES") from None
+    alias = alias or default_alias
+    if alias not in settings.LLM_MODELS:
+        raise ValueError(f"Unknown model alias {alias!r}; use one of {sorted(settings.LLM_MODELS)}")
     return alias, settings.LLM_MODELS[alias]
 
 
@@ -95,8 +99,9 @@ def complete(
     max_tokens: int | None = None,
     temperature: float | None = None,
     deadline_seconds: float | None = None,
+    alias: str | None = None,
 ) -> LLMResult:
-    alias, model = model_for(feature)
+    alias, model = model_for(feature, alias)
     if user is not None:
         quota_check(user=user, focus_group_id=focus_group_id, focus_group_cap_usd=focus_group_cap_usd)
     ctx = _CallContext(

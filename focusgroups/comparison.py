@@ -1,0 +1,93 @@
+"""Model comparison: re-run a session's guide with the same personas on another model
+alias, then compare the two side by side (themes, cost, tokens, latency)."""
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Avg, Count, Sum
+
+from cohorta.errors import ApplicationError
+from focusgroups.autonomous import _guide_sections, run_start
+from focusgroups.models import Asset, DiscussionGuide, FocusGroup, FocusGroupStatus, Participant
+from usage.models import UsageEvent
+
+
+def comparison_start(*, focus_group: FocusGroup, alias: str) -> FocusGroup:
+    """Copy the session (participants, guide, assets) onto ``alias`` and start autonomous mode there.
+    The new run costs credits like any run."""
+    if alias not in settings.LLM_MODELS:
+        choices = ", ".join(sorted(settings.LLM_MODELS))
+        raise ApplicationError(
+            f"Unknown model alias “{alias}”. Choose one of: {choices}.",
+            code="validation_error",
+            extra={"fields": {"alias": ["Unknown alias."]}},
+        )
+    if focus_group.status != FocusGroupStatus.ENDED:
+        raise ApplicationError("Compare a session once it has ended.", code="not_ended", status_code=409)
+    if not _guide_sections(focus_group):
+        raise ApplicationError(
+            "Only a session with a discussion guide can be re-run.", code="no_guide", status_code=409
+        )
+    with transaction.atomic():
+        copy = FocusGroup.objects.create(
+            owner=focus_group.owner,
+            title=f"{focus_group.title} — on {alias}",
+            objective=focus_group.objective,
+            concept=focus_group.concept,
+            cost_cap_usd=focus_group.cost_cap_usd,
+            compare_of=focus_group,
+            model_alias=alias,
+        )
+        for participant in focus_group.participants.all():
+            Participant.objects.create(
+                focus_group=copy, persona_id=participant.persona_id, position=participant.position
+            )
+        DiscussionGuide.objects.create(focus_group=copy, data=focus_group.guide.data)
+        for asset in focus_group.assets.all():
+            Asset.objects.create(
+                focus_group=copy,
+                kind=asset.kind,
+                filename=asset.filename,
+                content_type=asset.content_type,
+                size=asset.size,
+                text=asset.text,
+                description=asset.description,
+                warnings=asset.warnings,
+            )
+        run_start(focus_group=copy)
+    return copy
+
+
+def usage_for(focus_group: FocusGroup) -> dict:
+    totals = UsageEvent.objects.filter(focus_group_id=focus_group.pk).aggregate(
+        calls=Count("id"),
+        cost=Sum("cost_usd"),
+        input_tokens=Sum("input_tokens"),
+        output_tokens=Sum("output_tokens"),
+        latency=Avg("latency_ms"),
+        ttft=Avg("ttft_ms"),
+    )
+    models = sorted(set(UsageEvent.objects.filter(focus_group_id=focus_group.pk).values_list("model", flat=True)))
+    return {**totals, "models": models}
+
+
+def comparison_columns(*, focus_group: FocusGroup) -> list[dict]:
+    """The original session and every re-run of it, each with its usage and themes."""
+    from focusgroups.analysis import analysis_get
+
+    original = focus_group.compare_of or focus_group
+    sessions = [original, *original.comparisons.order_by("created_at")]
+    columns = []
+    for session in sessions:
+        analysis = analysis_get(focus_group=session)
+        run = session.runs.first()
+        columns.append(
+            {
+                "session": session,
+                "alias": session.model_alias or "default",
+                "run": run,
+                "usage": usage_for(session),
+                "messages": session.messages.filter(role="persona", status="complete").count(),
+                "themes": (analysis or {}).get("themes", []),
+            }
+        )
+    return columns
