@@ -22,11 +22,11 @@ import logging
 import re
 from dataclasses import dataclass, field
 
-from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q
 
 from cohorta.errors import ApplicationError
 from cohorta.jobs.models import ACTIVE_STATES, Job, JobState
+from cohorta.jobs.selectors import jobs_for_target
 from cohorta.jobs.services import job_create
 from focusgroups.models import FocusGroup, Message, MessageRole, MessageStatus
 
@@ -542,12 +542,7 @@ def truncation_limitation(transcript: Transcript) -> str:
 
 
 def _jobs(focus_group: FocusGroup):
-    return Job.objects.filter(
-        owner_id=focus_group.owner_id,
-        kind=JOB_KIND,
-        target_type=ContentType.objects.get_for_model(FocusGroup),
-        target_id=str(focus_group.pk),
-    )
+    return jobs_for_target(target=focus_group, kind=JOB_KIND)
 
 
 def analysis_job_latest(*, focus_group: FocusGroup) -> Job | None:

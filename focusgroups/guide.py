@@ -19,6 +19,7 @@ from django.db import transaction
 
 from cohorta.errors import ApplicationError
 from cohorta.jobs.models import ACTIVE_STATES, Job
+from cohorta.jobs.selectors import jobs_for_target
 from cohorta.jobs.services import job_create
 from focusgroups.models import DiscussionGuide, FocusGroup
 
@@ -225,18 +226,7 @@ def guide_get(*, focus_group: FocusGroup) -> DiscussionGuide | None:
 
 def guide_job_latest(*, focus_group: FocusGroup) -> Job | None:
     """The most recent guide job for this session, whatever its state."""
-    from django.contrib.contenttypes.models import ContentType
-
-    return (
-        Job.objects.filter(
-            owner_id=focus_group.owner_id,
-            kind=JOB_KIND,
-            target_type=ContentType.objects.get_for_model(FocusGroup),
-            target_id=str(focus_group.pk),
-        )
-        .order_by("-created_at")
-        .first()
-    )
+    return jobs_for_target(target=focus_group, kind=JOB_KIND).order_by("-created_at").first()
 
 
 def guide_counts(data: dict) -> dict:

@@ -32,3 +32,15 @@ def jobs_recent_for_panel(*, user, limit: int = 6, finished_within_seconds: int 
         finished = Job.objects.filter(owner=user, finished_at__gte=since).exclude(state__in=ACTIVE_STATES)
         active += list(finished.order_by("-finished_at")[: limit - len(active)])
     return active
+
+
+def jobs_for_target(*, target, kind: str):
+    """Jobs of ``kind`` working on ``target`` (for its owner), any state."""
+    from django.contrib.contenttypes.models import ContentType
+
+    return Job.objects.filter(
+        owner_id=target.owner_id,
+        kind=kind,
+        target_type=ContentType.objects.get_for_model(target),
+        target_id=str(target.pk),
+    )
