@@ -10,7 +10,6 @@ so nothing half-written is ever stored."""
 
 import logging
 import re
-from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import F
@@ -418,7 +417,3 @@ def summary_refresh(*, focus_group_id: int) -> bool:
         summary=result.text.strip()[:6000], summary_through=cutoff
     )
     return True
-
-
-def session_cap(focus_group: FocusGroup) -> Decimal | None:
-    return focus_group.cost_cap_usd

@@ -2,7 +2,7 @@
 
 from django.db.models import Count, Q, QuerySet
 
-from personas.models import BASIC_FIELDS, Folder, Persona, PersonaVersion
+from personas.models import Folder, Persona, PersonaVersion
 
 
 def persona_get_for_user(*, user, persona_id) -> Persona | None:
@@ -80,5 +80,3 @@ def persona_versions(*, persona: Persona) -> list[dict]:
 def existing_names(*, user) -> set[str]:
     return set(Persona.objects.filter(owner=user).values_list("name", flat=True))
 
-
-SUMMARY_FIELDS = BASIC_FIELDS
