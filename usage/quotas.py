@@ -7,13 +7,13 @@ calls can overshoot only by what the calls in flight cost.
 from dataclasses import dataclass
 from decimal import Decimal
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.core.cache import cache
 from django.db.models import Sum
 
 from cohorta.core.models import get_app_settings
 from cohorta.errors import QuotaExceeded
+from cohorta.jobs.events import user_group
+from cohorta.publisher import publish
 from usage.models import UsageEvent
 from usage.services import month_start
 
@@ -86,19 +86,13 @@ def _warn_once(user, status: QuotaStatus) -> None:
     key = f"quota:warned:{user.pk}:{month_start():%Y-%m}"
     if not cache.add(key, 1, 40 * 24 * 3600):
         return
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(layer.group_send)(
-            f"user.{user.pk}",
-            {
-                "type": "usage.quota_warning",
-                "owner_id": user.pk,
-                "percent": status.percent,
-                "spent_usd": str(status.spent_usd),
-                "limit_usd": str(status.limit_usd),
-            },
-        )
-    except Exception:  # a warning must never block the call
-        cache.delete(key)
+    publish(
+        user_group(user.pk),
+        {
+            "type": "usage.quota_warning",
+            "owner_id": user.pk,
+            "percent": status.percent,
+            "spent_usd": str(status.spent_usd),
+            "limit_usd": str(status.limit_usd),
+        },
+    )

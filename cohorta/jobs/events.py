@@ -1,11 +1,6 @@
 """Job events pushed to the owner's websocket group ``user.<id>``."""
 
-import logging
-
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-
-logger = logging.getLogger(__name__)
+from cohorta.publisher import publish
 
 
 def user_group(user_id) -> str:
@@ -23,13 +18,7 @@ def publish_job_update(job_id) -> None:
     from cohorta.jobs.models import Job
 
     job = Job.objects.filter(pk=job_id).first()
-    layer = get_channel_layer()
-    if job is None or layer is None:
+    if job is None:
         return
-    try:
-        async_to_sync(layer.group_send)(
-            user_group(job.owner_id), {"type": "job.update", "owner_id": job.owner_id, "job": job_payload(job)}
-        )
-    except Exception:
-        # A full or unreachable layer must never fail the job; clients poll.
-        logger.warning("Could not publish job %s update", job_id, exc_info=True)
+    # Queued for the process's publisher thread: a full or unreachable layer never slows or fails the job.
+    publish(user_group(job.owner_id), {"type": "job.update", "owner_id": job.owner_id, "job": job_payload(job)})

@@ -44,7 +44,7 @@ def test_warning_at_80_percent_is_sent_once(owner, monkeypatch):
     owner.monthly_quota_usd = Decimal("10.00")
     owner.save()
     sent = []
-    monkeypatch.setattr("usage.quotas.async_to_sync", lambda fn: lambda group, message: sent.append((group, message)))
+    monkeypatch.setattr("usage.quotas.publish", lambda group, message: sent.append((group, message)))
     _spend(owner, "7.99")
     assert not quota_check(user=owner).warning and sent == []
     _spend(owner, "0.01")
