@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "cohorta.accounts",
     "cohorta.jobs",
     "cohorta.web",
+    "cohorta.audit",
     "personas",
     "focusgroups",
     "billing",
