@@ -9,6 +9,8 @@ from django.views.decorators.http import require_GET
 from billing.selectors import credits_balance
 from cohorta.jobs.selectors import jobs_for_user
 from cohorta.web.health import run_health_checks
+from focusgroups.selectors import focus_group_counts
+from personas.models import Persona
 
 
 @require_GET
@@ -25,6 +27,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "database_vendor": connection.display_name,
         "embedded_worker": settings.EMBEDDED_WORKER,
         "credit_balance": credits_balance(user=request.user),
+        "persona_count": Persona.objects.filter(owner=request.user).count(),
+        "focus_group_count": focus_group_counts(user=request.user)["active"],
         "model_main": settings.LLM_MODELS["main"],
     }
     return render(request, "web/dashboard.html", context)
