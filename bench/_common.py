@@ -168,7 +168,10 @@ def service_stack(
             for proc in (worker, web):
                 proc.terminate()
             for proc in (worker, web):
-                proc.wait(timeout=15)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
 
 
 def rss_mb(pid: int) -> float:
