@@ -8,8 +8,9 @@ proves the case points at a real object. A route without an object must not
 show the owner's data to the other user. A route added without a case here
 fails ``test_every_route_has_a_case``.
 
-Websockets have their own cases in ``test_websockets.py``; the admin is
-checked in ``test_staff_only.py``.
+Websockets have their own cases (``tests/focusgroups/test_discussion.py`` and
+``tests/jobs/test_consumer.py``: another user's session socket closes 4404); the
+admin and the staff API are checked in ``tests/backoffice/test_access.py``.
 """
 
 from __future__ import annotations
@@ -17,15 +18,20 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 from PIL import Image
 from rest_framework.test import APIClient
 
+from billing.models import CheckoutSession, CreditPack
 from cohorta.accounts.services import api_token_create
+from cohorta.privacy.models import DataExport
 from focusgroups.models import Asset, AssetKind, AutonomousRun, DiscussionGuide, RunEndReason, RunStatus
 from personas.models import GenerationBrief
 from tests.factories import JobFactory, UserFactory
@@ -53,6 +59,8 @@ class World:
     message: object
     job: object
     token: object
+    export_job: object
+    checkout: object
 
 
 @pytest.fixture
@@ -80,7 +88,27 @@ def world(db) -> World:
     AutonomousRun.objects.create(focus_group=focus_group, status=RunStatus.ENDED, end_reason=RunEndReason.STOPPED)
     job = JobFactory(owner=owner)
     token, _ = api_token_create(user=owner, name=f"{CANARY} token")
-    return World(owner, other, folder, persona, brief, focus_group, asset, message, job, token)
+    export_job = JobFactory(owner=owner, kind="account_export", state="done", params={})
+    export_name = default_storage.save(f"private/exports/{owner.pk}/matrix.zip", ContentFile(CANARY.encode()))
+    DataExport.objects.create(
+        owner=owner,
+        job=export_job,
+        file=export_name,
+        size=len(CANARY),
+        ready_at=timezone.now(),
+        expires_at=timezone.now() + timedelta(days=7),
+    )
+    pack = CreditPack.objects.order_by("pk").first()
+    checkout = CheckoutSession.objects.create(
+        stripe_id="cs_test_matrix_owner",
+        user=owner,
+        user_email=owner.email,
+        pack=pack,
+        pack_name=f"{CANARY} pack",
+        credits=50,
+        amount=4900,
+    )
+    return World(owner, other, folder, persona, brief, focus_group, asset, message, job, token, export_job, checkout)
 
 
 def _png() -> bytes:
@@ -128,6 +156,10 @@ OBJECT_ROUTES: dict[str, Kwargs] = {
     "focusgroups:report": fg,
     "focusgroups:analyse": fg,
     "focusgroups:export": lambda w: {"fg_id": w.focus_group.pk, "kind": "transcript-csv"},
+    "settings_data_download": lambda w: {"job_id": str(w.export_job.pk)},
+    "billing:checkout-status": lambda w: {"session_id": w.checkout.stripe_id},
+    "api:me-export-download": lambda w: {"job_id": str(w.export_job.pk)},
+    "api:billing-checkout-detail": lambda w: {"session_id": w.checkout.stripe_id},
     "api:job-detail": job,
     "api:job-cancel": job,
     "api:job-retry": job,
@@ -180,6 +212,11 @@ OWN_SCOPE_ROUTES: set[str] = {
     "focusgroups:persona_picker",
     "usage:index",
     "billing:index",
+    "billing:buy",
+    "settings_data",
+    "settings_data_status",
+    "settings_data_export",
+    "settings_delete",
     "api:me",
     "api:credits",
     "api:credit-ledger",
@@ -196,6 +233,9 @@ OWN_SCOPE_ROUTES: set[str] = {
     "api:persona-describe-image",
     "api:folder-list",
     "api:focusgroup-list",
+    "api:me-export",
+    "api:billing-packs",
+    "api:billing-checkout",
 }
 
 # Pages anyone may open; signed out they show the public landing page.
@@ -204,6 +244,9 @@ ANONYMOUS_ALLOWED = {"dashboard"}
 # Routes that hold nobody's data, or that only staff may call (checked in test_staff_only.py).
 PUBLIC_OR_STAFF_ROUTES: dict[str, str] = {
     "healthz": "public: reports the state of the services, no user data",
+    "account_deleted": "public goodbye page shown after an account is deleted",
+    "billing:stripe-webhook": "Stripe's signed callback; a bad signature is a 400 (tests/billing)",
+    "api:staff-usage-summary": "staff only (IsAdminUser); non-staff get 403: tests/backoffice/test_access.py",
 }
 
 
