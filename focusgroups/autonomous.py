@@ -167,10 +167,24 @@ def run_end(*, run: AutonomousRun, reason: str) -> AutonomousRun:
 
 
 def runs_reap(*, now=None) -> int:
-    """Runs whose worker died mid-turn (or whose next turn was lost) become interrupted."""
+    """Runs whose worker died mid-turn (or whose next turn was lost) become interrupted.
+
+    A worker killed *between* turns has usually already taken the next turn's task from the broker
+    (prefetch, unacknowledged): Redis hands it back only after the visibility timeout (half an hour).
+    So a next turn that has not started within STALE_SECONDS is sent again (turns are idempotent: a
+    duplicate finds nothing to claim), for a couple of reaper rounds, before the run is given up as lost."""
     now = now or timezone.now()
     stale = now - timedelta(seconds=STALE_SECONDS)
     lost = now - timedelta(seconds=STALE_SECONDS * 8)
+    waiting = AutonomousRun.objects.filter(
+        status=RunStatus.RUNNING,
+        claimed_turn__isnull=True,
+        heartbeat_at__lt=stale,
+        heartbeat_at__gte=now - timedelta(seconds=STALE_SECONDS * 2),
+    ).values_list("pk", "turns_done")
+    for run_id, turns_done in waiting:
+        logger.warning("Run %s: turn %s has not started for %ss; sending it again", run_id, turns_done, STALE_SECONDS)
+        _enqueue_turn_on_commit(run_id, turns_done)
     count = 0
     candidates = AutonomousRun.objects.filter(
         Q(status__in=[RunStatus.RUNNING, RunStatus.STOPPING])
@@ -224,6 +238,8 @@ def run_payload(run: AutonomousRun) -> dict:
         "section": min(run.section_index + 1, len(sections)) if sections else 0,
         "sections": len(sections),
         "section_title": sections[run.section_index]["title"] if run.section_index < len(sections) else "",
+        "section_turns": run.section_turns,
+        "section_budget": _section_budget(run, sections),
         "next_speaker": run.next_speaker.name if run.next_speaker_id else "",
         "next_reason": run.next_reason,
         "balance": [
@@ -267,9 +283,23 @@ def _position(run: AutonomousRun, sections: list[dict]) -> tuple[dict, dict, dic
     return section, question, following
 
 
+def _section_budget(run: AutonomousRun, sections: list[dict], index: int | None = None) -> int:
+    """The turns the guide gives a section, scaled down when the run's budget is smaller than the guide's."""
+    index = run.section_index if index is None else index
+    if index >= len(sections):
+        return 0
+    budgets = [int(s.get("turn_budget") or 0) for s in sections]
+    if not all(budgets):
+        return max(1, round(run.turn_budget / len(sections)))
+    total = sum(budgets)
+    scale = min(1.0, run.turn_budget / total) if total else 1.0
+    return max(1, round(budgets[index] * scale))
+
+
 def _question_target(run: AutonomousRun, sections: list[dict]) -> int:
-    total_questions = sum(len(s["questions"]) for s in sections)
-    return max(2, round(run.turn_budget / max(1, total_questions)))
+    """Turns to aim for on each question: the section's budget shared by its questions."""
+    section = sections[min(run.section_index, len(sections) - 1)]
+    return max(1, round(_section_budget(run, sections) / max(1, len(section["questions"]))))
 
 
 def _fallback_speaker(run: AutonomousRun, participants) -> object:
@@ -297,6 +327,8 @@ def _decide(run: AutonomousRun, focus_group: FocusGroup, participants, sections,
             "next_question": following["text"] if following else "",
             "question_turns": run.question_turns,
             "question_target": _question_target(run, sections),
+            "section_turns": run.section_turns,
+            "section_budget": _section_budget(run, sections),
             "turns_done": run.turns_done,
             "turn_budget": run.turn_budget,
             "interjection": interjection,
@@ -375,15 +407,21 @@ def _moderator_line(decision: dict, question: dict, following: dict | None, open
 
 
 def _advance(run: AutonomousRun, action: str, sections: list[dict]) -> bool:
-    """Move through the guide; return True when the guide is finished."""
-    if action == "next_question" or run.question_turns >= _question_target(run, sections) + 1:
+    """Move through the guide; return True when the guide is finished.
+
+    A question moves on when the moderator says so or runs one turn past its share; a section
+    ends when its questions are done or its turn budget is spent, so every section of the guide
+    gets its turns instead of the first one taking them all."""
+    if run.section_turns >= _section_budget(run, sections):
+        run.section_index += 1
+        run.question_index = run.question_turns = run.section_turns = 0
+    elif action == "next_question" or run.question_turns >= _question_target(run, sections) + 1:
         run.question_turns = 0
         run.question_index += 1
         if run.question_index >= len(sections[run.section_index]["questions"]):
-            run.question_index = 0
+            run.question_index = run.section_turns = 0
             run.section_index += 1
-        return run.section_index >= len(sections)
-    return False
+    return run.section_index >= len(sections)
 
 
 def turn_run(*, run_id: int, turn: int) -> str:
@@ -459,6 +497,7 @@ def turn_run(*, run_id: int, turn: int) -> str:
             focus_group_cap_usd=focus_group.cost_cap_usd,
             max_tokens=600,
             stream_to=lambda delta: _stream(run, focus_group.pk, answer_id, speaker.pk, delta),
+            require_complete=True,  # an answer cut at the token limit is never saved as complete
             on_retry=lambda: events.publish_reset(focus_group.pk, answer_id=answer_id),
         )
         answer_text = result.text.strip()
@@ -554,6 +593,7 @@ def _save_turn(run: AutonomousRun, turn: int, *, moderator_text, answer, decisio
             locked.failed_turns = 0
         locked.opened = True
         locked.question_turns += 1
+        locked.section_turns += 1
         finished = guide_done or (sections and _advance(locked, decision.get("action", ""), sections))
         locked.turns_done = turn + 1
         locked.claimed_turn = None
@@ -563,6 +603,11 @@ def _save_turn(run: AutonomousRun, turn: int, *, moderator_text, answer, decisio
         # Long runs keep a bounded context: fold turns that left the window into the summary.
         transaction.on_commit(lambda: discussion._enqueue_summary(focus_group_id))
         if finished:
+            if not guide_done:
+                # The last question's turns are spent: the run is over, no next turn is queued.
+                transaction.on_commit(
+                    lambda: run_end(run=AutonomousRun.objects.get(pk=locked.pk), reason=RunEndReason.GUIDE_DONE)
+                )
             return
         if locked.turns_done >= locked.turn_budget:
             transaction.on_commit(

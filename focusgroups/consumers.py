@@ -3,7 +3,18 @@
 Owner only, checked on connect and again (at most every few seconds) as
 events flow. Subscribe first, then replay: the client sends
 ``{"type": "hello", "last_seq": N}`` and gets every saved message after N from
-the database before live events; it dedupes by sequence number."""
+the database before live events; it dedupes by sequence number.
+
+After the hello, saved messages reach the client in sequence order without
+gaps, so a client can safely resume from the highest sequence it has. Live
+events can arrive out of order (answers saved in parallel publish after
+their commits, in any order) or not at all (the channel layer is
+at-most-once). A message is numbered under the session's row lock, held
+until its transaction commits, so when message N arrives every message
+before it is already in the database: a live message that skips ahead is
+preceded by the missing ones, read from the database, and one that was
+already sent is dropped. Saved-message events that come before the hello
+are not sent: the hello's replay reads them from the database."""
 
 import time
 
@@ -27,6 +38,10 @@ class SessionConsumer(UserConsumer):
             await self.close(code=CLOSE_NOT_FOUND)  # another user's session is simply not there
             return
         self.checked_at = time.monotonic()
+        # Every message up to ``delivered`` has been sent on this socket; ``ahead`` holds the few sent
+        # past it. None until the client's hello.
+        self.delivered: int | None = None
+        self.ahead: set[int] = set()
         self.group = group_name(self.focus_group_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
@@ -56,7 +71,32 @@ class SessionConsumer(UserConsumer):
                 last_seq = message["sequence"]
             if len(batch) < REPLAY_BATCH:
                 break
+        self.delivered, self.ahead = last_seq, set()
         await self.send_json({"type": "replay.done", "last_seq": last_seq, "status": status, "streaming": streaming})
+
+    async def _send_in_order(self, message: dict) -> None:
+        """Send a live message after any the client has not had yet; never send one twice."""
+        sequence = message["sequence"]
+        if self.delivered is None or sequence <= self.delivered or sequence in self.ahead:
+            return
+        if sequence > self.delivered + 1:
+            for missed in await self._between(self.delivered, sequence):
+                await self._send_one(missed, filled=True)
+        if sequence > self.delivered and sequence not in self.ahead:
+            await self._send_one(message, filled=False)
+
+    async def _send_one(self, message: dict, *, filled: bool) -> None:
+        sequence = message["sequence"]
+        if sequence <= self.delivered or sequence in self.ahead:
+            return
+        event = {"type": _message_event(message), "message": message}
+        if filled:
+            event["filled"] = True  # read from the database: its live event was late or lost
+        await self.send_json(event)
+        self.ahead.add(sequence)
+        while self.delivered + 1 in self.ahead:
+            self.delivered += 1
+            self.ahead.discard(self.delivered)
 
     # --- events from the group -------------------------------------------------------------
 
@@ -71,7 +111,7 @@ class SessionConsumer(UserConsumer):
 
     async def fg_message(self, event) -> None:
         if event.get("focus_group_id") == self.focus_group_id and await self._allowed():
-            await self.send_json({"type": _message_event(event["message"]), "message": event["message"]})
+            await self._send_in_order(event["message"])
 
     async def fg_delta(self, event) -> None:
         if event.get("focus_group_id") == self.focus_group_id and await self._allowed():
@@ -115,6 +155,11 @@ class SessionConsumer(UserConsumer):
     @database_sync_to_async
     def _owns(self) -> bool:
         return user_owns_focus_group(user_id=self.user_id, focus_group_id=self.focus_group_id)
+
+    @database_sync_to_async
+    def _between(self, after: int, before: int) -> list[dict]:
+        rows = Message.objects.filter(focus_group_id=self.focus_group_id, sequence__gt=after, sequence__lt=before)
+        return [message_payload(m) for m in rows.order_by("sequence")[:REPLAY_BATCH]]
 
     @database_sync_to_async
     def _after(self, last_seq: int):

@@ -351,6 +351,7 @@ def answer_generate(*, answer_id) -> Message | None:
             ),
             on_retry=lambda: events.publish_reset(focus_group.pk, answer_id=answer.pk),
             max_tokens=600,
+            require_complete=True,  # an answer cut at the token limit is never saved as complete
         )
     except (LLMError, ApplicationError) as exc:
         return _save_answer(answer, status=MessageStatus.FAILED, error=exc.message)

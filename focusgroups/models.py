@@ -225,6 +225,7 @@ class AutonomousRun(models.Model):
     section_index = models.PositiveSmallIntegerField(default=0)
     question_index = models.PositiveSmallIntegerField(default=0)
     question_turns = models.PositiveSmallIntegerField(default=0, help_text="Turns spent on the current question.")
+    section_turns = models.PositiveSmallIntegerField(default=0, help_text="Turns spent in the current section.")
     opened = models.BooleanField(default=False, help_text="The moderator has opened the session.")
     speaking_counts = models.JSONField(default=dict, blank=True)
     next_speaker = models.ForeignKey(

@@ -54,10 +54,13 @@ class ProviderError(Exception):
     retryable = True
     estimate_input = False  # the provider may have processed (and billed) the prompt
 
-    def __init__(self, message: str, *, partial_text: str = "", retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, partial_text: str = "", retry_after: float | None = None, sent: bool = True
+    ) -> None:
         super().__init__(message)
         self.partial_text = partial_text
         self.retry_after = retry_after
+        self.sent = sent  # False: raised before any request left, so nothing is metered
 
 
 class ProviderRateLimited(ProviderError):

@@ -23,7 +23,7 @@ from typing import Any
 
 import jsonschema
 from django.conf import settings
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity import RetryCallState, Retrying, stop_after_attempt
 
 from cohorta.llm import errors
 from cohorta.llm.providers import ProviderRequest, ProviderResponse, get_provider
@@ -36,6 +36,7 @@ from usage.services import TokenUsage, usage_event_record
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 8.0
+MIN_ATTEMPT_SECONDS = 0.25  # a retry must have at least this long left before the deadline
 
 
 @dataclass
@@ -100,7 +101,10 @@ def complete(
     temperature: float | None = None,
     deadline_seconds: float | None = None,
     alias: str | None = None,
+    require_complete: bool = False,
 ) -> LLMResult:
+    """``require_complete``: plain text that stopped at the token limit is discarded (LLMTruncated), as
+    structured output always is; for answers that are saved and shown as finished."""
     alias, model = model_for(feature, alias)
     if user is not None:
         quota_check(user=user, focus_group_id=focus_group_id, focus_group_cap_usd=focus_group_cap_usd)
@@ -135,7 +139,7 @@ def complete(
     content_retry_used = False
     while True:
         response, tokens, event_id = _call_with_retries(ctx, request, on_retry)
-        if schema is None:
+        if schema is None and not (require_complete and response.finish_reason == "length"):
             return _result(ctx, response, tokens, event_id, data=None)
         if response.finish_reason == "length":
             _mark_failed(ctx, event_id)
@@ -196,12 +200,17 @@ def _wait(state: RetryCallState) -> float:
 def _call_with_retries(
     ctx: _CallContext, request: ProviderRequest, on_retry
 ) -> tuple[ProviderResponse, TokenUsage, int]:
-    def retryable(exc: BaseException) -> bool:
+    next_wait = [0.0]
+
+    def retryable(state: RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
         if not isinstance(exc, errors.ProviderError) or not exc.retryable:
             return False
-        # Only retry if the wait still fits in the call's deadline.
-        wait = exc.retry_after if exc.retry_after is not None else 0.5
-        return time.monotonic() + wait < ctx.deadline
+        # Retry only if the wait we are about to make (the backoff, or Retry-After) still leaves the next
+        # attempt some time inside the deadline. Deciding with a shorter wait than the one then slept made
+        # the last attempt start at the deadline: a "call" that sent nothing and failed as a timeout.
+        next_wait[0] = _wait(state)
+        return time.monotonic() + next_wait[0] + MIN_ATTEMPT_SECONDS < ctx.deadline
 
     def before_sleep(state: RetryCallState) -> None:
         logger.info(
@@ -215,8 +224,8 @@ def _call_with_retries(
 
     retrying = Retrying(
         stop=stop_after_attempt(1 + settings.LLM_MAX_RETRIES),
-        wait=lambda state: min(_wait(state), max(0.0, ctx.deadline - time.monotonic())),
-        retry=retry_if_exception(retryable),
+        wait=lambda state: next_wait[0],
+        retry=retryable,
         before_sleep=before_sleep,
         reraise=True,
     )
@@ -235,6 +244,8 @@ def _one_call(ctx: _CallContext, request: ProviderRequest) -> tuple[ProviderResp
     try:
         response = ctx.provider.complete(request)
     except errors.ProviderError as exc:
+        if not exc.sent:
+            raise  # nothing reached the provider: there is no request to meter
         if exc.estimate_input:
             tokens = TokenUsage(
                 input_tokens=count_message_tokens(ctx.messages),

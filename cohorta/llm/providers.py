@@ -114,7 +114,7 @@ class OpenAIProvider:
         started = time.monotonic()
         remaining = request.deadline - started
         if remaining <= 0:
-            raise ProviderTimeout("Deadline passed before the call")
+            raise ProviderTimeout("Deadline passed before the call", sent=False)
         options: dict = {}
         if request.response_format is not None:
             options["response_format"] = request.response_format

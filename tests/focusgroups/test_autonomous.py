@@ -105,6 +105,37 @@ def test_a_run_works_through_the_guide_and_charges_once(funded, turns):
     assert session.status == "ended"
 
 
+def test_each_section_gets_its_own_turn_budget(funded, turns, monkeypatch):
+    """Sections with more questions than turns: the first must not take the turns of the second."""
+    many = [{"text": f"Question {n}?", "probes": []} for n in range(4)]
+    session = make_session(funded, guide=False)
+    DiscussionGuide.objects.create(
+        focus_group=session,
+        data={
+            "title": "Budgets",
+            "sections": [
+                {"title": "One", "goal": "", "turn_budget": 2, "questions": many},
+                {"title": "Two", "goal": "", "turn_budget": 2, "questions": many},
+            ],
+        },
+    )
+    seen = []
+    decide = autonomous._decide
+
+    def spy(run, *args, **kwargs):
+        seen.append(run.section_index)
+        return decide(run, *args, **kwargs)
+
+    monkeypatch.setattr(autonomous, "_decide", spy)
+    run = autonomous.run_start(focus_group=session)
+    turns()
+    run.refresh_from_db()
+    assert run.turn_budget == 4 and run.status == RunStatus.ENDED
+    assert run.end_reason in (RunEndReason.GUIDE_DONE, RunEndReason.TURN_BUDGET)
+    assert seen == [0, 0, 1, 1]
+    assert autonomous.run_payload(run)["section"] == 2
+
+
 def test_starting_twice_is_one_run_and_one_charge(funded, turns):
     session = make_session(funded)
     first = autonomous.run_start(focus_group=session)
