@@ -94,10 +94,16 @@ def report(name: str, rows: list[tuple[str, str]]) -> None:
 
 @contextlib.contextmanager
 def service_stack(
-    *, ttft: float, tokens_per_second: float = 60, concurrency: int = 32, database: str = "cohorta_bench"
+    *,
+    ttft: float,
+    tokens_per_second: float = 60,
+    concurrency: int = 32,
+    processes: int = 1,
+    database: str = "cohorta_bench",
 ):
     """The fake LLM, a fresh Postgres database, Django set up against it, a Celery worker
-    (threads pool) and daphne. Yields (base_url, worker_process). Needs DATABASE_URL and REDIS_URL."""
+    (threads pool; ``processes`` of them, ``concurrency`` threads each) and daphne. Yields
+    (base_url, the first worker process). Needs DATABASE_URL and REDIS_URL."""
     if not os.environ.get("DATABASE_URL", "").startswith("postgres") or not os.environ.get("REDIS_URL"):
         sys.exit("Set DATABASE_URL (Postgres) and REDIS_URL: this benchmark runs the service stack.")
     base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
@@ -124,30 +130,38 @@ def service_stack(
         call_command("migrate", verbosity=0)
         call_command("seed_model_pricing", verbosity=0)
         port = free_port()
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "cohorta",
-                "worker",
-                "-Q",
-                "llm,default",
-                "--pool",
-                "threads",
-                "--concurrency",
-                str(concurrency),
-                "--without-gossip",
-                "--without-mingle",
-                "--loglevel",
-                "WARNING",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        # One worker process per core by default: each has its own GIL, so streaming
+        # answers in one does not hold up the turns of the other.
+        workers = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "cohorta",
+                    "worker",
+                    "-n",
+                    f"bench{index}@%h",
+                    "-Q",
+                    "llm,default",
+                    "--pool",
+                    "threads",
+                    "--concurrency",
+                    str(concurrency),
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--loglevel",
+                    "WARNING",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for index in range(processes)
+        ]
+        worker = workers[0]
         web = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "cohorta.asgi:application"],
             cwd=ROOT,
@@ -165,9 +179,9 @@ def service_stack(
             time.sleep(2)  # the worker connects and warms up
             yield f"http://127.0.0.1:{port}", worker
         finally:
-            for proc in (worker, web):
+            for proc in (*workers, web):
                 proc.terminate()
-            for proc in (worker, web):
+            for proc in (*workers, web):
                 try:
                     proc.wait(timeout=15)
                 except subprocess.TimeoutExpired:

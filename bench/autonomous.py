@@ -75,9 +75,20 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.5)
     parser.add_argument("--turns", type=int, default=30)
     parser.add_argument("--sessions", type=int, default=50)
+    parser.add_argument("--batches", type=int, default=6, help="memory: batches of 2 x 50-turn sessions")
+    parser.add_argument("--worker-processes", type=int, default=1, help="Celery worker processes (threads pool each)")
+    parser.add_argument(
+        "--tokens-per-second", type=float, default=60, help="the fake LLM's streaming rate per answer (default 60)"
+    )
     args = parser.parse_args()
-    concurrency = max(32, args.sessions + 8) if args.mode != "single" else 32
-    with service_stack(ttft=args.latency, tokens_per_second=200, concurrency=concurrency) as (_, worker):
+    concurrency = max(32, args.sessions // args.worker_processes + 8) if args.mode != "single" else 32
+    stack = service_stack(
+        ttft=args.latency,
+        tokens_per_second=args.tokens_per_second,
+        concurrency=concurrency,
+        processes=args.worker_processes,
+    )
+    with stack as (_, worker):
         from billing.services import credits_grant
         from cohorta.accounts.models import User
         from focusgroups.models import AutonomousRun
@@ -117,21 +128,23 @@ def main() -> None:
                 ],
             )
         else:
-            sessions = [make_session(user, 50, index=i) for i in range(10)]
-            before = rss_mb(worker.pid)
-            run_and_wait(sessions[:2])
-            warm = rss_mb(worker.pid)
-            run_and_wait(sessions[2:])
-            after = rss_mb(worker.pid)
+            # Equal batches (2 sessions x 50 turns at a time), so each reading follows the same work:
+            # a leak shows as growth batch after batch, warm-up only in the first ones.
+            readings = [rss_mb(worker.pid)]
+            for batch in range(args.batches):
+                run_and_wait([make_session(user, 50, index=batch * 2 + i) for i in range(2)])
+                readings.append(rss_mb(worker.pid))
             turns = sum(AutonomousRun.objects.values_list("turns_done", flat=True))
+            late = readings[2:]
             report(
-                f"worker memory over {turns} turns",
+                f"worker memory over {turns} turns ({args.batches} batches of 2 sessions x 50 turns)",
                 [
+                    ("RSS at start, then after each batch", " / ".join(f"{r:.0f}" for r in readings) + " MB"),
                     (
-                        "RSS at start / after the first 2 sessions / at the end",
-                        f"{before:.0f} / {warm:.0f} / {after:.0f} MB",
+                        "growth after the first two batches",
+                        f"{late[-1] - late[0]:+.0f} MB over {turns * (len(late) - 1) // args.batches} turns"
+                        "   target: flat",
                     ),
-                    ("growth after warm-up", f"{after - warm:+.0f} MB over {turns} turns   target: flat"),
                 ],
             )
 
