@@ -1,19 +1,45 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import Q
 
-from billing.models import CreditTransaction
+from billing.models import (
+    CheckoutSession,
+    CreditPack,
+    CreditTransaction,
+    StripeCustomer,
+    StripeEvent,
+    StripeEventStatus,
+)
+from billing.packs import credit_pack_save
+from billing.stripe_webhooks import DONE, stripe_event_process
 
 
 @admin.register(CreditTransaction)
 class CreditTransactionAdmin(admin.ModelAdmin):
-    """The ledger, read-only. Operators correct balances with adjustments, never by editing rows."""
+    """The ledger, read-only. Operators correct balances with adjustments, never by editing rows:
+    "Grant or adjust credits" on the user's page (or the users list action) adds a new row."""
 
-    list_display = ["created_at", "user_email", "kind", "delta", "balance_after", "reference", "description"]
-    list_filter = ["kind", "created_at"]
-    search_fields = ["user_email", "user__email", "reference", "idempotency_key"]
-    list_select_related = ["user"]
+    list_display = [
+        "created_at",
+        "account",
+        "kind",
+        "delta",
+        "balance_after",
+        "reference",
+        "description",
+        "created_by",
+    ]
+    list_filter = ["kind", "created_at", ("created_by", admin.EmptyFieldListFilter)]
+    search_fields = ["user_email", "user__email", "reference", "idempotency_key", "description"]
+    list_select_related = ["user", "created_by"]
     date_hierarchy = "created_at"
     ordering = ["-created_at", "-id"]
     readonly_fields = [field.name for field in CreditTransaction._meta.fields]
+
+    @admin.display(description="User", ordering="user_email")
+    def account(self, row: CreditTransaction) -> str:
+        from cohorta.backoffice.admin_tools import user_admin_link
+
+        return user_admin_link(row.user_id, row.user_email or "deleted user")
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -23,3 +49,144 @@ class CreditTransactionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(CreditPack)
+class CreditPackAdmin(admin.ModelAdmin):
+    list_display = ["name", "credits", "price", "currency", "active", "stripe_price_id", "sort_order", "updated_at"]
+    list_editable = ["active", "sort_order"]
+    list_filter = ["active", "currency"]
+    search_fields = ["name", "stripe_price_id"]
+    fields = ["name", "credits", "price", "currency", "stripe_price_id", "active", "sort_order"]
+
+    def save_model(self, request, obj, form, change):
+        credit_pack_save(pack=obj, actor=request.user, request=request)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # purchases name their pack: untick "active" to stop selling it
+
+
+class NeedsAttentionFilter(admin.SimpleListFilter):
+    """Events an operator should look at: failed, unmatched, or refunds that could not be clawed back in full."""
+
+    title = "needs attention"
+    parameter_name = "attention"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("any", "Any problem"),
+            ("shortfall", "Refund shortfall"),
+            ("unmatched", "Unmatched"),
+            ("failed", "Failed"),
+        ]
+
+    def queryset(self, request, queryset):
+        match self.value():
+            case "any":
+                return queryset.filter(
+                    Q(status__in=[StripeEventStatus.FAILED, StripeEventStatus.UNMATCHED]) | Q(clawback_shortfall__gt=0)
+                )
+            case "shortfall":
+                return queryset.filter(clawback_shortfall__gt=0)
+            case "unmatched":
+                return queryset.filter(status=StripeEventStatus.UNMATCHED)
+            case "failed":
+                return queryset.filter(status=StripeEventStatus.FAILED)
+        return queryset
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(ReadOnlyAdmin):
+    list_display = [
+        "created_at",
+        "type",
+        "event_id",
+        "status",
+        "received_count",
+        "shortfall_flag",
+        "checkout_session",
+        "short_error",
+    ]
+    list_filter = [NeedsAttentionFilter, "status", "type", "livemode"]
+    search_fields = ["event_id", "type", "checkout_session__stripe_id", "checkout_session__user_email", "error"]
+    date_hierarchy = "created_at"
+    list_select_related = ["checkout_session"]
+    readonly_fields = [field.name for field in StripeEvent._meta.fields]
+    actions = ["process_again"]
+
+    @admin.display(description="Shortfall", ordering="clawback_shortfall")
+    def shortfall_flag(self, event: StripeEvent) -> str:
+        return f"⚠ {event.clawback_shortfall} credits" if event.clawback_shortfall else ""
+
+    @admin.display(description="Note")
+    def short_error(self, event: StripeEvent) -> str:
+        return event.error[:120]
+
+    @admin.action(description="Process the selected events again (failed and unmatched only)")
+    def process_again(self, request, queryset):
+        # Processed events stay as they are: processing is exactly-once, this is for those that did nothing.
+        done = 0
+        for pk in queryset.exclude(status__in=DONE).values_list("pk", flat=True):
+            stripe_event_process(event_pk=pk)
+            done += 1
+        self.message_user(request, f"Processed {done} event(s) again; see their status.", messages.INFO)
+
+
+class ShortfallFilter(admin.SimpleListFilter):
+    title = "refund shortfall"
+    parameter_name = "shortfall"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Credits could not be taken back")]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(clawback_shortfall__gt=0) if self.value() == "yes" else queryset
+
+
+@admin.register(CheckoutSession)
+class CheckoutSessionAdmin(ReadOnlyAdmin):
+    list_display = [
+        "created_at",
+        "stripe_id",
+        "user_email",
+        "pack_name",
+        "credits",
+        "price_display",
+        "status",
+        "amount_refunded",
+        "credits_clawed_back",
+        "shortfall_flag",
+        "paid_at",
+    ]
+    list_filter = [ShortfallFilter, "status", "currency"]
+    search_fields = ["stripe_id", "user_email", "user__email", "payment_intent_id", "charge_id"]
+    date_hierarchy = "created_at"
+    list_select_related = ["user"]
+    readonly_fields = [field.name for field in CheckoutSession._meta.fields]
+
+    @admin.display(description="Amount", ordering="amount")
+    def price_display(self, checkout: CheckoutSession) -> str:
+        return f"{checkout.price} {checkout.currency.upper()}"
+
+    @admin.display(description="Shortfall", ordering="clawback_shortfall")
+    def shortfall_flag(self, checkout: CheckoutSession) -> str:
+        return f"⚠ {checkout.clawback_shortfall} credits" if checkout.clawback_shortfall else ""
+
+
+@admin.register(StripeCustomer)
+class StripeCustomerAdmin(ReadOnlyAdmin):
+    list_display = ["stripe_id", "user", "livemode", "created_at"]
+    search_fields = ["stripe_id", "user__email"]
+    list_select_related = ["user"]
+    readonly_fields = [field.name for field in StripeCustomer._meta.fields]

@@ -1,3 +1,5 @@
+from decimal import ROUND_HALF_UP, Decimal
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -103,3 +105,196 @@ class CreditTransaction(models.Model):
     @property
     def amount(self) -> int:
         return abs(self.delta)
+
+
+# --- packs and Stripe ------------------------------------------------------------------
+
+# Stripe amounts are in the currency's smallest unit; these currencies have none smaller.
+ZERO_DECIMAL_CURRENCIES = frozenset(
+    {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"}
+)
+
+
+def to_minor_units(amount: Decimal, currency: str) -> int:
+    """A price as Stripe's integer ``unit_amount`` (cents for USD, yen for JPY)."""
+    factor = 1 if currency.lower() in ZERO_DECIMAL_CURRENCIES else 100
+    return int((amount * factor).to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def from_minor_units(amount: int, currency: str) -> Decimal:
+    factor = 1 if currency.lower() in ZERO_DECIMAL_CURRENCIES else 100
+    return (Decimal(amount) / factor).quantize(Decimal("1") if factor == 1 else Decimal("0.01"))
+
+
+class CreditPack(models.Model):
+    """A bundle of credits on sale. Edited in the admin; deactivate rather than delete (purchases name it)."""
+
+    name = models.CharField(max_length=60)
+    credits = models.PositiveIntegerField()
+    price = models.DecimalField(max_digits=10, decimal_places=2, help_text="What the customer pays, e.g. 49.00.")
+    currency = models.CharField(max_length=3, default="usd", help_text="ISO code, lower case (usd, eur…).")
+    active = models.BooleanField(default=True, help_text="Shown on the Billing page and sold.")
+    stripe_price_id = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="A Stripe Price (price_…) to sell this pack with. Empty: price and currency above are sent.",
+    )
+    sort_order = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["sort_order", "price", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(credits__gt=0), name="billing_pack_credits_positive"),
+            models.CheckConstraint(condition=Q(price__gt=0), name="billing_pack_price_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.credits} credits, {self.price} {self.currency.upper()})"
+
+    def save(self, *args, **kwargs):
+        self.currency = (self.currency or "usd").lower()
+        super().save(*args, **kwargs)
+
+    @property
+    def unit_amount(self) -> int:
+        return to_minor_units(self.price, self.currency)
+
+
+class StripeCustomer(models.Model):
+    """The Stripe Customer a user pays as: created once, reused for every checkout."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stripe_customer")
+    stripe_id = models.CharField(max_length=100, unique=True)
+    livemode = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.stripe_id
+
+
+class CheckoutAttempt(models.Model):
+    """One click on Buy. Its id is the Stripe idempotency key, so a double submit or a retry
+    of the same click gets the same Checkout Session instead of a second one."""
+
+    id = models.UUIDField(primary_key=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="checkout_attempts")
+    pack = models.ForeignKey(CreditPack, on_delete=models.PROTECT, related_name="+")
+    tries = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return str(self.id)
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"checkout:{self.id}"
+
+
+class CheckoutStatus(models.TextChoices):
+    PENDING = "pending", "Awaiting payment"
+    PROCESSING = "processing", "Payment processing"
+    PAID = "paid", "Paid"
+    FAILED = "failed", "Payment failed"
+    EXPIRED = "expired", "Expired"
+
+
+class CheckoutSession(models.Model):
+    """A Stripe Checkout Session we created (or learnt about from a webhook), with what it buys.
+
+    Credits, amount and currency are copied from the pack at creation: editing a pack later
+    does not change what an open checkout grants.
+    """
+
+    Status = CheckoutStatus
+
+    stripe_id = models.CharField(max_length=255, unique=True)
+    # SET_NULL like the ledger: purchase records outlive a deleted account.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="checkout_sessions"
+    )
+    user_email = models.CharField(max_length=254, blank=True)
+    attempt = models.OneToOneField(
+        CheckoutAttempt, on_delete=models.SET_NULL, null=True, blank=True, related_name="session"
+    )
+    pack = models.ForeignKey(CreditPack, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    pack_name = models.CharField(max_length=60, blank=True)
+    credits = models.PositiveIntegerField()
+    amount = models.PositiveIntegerField(help_text="In the currency's smallest unit (cents).")
+    currency = models.CharField(max_length=3, default="usd")
+    status = models.CharField(max_length=20, choices=CheckoutStatus.choices, default=CheckoutStatus.PENDING)
+    url = models.TextField(blank=True, help_text="Stripe's hosted checkout page.")
+    payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
+    charge_id = models.CharField(max_length=255, blank=True)
+    receipt_url = models.TextField(blank=True)
+    amount_refunded = models.PositiveIntegerField(default=0, help_text="Smallest unit, as Stripe last reported.")
+    credits_clawed_back = models.PositiveIntegerField(default=0, help_text="Taken back for refunds.")
+    clawback_shortfall = models.PositiveIntegerField(
+        default=0, help_text="Credits a refund should have taken back but the balance no longer had."
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "created_at"], name="billing_cs_user_created")]
+
+    def __str__(self) -> str:
+        return f"{self.pack_name or 'Credits'} for {self.user_email or 'unknown user'} ({self.stripe_id})"
+
+    @property
+    def price(self) -> Decimal:
+        return from_minor_units(self.amount, self.currency)
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in (CheckoutStatus.PAID, CheckoutStatus.FAILED, CheckoutStatus.EXPIRED)
+
+    @property
+    def refunded(self) -> bool:
+        return self.amount_refunded > 0
+
+
+class StripeEventStatus(models.TextChoices):
+    RECEIVED = "received", "Received"
+    PROCESSED = "processed", "Processed"
+    IGNORED = "ignored", "Ignored"
+    UNMATCHED = "unmatched", "Unmatched"
+    FAILED = "failed", "Failed"
+
+
+class StripeEvent(models.Model):
+    """Every verified webhook event, once per Stripe event id, however often it was delivered."""
+
+    Status = StripeEventStatus
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100, db_index=True)
+    livemode = models.BooleanField(default=False)
+    payload = models.JSONField()
+    received_count = models.PositiveIntegerField(default=1)
+    status = models.CharField(
+        max_length=20, choices=StripeEventStatus.choices, default=StripeEventStatus.RECEIVED, db_index=True
+    )
+    error = models.TextField(blank=True, help_text="Why it failed, was ignored or matched no account.")
+    checkout_session = models.ForeignKey(
+        CheckoutSession, on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
+    )
+    clawback_shortfall = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    last_received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "Stripe event"
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"
+
+    @property
+    def data_object(self) -> dict:
+        return (self.payload.get("data") or {}).get("object") or {}

@@ -1,7 +1,7 @@
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
-from billing.models import CreditTransaction
+from billing.models import CheckoutSession, CheckoutStatus, CreditPack, CreditTransaction
 from cohorta.core.models import get_app_settings
 
 
@@ -39,3 +39,21 @@ def ledger_is_consistent(*, user) -> bool:
         if running != balance_after:
             return False
     return running == balance
+
+
+def credit_packs_on_sale() -> QuerySet[CreditPack]:
+    return CreditPack.objects.filter(active=True).order_by("sort_order", "price", "id")
+
+
+def purchases_for_user(*, user) -> QuerySet[CheckoutSession]:
+    """Checkouts that got as far as a payment: abandoned and expired ones are noise here."""
+    return (
+        CheckoutSession.objects.filter(user_id=user.pk)
+        .exclude(status__in=[CheckoutStatus.PENDING, CheckoutStatus.EXPIRED])
+        .order_by("-created_at", "-id")
+    )
+
+
+def checkout_session_for_user(*, user, session_id: str) -> CheckoutSession | None:
+    """The user's own checkout, or None: someone else's session id reveals nothing."""
+    return CheckoutSession.objects.filter(user_id=user.pk, stripe_id=session_id).first()

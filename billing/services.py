@@ -198,6 +198,42 @@ def credits_adjust(*, user, delta: int, idempotency_key: str, description: str, 
     )
 
 
+def credits_clawback(
+    *, user, amount: int, idempotency_key: str, reference: str = "", description: str = ""
+) -> tuple[CreditTransaction | None, int]:
+    """Take back up to ``amount`` credits for a refunded purchase: what the balance has, never more.
+
+    Returns the adjustment row (None when the balance was 0) and the shortfall, the credits
+    that were owed but already spent. Callers keep their own record of what was owed
+    (a row with no credits to take writes no ledger row, so the key alone cannot dedupe it).
+    """
+    _check_positive(amount)
+    _check_key(idempotency_key)
+    existing = _by_key(idempotency_key)
+    if existing is not None:
+        entry = _replay(existing, user_id=user.pk, kind=CreditTransactionKind.ADJUSTMENT)
+        return entry, max(amount - entry.amount, 0)
+    User = get_user_model()  # noqa: N806
+    with transaction.atomic():
+        # Locking first makes the balance we read the one the UPDATE below sees: a spend
+        # racing this clawback waits, so "take what is there" can never undershoot to an error.
+        balance = User.objects.select_for_update().filter(pk=user.pk).values_list("credit_balance", flat=True).first()
+        if balance is None:
+            raise ApplicationError("This account no longer exists.", code="account_missing", status_code=404)
+        take = min(balance, amount)
+        if take == 0:
+            return None, amount
+        entry = _record(
+            user=user,
+            kind=CreditTransactionKind.ADJUSTMENT,
+            delta=-take,
+            idempotency_key=idempotency_key,
+            reference=reference,
+            description=description,
+        )
+    return entry, amount - entry.amount
+
+
 def _refunded(spend: CreditTransaction) -> int:
     return spend.refunds.aggregate(total=Sum("delta"))["total"] or 0
 

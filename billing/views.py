@@ -1,19 +1,111 @@
+import logging
+import uuid
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
 
 from billing import selectors
+from billing.forms import BuyForm
+from billing.stripe_checkout import checkout_session_create, payments_enabled
+from billing.stripe_webhooks import stripe_webhook_receive
+from cohorta.api.errors import error_body
+from cohorta.errors import ApplicationError
+
+logger = logging.getLogger(__name__)
+
+
+def _ledger_context(request: HttpRequest) -> dict:
+    page = Paginator(selectors.ledger_for_user(user=request.user), 25).get_page(request.GET.get("page"))
+    return {
+        "balance": selectors.credits_balance(user=request.user),
+        "page_obj": page,
+        "purchases": selectors.purchases_for_user(user=request.user)[:20],
+    }
+
+
+def _render_index(
+    request: HttpRequest, *, error: str = "", retry: tuple[int, uuid.UUID] | None = None, status: int = 200
+) -> HttpResponse:
+    packs = list(selectors.credit_packs_on_sale())
+    for pack in packs:
+        # "Try again" after a provider error resubmits the same attempt, so Stripe sees the same key.
+        pack.attempt_id = retry[1] if retry and retry[0] == pack.pk else uuid.uuid4()
+    outcome = request.GET.get("checkout", "")
+    checkout = None
+    if outcome == "success":
+        checkout = selectors.checkout_session_for_user(user=request.user, session_id=request.GET.get("session_id", ""))
+    context = {
+        **_ledger_context(request),
+        "costs": selectors.credit_costs(),
+        "packs": packs,
+        "payments_enabled": payments_enabled(),
+        "checkout": checkout,
+        "checkout_outcome": outcome,
+        "checkout_error": error,
+    }
+    return render(request, "billing/index.html", context, status=status)
 
 
 @login_required
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    page = Paginator(selectors.ledger_for_user(user=request.user), 25).get_page(request.GET.get("page"))
-    context = {
-        "balance": selectors.credits_balance(user=request.user),
-        "costs": selectors.credit_costs(),
-        "page_obj": page,
-    }
-    return render(request, "billing/index.html", context)
+    return _render_index(request)
+
+
+@login_required
+@require_POST
+def buy(request: HttpRequest) -> HttpResponse:
+    form = BuyForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "That purchase form was incomplete. Please choose a pack again.")
+        return redirect("billing:index")
+    pack_id, attempt_id = form.cleaned_data["pack_id"], form.cleaned_data["attempt"]
+    try:
+        session = checkout_session_create(
+            user=request.user,
+            pack_id=pack_id,
+            attempt_id=attempt_id,
+            return_url=request.build_absolute_uri(reverse("billing:index")),
+        )
+    except ApplicationError as exc:
+        return _render_index(request, error=exc.message, retry=(pack_id, attempt_id), status=exc.status_code)
+    if not session.url:
+        return redirect(f"{reverse('billing:index')}?checkout=success&session_id={session.stripe_id}")
+    return redirect(session.url)
+
+
+@login_required
+@require_GET
+def checkout_status(request: HttpRequest, session_id: str) -> HttpResponse:
+    """The banner after returning from Checkout; polled by htmx until the payment is settled."""
+    checkout = selectors.checkout_session_for_user(user=request.user, session_id=session_id)
+    if checkout is None:
+        raise Http404
+    context = {"checkout": checkout, "costs": selectors.credit_costs()}
+    if checkout.is_final and request.htmx:
+        # Settled while the page watched: refresh balance, purchases and history in the same swap.
+        context.update(_ledger_context(request), refresh_page_parts=True)
+    else:
+        context["balance"] = selectors.credits_balance(user=request.user)
+    return render(request, "billing/_checkout_status.html", context)
+
+
+@csrf_exempt  # Stripe cannot send a CSRF token; the signature is the authentication.
+@require_POST
+def stripe_webhook(request: HttpRequest) -> JsonResponse:
+    try:
+        event = stripe_webhook_receive(payload=request.body, signature=request.headers.get("Stripe-Signature", ""))
+    except ApplicationError as exc:
+        return JsonResponse(error_body(exc.code, exc.message), status=exc.status_code)
+    except Exception:
+        # Marked failed on the event row; a 500 makes Stripe deliver it again later.
+        logger.exception("Stripe webhook could not be processed")
+        body = error_body("server_error", "The event could not be processed; it will be retried.")
+        return JsonResponse(body, status=500)
+    return JsonResponse({"received": True, "status": event.status})

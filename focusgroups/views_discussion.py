@@ -6,6 +6,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from billing.ux import error_html, limit_help
 from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError
 from focusgroups import autonomous as autopilot
@@ -20,8 +21,10 @@ def _wants_json(request: HttpRequest) -> bool:
 
 def _error(request: HttpRequest, focus_group, exc: ApplicationError) -> HttpResponse:
     if _wants_json(request):
-        return JsonResponse({"error": {"code": exc.code, "message": exc.message}}, status=exc.status_code)
-    flash.error(request, exc.message)
+        # A 402 says which limit was hit (code, numbers) and where to go about it (help).
+        error = {"code": exc.code, "message": exc.message, "extra": exc.extra, "help": limit_help(exc)}
+        return JsonResponse({"error": {k: v for k, v in error.items() if v}}, status=exc.status_code)
+    flash.error(request, error_html(exc))
     return redirect("focusgroups:detail", fg_id=focus_group.pk)
 
 

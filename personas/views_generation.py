@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from billing.selectors import credits_balance
+from billing.ux import error_html
 from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError
 from cohorta.jobs.selectors import job_get_for_user
@@ -52,7 +53,7 @@ def generate(request: HttpRequest) -> HttpResponse:
                 image_description=data["image_description"],
             )
         except ApplicationError as exc:
-            form.add_error(None, exc.message)
+            form.add_error(None, error_html(exc))  # a 402 comes with its way out (Buy credits / ask an admin)
         else:
             return redirect("personas:brief", brief_id=brief.pk)
     unit = get_app_settings().persona_credit_cost
@@ -123,7 +124,7 @@ def modify(request: HttpRequest, persona_id: int) -> HttpResponse:
     try:
         generation.persona_modify_start(persona=persona, instruction=form.cleaned_data["instruction"])
     except ApplicationError as exc:
-        messages.error(request, exc.message)
+        messages.error(request, error_html(exc))
     else:
         messages.info(request, f"Rewriting {persona.name}: the new version appears in the history when it is ready.")
     return redirect("personas:detail", persona_id=persona.pk)

@@ -203,6 +203,20 @@
     });
   }
 
+  // Out of credits or over budget (402): the message, then the way out the server names (Buy credits…).
+  function showError(element, body, fallback) {
+    var error = (body && body.error) || {};
+    element.textContent = error.message || fallback;
+    if (error.help && error.help.hint) element.appendChild(document.createTextNode(" " + error.help.hint));
+    if (error.help && error.help.url) {
+      var link = document.createElement("a");
+      link.href = error.help.url;
+      link.className = "ms-1 fw-semibold";
+      link.textContent = error.help.label + " →";
+      element.appendChild(link);
+    }
+  }
+
   function setupAutopilot() {
     var panel = byId("autopilot");
     if (!panel) return;
@@ -216,7 +230,7 @@
         .then(function (result) {
           button.disabled = false;
           if (result.ok) renderRun(result.body.run);
-          else byId("autopilot-error").textContent = (result.body.error && result.body.error.message) || "That did not work.";
+          else showError(byId("autopilot-error"), result.body, "That did not work.");
         })
         .catch(function () { button.disabled = false; byId("autopilot-error").textContent = "You seem to be offline; try again."; });
     });
@@ -329,7 +343,7 @@
         })
         .then(function (result) {
           if (result.ok) { text.value = ""; if (!live) poll(); }
-          else error.textContent = (result.body.error && result.body.error.message) || "The message was not sent.";
+          else showError(error, result.body, "The message was not sent.");
         })
         .catch(function () { error.textContent = "You seem to be offline. Your message was not sent; try again."; })
         .finally(function () { send.disabled = false; });

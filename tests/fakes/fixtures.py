@@ -29,12 +29,22 @@ from collections.abc import Iterator
 import pytest
 
 from tests.fakes.openai_server import FakeOpenAIServer
+from tests.fakes.stripe_server import FakeStripeServer
 
-__all__ = ["fake_openai"]
+__all__ = ["fake_openai", "fake_stripe"]
 
 
 @pytest.fixture
 def fake_openai() -> Iterator[FakeOpenAIServer]:
     """A started fake OpenAI server (api key ``"test-key"``, no latency), stopped after the test."""
     with FakeOpenAIServer(api_key="test-key", ttft=0.0, tokens_per_second=0.0) as server:
+        yield server
+
+
+@pytest.fixture
+def fake_stripe() -> Iterator[FakeStripeServer]:
+    """A started fake Stripe API (api key ``"sk_test_fake"``), stopped after the test. Point Cohorta at it with
+    ``settings.STRIPE_SECRET_KEY = "sk_test_fake"`` and ``settings.STRIPE_API_BASE = fake_stripe.base_url``
+    (``tests/billing/conftest.py`` has a ``stripe_on`` fixture that does both)."""
+    with FakeStripeServer(api_key="sk_test_fake") as server:
         yield server

@@ -1,0 +1,67 @@
+"""Shared fixtures for the Stripe tests: packs, Cohorta pointed at the fake Stripe, signed webhook posts."""
+
+from decimal import Decimal
+
+import pytest
+
+from billing.models import CheckoutSession, CreditPack
+from tests.fakes.stripe_server import signed_event
+
+WEBHOOK_SECRET = "whsec_test_0123456789abcdef"
+WEBHOOK_URL = "/billing/stripe/webhook/"
+
+
+@pytest.fixture
+def packs(db) -> dict[str, CreditPack]:
+    """The default packs. Created here rather than trusted from the data migration: a transactional
+    test elsewhere in the run flushes the tables."""
+    made = {}
+    for name, credits, price, order in [
+        ("Starter", 50, "49.00", 10),
+        ("Pro", 220, "199.00", 20),
+        ("Scale", 600, "499.00", 30),
+    ]:
+        made[name], _ = CreditPack.objects.get_or_create(
+            name=name, defaults={"credits": credits, "price": Decimal(price), "currency": "usd", "sort_order": order}
+        )
+    return made
+
+
+@pytest.fixture
+def stripe_on(settings, fake_stripe):
+    """Payments configured, the SDK pointed at the fake server, no SDK retries (faults reach the code)."""
+    settings.STRIPE_SECRET_KEY = "sk_test_fake"
+    settings.STRIPE_PUBLISHABLE_KEY = "pk_test_fake"
+    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+    settings.STRIPE_API_BASE = fake_stripe.base_url
+    settings.STRIPE_MAX_NETWORK_RETRIES = 0
+    settings.STRIPE_TIMEOUT_SECONDS = 2
+    return fake_stripe
+
+
+@pytest.fixture
+def webhook_secret(settings) -> str:
+    """Only the webhook secret: enough to receive events, no API calls."""
+    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+    return WEBHOOK_SECRET
+
+
+def post_event(client, event: dict, *, secret: str = WEBHOOK_SECRET, signature: str | None = None):
+    body, header = signed_event(event, secret)
+    return client.post(
+        WEBHOOK_URL, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature or header
+    )
+
+
+def make_checkout(user, pack: CreditPack, *, stripe_id: str, status: str = "pending") -> CheckoutSession:
+    return CheckoutSession.objects.create(
+        stripe_id=stripe_id,
+        user=user,
+        user_email=user.email,
+        pack=pack,
+        pack_name=pack.name,
+        credits=pack.credits,
+        amount=pack.unit_amount,
+        currency=pack.currency,
+        status=status,
+    )

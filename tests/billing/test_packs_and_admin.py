@@ -1,0 +1,108 @@
+"""Credit packs in the admin (audited) and the Stripe back office: events, checkouts, reprocessing."""
+
+import importlib
+from decimal import Decimal
+
+import pytest
+from django.apps import apps
+
+from billing.models import CreditPack, StripeEvent
+from cohorta.audit.models import AuditEntry
+from tests.billing.conftest import make_checkout, post_event
+from tests.fakes.stripe_server import checkout_session_object, make_event
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_data_migration_creates_the_default_packs_on_a_fresh_install():
+    migration = importlib.import_module("billing.migrations.0003_default_credit_packs")
+    CreditPack.objects.all().delete()
+    migration.create_default_packs(apps, None)
+    assert [(p.name, p.credits, p.price, p.currency, p.active) for p in CreditPack.objects.all()] == [
+        ("Starter", 50, Decimal("49.00"), "usd", True),
+        ("Pro", 220, Decimal("199.00"), "usd", True),
+        ("Scale", 600, Decimal("499.00"), "usd", True),
+    ]
+    migration.create_default_packs(apps, None)  # an operator's packs are never duplicated or reset
+    assert CreditPack.objects.count() == 3
+
+
+def test_admin_edits_a_pack_and_the_change_is_audited(client, staff_user, packs):
+    pack = packs["Pro"]
+    client.force_login(staff_user)
+    response = client.post(
+        f"/admin/billing/creditpack/{pack.pk}/change/",
+        {
+            "name": "Pro",
+            "credits": 250,
+            "price": "199.00",
+            "currency": "USD",
+            "stripe_price_id": "price_pro",
+            "active": "on",
+            "sort_order": 20,
+        },
+    )
+    assert response.status_code == 302
+    pack.refresh_from_db()
+    assert (pack.credits, pack.currency, pack.stripe_price_id) == (250, "usd", "price_pro")
+    entry = AuditEntry.objects.get(action=AuditEntry.Action.PACK_CHANGE)
+    assert entry.actor == staff_user and entry.target_id == str(pack.pk)
+    assert entry.before == {"credits": 220, "stripe_price_id": ""}
+    assert entry.after == {"credits": 250, "stripe_price_id": "price_pro"}
+
+
+def test_admin_adds_a_pack_audited_and_cannot_delete_one(client, staff_user, packs):
+    client.force_login(staff_user)
+    client.post(
+        "/admin/billing/creditpack/add/",
+        {
+            "name": "Team",
+            "credits": 1500,
+            "price": "999.00",
+            "currency": "usd",
+            "stripe_price_id": "",
+            "sort_order": 40,
+        },
+    )
+    team = CreditPack.objects.get(name="Team")
+    assert not team.active  # unticked checkbox: created switched off
+    assert AuditEntry.objects.get(action=AuditEntry.Action.PACK_CHANGE).reason == "Pack created"
+    assert client.post(f"/admin/billing/creditpack/{team.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert CreditPack.objects.filter(pk=team.pk).exists()
+
+
+def test_stripe_events_and_checkouts_are_read_only_in_the_admin(client, staff_user, owner, packs, webhook_secret):
+    checkout = make_checkout(owner, packs["Starter"], stripe_id="cs_test_admin")
+    post_event(client, make_event("checkout.session.completed", checkout_session_object("cs_test_admin")))
+    event = StripeEvent.objects.get()
+    client.force_login(staff_user)
+    assert client.get("/admin/billing/stripeevent/").status_code == 200
+    assert client.get(f"/admin/billing/stripeevent/{event.pk}/change/").status_code == 200
+    assert client.get(f"/admin/billing/checkoutsession/{checkout.pk}/change/").status_code == 200
+    assert client.get("/admin/billing/stripeevent/add/").status_code == 403
+    assert client.post(f"/admin/billing/stripeevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
+
+
+def test_unmatched_events_are_listed_for_attention_and_can_be_processed_again(
+    client, staff_user, owner, packs, webhook_secret
+):
+    # Stripe's event arrives for a checkout whose row is missing and whose metadata names no account.
+    obj = checkout_session_object("cs_test_late", customer="cus_late", metadata={"credits": "50"})
+    post_event(client, make_event("checkout.session.completed", obj))
+    event = StripeEvent.objects.get()
+    client.force_login(staff_user)
+    listed = client.get("/admin/billing/stripeevent/?attention=any").content.decode()
+    assert event.event_id in listed and "Unmatched" in listed
+
+    # An operator links the customer to the account, then processes the event again.
+    from billing.models import StripeCustomer
+
+    StripeCustomer.objects.create(user=owner, stripe_id="cus_late")
+    response = client.post(
+        "/admin/billing/stripeevent/", {"action": "process_again", "_selected_action": [event.pk]}, follow=True
+    )
+    assert "Processed 1 event(s) again" in response.content.decode()
+    event.refresh_from_db()
+    assert event.status == "processed"
+    owner.refresh_from_db()
+    assert owner.credit_balance == 50
