@@ -9,8 +9,10 @@ from django.contrib import admin
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from cohorta.backoffice.admin_tools import OwnerLinkMixin
 from focusgroups.models import Asset, DiscussionGuide, FocusGroup, Message, Participant
 from focusgroups.selectors import with_counts
+from usage.selectors import focus_group_cost_subquery
 
 
 class ReadOnlyAdminMixin:
@@ -37,14 +39,15 @@ class ParticipantInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(FocusGroup)
-class FocusGroupAdmin(admin.ModelAdmin):
+class FocusGroupAdmin(OwnerLinkMixin, admin.ModelAdmin):
     list_display = [
         "title",
-        "owner",
+        "owner_link",
         "status",
         "archived",
         "participant_count",
         "message_count",
+        "llm_cost",
         "cost_cap_usd",
         "created_at",
     ]
@@ -65,7 +68,8 @@ class FocusGroupAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         # Two correlated COUNT subqueries in the list query (not a join: 12 participants × N messages would
         # multiply rows), plus the participants prefetch the inline and the change form use.
-        return with_counts(super().get_queryset(request))
+        # The LLM cost is one more correlated SUM, over usage_fg_created_idx.
+        return with_counts(super().get_queryset(request)).annotate(llm_cost_usd=focus_group_cost_subquery())
 
     @admin.display(description="Participants", ordering="participant_count")
     def participant_count(self, focus_group) -> int:
@@ -74,6 +78,11 @@ class FocusGroupAdmin(admin.ModelAdmin):
     @admin.display(description="Messages", ordering="message_count")
     def message_count(self, focus_group) -> int:
         return focus_group.message_count
+
+    @admin.display(description="LLM cost (USD)", ordering="llm_cost_usd")
+    def llm_cost(self, focus_group) -> str:
+        cost = getattr(focus_group, "llm_cost_usd", None)
+        return "—" if cost is None else f"${cost:,.4f}"
 
 
 @admin.register(Participant)

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.db.models import Count
 
+from cohorta.backoffice.admin_tools import OwnerLinkMixin
 from personas.models import Folder, GenerationBrief, GroundingSource, Persona, PersonaVersion
 
 
@@ -24,8 +25,18 @@ class PersonaVersionInline(ReadOnlyInline):
 
 
 @admin.register(Persona)
-class PersonaAdmin(admin.ModelAdmin):
-    list_display = ["name", "owner", "age", "occupation", "location", "source", "simulated", "version", "created_at"]
+class PersonaAdmin(OwnerLinkMixin, admin.ModelAdmin):
+    list_display = [
+        "name",
+        "owner_link",
+        "age",
+        "occupation",
+        "location",
+        "source",
+        "simulated",
+        "version",
+        "created_at",
+    ]
     list_filter = ["source", "simulated", "tech_savviness", "created_at"]
     search_fields = ["name", "occupation", "location", "owner__email"]
     list_select_related = ["owner", "folder"]
@@ -66,8 +77,8 @@ class PersonaAdmin(admin.ModelAdmin):
 
 
 @admin.register(Folder)
-class FolderAdmin(admin.ModelAdmin):
-    list_display = ["name", "owner", "persona_count", "created_at"]
+class FolderAdmin(OwnerLinkMixin, admin.ModelAdmin):
+    list_display = ["name", "owner_link", "persona_count", "created_at"]
     search_fields = ["name", "owner__email"]
     list_select_related = ["owner"]
     raw_id_fields = ["owner"]
@@ -104,8 +115,8 @@ class GroundingSourceInline(ReadOnlyInline):
 
 
 @admin.register(GenerationBrief)
-class GenerationBriefAdmin(admin.ModelAdmin):
-    list_display = ["short_description", "owner", "count", "folder", "job", "created_at"]
+class GenerationBriefAdmin(OwnerLinkMixin, admin.ModelAdmin):
+    list_display = ["short_description", "owner_link", "count", "folder", "job", "created_at"]
     search_fields = ["description", "owner__email"]
     list_select_related = ["owner", "folder", "job"]
     raw_id_fields = ["owner", "folder", "job"]

@@ -92,6 +92,7 @@ class UsageEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # On Postgres, migration 0002 adds (user, created_at) INCLUDE (cost_usd) for month spends.
         indexes = [
             models.Index(fields=["user", "created_at"], name="usage_user_created_idx"),
             models.Index(fields=["focus_group_id", "created_at"], name="usage_fg_created_idx"),

@@ -1,13 +1,17 @@
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Count, DecimalField, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from usage.models import UsageEvent
+from cohorta.core.models import AppSettings
+from usage.models import ModelAlias, ModelPrice, UsageEvent
 from usage.quotas import quota_status
 from usage.services import month_start
+
+_USD = DecimalField(max_digits=20, decimal_places=8)
+_QUOTA = DecimalField(max_digits=10, decimal_places=2)
 
 
 def _month_events(user):
@@ -71,3 +75,65 @@ def usage_summary_for_user(*, user, days: int = 30) -> dict:
 
 def usage_recent_events(*, user, limit: int = 20):
     return UsageEvent.objects.filter(user=user).order_by("-created_at", "-id")[:limit]
+
+
+def month_spend_subquery(*, user_ref: str = "pk"):
+    """This month's LLM cost (USD) of the user at ``OuterRef(user_ref)``: a correlated SUM that
+    reads only that user's rows of the month through ``usage_user_created_idx``."""
+    month = (
+        UsageEvent.objects.filter(user=OuterRef(user_ref), created_at__gte=month_start())
+        .order_by()
+        .values("user")
+        .annotate(total=Sum("cost_usd"))
+        .values("total")
+    )
+    return Coalesce(Subquery(month, output_field=_USD), Value(Decimal(0), output_field=_USD))
+
+
+def effective_quota_expression():
+    """The user's own monthly quota, else the default from app settings, in SQL (no extra query)."""
+    default = AppSettings.objects.filter(pk=1).values("default_monthly_quota_usd")
+    fallback = AppSettings._meta.get_field("default_monthly_quota_usd").default
+    return Coalesce("monthly_quota_usd", Subquery(default, output_field=_QUOTA), Value(fallback, output_field=_QUOTA))
+
+
+def _priced_events_of(model: str):
+    """Events whose stored cost came from ``model``'s price rows: the model itself or one of its aliases."""
+    names = [model, *ModelAlias.objects.filter(model=model).values_list("alias", flat=True)]
+    return UsageEvent.objects.filter(model__in=names, simulated=False, cost_usd__isnull=False).order_by()
+
+
+def price_row_is_used(row: ModelPrice) -> bool:
+    """Whether recorded events were priced with this row (made while it was in force).
+
+    Such a row is history: editing it would make the price table disagree with
+    the costs stored on those events, and a backfill would re-price them."""
+    if row.pk is None:
+        return False
+    later = (
+        ModelPrice.objects.filter(model=row.model, effective_from__gt=row.effective_from)
+        .order_by("effective_from")
+        .values_list("effective_from", flat=True)
+        .first()
+    )
+    events = _priced_events_of(row.model).filter(created_at__gte=row.effective_from)
+    if later is not None:
+        events = events.filter(created_at__lt=later)
+    return events.exists()
+
+
+def last_priced_event_at(model: str):
+    """When the latest priced event of ``model`` (or an alias) was made; None if there is none."""
+    return _priced_events_of(model).order_by("-created_at").values_list("created_at", flat=True).first()
+
+
+def focus_group_cost_subquery(*, ref: str = "pk"):
+    """The LLM cost (USD) of the focus group at ``OuterRef(ref)``, all time."""
+    total = (
+        UsageEvent.objects.filter(focus_group_id=OuterRef(ref))
+        .order_by()
+        .values("focus_group_id")
+        .annotate(total=Sum("cost_usd"))
+        .values("total")
+    )
+    return Coalesce(Subquery(total, output_field=_USD), Value(Decimal(0), output_field=_USD))

@@ -1,5 +1,9 @@
+from datetime import timedelta
+
+from django.utils import timezone
 from rest_framework import serializers
 
+from usage.analytics import MAX_DAYS, Period
 from usage.models import UsageEvent
 
 
@@ -66,3 +70,60 @@ class UsageSummarySerializer(serializers.Serializer):
     by_model = UsageGroupSerializer(many=True)
     by_day = UsageDaySerializer(many=True)
     recent = UsageEventSerializer(many=True)
+
+
+class StaffUsageSummaryQuerySerializer(serializers.Serializer):
+    group_by = serializers.ChoiceField(choices=["user", "model", "feature", "day"], default="day")
+    # "from" is a Python keyword: the fields are declared in __init__ (see below).
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["from"] = serializers.DateField(
+            required=False, help_text="First day, inclusive (YYYY-MM-DD). Default: 29 days before `to`."
+        )
+        self.fields["to"] = serializers.DateField(required=False, help_text="Last day, inclusive. Default: today.")
+
+    def validate(self, attrs):
+        end = attrs.get("to") or max(attrs.get("from") or timezone.localdate(), timezone.localdate())
+        start = attrs.get("from") or end - timedelta(days=29)
+        if start > end:
+            raise serializers.ValidationError({"from": "`from` must not be after `to`."})
+        if (end - start).days + 1 > MAX_DAYS:
+            raise serializers.ValidationError({"from": f"The range may span at most {MAX_DAYS} days."})
+        attrs["period"] = Period(start, end)
+        return attrs
+
+
+class StaffUsageRowSerializer(serializers.Serializer):
+    key = serializers.CharField(
+        allow_null=True,
+        help_text="User id (null: events with no user), model name, feature name or ISO date, per `group_by`.",
+    )
+    label = serializers.CharField(help_text="What the key stands for: the user's email; otherwise the key.")
+    cost_usd = serializers.DecimalField(max_digits=20, decimal_places=6)
+    calls = serializers.IntegerField()
+    input_tokens = serializers.IntegerField(required=False)
+    output_tokens = serializers.IntegerField(required=False)
+
+
+class StaffUsageTotalsSerializer(serializers.Serializer):
+    cost_usd = serializers.DecimalField(max_digits=20, decimal_places=6)
+    calls = serializers.IntegerField()
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    unpriced = serializers.IntegerField(help_text="Calls recorded without a price (unknown cost).")
+    estimated = serializers.IntegerField(help_text="Calls whose tokens were estimated.")
+    errors = serializers.IntegerField()
+
+
+class StaffUsageSummarySerializer(serializers.Serializer):
+    group_by = serializers.CharField()
+    from_ = serializers.DateField(source="period.start")
+    to = serializers.DateField(source="period.end")
+    totals = StaffUsageTotalsSerializer()
+    rows = StaffUsageRowSerializer(many=True)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = fields.pop("from_")
+        return fields

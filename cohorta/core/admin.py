@@ -1,10 +1,15 @@
 from django.contrib import admin
 
+from cohorta.audit.models import AuditEntry
+from cohorta.backoffice.admin_tools import AuditedAdminMixin
 from cohorta.core.models import AppSettings
 
 
 @admin.register(AppSettings)
-class AppSettingsAdmin(admin.ModelAdmin):
+class AppSettingsAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """Credit costs, trial credits and quotas: every change is audit-logged with before/after values."""
+
+    audit_action = AuditEntry.Action.SETTINGS_CHANGE
     fieldsets = (
         (
             "Credits",
@@ -18,6 +23,7 @@ class AppSettingsAdmin(admin.ModelAdmin):
             },
         ),
         ("LLM cost quotas", {"fields": ("default_monthly_quota_usd", "quota_warning_ratio")}),
+        ("Audit", {"fields": ("change_reason",)}),
     )
 
     def has_add_permission(self, request) -> bool:
