@@ -25,3 +25,63 @@ def test_seed_demo_refuses_default_password_in_production(settings):
     settings.DEBUG = False
     with pytest.raises(CommandError):
         call_command("seed_demo")
+
+
+def _demo_counts(user):
+    from cohorta.jobs.models import Job
+    from focusgroups.models import FocusGroup, Message
+    from personas.models import Folder, Persona, PersonaVersion
+
+    return {
+        "personas": Persona.objects.filter(owner=user).count(),
+        "versions": PersonaVersion.objects.filter(persona__owner=user).count(),
+        "folders": Folder.objects.filter(owner=user).count(),
+        "sessions": FocusGroup.objects.filter(owner=user).count(),
+        "messages": Message.objects.filter(focus_group__owner=user).count(),
+        "jobs": Job.objects.filter(owner=user).count(),
+    }
+
+
+def test_seed_demo_gives_the_researcher_personas_and_a_finished_session(settings, capsys):
+    from focusgroups import analysis
+    from focusgroups.exports import report_markdown
+    from focusgroups.models import FocusGroup, FocusGroupStatus, MessageRole
+
+    settings.DEBUG = True
+    call_command("seed_demo")
+    assert "added 5 persona(s) and the session" in capsys.readouterr().out
+    demo = User.objects.get(email="demo@cohorta.local")
+    first = _demo_counts(demo)
+    assert first == {"personas": 5, "versions": 5, "folders": 1, "sessions": 1, "messages": 19, "jobs": 1}
+
+    session = FocusGroup.objects.get(owner=demo)
+    assert session.status == FocusGroupStatus.ENDED and session.ended_at and session.last_sequence == 19
+    assert session.participants.count() == 4 and session.guide.data["sections"]
+    assert session.messages.filter(role=MessageRole.PERSONA).count() == 14
+    found = analysis.analysis_get(focus_group=session)
+    # Every quote survived the product's own check against the transcript: none was dropped.
+    assert len(found["themes"]) == 5 and found["dropped_quotes"] == 0 and found["dropped_themes"] == 0
+    assert {s["persona"] for s in found["report"]["stances"]} == {
+        "Priya Shah",
+        "Tom Gallagher",
+        "Mei Lin",
+        "Dave Okafor",
+    }
+    assert [f["section"] for f in found["report"]["findings"]] == [
+        "Cleaning habits today",
+        "First reactions to the refill concept",
+        "Price and value",
+    ]
+    assert "Executive summary" in report_markdown(session)
+
+    # Running it again creates nothing new, and says nothing about content.
+    call_command("seed_demo")
+    assert "added" not in capsys.readouterr().out
+    assert _demo_counts(demo) == first
+    assert _demo_counts(User.objects.get(email="admin@cohorta.local"))["personas"] == 0
+
+
+def test_seed_demo_without_content(settings):
+    settings.DEBUG = True
+    call_command("seed_demo", "--no-content", "--quiet")
+    assert _demo_counts(User.objects.get(email="demo@cohorta.local"))["personas"] == 0
