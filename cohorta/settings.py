@@ -9,6 +9,7 @@ on Redis. Every variable is documented in ``.env.example``.
 
 import tempfile
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import environ
@@ -82,7 +83,8 @@ SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # --- applications ------------------------------------------------------------
 INSTALLED_APPS = [
     "daphne",  # must precede staticfiles so runserver is the ASGI one
-    "django.contrib.admin",
+    # Django's admin with Cohorta's site: dashboard, analytics pages (cohorta/backoffice).
+    "cohorta.backoffice.apps.BackofficeAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -102,6 +104,7 @@ INSTALLED_APPS = [
     "cohorta.jobs",
     "cohorta.web",
     "cohorta.audit",
+    "cohorta.privacy",
     "personas",
     "focusgroups",
     "billing",
@@ -233,6 +236,12 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "reap-dead-jobs": {"task": "cohorta.jobs.tasks.reap_jobs", "schedule": 30.0, "options": {"queue": "default"}},
     "reap-dead-runs": {"task": "focusgroups.tasks.reap_runs", "schedule": 30.0, "options": {"queue": "default"}},
+    # Data exports (ZIPs of a user's data) are removed a week after they were made.
+    "purge-data-exports": {
+        "task": "cohorta.privacy.tasks.purge_exports",
+        "schedule": 3600.0,
+        "options": {"queue": "default"},
+    },
 }
 CELERY_TASK_ALWAYS_EAGER = _env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # beat's bookkeeping file; kept out of the working tree.
@@ -294,6 +303,28 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 PERSONA_GENERATION_PARALLELISM = env.int("PERSONA_GENERATION_PARALLELISM", default=8)
 # Rows read from a grounding CSV; the rest are ignored (and the user is told).
 GROUNDING_CSV_MAX_ROWS = env.int("GROUNDING_CSV_MAX_ROWS", default=5000)
+
+# --- payments (Stripe) -------------------------------------------------------------------
+# Without the secret key and the webhook secret, Buy is disabled and admins grant credits.
+STRIPE_SECRET_KEY = _env_secret("STRIPE_SECRET_KEY")
+STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_WEBHOOK_SECRET = _env_secret("STRIPE_WEBHOOK_SECRET")
+# Tests and journeys point the SDK at the project's fake Stripe server.
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com").rstrip("/")
+if not DEBUG and STRIPE_SECRET_KEY and not STRIPE_API_BASE.startswith("https://"):
+    raise ImproperlyConfigured("STRIPE_API_BASE must be https:// when DEBUG=0 (the secret key travels with it).")
+# A page waits on checkout creation, so keep it short; the idempotency key makes SDK retries safe.
+STRIPE_TIMEOUT_SECONDS = 15
+STRIPE_MAX_NETWORK_RETRIES = 2
+
+# --- back office -------------------------------------------------------------------------
+# USD value of one credit in the admin's margin reports: ledger purchase rows record credits, not
+# money. Default: the lowest price a customer pays per credit (Scale pack, $499 / 600), so margins
+# are never overstated.
+try:
+    ANALYTICS_USD_PER_CREDIT = Decimal(env.str("ANALYTICS_USD_PER_CREDIT", default="0.83"))
+except InvalidOperation as exc:
+    raise ImproperlyConfigured("ANALYTICS_USD_PER_CREDIT must be a decimal number, e.g. 0.83") from exc
 
 # --- auth & accounts ---------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

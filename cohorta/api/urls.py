@@ -9,6 +9,8 @@ app_name = "api"
 
 urlpatterns = [
     path("me/", accounts_api.MeView.as_view(), name="me"),
+    path("me/export/", accounts_api.DataExportStartView.as_view(), name="me-export"),
+    path("me/export/<str:job_id>/download/", accounts_api.DataExportDownloadView.as_view(), name="me-export-download"),
     path("credits/", billing_api.CreditsView.as_view(), name="credits"),
     path("credits/ledger/", billing_api.CreditLedgerView.as_view(), name="credit-ledger"),
     path("jobs/", jobs_api.JobListView.as_view(), name="job-list"),
@@ -19,6 +21,8 @@ urlpatterns = [
     path("jobs/<str:job_id>/retry/", jobs_api.JobRetryView.as_view(), name="job-retry"),
     path("usage/", usage_api.MyUsageView.as_view(), name="usage"),
     path("usage/events/", usage_api.MyUsageEventsView.as_view(), name="usage-events"),
+    path("staff/usage/summary/", usage_api.StaffUsageSummaryView.as_view(), name="staff-usage-summary"),
+    path("", include("billing.api_urls")),
     path("", include("personas.api_urls")),
     path("", include("focusgroups.api_urls")),
 ]
