@@ -1,5 +1,8 @@
 """What every Cohorta websocket consumer shares: who is connecting, and the close codes."""
 
+import contextlib
+
+from autobahn.exception import Disconnected
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 # Close codes in the private 4000-4999 range, mirroring HTTP where possible.
@@ -9,6 +12,14 @@ CLOSE_NOT_FOUND = 4404
 
 
 class UserConsumer(AsyncJsonWebsocketConsumer):
+    async def send(self, text_data=None, bytes_data=None, close=False):
+        # A client that drops its connection is gone before daphne hands us its
+        # websocket.disconnect; an event sent in between raises in daphne's protocol.
+        # Nothing is lost (the client replays from its last sequence when it comes
+        # back), so the send is dropped and the disconnect that follows ends the consumer.
+        with contextlib.suppress(Disconnected):
+            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+
     async def authenticate(self) -> bool:
         """Keep ``self.user_id`` for an active signed-in user; otherwise close and return False."""
         user = self.scope.get("user")

@@ -139,9 +139,11 @@ class Stack:
         """Tasks that raised, and tracebacks, in any process's log: the work must handle its failures."""
         found = []
         for name in [*self.procs, *(w.name for w in self.workers if w.proc is None)]:
-            for line in self.log_text(name).splitlines():
+            lines = self.log_text(name).splitlines()
+            for index, line in enumerate(lines):
                 if "raised unexpected" in line or line.startswith("Traceback"):
-                    found.append(f"{name}: {line[:300]}")
+                    # The whole traceback, so a failure says what crashed, not only that something did.
+                    found.append(f"{name}: " + "\n".join(lines[index : index + 80])[-3000:])
         return found
 
     def log_text(self, name: str) -> str:

@@ -263,7 +263,8 @@ def test_faults_during_a_moderated_round_and_an_autonomous_run(researcher, price
     _assert_one_event_per_request(llm, user, after_id=after_id, expected=expected)
 
     # Every fault was handled: no task raised.
-    assert not stack.crashes(), stack.crashes()[:5]
+    crashes = stack.crashes()
+    assert not crashes, "\n\n".join(crashes[:5])
 
     # Money: the run was charged once, the moderated rounds not at all.
     spends = list(CreditTransaction.objects.filter(user=user, kind="spend"))

@@ -202,7 +202,8 @@ def test_reconnect_storm_and_a_stalled_client_lose_nothing(researcher, priced, l
         client.catch_up(total)
     page.catch_up(total)
 
-    assert not stack.crashes(), stack.crashes()[:5]
+    crashes = stack.crashes()
+    assert not crashes, "\n\n".join(crashes[:5])
     saved = {m.sequence: m for m in Message.objects.filter(focus_group=session)}
     assert sorted(saved) == list(range(1, total + 1))
     for client in (storm, steady, stalled):

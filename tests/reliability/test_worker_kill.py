@@ -157,7 +157,8 @@ def test_killing_the_worker_20_times_loses_nothing_and_charges_once(researcher, 
     last_log = worker.log()
 
     # No task crashed, not even the dead workers' tasks handed to the last one.
-    assert not stack.crashes(), stack.crashes()[:5]
+    crashes = stack.crashes()
+    assert not crashes, "\n\n".join(crashes[:5])
 
     # The run ended, by its budget (or the guide), and the session with it.
     assert run.end_reason in (RunEndReason.TURN_BUDGET, RunEndReason.GUIDE_DONE), run.end_reason
