@@ -185,7 +185,12 @@ def test_reconnect_storm_and_a_stalled_client_lose_nothing(researcher, priced, l
     assert total == ROUNDS * (PEOPLE + 1) + 3
     rss_stalled = rss_kb(web_pid)
     streaming.clear()
-    time.sleep(1.0)  # the last live events reach the clients still connected
+    # The last live events reach the clients still connected: wait for the steady one (it is
+    # asserted below to have had everything live), a bounded time, as a loaded CI machine is slow.
+    deadline = time.monotonic() + 30
+    while len(steady.messages) < total and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
     done.set()
     for thread in threads:
         thread.join(timeout=60)
