@@ -5,6 +5,11 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cohorta.settings")
+# Under ASGI every request's sync code runs on a thread of its own, so a persistent connection
+# per thread is never reused and each one stays open: 16 concurrent API clients exhausted
+# Postgres' 100 connections (bench/api_read.py). Django's advice for ASGI: close after each
+# request. Celery workers (wsgi-free, long-lived threads) keep DB_CONN_MAX_AGE.
+os.environ.setdefault("DB_CONN_MAX_AGE", "0")
 
 # Django must be set up before anything imports models (consumers do).
 django_asgi_app = get_asgi_application()
