@@ -20,6 +20,11 @@ class UserConsumer(AsyncJsonWebsocketConsumer):
         with contextlib.suppress(Disconnected):
             await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
 
+    async def send_json(self, content, close=False):
+        # send_json reaches the websocket consumer's send through super(), past the override above.
+        with contextlib.suppress(Disconnected):
+            await super().send_json(content, close=close)
+
     async def authenticate(self) -> bool:
         """Keep ``self.user_id`` for an active signed-in user; otherwise close and return False."""
         user = self.scope.get("user")
