@@ -10,10 +10,21 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+from django.db import connection
 from websockets.sync.client import connect
 
 ROOT = Path(__file__).resolve().parents[2]
 STRONG_KEY = "integration-" + "Zq8#vL2@pX9!mR4$tW7^yB1&nC6*eF3(hJ5)uA0-sD" * 2
+
+
+def service_database_url() -> str:
+    """The pytest-django test database (what ``connection`` points at once the test DB is set up)."""
+    params = connection.settings_dict
+    user = params["USER"] or "postgres"
+    password = f":{params['PASSWORD']}" if params["PASSWORD"] else ""
+    host = params["HOST"] or "127.0.0.1"
+    port = params["PORT"] or "5432"
+    return f"postgres://{user}{password}@{host}:{port}/{params['NAME']}"
 
 
 def free_port() -> int:

@@ -9,7 +9,6 @@ import uuid
 
 import pytest
 import redis
-from django.db import connection
 
 from cohorta.accounts.services import api_token_create
 from tests.factories import UserFactory
@@ -19,6 +18,7 @@ from tests.integration.helpers import (
     http_json,
     processes,
     run_worker_check_over_websocket,
+    service_database_url,
     wait_for_health,
 )
 
@@ -33,21 +33,12 @@ def _isolated_redis_url() -> str:
     return re.sub(r"(/\d+)?$", f"/{index}", os.environ["REDIS_URL"].rstrip("/"), count=1)
 
 
-def _test_database_url() -> str:
-    params = connection.settings_dict
-    user = params["USER"] or "postgres"
-    password = f":{params['PASSWORD']}" if params["PASSWORD"] else ""
-    host = params["HOST"] or "127.0.0.1"
-    port = params["PORT"] or "5432"
-    return f"postgres://{user}{password}@{host}:{port}/{params['NAME']}"
-
-
 def test_job_runs_on_a_separate_worker_and_progress_reaches_the_websocket(tmp_path):
     user = UserFactory(email="service@example.com")
     _, token = api_token_create(user=user, name="integration")
     redis_url = _isolated_redis_url()
     redis.Redis.from_url(redis_url).flushdb()
-    env = base_env(DATABASE_URL=_test_database_url(), REDIS_URL=redis_url, DB_CONN_MAX_AGE="0")
+    env = base_env(DATABASE_URL=service_database_url(), REDIS_URL=redis_url, DB_CONN_MAX_AGE="0")
     port = free_port()
     worker_name = f"itest-{uuid.uuid4().hex[:8]}"
 

@@ -24,12 +24,11 @@ from pathlib import Path
 
 import pytest
 import redis
-from django.db import connection
 
 from cohorta.llm.schema_faker import fake_instance
 from tests.fakes.openai_server import FakeOpenAIServer, request_seed
 from tests.fakes.stripe_server import FakeStripeServer
-from tests.integration.helpers import ROOT, Processes, base_env, free_port, wait_for_health
+from tests.integration.helpers import ROOT, Processes, base_env, free_port, service_database_url, wait_for_health
 
 ARTIFACTS = ROOT / "artifacts" / "journeys"
 CHROMIUM = "/usr/bin/chromium"
@@ -62,16 +61,6 @@ def _journey_redis_url() -> str:
     worker = int(re.sub(r"\D", "", os.environ.get("PYTEST_XDIST_WORKER", "")) or 0)
     index = (base + 1 + worker) % 16
     return re.sub(r"(/\d+)?$", f"/{index}", url, count=1)
-
-
-def _test_database_url() -> str:
-    """The pytest-django test database (what ``connection`` points at once the test DB is set up)."""
-    params = connection.settings_dict
-    user = params["USER"] or "postgres"
-    password = f":{params['PASSWORD']}" if params["PASSWORD"] else ""
-    host = params["HOST"] or "127.0.0.1"
-    port = params["PORT"] or "5432"
-    return f"postgres://{user}{password}@{host}:{port}/{params['NAME']}"
 
 
 class QuotingFakeLLM(FakeOpenAIServer):
@@ -122,7 +111,7 @@ def stack(django_db_setup, tmp_path_factory) -> Iterator[Stack]:
     # No webhook_url yet: the billing journey sends the signed event itself, when it wants to.
     stripe = FakeStripeServer(api_key="sk_test_fake").start()
     env = base_env(
-        DATABASE_URL=_test_database_url(),
+        DATABASE_URL=service_database_url(),
         REDIS_URL=redis_url,
         DB_CONN_MAX_AGE="0",
         OPENAI_API_KEY="test-key",

@@ -16,11 +16,10 @@ import uuid
 from pathlib import Path
 
 import redis
-from django.db import connection
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests.integration.helpers import ROOT, base_env, free_port, http_json, wait_for_health
+from tests.integration.helpers import ROOT, base_env, free_port, http_json, service_database_url, wait_for_health
 
 
 def isolated_redis_url() -> str:
@@ -34,13 +33,6 @@ def isolated_redis_url() -> str:
     return re.sub(r"(/\d+)?$", f"/{(base + 5 + worker) % 16}", url, count=1)
 
 
-def test_database_url() -> str:
-    params = connection.settings_dict
-    user = params["USER"] or "postgres"
-    password = f":{params['PASSWORD']}" if params["PASSWORD"] else ""
-    return f"postgres://{user}{password}@{params['HOST'] or '127.0.0.1'}:{params['PORT'] or '5432'}/{params['NAME']}"
-
-
 class Stack:
     """Cohorta processes for one test. ``env`` overrides go to every process started."""
 
@@ -48,7 +40,7 @@ class Stack:
         self.tmp_path = tmp_path
         self.redis_url = isolated_redis_url()
         redis.Redis.from_url(self.redis_url).flushdb()
-        overrides = {"DATABASE_URL": test_database_url(), "REDIS_URL": self.redis_url, "DB_CONN_MAX_AGE": "0"}
+        overrides = {"DATABASE_URL": service_database_url(), "REDIS_URL": self.redis_url, "DB_CONN_MAX_AGE": "0"}
         if llm_base_url:
             overrides.update(OPENAI_API_KEY="test-key", OPENAI_BASE_URL=llm_base_url)
         overrides.update(env)
