@@ -37,17 +37,6 @@ from focusgroups.models import (
 logger = logging.getLogger(__name__)
 
 ACTIONS = ["ask_question", "probe", "next_question", "invite_quiet", "wrap_up"]
-DECISION_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "action": {"type": "string", "enum": ACTIONS},
-        "next_speaker": {"type": "string"},
-        "reason": {"type": "string"},
-        "moderator_message": {"type": ["string", "null"]},
-    },
-    "required": ["action", "next_speaker", "reason", "moderator_message"],
-    "additionalProperties": False,
-}
 DEFAULT_TURN_BUDGET = 30
 MAX_FAILED_TURNS_IN_A_ROW = 2
 STALE_SECONDS = 75  # with the reaper every 30 s, a dead worker's run is marked within 2 minutes
@@ -302,6 +291,37 @@ def _question_target(run: AutonomousRun, sections: list[dict]) -> int:
     return max(1, round(_section_budget(run, sections) / max(1, len(section["questions"]))))
 
 
+def decision_schema(speaker_labels: list[str]) -> dict:
+    """The decision step's structured output. ``next_speaker`` is an enum of the people in the room:
+    with strict structured output the model cannot name someone else, so no turn pays for a second
+    decision call (a wrong name is a schema error, retried once by the gateway, then round-robin)."""
+    return {
+        "type": "object",
+        "properties": {
+            "action": {"type": "string", "enum": ACTIONS},
+            "next_speaker": {"type": "string", "enum": speaker_labels},
+            "reason": {"type": "string"},
+            "moderator_message": {"type": ["string", "null"]},
+        },
+        "required": ["action", "next_speaker", "reason", "moderator_message"],
+        "additionalProperties": False,
+    }
+
+
+def speaker_labels(participants) -> dict[str, object]:
+    """One unique label per participant (the name; "Name (2)" for a second persona of the same name),
+    in seating order, mapped to the persona: an enum's values must be distinct."""
+    labels: dict[str, object] = {}
+    for participant in participants:
+        name = participant.persona.name.strip() or f"Participant {participant.position + 1}"
+        label, n = name, 1
+        while label in labels:
+            n += 1
+            label = f"{name} ({n})"
+        labels[label] = participant.persona
+    return labels
+
+
 def _fallback_speaker(run: AutonomousRun, participants) -> object:
     """Round-robin by fewest turns: the safe choice when the decision step fails."""
     counts = run.speaking_counts
@@ -311,6 +331,7 @@ def _fallback_speaker(run: AutonomousRun, participants) -> object:
 def _decide(run: AutonomousRun, focus_group: FocusGroup, participants, sections, interjection: str) -> dict:
     section, question, following = _position(run, sections)
     counts = run.speaking_counts
+    labels = speaker_labels(participants)
     recent = list(focus_group.messages.filter(status=MessageStatus.COMPLETE).order_by("-sequence")[:12])
     transcript = "\n".join(discussion._transcript_line(m) for m in reversed(recent))
     prompt = render_prompt(
@@ -333,43 +354,32 @@ def _decide(run: AutonomousRun, focus_group: FocusGroup, participants, sections,
             "turn_budget": run.turn_budget,
             "interjection": interjection,
             "summary": focus_group.summary,
-            "participants": [{"name": p.persona.name, "count": counts.get(str(p.persona_id), 0)} for p in participants],
+            "participants": [
+                {"name": label, "count": counts.get(str(persona.pk), 0)} for label, persona in labels.items()
+            ],
             "transcript": transcript,
         },
     )
-    by_name = {p.persona.name.lower(): p.persona for p in participants}
-    for attempt in range(2):
-        try:
-            result = complete(
-                feature="conversation_decision",
-                messages=[{"role": "user", "content": prompt}],
-                schema=DECISION_SCHEMA,
-                schema_name="moderator_decision",
-                user=focus_group.owner,
-                focus_group_id=focus_group.pk,
-                focus_group_cap_usd=focus_group.cost_cap_usd,
-                alias=focus_group.model_alias or None,
-            )
-        except (QuotaExceeded, InsufficientCredits):
-            raise
-        except LLMError as exc:
-            logger.warning("Decision step failed for run %s: %s", run.pk, exc.message)
-            break
-        decision = result.data
-        speaker = by_name.get(decision["next_speaker"].strip().lower())
-        if speaker is None:
-            # An unknown speaker: try first names, then once more, then fall back.
-            speaker = next(
-                (
-                    p.persona
-                    for p in participants
-                    if p.persona.name.split()[0].lower() == decision["next_speaker"].strip().lower()
-                ),
-                None,
-            )
+    try:
+        result = complete(
+            feature="conversation_decision",
+            messages=[{"role": "user", "content": prompt}],
+            schema=decision_schema(list(labels)),
+            schema_name="moderator_decision",
+            user=focus_group.owner,
+            focus_group_id=focus_group.pk,
+            focus_group_cap_usd=focus_group.cost_cap_usd,
+            alias=focus_group.model_alias or None,
+        )
+    except (QuotaExceeded, InsufficientCredits):
+        raise
+    except LLMError as exc:
+        # Invalid JSON or an unknown speaker, twice (the gateway retries once), or the model is down.
+        logger.warning("Decision step failed for run %s: %s", run.pk, exc.message)
+    else:
+        speaker = labels.get(result.data["next_speaker"])
         if speaker is not None:
-            return {**decision, "speaker": speaker, "fallback": False}
-        logger.warning("Decision named an unknown speaker %r (attempt %s)", decision["next_speaker"], attempt + 1)
+            return {**result.data, "speaker": speaker, "fallback": False}
     return {
         "action": "probe" if run.opened else "ask_question",
         "speaker": _fallback_speaker(run, participants),
@@ -460,8 +470,17 @@ def turn_run(*, run_id: int, turn: int) -> str:
     AutonomousRun.objects.filter(pk=run.pk).update(next_speaker=speaker, next_reason=decision["reason"][:300])
     run.next_speaker, run.next_reason = speaker, decision["reason"][:300]
     _publish_run_on_commit(run)
-    near_the_end = run.section_index >= len(sections) - 1 or run.turns_done >= run.turn_budget - 2
-    if decision["action"] == "wrap_up" and near_the_end:
+    # A wrap-up ends the run only once the guide's last question has had a turn (or the budget is all but
+    # spent): a model that wants to close early must not skip the rest of the guide.
+    near_the_end = (following is None and run.question_turns >= 1) or run.turns_done >= run.turn_budget - 2
+    if decision["action"] == "wrap_up" and not near_the_end:
+        # Too early to close: carry on with the guide instead (its own words, not the model's goodbye).
+        decision = {
+            **decision,
+            "action": "next_question" if run.question_turns >= 1 and following is not None else "ask_question",
+            "moderator_message": None,
+        }
+    if decision["action"] == "wrap_up":
         _save_turn(
             run,
             turn,

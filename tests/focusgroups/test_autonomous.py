@@ -1,5 +1,6 @@
 """Autonomous mode: the AI moderator runs the guide in short, idempotent per-turn tasks."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -160,25 +161,79 @@ def test_insufficient_credits_starts_nothing(owner):
     assert not AutonomousRun.objects.exists() and sequences(session) == []
 
 
-def test_unknown_speakers_and_invalid_decisions_fall_back_to_round_robin(funded, turns, fake_llm):
-    # The fake LLM's schema-shaped answers name random speakers: every decision falls back.
-    fake_llm.add_fault("invalid_output", times=2)  # and the very first decision is invalid twice
+def decision_json(speaker: str) -> str:
+    return json.dumps({"action": "probe", "next_speaker": speaker, "reason": "Spoke least.", "moderator_message": None})
+
+
+def test_the_decision_schema_only_admits_people_in_the_room(funded, turns, fake_llm):
     session = make_session(funded)
-    run = autonomous.run_start(focus_group=session)
+    autonomous.run_start(focus_group=session)
     turns(limit=3)
+    decisions = [r.body for r in fake_llm.requests if r.body.get("response_format")]
+    assert len(decisions) == 3  # one decision call per turn: the fake names a participant each time
+    schema = decisions[0]["response_format"]["json_schema"]["schema"]
+    assert schema["properties"]["next_speaker"]["enum"] == ["Priya Shah", "Tom Reed", "Alex Kim"]
+    run = AutonomousRun.objects.get(focus_group=session)
+    assert "Round-robin" not in run.next_reason
+
+
+def test_two_personas_with_one_name_get_distinct_labels(funded):
+    session = make_session(funded, people=2)
+    Participant.objects.create(
+        focus_group=session, position=2, persona=persona_create(owner=funded, data={"name": "Priya Shah", "age": 41})
+    )
+    participants = list(session.participants.select_related("persona").order_by("position"))
+    labels = autonomous.speaker_labels(participants)
+    assert list(labels) == ["Priya Shah", "Tom Reed", "Priya Shah (2)"]
+    assert [p.pk for p in labels.values()] == [p.persona_id for p in participants]
+
+
+def test_unknown_speakers_and_invalid_decisions_fall_back_to_round_robin(funded, turns, fake_llm):
+    session = make_session(funded)
+    # Turn 0: a speaker who is not in the room, twice (the gateway's retry); turn 1: text that is not
+    # JSON, twice; turn 2: JSON of the wrong shape, twice. Each turn falls back to round-robin.
+    fake_llm.add_fault("invalid_output", times=2, content=decision_json("Nobody Here"))
+    fake_llm.add_fault("no_usage", times=1)  # turn 0's answer
+    fake_llm.add_fault("garbage_output", times=2)
+    fake_llm.add_fault("no_usage", times=1)  # turn 1's answer
+    fake_llm.add_fault("invalid_output", times=2)
+    run = autonomous.run_start(focus_group=session)
+    outcomes = turns(limit=3)
+    assert outcomes == ["saved"] * 3 and fake_llm.pending_faults == []
     run.refresh_from_db()
     assert run.turns_done == 3 and sorted(run.speaking_counts.values()) == [1, 1, 1]
-    assert "Round-robin" in run.next_reason or run.status != RunStatus.RUNNING
+    # Round-robin by fewest turns, in seating order.
+    answers = Message.objects.filter(focus_group=session, role=MessageRole.PERSONA).order_by("sequence")
+    assert [m.speaker_name for m in answers] == ["Priya Shah", "Tom Reed", "Alex Kim"]
+    assert run.next_reason.startswith("Round-robin")
+
+
+def test_an_early_wrap_up_does_not_skip_the_rest_of_the_guide(funded, turns, fake_llm):
+    session = make_session(funded)
+    wrap_up = (
+        '{"action": "wrap_up", "next_speaker": "Tom Reed", "reason": "Done.",'
+        ' "moderator_message": "Thank you all, goodbye!"}'
+    )
+    fake_llm.add_fault("invalid_output", times=1, content=wrap_up)  # the very first decision: valid, but early
+    run = autonomous.run_start(focus_group=session)
+    assert turns(limit=1) == ["saved"]
+    run.refresh_from_db()
+    assert run.status == RunStatus.RUNNING and run.turns_done == 1
+    opening = Message.objects.filter(focus_group=session, role=MessageRole.MODERATOR).get()
+    assert "goodbye" not in opening.content and "How do you plan weeknight dinners?" in opening.content
+    turns()
+    run.refresh_from_db()
+    assert run.status == RunStatus.ENDED and run.turns_done >= 5  # the guide's turns, not one
 
 
 def test_a_failing_persona_turn_is_retried_then_skipped_with_a_note(funded, turns, fake_llm):
     session = make_session(funded)
     for _ in range(2):  # the turn, then its one retry
-        fake_llm.add_fault("no_usage", times=2)  # the decision call and its retry (unknown speaker): fine
+        fake_llm.add_fault("no_usage", times=1)  # the decision: fine
         fake_llm.add_fault("server_error", times=3)  # the persona's call and the gateway's two retries: fail
     autonomous.run_start(focus_group=session)
     outcomes = turns(limit=3)
-    assert outcomes[:2] == ["retrying", "skipped"]
+    assert outcomes[:2] == ["retrying", "skipped"] and fake_llm.pending_faults == []
     note = Message.objects.get(focus_group=session, role=MessageRole.SYSTEM)
     assert "could not answer this turn" in note.content
     assert outcomes[2] == "saved"  # the run moves on

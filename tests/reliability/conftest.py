@@ -112,3 +112,11 @@ def make_stack(tmp_path) -> Iterator:
 
 def chat_responses(server: FakeOpenAIServer) -> list:
     return [r for r in server.responses if r.path == "/v1/chat/completions"]
+
+
+def closing_turns(session: FocusGroup) -> int:
+    """1 when the run ended on the moderator's wrap-up: a turn that saved a closing line and no answer."""
+    from focusgroups.models import Message, MessageRole
+
+    last = Message.objects.filter(focus_group=session).order_by("-sequence").first()
+    return int(last is not None and last.role == MessageRole.MODERATOR)

@@ -27,7 +27,7 @@ from billing.models import CreditTransaction
 from billing.selectors import credits_balance, ledger_is_consistent
 from focusgroups import autonomous
 from focusgroups.models import AutonomousRun, FocusGroup, Message, MessageRole, RunEndReason, RunStatus
-from tests.reliability.conftest import chat_responses, guide, make_session
+from tests.reliability.conftest import chat_responses, closing_turns, guide, make_session
 from usage.models import UsageEvent, UsageStatus
 
 pytestmark = [
@@ -38,8 +38,8 @@ pytestmark = [
 ]
 
 KILLS = 20
-# Every decision of the fake LLM names an unknown speaker, so the moderator falls back to round-robin and
-# each question gets exactly 3 turns: 30 questions would take 90 turns, the budget ends the run at 30.
+# Each section's budget is 6 turns: 5 sections take the whole 30-turn budget (a wrap-up can only end the
+# run on the guide's last question), so the run outlives the 20 kills.
 GUIDE = guide(sections=5, questions=6, turn_budget=6)
 
 
@@ -175,7 +175,8 @@ def test_killing_the_worker_20_times_loses_nothing_and_charges_once(researcher, 
     assert len(turns) == len(set(turns)), "a turn was saved twice"
     assert max(turns) < run.turns_done <= run.turn_budget
     notes = Message.objects.filter(focus_group=session, role=MessageRole.SYSTEM).count()
-    assert len(answers) + notes == run.turns_done  # every completed turn saved exactly one answer (or note)
+    # Every completed turn saved exactly one answer (or note), but a closing wrap-up.
+    assert len(answers) + notes + closing_turns(session) == run.turns_done
 
     # One charge for the run, however many times it was resumed.
     spends = CreditTransaction.objects.filter(user=researcher.user, kind="spend")
