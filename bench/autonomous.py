@@ -13,7 +13,7 @@ import argparse
 import statistics
 import time
 
-from _common import report, rss_mb, service_stack
+from _common import cpu_seconds, report, rss_mb, service_stack
 
 
 def make_session(user, turns: int, index: int = 0):
@@ -60,6 +60,14 @@ def run_and_wait(sessions, timeout: float = 1800) -> dict:
     return finished
 
 
+def stack_worker_pids(first) -> list[int]:
+    """Every Celery worker process the stack started (they are the bench's children, like the first)."""
+    import subprocess as sp
+
+    out = sp.run(["pgrep", "-f", "celery -A cohorta worker -n bench"], capture_output=True, text=True).stdout
+    return [int(pid) for pid in out.split()] or [first.pid]
+
+
 def critical_path_seconds(session) -> float:
     from usage.models import UsageEvent
 
@@ -89,6 +97,7 @@ def main() -> None:
         processes=args.worker_processes,
     )
     with stack as (_, worker):
+        worker_pids = stack_worker_pids(worker)
         from billing.services import credits_grant
         from cohorta.accounts.models import User
         from focusgroups.models import AutonomousRun
@@ -112,18 +121,27 @@ def main() -> None:
         elif args.mode == "concurrent":
             solo_session = make_session(user, args.turns, index=999)
             [solo] = run_and_wait([solo_session]).values()
+            solo_llm = critical_path_seconds(solo_session)
             sessions = [make_session(user, args.turns, index=i) for i in range(args.sessions)]
+            cpu_before = cpu_seconds(worker_pids)
             walls = list(run_and_wait(sessions).values())
+            cpu = cpu_seconds(worker_pids) - cpu_before
+            turns = sum(AutonomousRun.objects.filter(focus_group__in=sessions).values_list("turns_done", flat=True))
+            llm = statistics.median(critical_path_seconds(s) for s in sessions)
             speeds = sorted(solo / wall for wall in walls)
             report(
                 f"{args.sessions} autonomous sessions at once ({args.turns} turns each)",
                 [
-                    ("solo wall time", f"{solo:.1f} s"),
-                    ("concurrent wall time (median / worst)", f"{statistics.median(walls):.1f} s / {max(walls):.1f} s"),
+                    ("solo wall time", f"{solo:.1f} s (LLM on the critical path {solo_llm:.1f} s)"),
+                    (
+                        "concurrent wall time (median / worst)",
+                        f"{statistics.median(walls):.1f} s / {max(walls):.1f} s (LLM, median {llm:.1f} s)",
+                    ),
                     (
                         "speed vs solo (worst / median)",
                         f"{speeds[0]:.2f} / {statistics.median(speeds):.2f}   target ≥ 0.90 each",
                     ),
+                    ("worker CPU per turn", f"{cpu / max(turns, 1) * 1000:.0f} ms ({cpu:.1f} s for {turns} turns)"),
                     ("finished", f"{len(walls)} of {args.sessions}"),
                 ],
             )

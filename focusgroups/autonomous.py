@@ -213,10 +213,13 @@ def _pause(run: AutonomousRun) -> None:
     run.refresh_from_db()
 
 
-def run_payload(run: AutonomousRun) -> dict:
+def run_payload(run: AutonomousRun, *, sections: list[dict] | None = None, names: dict | None = None) -> dict:
+    """What the live view shows of a run. A turn passes the guide and the names it already has."""
     focus_group = run.focus_group
-    sections = _guide_sections(focus_group)
-    names = {str(p.persona_id): p.persona.name for p in focus_group.participants.select_related("persona")}
+    if sections is None:
+        sections = _guide_sections(focus_group)
+    if names is None:
+        names = _names(focus_group.participants.select_related("persona"))
     return {
         "id": run.pk,
         "status": run.status,
@@ -238,13 +241,21 @@ def run_payload(run: AutonomousRun) -> dict:
     }
 
 
-def _publish_run_on_commit(run: AutonomousRun) -> None:
+def _names(participants) -> dict[str, str]:
+    return {str(p.persona_id): p.persona.name for p in participants}
+
+
+def _publish_run_on_commit(
+    run: AutonomousRun, *, sections: list[dict] | None = None, names: dict | None = None
+) -> None:
     run_id, focus_group_id = run.pk, run.focus_group_id
 
     def send():
+        # The committed state, read after commit (a turn's own copy may be behind a stop or a reap).
         fresh = AutonomousRun.objects.select_related("focus_group", "next_speaker").filter(pk=run_id).first()
         if fresh is not None:
-            events._send(focus_group_id, {"type": "fg.run", "run": run_payload(fresh)})
+            payload = run_payload(fresh, sections=sections, names=names)
+            events._send(focus_group_id, {"type": "fg.run", "run": payload})
 
     transaction.on_commit(send)
 
@@ -441,6 +452,7 @@ def turn_run(*, run_id: int, turn: int) -> str:
         return "not-claimed"
     focus_group = run.focus_group
     participants = list(focus_group.participants.select_related("persona"))
+    names = _names(participants)
     sections = _guide_sections(focus_group)
     if run.turns_done >= run.turn_budget:
         run_end(run=run, reason=RunEndReason.TURN_BUDGET)
@@ -448,18 +460,17 @@ def turn_run(*, run_id: int, turn: int) -> str:
     if run.section_index >= len(sections):
         run_end(run=run, reason=RunEndReason.GUIDE_DONE)
         return "ended"
-    last_turn_seq = (
-        focus_group.messages.filter(role__in=[MessageRole.MODERATOR, MessageRole.PERSONA])
+    # What the researcher said since the last turn (one query: newest first, up to the last turn's line).
+    interjection_lines = []
+    for role, content in (
+        focus_group.messages.filter(role__in=[MessageRole.RESEARCHER, MessageRole.MODERATOR, MessageRole.PERSONA])
         .order_by("-sequence")
-        .values_list("sequence", flat=True)
-        .first()
-        or 0
-    )
-    interjection = "\n".join(
-        focus_group.messages.filter(role=MessageRole.RESEARCHER, sequence__gt=last_turn_seq).values_list(
-            "content", flat=True
-        )
-    )
+        .values_list("role", "content")[:20]
+    ):
+        if role != MessageRole.RESEARCHER:
+            break
+        interjection_lines.append(content)
+    interjection = "\n".join(reversed(interjection_lines))
     try:
         decision = _balance(_decide(run, focus_group, participants, sections, interjection), run, participants)
     except QuotaExceeded as exc:
@@ -469,7 +480,7 @@ def turn_run(*, run_id: int, turn: int) -> str:
     speaker = decision["speaker"]
     AutonomousRun.objects.filter(pk=run.pk).update(next_speaker=speaker, next_reason=decision["reason"][:300])
     run.next_speaker, run.next_reason = speaker, decision["reason"][:300]
-    _publish_run_on_commit(run)
+    _publish_run_on_commit(run, sections=sections, names=names)
     # A wrap-up ends the run only once the guide's last question has had a turn (or the budget is all but
     # spent): a model that wants to close early must not skip the rest of the guide.
     near_the_end = (following is None and run.question_turns >= 1) or run.turns_done >= run.turn_budget - 2
@@ -489,6 +500,8 @@ def turn_run(*, run_id: int, turn: int) -> str:
             answer=None,
             decision=decision,
             guide_done=True,
+            sections=sections,
+            names=names,
         )
         run_end(run=AutonomousRun.objects.get(pk=run.pk), reason=RunEndReason.GUIDE_DONE)
         return "ended"
@@ -507,7 +520,7 @@ def turn_run(*, run_id: int, turn: int) -> str:
         result = complete(
             feature="persona_response",
             messages=discussion.build_persona_messages(
-                focus_group=focus_group, persona=speaker, prompt_message=prompt_message
+                focus_group=focus_group, persona=speaker, prompt_message=prompt_message, participants=participants
             ),
             alias=focus_group.model_alias or None,
             user=focus_group.owner,
@@ -535,6 +548,8 @@ def turn_run(*, run_id: int, turn: int) -> str:
         answer={"persona": speaker, "text": answer_text, "answer_id": answer_id, "simulated": result.simulated},
         decision=decision,
         guide_done=False,
+        sections=sections,
+        names=names,
     )
     return "saved"
 
@@ -569,18 +584,33 @@ def _turn_failed(run: AutonomousRun, turn: int, speaker, error: str) -> str:
     return "skipped"
 
 
-def _save_turn(run: AutonomousRun, turn: int, *, moderator_text, answer, decision, guide_done, system_note=""):
+def _save_turn(
+    run: AutonomousRun,
+    turn: int,
+    *,
+    moderator_text,
+    answer,
+    decision,
+    guide_done,
+    system_note="",
+    sections: list[dict] | None = None,
+    names: dict | None = None,
+):
     """Save the turn's messages and move the run on, in one transaction; then schedule the next turn."""
-    sections = _guide_sections(run.focus_group)
+    if sections is None:
+        sections = _guide_sections(run.focus_group)
     with transaction.atomic():
         locked = AutonomousRun.objects.select_for_update().get(pk=run.pk)
         if locked.turns_done != turn or locked.claimed_turn != turn:
             return  # someone else finished or reclaimed this turn: save nothing twice
         focus_group_id = locked.focus_group_id
+        count = bool(moderator_text) + bool(system_note) + (answer is not None)
+        first = discussion.reserve_sequences(focus_group_id, count) if count else 0
+        numbers = iter(range(first, first + count))  # one UPDATE for the turn's messages, in order
         if moderator_text:
             message = Message.objects.create(
                 focus_group_id=focus_group_id,
-                sequence=discussion.next_sequence(focus_group_id),
+                sequence=next(numbers),
                 role=MessageRole.MODERATOR,
                 speaker_name="AI moderator",
                 content=moderator_text,
@@ -589,7 +619,7 @@ def _save_turn(run: AutonomousRun, turn: int, *, moderator_text, answer, decisio
         if system_note:
             message = Message.objects.create(
                 focus_group_id=focus_group_id,
-                sequence=discussion.next_sequence(focus_group_id),
+                sequence=next(numbers),
                 role=MessageRole.SYSTEM,
                 speaker_name="Note",
                 content=system_note,
@@ -598,7 +628,7 @@ def _save_turn(run: AutonomousRun, turn: int, *, moderator_text, answer, decisio
         if answer is not None:
             message = Message.objects.create(
                 focus_group_id=focus_group_id,
-                sequence=discussion.next_sequence(focus_group_id),
+                sequence=next(numbers),
                 role=MessageRole.PERSONA,
                 persona=answer["persona"],
                 speaker_name=answer["persona"].name,
@@ -618,7 +648,7 @@ def _save_turn(run: AutonomousRun, turn: int, *, moderator_text, answer, decisio
         locked.claimed_turn = None
         locked.heartbeat_at = timezone.now()
         locked.save()
-        _publish_run_on_commit(locked)
+        _publish_run_on_commit(locked, sections=sections, names=names)
         # Long runs keep a bounded context: fold turns that left the window into the summary.
         transaction.on_commit(lambda: discussion._enqueue_summary(focus_group_id))
         if finished:

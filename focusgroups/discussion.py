@@ -48,8 +48,16 @@ def next_sequence(focus_group_id: int) -> int:
     """The session's next message number. The UPDATE locks the row until commit,
     so concurrent writers get distinct, gap-free numbers."""
     with transaction.atomic():
-        FocusGroup.objects.filter(pk=focus_group_id).update(last_sequence=F("last_sequence") + 1)
-        return FocusGroup.objects.filter(pk=focus_group_id).values_list("last_sequence", flat=True).get()
+        return reserve_sequences(focus_group_id, 1)
+
+
+def reserve_sequences(focus_group_id: int, count: int) -> int:
+    """Reserve ``count`` consecutive message numbers and return the first; call it inside the
+    transaction that saves the messages (the row stays locked until it commits)."""
+    assert transaction.get_connection().in_atomic_block, "reserve message numbers inside a transaction"
+    FocusGroup.objects.filter(pk=focus_group_id).update(last_sequence=F("last_sequence") + count)
+    last = FocusGroup.objects.filter(pk=focus_group_id).values_list("last_sequence", flat=True).get()
+    return last - count + 1
 
 
 def mention_handle(persona, participants) -> str:
@@ -253,9 +261,12 @@ def _transcript_line(message: Message) -> str:
     return f"{who}: {message.content}"
 
 
-def build_persona_messages(*, focus_group: FocusGroup, persona, prompt_message: Message) -> list[dict]:
+def build_persona_messages(
+    *, focus_group: FocusGroup, persona, prompt_message: Message, participants: list[Participant] | None = None
+) -> list[dict]:
     """System prompt (who you are, the session, fenced assets) plus a bounded window of the talk."""
-    participants = list(focus_group.participants.select_related("persona"))
+    if participants is None:
+        participants = list(focus_group.participants.select_related("persona"))
     others = [p.persona.name for p in participants if p.persona_id != persona.pk]
     assets, budget = [], ASSETS_TOTAL_CHARS
     for asset in focus_group.assets.all():

@@ -29,13 +29,14 @@ from cohorta.llm import errors
 from cohorta.llm.providers import ProviderRequest, ProviderResponse, get_provider
 from cohorta.llm.tokens import count_message_tokens, count_tokens
 from cohorta.secrets import scrub
-from usage.models import UsageSource, UsageStatus
+from usage.models import UsageEvent, UsageSource, UsageStatus
 from usage.quotas import quota_check
 from usage.services import TokenUsage, usage_event_record
 
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 8.0
+_COST_PLACES = Decimal(1).scaleb(-UsageEvent._meta.get_field("cost_usd").decimal_places)
 MIN_ATTEMPT_SECONDS = 0.25  # a retry must have at least this long left before the deadline
 
 
@@ -69,6 +70,7 @@ class _CallContext:
     deadline: float
     attempts: int = 0
     event_ids: list[int] = field(default_factory=list)
+    costs: dict[int, Decimal | None] = field(default_factory=dict)  # event id -> its cost, as stored
 
 
 def model_for(feature: str, alias: str | None = None) -> tuple[str, str]:
@@ -164,9 +166,6 @@ def complete(
 
 
 def _result(ctx: _CallContext, response: ProviderResponse, tokens: TokenUsage, event_id: int, data) -> LLMResult:
-    from usage.models import UsageEvent
-
-    cost = UsageEvent.objects.filter(pk=event_id).values_list("cost_usd", flat=True).first()
     return LLMResult(
         text=response.text,
         data=data,
@@ -175,7 +174,7 @@ def _result(ctx: _CallContext, response: ProviderResponse, tokens: TokenUsage, e
         simulated=ctx.provider.simulated,
         finish_reason=response.finish_reason,
         tokens=tokens,
-        cost_usd=cost,
+        cost_usd=ctx.costs.get(event_id),
         ttft_ms=_ms(response.ttft_s),
         latency_ms=_ms(response.latency_s) or 0,
         attempts=ctx.attempts,
@@ -329,13 +328,13 @@ def _record(
         request_id=request_id,
     )
     ctx.event_ids.append(event.pk)
+    # The cost as the column stores it (rounded to its places), without reading the row back.
+    ctx.costs[event.pk] = None if event.cost_usd is None else event.cost_usd.quantize(_COST_PLACES)
     return event.pk
 
 
 def _mark_failed(ctx: _CallContext, event_id: int, error_class: str = "Truncated") -> None:
     """The HTTP call succeeded but its content was unusable: the event says so."""
-    from usage.models import UsageEvent
-
     UsageEvent.objects.filter(pk=event_id).update(status=UsageStatus.ERROR, error_class=error_class[:120])
 
 
