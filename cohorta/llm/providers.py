@@ -69,16 +69,16 @@ def _retry_after(exc) -> float | None:
     return None
 
 
-def _usage_from(raw) -> ProviderUsage | None:
-    if raw is None:
+def _usage_from(raw: dict | None) -> ProviderUsage | None:
+    if not isinstance(raw, dict):
         return None
-    prompt_details = getattr(raw, "prompt_tokens_details", None)
-    completion_details = getattr(raw, "completion_tokens_details", None)
+    prompt_details = raw.get("prompt_tokens_details") or {}
+    completion_details = raw.get("completion_tokens_details") or {}
     return ProviderUsage(
-        input_tokens=raw.prompt_tokens or 0,
-        output_tokens=raw.completion_tokens or 0,
-        cached_input_tokens=(getattr(prompt_details, "cached_tokens", None) or 0) if prompt_details else 0,
-        reasoning_tokens=(getattr(completion_details, "reasoning_tokens", None) or 0) if completion_details else 0,
+        input_tokens=raw.get("prompt_tokens") or 0,
+        output_tokens=raw.get("completion_tokens") or 0,
+        cached_input_tokens=prompt_details.get("cached_tokens") or 0,
+        reasoning_tokens=completion_details.get("reasoning_tokens") or 0,
     )
 
 
@@ -115,7 +115,8 @@ class OpenAIProvider:
         remaining = request.deadline - started
         if remaining <= 0:
             raise ProviderTimeout("Deadline passed before the call", sent=False)
-        options: dict = {}
+        options: dict = {"model": request.model, "messages": request.messages, "stream": True}
+        options["stream_options"] = {"include_usage": True}
         if request.response_format is not None:
             options["response_format"] = request.response_format
         if request.max_tokens is not None:
@@ -133,31 +134,38 @@ class OpenAIProvider:
         finish: str | None = None
         request_id = ""
         try:
-            stream = self.client().chat.completions.create(
-                model=request.model,
-                messages=request.messages,
+            # The SDK's own request, SSE decoding and error types, but each chunk stays the JSON dict it
+            # was: building a pydantic ChatCompletionChunk per token was a fifth of a worker's CPU with
+            # 50 sessions streaming at once.
+            stream = self.client().post(
+                "/chat/completions",
+                body=options,
+                cast_to=object,
+                options={"timeout": timeout, "security": {"bearer_auth": True}},
                 stream=True,
-                stream_options={"include_usage": True},
-                timeout=timeout,
-                **options,
+                stream_cls=openai.Stream[object],
             )
-            response = getattr(stream, "response", None)
-            if response is not None:
-                request_id = response.headers.get("x-request-id", "")
+            request_id = stream.response.headers.get("x-request-id", "")
             with stream:
                 for chunk in stream:
-                    if getattr(chunk, "usage", None):
-                        usage = _usage_from(chunk.usage)
-                    for choice in chunk.choices or []:
-                        delta = getattr(choice.delta, "content", None) if choice.delta else None
+                    if not isinstance(chunk, dict):
+                        raise ProviderMalformed(
+                            "The provider sent a chunk that is not an object", partial_text="".join(parts)
+                        )
+                    if chunk.get("usage"):
+                        usage = _usage_from(chunk["usage"])
+                    for choice in chunk.get("choices") or []:
+                        if not isinstance(choice, dict):
+                            raise ProviderMalformed("The provider sent a malformed choice", partial_text="".join(parts))
+                        delta = (choice.get("delta") or {}).get("content")
                         if delta:
                             if ttft is None:
                                 ttft = time.monotonic() - started
                             parts.append(delta)
                             if request.on_delta is not None:
                                 request.on_delta(delta)
-                        if choice.finish_reason:
-                            finish = choice.finish_reason
+                        if choice.get("finish_reason"):
+                            finish = choice["finish_reason"]
                     if time.monotonic() > request.deadline:
                         raise ProviderTimeout("The call ran past its deadline", partial_text="".join(parts))
         except ProviderError:
