@@ -291,6 +291,9 @@ LLM_CONNECT_TIMEOUT = env.float("LLM_CONNECT_TIMEOUT", default=5.0)
 LLM_READ_TIMEOUT = env.float("LLM_READ_TIMEOUT", default=60.0)
 LLM_DEADLINE_SECONDS = env.float("LLM_DEADLINE_SECONDS", default=180.0)
 LLM_MAX_RETRIES = env.int("LLM_MAX_RETRIES", default=2)
+# Streamed text goes out as it comes, but at most one event per answer per this many seconds: the first
+# token at once, then a few tokens at a time (cheaper for the worker; the reader cannot tell).
+LLM_STREAM_FLUSH_SECONDS = env.float("LLM_STREAM_FLUSH_SECONDS", default=0.05)
 # Seconds between streamed pieces from the offline simulator (0: instant).
 LLM_SIMULATOR_TOKEN_DELAY = env.float("LLM_SIMULATOR_TOKEN_DELAY", default=0.03)
 

@@ -401,10 +401,11 @@ def _decide(run: AutonomousRun, focus_group: FocusGroup, participants, sections,
 
 
 def _balance(decision: dict, run: AutonomousRun, participants) -> dict:
-    """Keep one persona from dominating: over the average + 2, pass to the quietest."""
+    """Keep one persona from dominating: nobody gets a third turn more than the quietest has had
+    (a follow-up to the same person is fine; a monologue is not): pass to the quietest instead."""
     counts = [run.speaking_counts.get(str(p.persona_id), 0) for p in participants]
     chosen = run.speaking_counts.get(str(decision["speaker"].pk), 0)
-    if chosen > sum(counts) / len(counts) + 2:
+    if chosen - min(counts) >= 2:
         quiet = _fallback_speaker(run, participants)
         return {
             **decision,

@@ -376,3 +376,17 @@ def test_long_runs_keep_their_context_bounded_with_the_summary(funded, turns, se
     run.refresh_from_db()
     assert run.turns_done >= 20 and session.last_sequence > discussion.WINDOW_MESSAGES + discussion.SUMMARY_EVERY
     assert session.summary and session.summary_through > 0
+
+
+def test_nobody_gets_two_turns_more_than_the_quietest(funded, turns, fake_llm):
+    session = make_session(funded)
+    # The moderator keeps asking Tom (a valid choice each time): the third time, the quietest gets the floor.
+    for _ in range(3):
+        fake_llm.add_fault("invalid_output", content=decision_json("Tom Reed"))
+        fake_llm.add_fault("no_usage")  # the answer
+    autonomous.run_start(focus_group=session)
+    turns(limit=3)
+    answers = Message.objects.filter(focus_group=session, role=MessageRole.PERSONA).order_by("sequence")
+    assert [m.speaker_name for m in answers] == ["Tom Reed", "Tom Reed", "Priya Shah"]
+    run = AutonomousRun.objects.get(focus_group=session)
+    assert run.next_reason == "Balance: Priya Shah has spoken least."

@@ -3,6 +3,7 @@ real openai SDK: every request is exactly one UsageEvent whose tokens equal
 what the server reported and whose cost is the seeded price × tokens, and
 every fault ends in the documented behaviour."""
 
+import itertools
 import json
 import logging
 import time
@@ -252,3 +253,38 @@ def test_secrets_never_reach_errors_or_logs(llm, owner, settings, caplog):
     assert canary not in caplog.text
     assert len(llm.requests) == 1  # a rejected key is not retried
     assert _events()[0].error_class == "ProviderRejected"
+
+
+def test_streamed_text_goes_out_at_once_then_a_few_tokens_at_a_time(llm, owner, settings):
+    settings.LLM_STREAM_FLUSH_SECONDS = 0.1
+    llm.tokens_per_second, llm.completion_tokens = 100, 40  # a token every 10 ms for 0.4 s
+    sent: list[tuple[float, str]] = []
+    result = complete(
+        feature="persona_response",
+        messages=MESSAGES,
+        user=owner,
+        stream_to=lambda text: sent.append((time.monotonic(), text)),
+    )
+    texts = [text for _, text in sent]
+    assert "".join(texts) == result.text  # all of it, in order, nothing twice
+    assert 3 <= len(sent) <= 10  # batched (40 tokens), yet still streaming, not one lump at the end
+    assert len(texts[0]) < len(result.text) // 4  # the first piece did not wait for company
+    gaps = [b - a for (a, _), (b, _) in itertools.pairwise(sent)]
+    assert all(gap >= 0.09 for gap in gaps[:-1]), gaps  # the last one is the end-of-stream flush
+
+
+def test_a_retried_stream_sends_its_pending_text_before_the_reset(llm, owner, settings):
+    settings.LLM_STREAM_FLUSH_SECONDS = 10  # nothing would go out between the first piece and the end
+    llm.add_fault("stream_cut", after_tokens=6)
+    events: list[str] = []
+    result = complete(
+        feature="persona_response",
+        messages=MESSAGES,
+        user=owner,
+        stream_to=lambda text: events.append(text),
+        on_retry=lambda: events.append("<reset>"),
+    )
+    reset = events.index("<reset>")
+    cut = "".join(events[:reset])
+    assert len(events[:reset]) == 2 and cut and result.text.startswith(cut)  # first piece, then the flush
+    assert "".join(events[reset + 1 :]) == result.text
