@@ -650,8 +650,10 @@ def _save_turn(
         locked.heartbeat_at = timezone.now()
         locked.save()
         _publish_run_on_commit(locked, sections=sections, names=names)
-        # Long runs keep a bounded context: fold turns that left the window into the summary.
-        transaction.on_commit(lambda: discussion._enqueue_summary(focus_group_id))
+        # Long runs keep a bounded context: fold turns that left the window into the summary (a task
+        # only when it is due: the summary the turn read may be behind, which only asks too early).
+        if discussion.summary_due(last_sequence=first + count - 1, summary_through=run.focus_group.summary_through):
+            transaction.on_commit(lambda: discussion._enqueue_summary(focus_group_id))
         if finished:
             if not guide_done:
                 # The last question's turns are spent: the run is over, no next turn is queued.

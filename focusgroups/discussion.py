@@ -388,13 +388,18 @@ def _enqueue_summary(focus_group_id: int) -> None:
     refresh_summary.apply_async((focus_group_id,))
 
 
+def summary_due(*, last_sequence: int, summary_through: int) -> bool:
+    """Enough turns have left the prompt window to fold them into the summary."""
+    return last_sequence - WINDOW_MESSAGES - summary_through >= SUMMARY_EVERY
+
+
 def summary_refresh(*, focus_group_id: int) -> bool:
     """Fold turns that have left the window into the running summary. Bounded: the summary
     replaces them in every prompt, so prompt size stops growing with the session."""
     focus_group = FocusGroup.objects.select_related("owner").get(pk=focus_group_id)
-    cutoff = focus_group.last_sequence - WINDOW_MESSAGES
-    if cutoff - focus_group.summary_through < SUMMARY_EVERY:
+    if not summary_due(last_sequence=focus_group.last_sequence, summary_through=focus_group.summary_through):
         return False
+    cutoff = focus_group.last_sequence - WINDOW_MESSAGES
     old = list(
         Message.objects.filter(
             focus_group=focus_group,

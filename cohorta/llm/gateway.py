@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import jsonschema
@@ -71,6 +72,18 @@ class _CallContext:
     attempts: int = 0
     event_ids: list[int] = field(default_factory=list)
     costs: dict[int, Decimal | None] = field(default_factory=dict)  # event id -> its cost, as stored
+
+
+@lru_cache(maxsize=256)
+def _validator_for(schema_json: str):
+    schema = json.loads(schema_json)
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)  # once per schema, not on every answer as jsonschema.validate() does
+    return cls(schema)
+
+
+def _validator(schema: dict):
+    return _validator_for(json.dumps(schema, sort_keys=True))
 
 
 class DeltaBatcher:
@@ -174,7 +187,7 @@ def complete(
             )
         try:
             data = json.loads(response.text)
-            jsonschema.validate(data, schema)
+            _validator(schema).validate(data)
         except (json.JSONDecodeError, jsonschema.ValidationError) as exc:
             _mark_failed(ctx, event_id, error_class=f"InvalidOutput:{exc.__class__.__name__}")
             if not content_retry_used and time.monotonic() < ctx.deadline:
