@@ -6,6 +6,7 @@ their own processes against Redis. Embedded mode: the broker is the in-process
 inside the web process, so a request still never waits for a job.
 """
 
+import gc
 import os
 import sys
 
@@ -35,3 +36,7 @@ def warm_up(**kwargs) -> None:
     if hasattr(provider, "client"):
         provider.client()
     _ensure_started()
+    # Everything loaded so far (Django, the apps, the SDKs) lives as long as the worker: keep it out of
+    # the collector's full passes, which otherwise walk it all while every thread waits.
+    gc.collect()
+    gc.freeze()

@@ -215,11 +215,10 @@ def _pause(run: AutonomousRun) -> None:
 
 def run_payload(run: AutonomousRun, *, sections: list[dict] | None = None, names: dict | None = None) -> dict:
     """What the live view shows of a run. A turn passes the guide and the names it already has."""
-    focus_group = run.focus_group
     if sections is None:
-        sections = _guide_sections(focus_group)
+        sections = _guide_sections(run.focus_group)
     if names is None:
-        names = _names(focus_group.participants.select_related("persona"))
+        names = _names(run.focus_group.participants.select_related("persona"))
     return {
         "id": run.pk,
         "status": run.status,
@@ -232,7 +231,7 @@ def run_payload(run: AutonomousRun, *, sections: list[dict] | None = None, names
         "section_title": sections[run.section_index]["title"] if run.section_index < len(sections) else "",
         "section_turns": run.section_turns,
         "section_budget": _section_budget(run, sections),
-        "next_speaker": run.next_speaker.name if run.next_speaker_id else "",
+        "next_speaker": names.get(str(run.next_speaker_id), "") if run.next_speaker_id else "",
         "next_reason": run.next_reason,
         "balance": [
             {"persona_id": int(pid), "name": names.get(pid, "?"), "turns": count}
@@ -252,7 +251,8 @@ def _publish_run_on_commit(
 
     def send():
         # The committed state, read after commit (a turn's own copy may be behind a stop or a reap).
-        fresh = AutonomousRun.objects.select_related("focus_group", "next_speaker").filter(pk=run_id).first()
+        related = ("focus_group",) if names is None else ()  # a turn has the names at hand
+        fresh = AutonomousRun.objects.select_related(*related).filter(pk=run_id).first()
         if fresh is not None:
             payload = run_payload(fresh, sections=sections, names=names)
             events._send(focus_group_id, {"type": "fg.run", "run": payload})
@@ -267,7 +267,7 @@ def _claim(run_id: int, turn: int) -> AutonomousRun | None:
     ).update(claimed_turn=turn, heartbeat_at=timezone.now())
     if not claimed:
         return None
-    return AutonomousRun.objects.select_related("focus_group__owner").get(pk=run_id)
+    return AutonomousRun.objects.select_related("focus_group__owner", "focus_group__guide").get(pk=run_id)
 
 
 def _position(run: AutonomousRun, sections: list[dict]) -> tuple[dict, dict, dict | None]:
