@@ -83,6 +83,7 @@ def run_start(*, focus_group: FocusGroup) -> AutonomousRun:
             turn_budget=min(max(budget, 4), 200),
             heartbeat_at=timezone.now(),
             speaking_counts={str(p.persona_id): 0 for p in participants},
+            researcher_seen_through=locked.last_sequence,  # what was said before the run is not an interjection
         )
         cost = get_app_settings().session_run_credit_cost
         if cost:
@@ -333,6 +334,11 @@ def speaker_labels(participants) -> dict[str, object]:
     return labels
 
 
+def _question_floor(run: AutonomousRun, sections: list[dict]) -> int:
+    """The turns a question gets before the moderator may move on: half its share of the section."""
+    return -(-_question_target(run, sections) // 2)
+
+
 def _fallback_speaker(run: AutonomousRun, participants) -> object:
     """Round-robin by fewest turns: the safe choice when the decision step fails."""
     counts = run.speaking_counts
@@ -434,14 +440,20 @@ def _advance(run: AutonomousRun, action: str, sections: list[dict]) -> bool:
     A question moves on when the moderator says so or runs one turn past its share; a section
     ends when its questions are done or its turn budget is spent, so every section of the guide
     gets its turns instead of the first one taking them all."""
+    last_of_section = run.question_index + 1 >= len(sections[run.section_index]["questions"])
+    # A "next question" turn asked the next question and got its first answer: that turn counts for it.
+    asked = 1 if action == "next_question" else 0
     if run.section_turns >= _section_budget(run, sections):
         run.section_index += 1
-        run.question_index = run.question_turns = run.section_turns = 0
+        run.question_index = 0
+        # The line asked the next section's first question only if this was the section's last question.
+        run.question_turns = run.section_turns = asked if last_of_section else 0
     elif action == "next_question" or run.question_turns >= _question_target(run, sections) + 1:
-        run.question_turns = 0
+        run.question_turns = asked
         run.question_index += 1
         if run.question_index >= len(sections[run.section_index]["questions"]):
-            run.question_index = run.section_turns = 0
+            run.question_index = 0
+            run.section_turns = asked
             run.section_index += 1
     return run.section_index >= len(sections)
 
@@ -461,17 +473,15 @@ def turn_run(*, run_id: int, turn: int) -> str:
     if run.section_index >= len(sections):
         run_end(run=run, reason=RunEndReason.GUIDE_DONE)
         return "ended"
-    # What the researcher said since the last turn (one query: newest first, up to the last turn's line).
-    interjection_lines = []
-    for role, content in (
-        focus_group.messages.filter(role__in=[MessageRole.RESEARCHER, MessageRole.MODERATOR, MessageRole.PERSONA])
-        .order_by("-sequence")
-        .values_list("role", "content")[:20]
-    ):
-        if role != MessageRole.RESEARCHER:
-            break
-        interjection_lines.append(content)
-    interjection = "\n".join(reversed(interjection_lines))
+    # What the researcher said that the moderator has not seen yet. Numbered by when it was posted, so an
+    # interjection made during a turn sits *before* that turn's messages: go by what was seen, not by order.
+    said = list(
+        focus_group.messages.filter(role=MessageRole.RESEARCHER, sequence__gt=run.researcher_seen_through)
+        .order_by("sequence")
+        .values_list("sequence", "content")[:10]
+    )
+    interjection = "\n".join(content for _, content in said)
+    seen_through = said[-1][0] if said else run.researcher_seen_through
     try:
         decision = _balance(_decide(run, focus_group, participants, sections, interjection), run, participants)
     except QuotaExceeded as exc:
@@ -484,14 +494,23 @@ def turn_run(*, run_id: int, turn: int) -> str:
     _publish_run_on_commit(run, sections=sections, names=names)
     # A wrap-up ends the run only once the guide's last question has had a turn (or the budget is all but
     # spent): a model that wants to close early must not skip the rest of the guide.
-    near_the_end = (following is None and run.question_turns >= 1) or run.turns_done >= run.turn_budget - 2
+    floor = _question_floor(run, sections)
+    near_the_end = (following is None and run.question_turns >= floor) or run.turns_done >= run.turn_budget - 2
+    if decision["action"] == "next_question" and run.question_turns < floor and following is not None:
+        # Too soon to move on: the guide gives this question more turns. Stay on it (without the line that
+        # would ask the next question).
+        decision = {**decision, "action": "probe", "moderator_message": None}
     if decision["action"] == "wrap_up" and not near_the_end:
         # Too early to close: carry on with the guide instead (its own words, not the model's goodbye).
         decision = {
             **decision,
-            "action": "next_question" if run.question_turns >= 1 and following is not None else "ask_question",
+            "action": "next_question" if run.question_turns >= floor and following is not None else "probe",
             "moderator_message": None,
         }
+    if run.question_turns == 0 and decision["action"] not in ("ask_question", "next_question", "wrap_up"):
+        # Nobody has asked the current question yet (the session is new, or the guide moved on because the
+        # last question's turns were spent): ask it, in the guide's words, before anyone probes.
+        decision = {**decision, "action": "ask_question", "moderator_message": None}
     if decision["action"] == "wrap_up":
         _save_turn(
             run,
@@ -503,6 +522,7 @@ def turn_run(*, run_id: int, turn: int) -> str:
             guide_done=True,
             sections=sections,
             names=names,
+            seen_through=seen_through,
         )
         run_end(run=AutonomousRun.objects.get(pk=run.pk), reason=RunEndReason.GUIDE_DONE)
         return "ended"
@@ -551,6 +571,7 @@ def turn_run(*, run_id: int, turn: int) -> str:
         guide_done=False,
         sections=sections,
         names=names,
+        seen_through=seen_through,
     )
     return "saved"
 
@@ -596,8 +617,10 @@ def _save_turn(
     system_note="",
     sections: list[dict] | None = None,
     names: dict | None = None,
+    seen_through: int | None = None,
 ):
-    """Save the turn's messages and move the run on, in one transaction; then schedule the next turn."""
+    """Save the turn's messages and move the run on, in one transaction; then schedule the next turn.
+    ``seen_through``: the researcher's messages this turn's decision took into account."""
     if sections is None:
         sections = _guide_sections(run.focus_group)
     with transaction.atomic():
@@ -641,6 +664,8 @@ def _save_turn(
             key = str(answer["persona"].pk)
             locked.speaking_counts[key] = locked.speaking_counts.get(key, 0) + 1
             locked.failed_turns = 0
+        if seen_through is not None:
+            locked.researcher_seen_through = max(locked.researcher_seen_through, seen_through)
         locked.opened = True
         locked.question_turns += 1
         locked.section_turns += 1

@@ -233,6 +233,9 @@ class AutonomousRun(models.Model):
     )
     next_reason = models.CharField(max_length=300, blank=True)
     failed_turns = models.PositiveSmallIntegerField(default=0)
+    researcher_seen_through = models.PositiveIntegerField(
+        default=0, help_text="The researcher's messages up to this sequence number have reached the moderator."
+    )
     credit_transaction = models.ForeignKey(
         "billing.CreditTransaction", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

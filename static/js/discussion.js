@@ -141,6 +141,8 @@
       var bubble = streamingBubble(msg.answer_id, msg.persona_id);
       if (bubble) { bubble.querySelector(".msg-body").textContent += msg.delta; scrollToEnd(false); }
     } else if (msg.type === "participant.typing") {
+      // A new start for this answer (a turn run again after a stop or a crash): begin the bubble afresh.
+      dropStreaming('.msg-streaming[data-answer-id="' + msg.answer_id + '"]');
       streamingBubble(msg.answer_id, msg.persona_id, msg.name);
     } else if (msg.type === "answer.reset") {
       var reset = transcript.querySelector('.msg-streaming[data-answer-id="' + msg.answer_id + '"] .msg-body');
@@ -160,9 +162,18 @@
     }
   }
 
+  function dropStreaming(selector) {
+    transcript.querySelectorAll(selector).forEach(function (bubble) { bubble.remove(); });
+  }
+
   function renderRun(run) {
     var panel = byId("autopilot");
     if (!panel || !run) return;
+    // An interrupted run lost the turn in flight: its half-written answer will not be saved.
+    if (run.status === "interrupted") {
+      dropStreaming(".msg-streaming");
+      document.querySelectorAll(".typing-indicator").forEach(function (dot) { dot.classList.add("d-none"); });
+    }
     byId("autopilot-state").classList.remove("d-none");
     byId("autopilot-status").textContent = run.status.charAt(0).toUpperCase() + run.status.slice(1);
     byId("autopilot-section").textContent = run.sections ? "Section " + run.section + " of " + run.sections : "";
@@ -374,7 +385,15 @@
     csrf = document.querySelector('meta[name="csrf-token"]').content;
     lastSeq = Number(transcript.dataset.lastSeq || 0);
     transcript.querySelectorAll(".msg[data-seq]").forEach(function (node) { seen[Number(node.dataset.seq)] = true; });
-    scrollToEnd(true);
+    // A report quote links to #msg-<n>: show that message, not the end of the transcript.
+    var target = /^#msg-\d+$/.test(window.location.hash) ? document.getElementById(window.location.hash.slice(1)) : null;
+    if (target) {
+      transcript.scrollTop += target.getBoundingClientRect().top - transcript.getBoundingClientRect().top
+        - (transcript.clientHeight - target.offsetHeight) / 2;
+      target.classList.add("msg-linked");
+    } else {
+      scrollToEnd(true);
+    }
     setupComposer();
     setupRetry();
     setupAutopilot();

@@ -390,3 +390,55 @@ def test_nobody_gets_two_turns_more_than_the_quietest(funded, turns, fake_llm):
     assert [m.speaker_name for m in answers] == ["Tom Reed", "Tom Reed", "Priya Shah"]
     run = AutonomousRun.objects.get(focus_group=session)
     assert run.next_reason == "Balance: Priya Shah has spoken least."
+
+
+def test_an_interjection_made_during_a_turn_reaches_the_next_decision_once(funded, turns, fake_llm, monkeypatch):
+    session = make_session(funded)
+    autonomous.run_start(focus_group=session)
+    turns(limit=1)
+    build = discussion.build_persona_messages
+
+    def researcher_speaks_mid_turn(**kwargs):
+        # The researcher posts while turn 1 is in flight: their message is numbered before the turn's own.
+        if not Message.objects.filter(focus_group=session, role=MessageRole.RESEARCHER).exists():
+            discussion.message_post(focus_group=session, text="Ask them about price, please.")
+        return build(**kwargs)
+
+    monkeypatch.setattr(discussion, "build_persona_messages", researcher_speaks_mid_turn)
+    turns(limit=1)
+    said = Message.objects.get(focus_group=session, role=MessageRole.RESEARCHER)
+    assert said.sequence < Message.objects.filter(focus_group=session).order_by("-sequence")[0].sequence
+    prompts_before = len(fake_llm.requests)
+    turns(limit=2)
+    decisions = [
+        r.body["messages"][0]["content"] for r in fake_llm.requests[prompts_before:] if r.body.get("response_format")
+    ]
+    heard = ['THE RESEARCHER JUST SAID: "Ask them about price, please."' in prompt for prompt in decisions]
+    assert heard == [True, False]  # the next decision takes it into account; the one after does not repeat it
+
+
+def test_the_guide_is_asked_in_order_and_a_question_is_not_rushed(funded, turns, fake_llm):
+    session = make_session(funded)
+    # Every decision says "next question" with a line of its own: too soon, each question is held.
+    rush = json.dumps(
+        {"action": "next_question", "next_speaker": "Alex Kim", "reason": "Move on.", "moderator_message": None}
+    )
+    fake_llm.add_fault("invalid_output", times=50, content=rush)
+    autonomous.run_start(focus_group=session)
+    for _ in range(30):
+        if not turns(limit=1):
+            break
+    moderator = list(
+        Message.objects.filter(focus_group=session, role=MessageRole.MODERATOR)
+        .order_by("sequence")
+        .values_list("content", flat=True)
+    )
+    asked = [q["text"] for s in GUIDE["sections"] for q in s["questions"]]
+    # Each guide question is put to the group, in the guide's order, each exactly once.
+    firsts = [next(i for i, line in enumerate(moderator) if question in line) for question in asked]
+    assert firsts == sorted(firsts)
+    assert all(sum(question in line for line in moderator) == 1 for question in asked), moderator
+    run = AutonomousRun.objects.get(focus_group=session)
+    # Held on each question for half its share at least (1 + 2 turns on the first, the line that moves on
+    # counting for the next): the guide is done in 5 of its 6 turns, not in 3.
+    assert run.status == RunStatus.ENDED and run.end_reason == RunEndReason.GUIDE_DONE and run.turns_done == 5

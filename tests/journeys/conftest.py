@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import time
 import uuid
@@ -90,9 +91,39 @@ class Stack:
     llm: QuotingFakeLLM
     stripe: FakeStripeServer
     log_dir: Path
+    env: dict
+    worker_args: list[str]
 
     def logs(self) -> str:
         return self.processes.logs()
+
+    def kill_worker(self) -> None:
+        """kill -9 the running Celery worker, as a crash or an OOM kill would."""
+        for name, proc in self.processes.children:
+            if name.startswith("worker") and proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+
+    def start_worker(self) -> None:
+        """A new worker process, as a supervisor would start after a crash."""
+        count = sum(1 for name, _ in self.processes.children if name.startswith("worker"))
+        args = [*self.worker_args]
+        args[args.index("-n") + 1] = f"journeys-{uuid.uuid4().hex[:8]}@%h"
+        self.processes.start(f"worker-{count + 1}", args, self.env)
+
+    def manage(self, code: str) -> str:
+        """Run Python in a Cohorta process on this stack (its database, broker and channel layer), like
+        a beat task or a shell on the server would; returns what it printed."""
+        result = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", code],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stdout
 
     def log(self, name: str) -> str:
         path = self.log_dir / f"{name}.log"
@@ -130,32 +161,29 @@ def stack(django_db_setup, tmp_path_factory) -> Iterator[Stack]:
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     port = free_port()
     group = Processes(log_dir)
+    worker_args = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "cohorta",
+        "worker",
+        "-Q",
+        "llm,default",
+        "--pool",
+        "threads",
+        "--concurrency",
+        "8",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        "-n",
+        f"journeys-{uuid.uuid4().hex[:8]}@%h",
+        "--loglevel",
+        "INFO",
+    ]
     try:
-        group.start(
-            "worker",
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "cohorta",
-                "worker",
-                "-Q",
-                "llm,default",
-                "--pool",
-                "threads",
-                "--concurrency",
-                "8",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "-n",
-                f"journeys-{uuid.uuid4().hex[:8]}@%h",
-                "--loglevel",
-                "INFO",
-            ],
-            env,
-        )
+        group.start("worker", worker_args, env)
         group.start(
             "web",
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "cohorta.asgi:application"],
@@ -164,14 +192,22 @@ def stack(django_db_setup, tmp_path_factory) -> Iterator[Stack]:
         base_url = f"http://127.0.0.1:{port}"
         health = wait_for_health(base_url, group)
         assert health["mode"] == "service", health
-        yield Stack(base_url=base_url, processes=group, llm=llm, stripe=stripe, log_dir=log_dir)
+        yield Stack(
+            base_url=base_url,
+            processes=group,
+            llm=llm,
+            stripe=stripe,
+            log_dir=log_dir,
+            env=env,
+            worker_args=worker_args,
+        )
     finally:
         group.stop()
         llm.stop()
         stripe.stop()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-        for name in ("web", "worker"):
+        for name in ["web", *(name for name, _ in group.children if name.startswith("worker"))]:
             source = log_dir / f"{name}.log"
             if source.exists():
                 shutil.copyfile(source, ARTIFACTS / f"{worker}{'-' if worker else ''}{name}.log")
