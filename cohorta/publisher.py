@@ -7,6 +7,7 @@ loop; callers enqueue and return at once, and a single consumer task sends in
 order (FIFO), so events for one session never overtake each other."""
 
 import asyncio
+import atexit
 import logging
 import threading
 import time
@@ -31,7 +32,7 @@ def _run(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
                 batch.append(queue.get_nowait())
             for group, event, done in coalesce(batch):
                 try:
-                    layer = get_channel_layer()
+                    layer = get_channel_layer() if group is not None else None  # None: a flush marker
                     if layer is not None:
                         if "t" in event:
                             event = {**event, "sent_at": time.time()}  # diagnostics: when it left this process
@@ -87,7 +88,22 @@ def _ensure_started() -> asyncio.AbstractEventLoop:
             _state.update(loop=loop, thread=thread)
             thread.start()
             ready.wait(timeout=5)
+            if not _state.get("atexit"):
+                # A short-lived process (a management command, a shell) must not exit with events still
+                # queued: the publisher is a daemon thread and would die with them.
+                atexit.register(flush)
+                _state["atexit"] = True
     return _state["loop"]
+
+
+def flush(timeout: float = 5.0) -> None:
+    """Wait until every event queued so far has been handed to the channel layer (FIFO: a marker)."""
+    loop, thread = _state["loop"], _state["thread"]
+    if loop is None or thread is None or not thread.is_alive():
+        return
+    done = threading.Event()
+    loop.call_soon_threadsafe(_state["queue"].put_nowait, (None, {}, done))
+    done.wait(timeout=timeout)
 
 
 def publish(group: str, event: dict, *, wait: bool = False) -> None:

@@ -83,7 +83,8 @@ def comparison_columns(*, focus_group: FocusGroup) -> list[dict]:
         columns.append(
             {
                 "session": session,
-                "alias": session.model_alias or "default",
+                # A session without its own alias answers on the one the settings give persona answers.
+                "alias": session.model_alias or settings.LLM_FEATURES["persona_response"],
                 "run": run,
                 "usage": usage_for(session),
                 "messages": session.messages.filter(role="persona", status="complete").count(),

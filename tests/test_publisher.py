@@ -33,3 +33,25 @@ def test_interleaved_answers_merge_per_answer_but_never_across_a_barrier():
         ("fg.message", None, None),
         ("fg.delta", "b", "z"),
     ]
+
+
+def test_flush_returns_once_everything_queued_has_reached_the_layer(monkeypatch):
+    import asyncio
+
+    from cohorta import publisher
+
+    sent = []
+
+    class SlowLayer:
+        async def group_send(self, group, event):
+            await asyncio.sleep(0.05)
+            sent.append((group, event["n"]))
+
+    monkeypatch.setattr(publisher, "get_channel_layer", lambda: SlowLayer())
+    for n in range(3):
+        publisher.publish("fg", {"type": "fg.status", "n": n})
+    assert len(sent) < 3  # still on its way
+    publisher.flush()
+    assert sent == [("fg", 0), ("fg", 1), ("fg", 2)]
+    # A management command or shell that published flushes the same way at exit.
+    assert publisher._state["atexit"] is True
