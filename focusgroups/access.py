@@ -15,8 +15,7 @@ def get_focus_group_for_user(request_or_user, focus_group_id, *, write: bool = F
         # Archived sessions are read-only; say so rather than pretend they are missing.
         from cohorta.errors import ApplicationError
 
-        raise ApplicationError("This session is archived. Restore it to change it.", code="archived",
-                               status_code=409)
+        raise ApplicationError("This session is archived. Restore it to change it.", code="archived", status_code=409)
     return focus_group
 
 

@@ -36,7 +36,11 @@ class FocusGroup(models.Model):
     summary = models.TextField(blank=True)
     summary_through = models.PositiveIntegerField(default=0)
     compare_of = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="comparisons",
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="comparisons",
         help_text="The session whose guide and personas this one re-runs on another model.",
     )
     model_alias = models.CharField(

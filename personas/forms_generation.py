@@ -9,8 +9,10 @@ class MultipleFileInput(forms.ClearableFileInput):
 
 class MultipleFileField(forms.FileField):
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("widget", MultipleFileInput(attrs={"class": "form-control", "multiple": True,
-                                                              "accept": ".pdf,.docx,.txt,.md,.csv"}))
+        kwargs.setdefault(
+            "widget",
+            MultipleFileInput(attrs={"class": "form-control", "multiple": True, "accept": ".pdf,.docx,.txt,.md,.csv"}),
+        )
         super().__init__(*args, **kwargs)
 
     def clean(self, data, initial=None):
@@ -24,26 +26,60 @@ class BriefForm(forms.Form):
         label="Who do you want to hear from?",
         min_length=10,
         max_length=4000,
-        widget=forms.Textarea(attrs={"class": "form-control", "rows": 4,
-                                     "placeholder": "UK parents of young children who cook on weeknights and are "
-                                                    "curious about meal kits but worried about price."}),
+        widget=forms.Textarea(
+            attrs={
+                "class": "form-control",
+                "rows": 4,
+                "placeholder": "UK parents of young children who cook on weeknights and are "
+                "curious about meal kits but worried about price.",
+            }
+        ),
     )
-    count = forms.IntegerField(label="How many personas", min_value=1, max_value=20, initial=8,
-                               widget=forms.NumberInput(attrs={"class": "form-control", "min": 1, "max": 20}))
-    age_min = forms.IntegerField(label="Youngest", required=False, min_value=18, max_value=90,
-                                 widget=forms.NumberInput(attrs={"class": "form-control", "placeholder": "18"}))
-    age_max = forms.IntegerField(label="Oldest", required=False, min_value=18, max_value=90,
-                                 widget=forms.NumberInput(attrs={"class": "form-control", "placeholder": "90"}))
-    locations = forms.CharField(label="Locations", required=False, max_length=500,
-                                widget=forms.TextInput(attrs={"class": "form-control",
-                                                              "placeholder": "Leeds, Bristol, Glasgow"}))
-    gender_mix = forms.CharField(label="Gender mix", required=False, max_length=120,
-                                 widget=forms.TextInput(attrs={"class": "form-control",
-                                                               "placeholder": "roughly even"}))
-    folder = forms.ModelChoiceField(label="Save into folder", queryset=Folder.objects.none(), required=False,
-                                    empty_label="No folder", widget=forms.Select(attrs={"class": "form-select"}))
-    files = MultipleFileField(label="Ground them in your research (optional)", required=False,
-                              help_text="PDF, DOCX, TXT, MD or a CSV of customer records or segments; up to 5 files.")
+    count = forms.IntegerField(
+        label="How many personas",
+        min_value=1,
+        max_value=20,
+        initial=8,
+        widget=forms.NumberInput(attrs={"class": "form-control", "min": 1, "max": 20}),
+    )
+    age_min = forms.IntegerField(
+        label="Youngest",
+        required=False,
+        min_value=18,
+        max_value=90,
+        widget=forms.NumberInput(attrs={"class": "form-control", "placeholder": "18"}),
+    )
+    age_max = forms.IntegerField(
+        label="Oldest",
+        required=False,
+        min_value=18,
+        max_value=90,
+        widget=forms.NumberInput(attrs={"class": "form-control", "placeholder": "90"}),
+    )
+    locations = forms.CharField(
+        label="Locations",
+        required=False,
+        max_length=500,
+        widget=forms.TextInput(attrs={"class": "form-control", "placeholder": "Leeds, Bristol, Glasgow"}),
+    )
+    gender_mix = forms.CharField(
+        label="Gender mix",
+        required=False,
+        max_length=120,
+        widget=forms.TextInput(attrs={"class": "form-control", "placeholder": "roughly even"}),
+    )
+    folder = forms.ModelChoiceField(
+        label="Save into folder",
+        queryset=Folder.objects.none(),
+        required=False,
+        empty_label="No folder",
+        widget=forms.Select(attrs={"class": "form-select"}),
+    )
+    files = MultipleFileField(
+        label="Ground them in your research (optional)",
+        required=False,
+        help_text="PDF, DOCX, TXT, MD or a CSV of customer records or segments; up to 5 files.",
+    )
     image_description = forms.CharField(required=False, widget=forms.HiddenInput())
 
     def __init__(self, *args, owner, **kwargs):
@@ -59,8 +95,10 @@ class BriefForm(forms.Form):
 
 
 class ImageForm(forms.Form):
-    image = forms.FileField(label="Image", widget=forms.ClearableFileInput(
-        attrs={"class": "form-control", "accept": "image/jpeg,image/png,image/webp"}))
+    image = forms.FileField(
+        label="Image",
+        widget=forms.ClearableFileInput(attrs={"class": "form-control", "accept": "image/jpeg,image/png,image/webp"}),
+    )
 
 
 class ModifyForm(forms.Form):

@@ -26,8 +26,11 @@ def _check_count(count) -> int:
     try:
         count = int(count)
     except (TypeError, ValueError):
-        raise ApplicationError("How many personas? Give a number from 1 to 20.", code="validation_error",
-                               extra={"fields": {"count": ["Enter a whole number from 1 to 20."]}}) from None
+        raise ApplicationError(
+            "How many personas? Give a number from 1 to 20.",
+            code="validation_error",
+            extra={"fields": {"count": ["Enter a whole number from 1 to 20."]}},
+        ) from None
     if not 1 <= count <= MAX_COUNT:
         raise ApplicationError(
             f"You can generate between 1 and {MAX_COUNT} personas at a time; you asked for {count}.",
@@ -71,8 +74,11 @@ def brief_start(
     """Validate the brief and its files, reserve the credits, create the job."""
     description = (description or "").strip()
     if len(description) < 10:
-        raise ApplicationError("Describe the audience in a sentence or two (at least 10 characters).",
-                               code="validation_error", extra={"fields": {"description": ["Too short."]}})
+        raise ApplicationError(
+            "Describe the audience in a sentence or two (at least 10 characters).",
+            code="validation_error",
+            extra={"fields": {"description": ["Too short."]}},
+        )
     count = _check_count(count)
     age_min, age_max = _check_ages(age_min, age_max)
     if isinstance(locations, str):
@@ -92,20 +98,43 @@ def brief_start(
     cost = get_app_settings().persona_credit_cost * count
     with transaction.atomic():
         brief = GenerationBrief.objects.create(
-            owner=owner, description=description[:4000], count=count, age_min=age_min, age_max=age_max,
-            locations=locations, gender_mix=gender_mix.strip()[:120], folder=folder,
+            owner=owner,
+            description=description[:4000],
+            count=count,
+            age_min=age_min,
+            age_max=age_max,
+            locations=locations,
+            gender_mix=gender_mix.strip()[:120],
+            folder=folder,
             image_description=(image_description or "").strip()[:4000],
         )
         for upload, kind, text in extracted:
             GroundingSource.objects.create(
-                brief=brief, kind=kind, filename=upload.name[:255], size=upload.size, text=text.text,
-                segments=text.segments or [], truncated=text.truncated, warnings=text.warnings,
+                brief=brief,
+                kind=kind,
+                filename=upload.name[:255],
+                size=upload.size,
+                text=text.text,
+                segments=text.segments or [],
+                truncated=text.truncated,
+                warnings=text.warnings,
             )
         if cost:
-            credits_spend(user=owner, amount=cost, idempotency_key=f"brief:{brief.pk}:reserve",
-                          reference=f"brief:{brief.pk}", description=f"Generate {count} personas (reserved)")
-        job = job_create(owner=owner, kind="persona_generation", target=brief, total=count,
-                         params={"brief_id": brief.pk, "unit_cost": cost // count}, message="Waiting to start")
+            credits_spend(
+                user=owner,
+                amount=cost,
+                idempotency_key=f"brief:{brief.pk}:reserve",
+                reference=f"brief:{brief.pk}",
+                description=f"Generate {count} personas (reserved)",
+            )
+        job = job_create(
+            owner=owner,
+            kind="persona_generation",
+            target=brief,
+            total=count,
+            params={"brief_id": brief.pk, "unit_cost": cost // count},
+            message="Waiting to start",
+        )
         brief.job = job
         brief.save(update_fields=["job"])
     return brief
@@ -114,26 +143,43 @@ def brief_start(
 def persona_modify_start(*, persona: Persona, instruction: str):
     instruction = (instruction or "").strip()
     if len(instruction) < 3:
-        raise ApplicationError("Say what to change, e.g. “make her more price-sensitive”.",
-                               code="validation_error", extra={"fields": {"instruction": ["Too short."]}})
+        raise ApplicationError(
+            "Say what to change, e.g. “make her more price-sensitive”.",
+            code="validation_error",
+            extra={"fields": {"instruction": ["Too short."]}},
+        )
     if len(instruction) > 1000:
         raise ApplicationError("Keep the change under 1,000 characters.", code="validation_error")
     cost = get_app_settings().persona_modify_credit_cost
     with transaction.atomic():
-        job = job_create(owner=persona.owner, kind="persona_modify", target=persona, total=1,
-                         params={"persona_id": persona.pk, "instruction": instruction, "cost": cost})
+        job = job_create(
+            owner=persona.owner,
+            kind="persona_modify",
+            target=persona,
+            total=1,
+            params={"persona_id": persona.pk, "instruction": instruction, "cost": cost},
+        )
         if cost:
-            credits_spend(user=persona.owner, amount=cost, idempotency_key=f"job:{job.pk}:spend",
-                          reference=f"persona:{persona.pk}", description=f"AI change to {persona.name}")
+            credits_spend(
+                user=persona.owner,
+                amount=cost,
+                idempotency_key=f"job:{job.pk}:spend",
+                reference=f"persona:{persona.pk}",
+                description=f"AI change to {persona.name}",
+            )
     return job
 
 
 def image_describe_start(*, owner, upload):
     kind = uploads.validate_upload(upload, allowed=IMAGE_KINDS)
     data_url = uploads.image_data_url(upload, kind)
-    return job_create(owner=owner, kind="image_description", total=1,
-                      params={"_image": data_url, "filename": upload.name[:255], "token": uuid.uuid4().hex},
-                      message="Waiting to look at the image")
+    return job_create(
+        owner=owner,
+        kind="image_description",
+        total=1,
+        params={"_image": data_url, "filename": upload.name[:255], "token": uuid.uuid4().hex},
+        message="Waiting to look at the image",
+    )
 
 
 def upload_limit_mb() -> int:

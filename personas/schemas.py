@@ -26,8 +26,17 @@ def basic_profiles_schema(count: int) -> dict:
                 "description": "The reference source or segment label this person reflects, if any.",
             },
         },
-        "required": ["name", "age", "gender", "location", "occupation", "income_bracket", "education",
-                     "household", "grounded_in"],
+        "required": [
+            "name",
+            "age",
+            "gender",
+            "location",
+            "occupation",
+            "income_bracket",
+            "education",
+            "household",
+            "grounded_in",
+        ],
         "additionalProperties": False,
     }
     return {
@@ -59,8 +68,20 @@ DETAIL_PROFILE_SCHEMA = {
         "speaking_style": _STR,
         "quote": _STR,
     },
-    "required": ["personality", "values", "interests", "goals", "frustrations", "brand_affinities",
-                 "buying_behaviour", "media_habits", "tech_savviness", "backstory", "speaking_style", "quote"],
+    "required": [
+        "personality",
+        "values",
+        "interests",
+        "goals",
+        "frustrations",
+        "brand_affinities",
+        "buying_behaviour",
+        "media_habits",
+        "tech_savviness",
+        "backstory",
+        "speaking_style",
+        "quote",
+    ],
     "additionalProperties": False,
 }
 

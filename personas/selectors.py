@@ -79,4 +79,3 @@ def persona_versions(*, persona: Persona) -> list[dict]:
 
 def existing_names(*, user) -> set[str]:
     return set(Persona.objects.filter(owner=user).values_list("name", flat=True))
-

@@ -107,8 +107,9 @@ def describe_image(request: HttpRequest) -> HttpResponse:
         job = None
     if request.htmx and job is not None:
         return render(request, "personas/_image_job.html", {"job": job})
-    return render(request, "personas/describe_image.html", {"form": form, "job": job},
-                  status=400 if form.errors else 200)
+    return render(
+        request, "personas/describe_image.html", {"form": form, "job": job}, status=400 if form.errors else 200
+    )
 
 
 @login_required
