@@ -496,9 +496,9 @@ def turn_run(*, run_id: int, turn: int) -> str:
     # spent): a model that wants to close early must not skip the rest of the guide.
     floor = _question_floor(run, sections)
     near_the_end = (following is None and run.question_turns >= floor) or run.turns_done >= run.turn_budget - 2
-    if decision["action"] == "next_question" and run.question_turns < floor and following is not None:
-        # Too soon to move on: the guide gives this question more turns. Stay on it (without the line that
-        # would ask the next question).
+    if decision["action"] == "next_question" and run.question_turns < floor:
+        # Too soon to move on (or, on the last question, to finish): the guide gives this question more
+        # turns. Stay on it, without the line that would ask the next question.
         decision = {**decision, "action": "probe", "moderator_message": None}
     if decision["action"] == "wrap_up" and not near_the_end:
         # Too early to close: carry on with the guide instead (its own words, not the model's goodbye).

@@ -291,7 +291,11 @@ def job_run(*, job_id, worker: str = "") -> Job | None:
 def _finish(job: Job, state: str, **fields: Any) -> Job:
     try:
         job = job_transition(job=job, to=state, **fields)
-    except IllegalJobTransition:
+    except IllegalJobTransition as exc:
+        if exc.current == "missing":
+            # Deleted while it ran (its owner deleted their account): nothing is left to record.
+            logger.info("Job %s was deleted while it ran", job.pk)
+            return job
         job.refresh_from_db()  # reaped or cancelled meanwhile: keep what is there
     jobs_dispatch(owner_id=job.owner_id)
     return job

@@ -4,6 +4,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -150,3 +151,21 @@ def run_worker_check_over_websocket(base_url: str, token: str, steps: int = 3, t
             if payload["state"] in {"done", "failed", "cancelled", "interrupted"}:
                 return {"job": payload, "states": states, "progress": progress}
     raise AssertionError(f"job did not finish over the websocket in {timeout}s; saw {states}")
+
+
+def celery_worker_args(hostname: str, *, concurrency: int, queues: str = "llm,default") -> list[str]:
+    """The command of a test worker: the production worker (threads pool, our queues), without the
+    cluster chatter a single test worker does not need."""
+    args = [sys.executable, "-m", "celery", "-A", "cohorta", "worker", "-Q", queues, "--pool", "threads"]
+    args += ["--concurrency", str(concurrency), "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    return [*args, "-n", hostname, "--loglevel", "INFO"]
+
+
+def wait_until(predicate, timeout: float, what: str, logs=None) -> None:
+    """Poll ``predicate`` until it holds; on timeout fail, saying what was awaited (and the logs, if given)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}\n{logs() if logs else ''}")

@@ -14,6 +14,7 @@ from cohorta.accounts.services import api_token_create
 from tests.factories import UserFactory
 from tests.integration.helpers import (
     base_env,
+    celery_worker_args,
     free_port,
     http_json,
     processes,
@@ -45,26 +46,7 @@ def test_job_runs_on_a_separate_worker_and_progress_reaches_the_websocket(tmp_pa
     with processes(tmp_path) as group:
         group.start(
             "worker",
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "cohorta",
-                "worker",
-                "-Q",
-                "llm,default",
-                "--pool",
-                "threads",
-                "--concurrency",
-                "4",
-                "--without-gossip",
-                "--without-mingle",
-                "-n",
-                f"{worker_name}@%h",
-                "--loglevel",
-                "INFO",
-            ],
+            celery_worker_args(f"{worker_name}@%h", concurrency=4),
             env,
         )
         group.start(

@@ -80,6 +80,19 @@ def test_handler_crash_fails_with_a_safe_message(owner, temp_kinds):
     assert "hunter2" not in job.error and "unexpected error" in job.error
 
 
+def test_a_job_deleted_while_it_runs_ends_quietly(owner, temp_kinds, caplog):
+    def delete_myself(job, ctx):
+        Job.objects.filter(pk=job.pk).delete()  # as deleting the owner's account does mid-run
+        return {"ok": True}
+
+    caplog.set_level("INFO", logger="cohorta.jobs.services")
+    temp_kinds("vanishing", delete_myself)
+    job = JobFactory(owner=owner, kind="vanishing", state=JobState.QUEUED)
+    services.job_run(job_id=job.pk)  # no DoesNotExist from the worker
+    assert not Job.objects.filter(pk=job.pk).exists()
+    assert "deleted while it ran" in caplog.text
+
+
 def test_job_failure_message_is_shown(owner, temp_kinds):
     def refuse(job, ctx):
         raise JobFailure("The model returned nothing usable.")

@@ -29,7 +29,15 @@ import redis
 from cohorta.llm.schema_faker import fake_instance
 from tests.fakes.openai_server import FakeOpenAIServer, request_seed
 from tests.fakes.stripe_server import FakeStripeServer
-from tests.integration.helpers import ROOT, Processes, base_env, free_port, service_database_url, wait_for_health
+from tests.integration.helpers import (
+    ROOT,
+    Processes,
+    base_env,
+    celery_worker_args,
+    free_port,
+    service_database_url,
+    wait_for_health,
+)
 
 ARTIFACTS = ROOT / "artifacts" / "journeys"
 CHROMIUM = "/usr/bin/chromium"
@@ -161,27 +169,7 @@ def stack(django_db_setup, tmp_path_factory) -> Iterator[Stack]:
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     port = free_port()
     group = Processes(log_dir)
-    worker_args = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "cohorta",
-        "worker",
-        "-Q",
-        "llm,default",
-        "--pool",
-        "threads",
-        "--concurrency",
-        "8",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-        "-n",
-        f"journeys-{uuid.uuid4().hex[:8]}@%h",
-        "--loglevel",
-        "INFO",
-    ]
+    worker_args = celery_worker_args(f"journeys-{uuid.uuid4().hex[:8]}@%h", concurrency=8)
     try:
         group.start("worker", worker_args, env)
         group.start(

@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 from playwright.sync_api import expect
 
+from tests.integration.helpers import wait_until
 from tests.journeys.conftest import JOB_TIMEOUT_MS, log_in, make_user
 
 pytestmark = [pytest.mark.service, pytest.mark.slow, pytest.mark.journey]
@@ -91,12 +92,7 @@ def _turns_done(session) -> int:
 
 
 def _wait(predicate, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    wait_until(predicate, timeout, what)
 
 
 def _settled(model, quiet: float = 2.0, timeout: float = 60) -> None:

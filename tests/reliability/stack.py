@@ -19,7 +19,15 @@ import redis
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests.integration.helpers import ROOT, base_env, free_port, http_json, service_database_url, wait_for_health
+from tests.integration.helpers import (
+    ROOT,
+    base_env,
+    celery_worker_args,
+    free_port,
+    http_json,
+    service_database_url,
+    wait_for_health,
+)
 
 
 def isolated_redis_url() -> str:
@@ -78,10 +86,7 @@ class Stack:
     ) -> Worker:
         """Start a worker process (``worker-N``, its own log) and return at once."""
         name, hostname = self._next_worker()
-        args = [sys.executable, "-m", "celery", "-A", "cohorta", "worker", "-Q", queues, "--pool", "threads"]
-        args += ["--concurrency", str(concurrency), "--without-gossip", "--without-mingle", "--without-heartbeat"]
-        args += ["-n", hostname, "--loglevel", "INFO"]
-        proc = self._spawn(name, args, env)
+        proc = self._spawn(name, celery_worker_args(hostname, concurrency=concurrency, queues=queues), env)
         return Worker(self, name, hostname, proc.pid, proc)
 
     def start_worker(self, *, concurrency: int = 4, env: dict[str, str] | None = None) -> Worker:

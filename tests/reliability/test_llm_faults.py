@@ -36,6 +36,7 @@ from focusgroups.models import (
     RunEndReason,
     RunStatus,
 )
+from tests.integration.helpers import wait_until
 from tests.reliability.conftest import chat_responses, closing_turns, guide, make_session
 from usage.models import UsageEvent, UsageSource, UsageStatus
 
@@ -51,12 +52,7 @@ SCHEMA = decision_schema(["Priya Shah", "Tom Reed"])
 
 
 def _wait(predicate, timeout: float, what: str, stack=None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}\n{stack.logs() if stack else ''}")
+    wait_until(predicate, timeout, what, stack.logs if stack else None)
 
 
 # --- the gateway ---------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from billing.models import CreditTransaction
 from billing.selectors import credits_balance, ledger_is_consistent
 from focusgroups import autonomous
 from focusgroups.models import AutonomousRun, FocusGroup, Message, MessageRole, RunEndReason, RunStatus
+from tests.integration.helpers import wait_until
 from tests.reliability.conftest import chat_responses, closing_turns, guide, make_session
 from usage.models import UsageEvent, UsageStatus
 
@@ -43,13 +44,8 @@ KILLS = 20
 GUIDE = guide(sections=5, questions=6, turn_budget=6)
 
 
-def _wait(predicate, timeout: float, what: str, stack) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}\n{stack.logs()}")
+def _wait(predicate, timeout: float, what: str, stack=None) -> None:
+    wait_until(predicate, timeout, what, stack.logs if stack else None)
 
 
 def _settle(llm, quiet: float = 1.5, timeout: float = 30) -> None:
