@@ -192,7 +192,10 @@ if REDIS_URL:
                 else "channels_redis.core.RedisChannelLayer"
             ),
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py 8 reads with a 5 s socket timeout by default, and the core layer blocks on
+                # BZPOPMIN for 5 s: the two race, and a consumer dies with "Timeout reading". A longer
+                # socket timeout still finds a dead connection.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
                 "prefix": "cohorta",
                 "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=500),
                 "expiry": 60,

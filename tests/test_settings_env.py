@@ -109,3 +109,22 @@ def test_service_urls_switch_every_backend():
         "django.core.cache.backends.redis.RedisCache",
         "False",
     ], result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flavour", ["core", "pubsub"])
+def test_channel_layer_reads_outlast_its_blocking_receive(flavour):
+    # redis-py 8 reads with a 5 s socket timeout by default; the core layer blocks on BZPOPMIN for its
+    # brpop_timeout (5 s), and the two raced: idle consumers died with "Timeout reading from Redis".
+    code = (
+        "from django.conf import settings as s; from channels_redis.core import RedisChannelLayer;"
+        "from channels_redis.utils import create_pool, decode_hosts;"
+        "hosts = decode_hosts(s.CHANNEL_LAYERS['default']['CONFIG']['hosts']);"
+        "from redis._defaults import DEFAULT_SOCKET_TIMEOUT as default;"
+        "print(create_pool(hosts[0]).connection_kwargs.get('socket_timeout', default));"
+        "print(RedisChannelLayer.brpop_timeout)"
+    )
+    env = {"REDIS_URL": "redis://cache.internal:6379/0", "CHANNEL_LAYER_FLAVOUR": flavour}
+    result = _django(["shell", "-v", "0", "-c", code], env)
+    socket_timeout, blocking = (float(x) for x in result.stdout.split())
+    assert socket_timeout > blocking + 5, result.stderr
