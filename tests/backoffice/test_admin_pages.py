@@ -59,3 +59,12 @@ def test_personas_and_focus_groups_link_to_their_owner_and_search(staff_client, 
     groups = staff_client.get(reverse("admin:focusgroups_focusgroup_changelist") + "?q=oat")
     body = groups.content.decode()
     assert groups.context["cl"].result_count == 1 and owner_url in body and "$0.5000" in body
+
+
+def test_the_index_names_each_app_group_once(staff_client):
+    import re
+
+    html = staff_client.get("/admin/").content.decode()
+    groups = re.findall(r'<caption>\s*<a [^>]*class="section"[^>]*>([^<]+)</a>', html)
+    assert groups and len(groups) == len(set(groups)), groups
+    assert "Sign-in email addresses (allauth)" in groups
