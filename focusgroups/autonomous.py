@@ -394,21 +394,19 @@ def _decide(run: AutonomousRun, focus_group: FocusGroup, participants, sections,
         # Invalid JSON or an unknown speaker, twice (the gateway retries once), or the model is down.
         logger.warning("Decision step failed for run %s: %s", run.pk, exc.message)
     else:
-        speaker = labels.get(result.data["next_speaker"])
-        if speaker is not None:
-            return {**result.data, "speaker": speaker, "fallback": False}
+        # The gateway validated the answer against the schema: the name is one of the labels.
+        return {**result.data, "speaker": labels[result.data["next_speaker"]]}
     return {
         "action": "probe" if run.opened else "ask_question",
         "speaker": _fallback_speaker(run, participants),
         "reason": "Round-robin: giving the floor to who has spoken least.",
         "moderator_message": None,
-        "fallback": True,
     }
 
 
 def _balance(decision: dict, run: AutonomousRun, participants) -> dict:
-    """Keep one persona from dominating: nobody gets a third turn more than the quietest has had
-    (a follow-up to the same person is fine; a monologue is not): pass to the quietest instead."""
+    """Keep one persona from dominating: whoever is already two turns ahead of the quietest does not
+    get the floor again (one follow-up to the same person is fine; a monologue is not); the quietest does."""
     counts = [run.speaking_counts.get(str(p.persona_id), 0) for p in participants]
     chosen = run.speaking_counts.get(str(decision["speaker"].pk), 0)
     if chosen - min(counts) >= 2:
