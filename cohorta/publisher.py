@@ -96,17 +96,14 @@ def _ensure_started() -> asyncio.AbstractEventLoop:
     return _state["loop"]
 
 
-def flush(timeout: float = 5.0) -> None:
-    """Wait until every event queued so far has been handed to the channel layer (FIFO: a marker)."""
-    loop, thread = _state["loop"], _state["thread"]
-    if loop is None or thread is None or not thread.is_alive():
-        return
-    done = threading.Event()
-    loop.call_soon_threadsafe(_state["queue"].put_nowait, (None, {}, done))
-    done.wait(timeout=timeout)
+def flush() -> None:
+    """Wait until every event queued so far has been handed to the channel layer: the queue is FIFO, so
+    waiting for a marker (group None, sent nowhere) is waiting for everything before it."""
+    if _state["loop"] is not None and _state["thread"].is_alive():
+        publish(None, {}, wait=True)
 
 
-def publish(group: str, event: dict, *, wait: bool = False) -> None:
+def publish(group: str | None, event: dict, *, wait: bool = False) -> None:
     """Queue ``event`` for ``group``. With ``wait``, block until it was handed to the layer."""
     loop = _ensure_started()
     done = threading.Event() if wait else None
