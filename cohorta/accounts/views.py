@@ -3,6 +3,7 @@ from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from cohorta.accounts import selectors, services
@@ -24,19 +25,24 @@ def settings_profile(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/profile.html", {"form": form, "settings_section": "profile"})
 
 
+# Where a new token waits between the POST that made it and the one page that shows it.
+_JUST_CREATED = "accounts:new_api_token"
+
+
 @login_required
+@never_cache  # the page may carry a raw token: no browser or proxy copy of it
 def settings_tokens(request: HttpRequest) -> HttpResponse:
     form = ApiTokenForm(request.POST or None)
-    new_token = None
     if request.method == "POST" and form.is_valid():
         token, raw = services.api_token_create(user=request.user, name=form.cleaned_data["name"])
-        # Rendered once in this response and never again: only the hash is kept.
-        new_token = {"name": token.name, "raw": raw}
-        form = ApiTokenForm()
+        # Post/redirect/get, so a refresh cannot make a second token. The raw value rides in the
+        # session for exactly one display: the GET below pops it, and only the hash is kept.
+        request.session[_JUST_CREATED] = {"name": token.name, "raw": raw}
+        return redirect("settings_tokens")
     context = {
         "form": form,
         "tokens": selectors.api_tokens_for_user(user=request.user),
-        "new_token": new_token,
+        "new_token": request.session.pop(_JUST_CREATED, None) if request.method == "GET" else None,
         "settings_section": "tokens",
     }
     return render(request, "accounts/tokens.html", context)

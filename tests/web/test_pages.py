@@ -92,12 +92,24 @@ def test_cancel_from_the_panel_returns_the_row(client, owner):
 
 def test_token_is_shown_once_then_only_its_prefix(client, owner):
     client.force_login(owner)
-    response = client.post("/settings/tokens/", {"name": "notebook"})
+    response = client.post("/settings/tokens/", {"name": "notebook"}, follow=True)
     body = response.content.decode()
     token = owner.api_tokens.get()
     raw = body.split('id="new-token" value="', 1)[1].split('"', 1)[0]
     assert raw.startswith(token.prefix) and "will not be shown again" in body
+    assert "no-store" in response["Cache-Control"]  # no copy of the raw token in a browser cache
     assert raw not in client.get("/settings/tokens/").content.decode()
+
+
+def test_refreshing_after_creating_a_token_makes_no_second_one(client, owner):
+    client.force_login(owner)
+    response = client.post("/settings/tokens/", {"name": "notebook"})
+    assert response.status_code == 302 and response["Location"] == "/settings/tokens/"
+    first = client.get("/settings/tokens/")  # where the redirect lands: the token, once
+    assert 'id="new-token"' in first.content.decode()
+    again = client.get("/settings/tokens/")  # the refresh: a GET, so nothing is created
+    assert 'id="new-token"' not in again.content.decode()
+    assert owner.api_tokens.count() == 1
 
 
 def test_token_name_is_required(client, owner):
