@@ -1,5 +1,8 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.utils.functional import lazy
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from cohorta.web import views as web_views
@@ -11,6 +14,9 @@ admin.site.index_title = "Operations"
 urlpatterns = [
     path("", web_views.home, name="dashboard"),
     path("healthz", web_views.healthz, name="healthz"),
+    # Browsers ask for /favicon.ico whatever the page links; lazy because the hashed name is
+    # only known once the staticfiles manifest can be read, not at import.
+    path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("img/favicon.ico")), name="favicon"),
     path("accounts/", include("allauth.urls")),
     path("settings/", include("cohorta.accounts.urls")),
     path("jobs/", include("cohorta.jobs.urls")),

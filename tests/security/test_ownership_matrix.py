@@ -244,6 +244,7 @@ ANONYMOUS_ALLOWED = {"dashboard"}
 # Routes that hold nobody's data, or that only staff may call (checked in test_staff_only.py).
 PUBLIC_OR_STAFF_ROUTES: dict[str, str] = {
     "healthz": "public: reports the state of the services, no user data",
+    "favicon": "public: a redirect to the static icon",
     "account_deleted": "public goodbye page shown after an account is deleted",
     "billing:stripe-webhook": "Stripe's signed callback; a bad signature is a 400 (tests/billing)",
     "api:staff-usage-summary": "staff only (IsAdminUser); non-staff get 403: tests/backoffice/test_access.py",
