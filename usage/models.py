@@ -55,6 +55,7 @@ class UsageStatus(models.TextChoices):
 class UsageSource(models.TextChoices):
     REPORTED = "reported", "Reported by the provider"
     ESTIMATED = "estimated", "Estimated (provider sent no usage)"
+    NONE = "none", "No usage (the call failed before the model ran)"
 
 
 class UsageEvent(models.Model):

@@ -62,8 +62,8 @@ def usage_event_record(
     now = timezone.now()
     cost: Decimal | None
     price_missing = False
-    if simulated:
-        cost = Decimal(0)  # the offline simulator costs nothing
+    if simulated or tokens.source == UsageSource.NONE:
+        cost = Decimal(0)  # the offline simulator, and a call the model never ran, cost nothing
     else:
         price = price_for(model, now)
         if price is None:

@@ -293,8 +293,9 @@ def _one_call(ctx: _CallContext, request: ProviderRequest) -> tuple[ProviderResp
                 source=UsageSource.ESTIMATED,
             )
         else:
-            # The provider answered with an error before doing any work.
-            tokens = TokenUsage()
+            # A 429, a 5xx, a refused connection or a rejected request: no completion came back, so the
+            # model did not run and nothing was billed. Said as such, not as a reported zero.
+            tokens = TokenUsage(source=UsageSource.NONE)
         _record(
             ctx,
             tokens,

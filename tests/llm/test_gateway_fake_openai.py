@@ -15,6 +15,7 @@ import pytest
 from cohorta.errors import QuotaExceeded
 from cohorta.llm import errors
 from cohorta.llm.gateway import complete
+from tests.fakes.openai_server import count_prompt_tokens
 from usage.models import UsageEvent, UsageSource, UsageStatus
 
 pytestmark = pytest.mark.django_db
@@ -162,6 +163,51 @@ def test_a_hanging_provider_times_out_within_the_deadline(llm, owner, settings):
     assert all(e.usage_source == UsageSource.ESTIMATED and e.input_tokens > 0 for e in events)
 
 
+@pytest.mark.parametrize(
+    ("fault", "options", "error_class"),
+    [
+        ("rate_limit", {"retry_after": 0.01}, "ProviderRateLimited"),
+        ("server_error", {"status": 500}, "ProviderServerError"),
+    ],
+)
+def test_an_error_that_returned_no_completion_is_recorded_as_no_usage(llm, owner, fault, options, error_class):
+    llm.add_fault(fault, **options)
+    complete(feature="summary", messages=MESSAGES, user=owner)
+    failed, ok = _events()
+    assert (failed.status, failed.error_class, failed.usage_source) == ("error", error_class, UsageSource.NONE)
+    assert failed.get_usage_source_display().startswith("No usage")
+    assert (failed.input_tokens, failed.cached_input_tokens, failed.output_tokens, failed.reasoning_tokens) == (
+        0,
+        0,
+        0,
+        0,
+    )
+    assert failed.cost_usd == 0 and not failed.price_missing
+    assert ok.usage_source == UsageSource.REPORTED and ok.cost_usd > 0
+
+
+def test_no_usage_costs_nothing_even_for_a_model_without_a_price(llm, owner, settings):
+    settings.LLM_MODELS = {**settings.LLM_MODELS, "mini": "brand-new-model"}
+    llm.add_fault("rate_limit", retry_after=0.01)
+    complete(feature="summary", messages=MESSAGES, user=owner)
+    failed, ok = _events()
+    assert failed.usage_source == UsageSource.NONE and failed.cost_usd == 0 and not failed.price_missing
+    assert ok.price_missing and ok.cost_usd is None
+
+
+def test_a_timeout_is_metered_as_if_the_prompt_was_billed(llm, owner, settings):
+    """The README's policy: the provider may have read (and billed) the prompt before we gave up."""
+    settings.LLM_READ_TIMEOUT = 0.3
+    llm.add_fault("hang", seconds=5)
+    complete(feature="summary", messages=MESSAGES, user=owner)
+    timed_out, ok = _events()
+    assert (timed_out.status, timed_out.error_class) == ("error", "ProviderTimeout")
+    assert timed_out.usage_source == UsageSource.ESTIMATED
+    assert timed_out.input_tokens == count_prompt_tokens(MESSAGES) and timed_out.output_tokens == 0
+    assert timed_out.cost_usd > 0
+    assert ok.usage_source == UsageSource.REPORTED
+
+
 def test_the_deadline_bounds_the_whole_call(llm, owner, settings):
     settings.LLM_READ_TIMEOUT = 5
     llm.add_fault("hang", times=5, seconds=5)
@@ -227,6 +273,7 @@ def test_provider_down_is_llm_unavailable(llm, owner, settings):
     with pytest.raises(errors.LLMUnavailable):
         complete(feature="summary", messages=MESSAGES, user=owner)
     assert len(_events()) == 3 and all(e.error_class == "ProviderUnavailable" for e in _events())
+    assert all(e.usage_source == UsageSource.NONE and e.input_tokens == 0 and e.cost_usd == 0 for e in _events())
 
 
 def test_a_model_without_a_price_still_answers(llm, owner, settings):
