@@ -25,9 +25,14 @@ class QuotaStatus:
     warning_ratio: Decimal
 
     @property
+    def no_budget(self) -> bool:
+        """A budget of $0 (an admin turned AI work off for this user): used up before any spend."""
+        return self.limit_usd <= 0
+
+    @property
     def ratio(self) -> Decimal:
-        if self.limit_usd <= 0:
-            return Decimal(1) if self.spent_usd > 0 else Decimal(0)
+        if self.no_budget:
+            return Decimal(1)  # nothing may be spent, so it is all spent: banner and refusal agree
         return self.spent_usd / self.limit_usd
 
     @property
@@ -62,12 +67,18 @@ def quota_status(*, user) -> QuotaStatus:
 def quota_check(*, user, focus_group_id: int | None = None, focus_group_cap_usd: Decimal | None = None) -> QuotaStatus:
     """Refuse the call (QuotaExceeded → HTTP 402) when a limit is reached; warn at the threshold."""
     status = quota_status(user=user)
+    # Pages show the budget banner from this cache: keep it as fresh as the last check, so the
+    # banner is up by the time a page follows a refusal or a crossing of the threshold.
+    cache.set(banner_cache_key(user.pk), quota_banner_payload(status), BANNER_SECONDS)
     if status.exceeded:
-        raise QuotaExceeded(
-            f"You have used your monthly AI budget (${status.spent_usd:.2f} of ${status.limit_usd:.2f}). "
-            "AI work is paused until next month or until an admin raises your quota.",
-            extra={"limit_usd": str(status.limit_usd), "spent_usd": str(status.spent_usd)},
-        )
+        if status.no_budget:
+            message = "Your account has no monthly AI budget ($0.00), so AI work is off."
+        else:
+            message = (
+                f"You have used your monthly AI budget (${status.spent_usd:.2f} of ${status.limit_usd:.2f}). "
+                "AI work is paused until next month or until an admin raises your quota."
+            )
+        raise QuotaExceeded(message, extra={"limit_usd": str(status.limit_usd), "spent_usd": str(status.spent_usd)})
     if focus_group_id is not None and focus_group_cap_usd is not None:
         spent = UsageEvent.objects.filter(focus_group_id=focus_group_id).aggregate(total=Sum("cost_usd"))["total"]
         if (spent or Decimal(0)) >= focus_group_cap_usd:
@@ -79,6 +90,34 @@ def quota_check(*, user, focus_group_id: int | None = None, focus_group_cap_usd:
     if status.warning:
         _warn_once(user, status)
     return status
+
+
+BANNER_SECONDS = 60
+
+
+def banner_cache_key(user_id) -> str:
+    return f"quota:banner:{user_id}"
+
+
+def quota_banner_payload(status: QuotaStatus) -> dict:
+    return {
+        "percent": status.percent,
+        "exceeded": status.exceeded,
+        "warning": status.warning,
+        "no_budget": status.no_budget,
+        "limit_usd": status.limit_usd,
+        "spent_usd": status.spent_usd,
+    }
+
+
+def quota_banner(*, user) -> dict | None:
+    """The budget banner every page shows from the warning threshold (80 % by default) on, at 100 %,
+    and for a $0 budget; None below the threshold. Cached a minute per user (quota_check refreshes it)."""
+    banner = cache.get(banner_cache_key(user.pk))
+    if banner is None:
+        banner = quota_banner_payload(quota_status(user=user))
+        cache.set(banner_cache_key(user.pk), banner, BANNER_SECONDS)
+    return banner if banner["warning"] or banner["exceeded"] else None
 
 
 def _warn_once(user, status: QuotaStatus) -> None:

@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.urls import reverse
 
+from usage.quotas import quota_banner
+
 _NAV = [
     ("dashboard", "Dashboard", "bi-speedometer2", "dashboard"),
     ("personas", "Personas", "bi-people", "personas:index"),
@@ -35,24 +37,7 @@ def _section_from_path(path: str) -> str:
 
 
 def _quota_banner(request) -> dict | None:
-    """The budget warning shown on every page at 80% and 100%; cached a minute per user."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return None
-    from django.core.cache import cache
-
-    from usage.quotas import quota_status
-
-    key = f"quota:banner:{user.pk}"
-    banner = cache.get(key)
-    if banner is None:
-        status = quota_status(user=user)
-        banner = {
-            "percent": status.percent,
-            "exceeded": status.exceeded,
-            "warning": status.warning,
-            "limit_usd": status.limit_usd,
-            "spent_usd": status.spent_usd,
-        }
-        cache.set(key, banner, 60)
-    return banner if banner["warning"] else None
+    return quota_banner(user=user)

@@ -40,6 +40,16 @@ def test_quota_refuses_at_100_percent(owner):
     assert info.value.status_code == 402 and "monthly AI budget" in info.value.message
 
 
+def test_a_zero_budget_is_used_up_before_any_spend(owner):
+    owner.monthly_quota_usd = Decimal("0.00")
+    owner.save()
+    status = quota_status(user=owner)
+    assert status.no_budget and status.exceeded and status.warning and status.percent == 100
+    with pytest.raises(QuotaExceeded) as info:
+        quota_check(user=owner)
+    assert "no monthly AI budget" in info.value.message and "$0.00 of $0.00" not in info.value.message
+
+
 def test_warning_at_80_percent_is_sent_once(owner, monkeypatch):
     owner.monthly_quota_usd = Decimal("10.00")
     owner.save()

@@ -4,6 +4,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
+from cohorta.errors import QuotaExceeded
 from usage.models import ModelPrice
 from usage.services import TokenUsage, usage_event_record
 
@@ -73,6 +74,37 @@ def test_quota_banner_on_pages(client, owner, priced):
     cache.delete(f"quota:banner:{owner.pk}")
     body = client.get("/").content.decode()
     assert "Your monthly AI budget is used up" in body
+
+
+def test_quota_banner_at_80_percent(client, owner, priced):
+    owner.monthly_quota_usd = Decimal("1.00")
+    owner.save()
+    _event(owner, input_tokens=320_000, output_tokens=0)  # $0.80
+    client.force_login(owner)
+    body = client.get("/personas/").content.decode()
+    assert 'id="quota-banner"' in body and "used 80% of your monthly AI budget" in body
+
+
+def test_a_zero_budget_shows_its_banner_before_anything_fails(client, owner):
+    owner.monthly_quota_usd = Decimal("0.00")
+    owner.save()
+    client.force_login(owner)
+    for page in ("/", "/personas/", "/usage/"):
+        body = client.get(page).content.decode()
+        assert 'id="quota-banner"' in body and "no monthly AI budget" in body, page
+
+
+def test_a_refused_call_refreshes_the_cached_banner(client, owner, priced):
+    from usage.quotas import quota_check
+
+    owner.monthly_quota_usd = Decimal("1.00")
+    owner.save()
+    client.force_login(owner)
+    assert 'id="quota-banner"' not in client.get("/").content.decode()  # cached: no banner, for a minute
+    _event(owner, input_tokens=400_000, output_tokens=0)  # $1.00
+    with pytest.raises(QuotaExceeded):
+        quota_check(user=owner)
+    assert "Your monthly AI budget is used up" in client.get("/").content.decode()
 
 
 @pytest.mark.django_db(transaction=True)
