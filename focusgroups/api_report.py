@@ -44,9 +44,12 @@ class FindingSerializer(serializers.Serializer):
 
 
 class StanceSerializer(serializers.Serializer):
-    persona = serializers.CharField()
+    persona = serializers.CharField(help_text="The participant's current name.")
     persona_id = serializers.IntegerField(allow_null=True)
-    stance = serializers.ChoiceField(choices=analyses.STANCES)
+    stance = serializers.ChoiceField(
+        choices=[*analyses.STANCES, analyses.NO_STANCE],
+        help_text=f"'{analyses.NO_STANCE}' when the AI recorded no clear stance for this participant.",
+    )
     summary = serializers.CharField(allow_blank=True)
 
 
@@ -54,7 +57,7 @@ class ReportSerializer(serializers.Serializer):
     executive_summary = serializers.CharField(allow_blank=True)
     findings_by = serializers.ChoiceField(choices=["section", "theme"])
     findings = FindingSerializer(many=True)
-    stances = StanceSerializer(many=True)
+    stances = StanceSerializer(many=True, help_text="One row per participant of the session, in panel order.")
     recommendations = serializers.ListField(child=serializers.CharField())
     limitations = serializers.ListField(
         child=serializers.CharField(), help_text="Always ends with the synthetic-respondents statement."

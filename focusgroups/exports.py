@@ -35,6 +35,7 @@ STANCE_LABELS = {
     "neutral": "Neutral",
     "sceptical": "Sceptical",
     "negative": "Negative",
+    analyses.NO_STANCE: "Unclear",
 }
 
 

@@ -3,8 +3,8 @@
 Step 1/2 asks the model for themes with quotes by message number (``analysis.themes_schema``) and
 checks every quote against the session (``analysis.themes_validate``). Step 2/2 writes the report
 from the transcript and the checked themes (``analysis.report_schema``), then fixes its shape in
-code (``analysis.report_finalise``: one finding per guide section, stances only for participants
-who spoke, the synthetic-respondents limitation always last). The result of the job is the
+code (``analysis.report_finalise``: one finding per guide section, one stance row per participant keyed
+by persona id, the synthetic-respondents limitation always last). The result of the job is the
 analysis; a failure at either step leaves the previous analysis as it was.
 
 Free (no credits), but every call is metered like any other (usage events, quota, session cap)."""
@@ -50,12 +50,19 @@ def themes_prompt(focus_group: FocusGroup, transcript: analysis.Transcript) -> s
 
 
 def report_prompt(
-    focus_group: FocusGroup, transcript: analysis.Transcript, *, themes: list[dict], sections: list[dict], by: str
+    focus_group: FocusGroup,
+    transcript: analysis.Transcript,
+    *,
+    themes: list[dict],
+    sections: list[dict],
+    by: str,
+    stance_people: list[analysis.Speaker],
 ) -> str:
     return render_prompt(
         "focusgroups:report",
         {
             **_context(focus_group, transcript),
+            "stance_people": stance_people,
             "themes": themes,
             "sections": sections,
             "findings_by": by,
@@ -90,6 +97,10 @@ def session_analysis(job, ctx):
     if len(transcript.persona_sequences) < analysis.MIN_PERSONA_MESSAGES:
         raise JobFailure("There is too little transcript to analyse: at least two answers from participants.")
     speakers = [s.name for s in transcript.speakers]
+    participants = analysis.session_participants(focus_group=focus_group)
+    spoke = {s.persona_id for s in transcript.speakers}
+    # The report asks a stance, by persona id, of each participant who spoke in the transcript it reads.
+    stance_people = [p for p in participants if p.persona_id in spoke]
 
     ctx.progress(0, 2, "Finding the key themes")
     found = _ask(
@@ -111,14 +122,17 @@ def session_analysis(job, ctx):
         job,
         focus_group,
         feature="report",
-        prompt=report_prompt(focus_group, transcript, themes=themes, sections=sections, by=by),
-        schema=analysis.report_schema(sections=titles, speakers=speakers),
+        prompt=report_prompt(
+            focus_group, transcript, themes=themes, sections=sections, by=by, stance_people=stance_people
+        ),
+        schema=analysis.report_schema(sections=titles, participant_ids=[p.persona_id for p in stance_people]),
     )
     ctx.check_cancelled()  # cancelled while the model was writing: keep the analysis that is there
     report = analysis.report_finalise(
         written.data,
         sections=titles,
-        speakers=transcript.speakers,
+        participants=participants,
+        spoke=spoke,
         extra_limitations=[analysis.truncation_limitation(transcript)],
         findings_by=by,
     )

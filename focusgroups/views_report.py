@@ -24,6 +24,7 @@ STANCE_BADGES = {
     "neutral": "bg-secondary-subtle text-secondary-emphasis border",
     "sceptical": "bg-warning-subtle text-warning-emphasis border border-warning-subtle",
     "negative": "text-bg-danger",
+    analyses.NO_STANCE: "bg-light text-body-secondary border",
 }
 
 

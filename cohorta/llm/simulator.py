@@ -170,6 +170,18 @@ def _pick_speaker(data, messages: list[dict], rng: random.Random):
     return data
 
 
+def _one_stance_each(data, schema: dict):
+    """A report's stance table gives each participant id of the enum once, as the prompt asks a model to."""
+    stances = data.get("stances") if isinstance(data, dict) else None
+    row = ((schema.get("properties") or {}).get("stances") or {}).get("items") or {}
+    ids = ((row.get("properties") or {}).get("persona_id") or {}).get("enum")
+    if isinstance(stances, list) and isinstance(ids, list) and len(stances) == len(ids):
+        for stance, persona_id in zip(stances, ids, strict=True):
+            if isinstance(stance, dict):
+                stance["persona_id"] = persona_id
+    return data
+
+
 def simulated_json(request: ProviderRequest, rng: random.Random) -> str:
     from cohorta.llm.schema_faker import fake_instance
 
@@ -181,6 +193,7 @@ def simulated_json(request: ProviderRequest, rng: random.Random) -> str:
         if modified is not None:
             return json.dumps(modified)
         data = _pick_speaker(data, request.messages, rng)
+        data = _one_stance_each(data, schema)
         return json.dumps(_about_the_person(data, request.messages))
     return json.dumps({"answer": simulated_text(request, rng)})
 

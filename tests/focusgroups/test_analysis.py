@@ -137,8 +137,9 @@ def test_simulator_analysis_saves_themes_and_report_with_real_quotes(owner, sess
     report = found["report"]
     assert [f["section"] for f in report["findings"]] == ["Breakfast habits", "The subscription"]
     assert report["findings_by"] == "section"
-    assert {row["persona"] for row in report["stances"]} <= {"Priya Shah", "Tom Reed", "Ana Costa"}
-    assert all(row["stance"] in analysis.STANCES for row in report["stances"])
+    # The simulator, like a model following the prompt, gives every participant who spoke a stance.
+    assert [row["persona"] for row in report["stances"]] == ["Priya Shah", "Tom Reed", "Ana Costa"]
+    assert all(row["stance"] in analysis.STANCES and row["summary"] for row in report["stances"])
     assert report["limitations"][-1] == analysis.SYNTHETIC_LIMITATION
     assert report["limitations"].count(analysis.SYNTHETIC_LIMITATION) == 1
     assert report["executive_summary"] and report["recommendations"]
@@ -352,6 +353,33 @@ def test_personas_must_have_spoken_and_names_are_matched(session, owner):
     assert len(theme["quotes"]) == 1 and counts["dropped_quotes"] == 1
 
 
+def test_a_theme_quotes_each_message_once_and_the_same_words_once(session, people):
+    echo_tom = add_message(session, persona=people["tom"], content="I'd try it once. Then we'll see.")
+    echo_ana = add_message(session, persona=people["ana"], content="I’d   try it ONCE. Honestly.")
+    raw = {
+        "themes": [
+            {
+                "title": "Trying it",
+                "description": "",
+                "sentiment": "mixed",
+                "personas": [],
+                "quotes": [
+                    {"sequence": 2, "text": "The price has crept up a lot this year!"},
+                    {"sequence": 2, "text": "I'd switch for a deal."},  # the same message again
+                    {"sequence": echo_tom.sequence, "text": "I'd try it once."},
+                    {"sequence": echo_ana.sequence, "text": "I’d try it once."},  # the same words, someone else
+                ],
+            }
+        ]
+    }
+    [theme], counts = analysis.themes_validate(raw, focus_group=session)
+    assert [(q["sequence"], q["text"]) for q in theme["quotes"]] == [
+        (2, "The price has crept up a lot this year!"),
+        (echo_tom.sequence, "I'd try it once."),
+    ]
+    assert counts["dropped_quotes"] == 2
+
+
 def test_quote_matching():
     content = "I’d pay — maybe — £3 a week.\nNot more. Definitely not more than that!"
     # Found as written: the message's own wording, with the sentence's own end.
@@ -373,7 +401,7 @@ def test_quote_matching():
 
 
 def test_report_shape_is_fixed_in_code():
-    speakers = [analysis.Speaker("Priya Shah", 1), analysis.Speaker("Tom Reed", 2)]
+    participants = [analysis.Speaker("Priya Shah", 1), analysis.Speaker("Tom Reed", 2)]
     raw = {
         "executive_summary": "  Mixed.  ",
         "findings": [
@@ -382,10 +410,8 @@ def test_report_shape_is_fixed_in_code():
             {"section": "Invented", "summary": "?", "key_points": []},
         ],
         "stances": [
-            {"persona": "Tom Reed", "stance": "sceptical", "summary": "Price."},
-            {"persona": "Priya Shah", "stance": "positive", "summary": "Convenience."},
-            {"persona": "Tom Reed", "stance": "negative", "summary": "Again."},
-            {"persona": "Someone Else", "stance": "positive", "summary": "?"},
+            {"persona_id": 2, "stance": "sceptical", "summary": "Price."},
+            {"persona_id": 1, "stance": "positive", "summary": "Convenience."},
         ],
         "recommendations": ["Easy cancelling", " ", "Easy cancelling"],
         "limitations": [
@@ -395,7 +421,7 @@ def test_report_shape_is_fixed_in_code():
         ],
     }
     report = analysis.report_finalise(
-        raw, sections=["Breakfast habits", "The subscription"], speakers=speakers, extra_limitations=["Cut."]
+        raw, sections=["Breakfast habits", "The subscription"], participants=participants, extra_limitations=["Cut."]
     )
     assert report["executive_summary"] == "Mixed."
     assert report["findings"] == [
@@ -409,9 +435,111 @@ def test_report_shape_is_fixed_in_code():
     assert report["recommendations"] == ["Easy cancelling"]
     assert report["limitations"] == ["Small panel.", "Cut.", analysis.SYNTHETIC_LIMITATION]
     # Whatever the model says (or does not), the sentence is there.
-    assert analysis.report_finalise({}, sections=["Overall"], speakers=[])["limitations"] == [
+    assert analysis.report_finalise({}, sections=["Overall"], participants=[])["limitations"] == [
         analysis.SYNTHETIC_LIMITATION
     ]
+
+
+def test_every_participant_has_exactly_one_stance_row_keyed_by_id():
+    """The model left Priya out, gave Tom twice, an id from nowhere, a row by name and one under a bool:
+    each participant gets one row, in panel order, named by us; the ones without a stance say so."""
+    participants = [
+        analysis.Speaker("Priya Shah", 11),
+        analysis.Speaker("Tom Reed", 12),
+        analysis.Speaker("Ana Costa", 13),
+        analysis.Speaker("Sam Silent", 14),
+    ]
+    raw = {
+        "stances": [
+            {"persona_id": 12, "stance": "sceptical", "summary": "Tom: price."},
+            {"persona_id": 12, "stance": "negative", "summary": "Tom again."},
+            {"persona_id": 99, "stance": "positive", "summary": "Someone from another session."},
+            {"persona": "Priya Shah", "stance": "positive", "summary": "By name only."},
+            {"persona_id": True, "stance": "positive", "summary": "A bool is not an id."},
+            {"persona_id": 13, "stance": "made-up", "summary": "An unknown stance."},
+            "not a row",
+        ]
+    }
+    report = analysis.report_finalise(raw, sections=["Overall"], participants=participants, spoke={11, 12, 13})
+    assert report["stances"] == [
+        {"persona": "Priya Shah", "persona_id": 11, "stance": "unclear", "summary": analysis.NO_STANCE_NOTE},
+        {"persona": "Tom Reed", "persona_id": 12, "stance": "sceptical", "summary": "Tom: price."},
+        {"persona": "Ana Costa", "persona_id": 13, "stance": "unclear", "summary": analysis.NO_STANCE_NOTE},
+        {"persona": "Sam Silent", "persona_id": 14, "stance": "unclear", "summary": analysis.NO_STANCE_SILENT_NOTE},
+    ]
+    assert analysis.NO_STANCE_NOTE == "No clear stance recorded."
+
+
+def test_the_report_asks_stances_by_id_and_the_page_names_everyone_from_the_database(
+    client, owner, session, people, fake_llm
+):
+    silent = PersonaFactory(owner=owner, name="Sam Silent", age=51, occupation="Postman", location="Leeds")
+    add_participants(session, [silent])
+    priya, tom, ana = people["priya"], people["tom"], people["ana"]
+    theme = {"description": "About price.", "sentiment": "negative", "personas": ["Priya Shah"]}
+    fake_llm.add_fault(
+        "invalid_output",
+        content=_scripted(
+            [
+                {**theme, "title": "Price", "quotes": [{"sequence": 2, "text": "The price has crept up"}]},
+                {**theme, "title": "Cancelling", "quotes": [{"sequence": 6, "text": "if cancelling is hard"}]},
+                {**theme, "title": "Cartons", "quotes": [{"sequence": 7, "text": "Would the cartons be recyclable"}]},
+            ]
+        ),
+    )
+    # A schema-valid report that leaves Priya out and gives Tom twice.
+    fake_llm.add_fault(
+        "invalid_output",
+        content=json.dumps(
+            {
+                "executive_summary": "Mixed.",
+                "findings": [
+                    {"section": "Breakfast habits", "summary": "Weekly.", "key_points": []},
+                    {"section": "The subscription", "summary": "Doubts.", "key_points": []},
+                ],
+                "stances": [
+                    {"persona_id": tom.pk, "stance": "sceptical", "summary": "Won't pay more for water."},
+                    {"persona_id": tom.pk, "stance": "positive", "summary": "Divya loves it, from Bengaluru."},
+                    {"persona_id": ana.pk, "stance": "positive", "summary": "Likes fewer plastic bottles."},
+                ],
+                "recommendations": ["Make cancelling easy."],
+                "limitations": [],
+            }
+        ),
+    )
+    job = analysis.analysis_start(focus_group=session)
+    job.refresh_from_db()
+    assert job.state == JobState.DONE, job.error
+    report_request = fake_llm.requests[-1]
+    stance = report_request.body["response_format"]["json_schema"]["schema"]["properties"]["stances"]
+    assert stance["items"]["required"] == ["persona_id", "stance", "summary"]
+    assert stance["items"]["properties"]["persona_id"]["enum"] == [priya.pk, tom.pk, ana.pk]  # who spoke
+    assert stance["minItems"] == stance["maxItems"] == 3
+    prompt = report_request.body["messages"][-1]["content"]
+    assert f"- id {priya.pk}: Priya Shah ({priya.age}, " in prompt
+    assert f"{tom.pk} for Tom Reed" in prompt and "never by name" in prompt
+    assert f"id {silent.pk}" not in prompt
+
+    rows = analysis.analysis_get(focus_group=session)["report"]["stances"]
+    assert [(r["persona_id"], r["stance"], r["summary"]) for r in rows] == [
+        (priya.pk, "unclear", analysis.NO_STANCE_NOTE),
+        (tom.pk, "sceptical", "Won't pay more for water."),
+        (ana.pk, "positive", "Likes fewer plastic bottles."),
+        (silent.pk, "unclear", analysis.NO_STANCE_SILENT_NOTE),
+    ]
+    # Names come from our database when shown: a persona renamed since the analysis shows its new name.
+    tom.name = "Thomas Reed"
+    tom.save(update_fields=["name"])
+    client.force_login(owner)
+    content = _page(client, session)
+    table = content[content.index('id="report-stances"') :]
+    for person in (priya, ana, silent):
+        assert f'<tr data-persona-id="{person.pk}"><td class="fw-semibold">{person.name}</td>' in table
+    assert f'<tr data-persona-id="{tom.pk}"><td class="fw-semibold">Thomas Reed</td>' in table
+    assert table.count("<tr data-persona-id=") == 4
+    assert "No clear stance recorded." in table and "Bengaluru" not in table
+    body = _as(owner).get(f"/api/v1/focus-groups/{session.pk}/analysis/").json()
+    assert [r["persona"] for r in body["report"]["stances"]] == ["Priya Shah", "Thomas Reed", "Ana Costa", "Sam Silent"]
 
 
 def test_without_a_guide_findings_are_by_theme(owner, people):

@@ -61,14 +61,14 @@ def _analyse(focus_group, people) -> Job:
             "executive_summary": "Interest is real but price-sensitive.",
             "findings": [{"section": "The subscription", "summary": "Liked, with doubts.", "key_points": ["Price"]}],
             "stances": [
-                {"persona": "Priya Shah", "stance": "positive", "summary": "Would switch | for a deal."},
-                {"persona": "@Tom Reed", "stance": "sceptical", "summary": "Not convinced."},
+                {"persona_id": priya.pk, "stance": "positive", "summary": "Would switch | for a deal."},
+                {"persona_id": tom.pk, "stance": "sceptical", "summary": "Not convinced."},
             ],
             "recommendations": ["Lead with the price per litre."],
             "limitations": ["A panel of two."],
         },
         sections=["The subscription"],
-        speakers=[analysis.Speaker("Priya Shah", priya.pk), analysis.Speaker("@Tom Reed", tom.pk)],
+        participants=[analysis.Speaker("Priya Shah", priya.pk), analysis.Speaker("@Tom Reed", tom.pk)],
     )
     result = {
         "version": 1,

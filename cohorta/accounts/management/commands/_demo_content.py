@@ -535,10 +535,15 @@ def _analysis(focus_group: FocusGroup, *, finished) -> Job:
     """A finished analysis job, shaped exactly like the one ``session_analysis`` stores."""
     transcript = analysis.transcript_build(focus_group=focus_group)
     themes, counts = analysis.themes_validate(THEMES, focus_group=focus_group)
+    participants = analysis.session_participants(focus_group=focus_group)
+    ids = {person.name: person.persona_id for person in participants}
+    # Written by name for reading here; the report keys stances by persona id, as the model gives them.
+    stances = [{**row, "persona_id": ids.get(row["persona"])} for row in REPORT["stances"]]
     report = analysis.report_finalise(
-        REPORT,
+        {**REPORT, "stances": stances},
         sections=[section["title"] for section in GUIDE["sections"]],
-        speakers=transcript.speakers,
+        participants=participants,
+        spoke={speaker.persona_id for speaker in transcript.speakers},
     )
     return Job.objects.create(
         owner=focus_group.owner,
