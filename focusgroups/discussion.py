@@ -10,6 +10,7 @@ so nothing half-written is ever stored."""
 
 import logging
 import re
+import unicodedata
 
 from django.db import transaction
 from django.db.models import F
@@ -41,7 +42,8 @@ WINDOW_CHARS = 12_000
 SUMMARY_EVERY = 12  # summarise once this many turns have fallen out of the window
 ASSET_CHARS = 3000
 ASSETS_TOTAL_CHARS = 12_000
-_MENTION = re.compile(r"(?<![\w@])@([A-Za-z][\w\-']*)")
+# "@" then a name: letters in any script, digits, and the dots, hyphens and apostrophes inside names.
+_MENTION = re.compile(r"(?<![\w@])@([^\W_][\w.'’-]*)")
 
 
 def next_sequence(focus_group_id: int) -> int:
@@ -60,31 +62,121 @@ def reserve_sequences(focus_group_id: int, count: int) -> int:
     return last - count + 1
 
 
-def mention_handle(persona, participants) -> str:
-    """@First when the first name is unique in the session, else @FirstLast."""
-    first = persona.name.split()[0]
-    same_first = [p for p in participants if p.persona.name.split()[0].lower() == first.lower()]
-    return first if len(same_first) <= 1 else re.sub(r"\W", "", persona.name)
+# Honorifics are not what anyone is called by: "Dr. Sarah Jones" is @Sarah.
+_TITLES = {"dr", "mr", "mrs", "ms", "mx", "miss", "prof", "sir", "dame", "rev", "fr", "lord", "lady", "capt"}
+_HANDLE_DROP = re.compile(r"[^\w'’-]|_")  # keep letters (any script), digits, hyphens, apostrophes
+
+
+def _fold(text: str) -> str:
+    """A name as matching sees it: no case, no accents, no punctuation ("Zoë O'Brien" → "zoeobrien")."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if c.isalnum()).casefold()
+
+
+def _name_words(name: str) -> list[str]:
+    return [word for word in name.split() if _fold(word)]
+
+
+def given_name(name: str) -> str:
+    """What the persona is called by: the first word of the name that is not a title."""
+    words = _name_words(name)
+    for word in words:
+        if _fold(word) not in _TITLES:
+            return word.strip(".,")
+    return (words[0] if words else name).strip(".,")
+
+
+def _handle_text(text: str) -> str:
+    return _HANDLE_DROP.sub("", text).strip("'’-")
+
+
+def mention_handles(participants: list[Participant]) -> dict[int, str]:
+    """Participant id → the handle the composer inserts after "@": the given name when no one else in
+    the session shares it, else given and family name run together, numbered when whole names clash.
+    Every handle is one token parse_mentions reads back to exactly that participant."""
+    given = {p.pk: _handle_text(given_name(p.persona.name)) or f"P{p.position + 1}" for p in participants}
+    full = {
+        p.pk: "".join(_handle_text(w) for w in _name_words(p.persona.name) if _fold(w) not in _TITLES) or given[p.pk]
+        for p in participants
+    }
+    handles: dict[int, str] = {}
+    for participant in participants:
+        first = given[participant.pk]
+        if sum(_fold(first) == _fold(given[p.pk]) for p in participants) == 1:
+            handles[participant.pk] = first
+            continue
+        whole = full[participant.pk]
+        namesakes = [p.pk for p in participants if _fold(full[p.pk]) == _fold(whole)]
+        handles[participant.pk] = whole if len(namesakes) == 1 else f"{whole}{namesakes.index(participant.pk) + 1}"
+    return handles
+
+
+def mention_handle(persona, participants: list[Participant]) -> str:
+    handles = mention_handles(participants)
+    return next(handles[p.pk] for p in participants if p.persona_id == persona.pk)
+
+
+def _mention_lookup(participants: list[Participant]) -> list[dict[str, list[Participant]]]:
+    """Folded names → who answers to them, most specific first: the handles (each one its owner's,
+    whatever else clashes with it), then every other way of naming someone (whole name, given name,
+    first and last word). Two participants on one name make it ambiguous, not a guess."""
+    handles = mention_handles(participants)
+    by_handle: dict[str, list[Participant]] = {}
+    by_name: dict[str, list[Participant]] = {}
+    for participant in participants:
+        by_handle.setdefault(_fold(handles[participant.pk]), []).append(participant)
+        words = _name_words(participant.persona.name)
+        untitled = [w for w in words if _fold(w) not in _TITLES] or words
+        names = {participant.persona.name, " ".join(untitled), given_name(participant.persona.name)}
+        names.update(words[:1] + untitled[:1] + untitled[-1:])
+        for key in {_fold(name) for name in names} - {""}:
+            by_name.setdefault(key, []).append(participant)
+    return [by_handle, by_name]
+
+
+def _mention_candidates(token: str) -> list[str]:
+    """The token as typed (punctuation does not count: "@Sarah." ends a sentence), then without a
+    possessive ("@Sarah's idea"), then up to a dot typed with no space after it ("@Sarah.What")."""
+    candidates = [token]
+    bare = token.rstrip(".'’-")
+    if bare[-2:].lower() in ("'s", "’s"):
+        candidates.append(bare[:-2])
+    if "." in bare:
+        candidates.append(bare.split(".", 1)[0])
+    return candidates
 
 
 def parse_mentions(text: str, participants: list[Participant]) -> list[Participant]:
-    handles = {}
-    for participant in participants:
-        persona = participant.persona
-        handles[mention_handle(persona, participants).lower()] = participant
-        handles[re.sub(r"\W", "", persona.name).lower()] = participant
+    """The participants a message @mentions, in order; an unknown or ambiguous mention is refused."""
+    tables = _mention_lookup(participants)
+    handles = mention_handles(participants)
     found: list[Participant] = []
     for token in _MENTION.findall(text):
-        participant = handles.get(token.lower()) or handles.get(re.sub(r"\W", "", token).lower())
-        if participant is None:
-            names = ", ".join("@" + mention_handle(p.persona, participants) for p in participants)
+        matches = next(
+            (
+                table[_fold(candidate)]
+                for candidate in _mention_candidates(token)
+                for table in tables
+                if _fold(candidate) in table
+            ),
+            [],
+        )
+        shown = token.rstrip(".'’-") or token
+        if len(matches) > 1:
+            options = " or ".join("@" + handles[p.pk] for p in matches)
             raise ApplicationError(
-                f"Nobody called @{token} is in this session. You can mention: {names}.",
-                code="unknown_mention",
-                extra={"fields": {"content": [f"Unknown participant @{token}."]}},
+                f"@{shown} could be {options}. Pick one from the list that opens when you type @.",
+                code="ambiguous_mention",
+                extra={"fields": {"content": [f"Ambiguous participant @{shown}."]}},
             )
-        if participant not in found:
-            found.append(participant)
+        if not matches:
+            names = ", ".join("@" + handles[p.pk] for p in participants)
+            raise ApplicationError(
+                f"Nobody called @{shown} is in this session. You can mention: {names}.",
+                code="unknown_mention",
+                extra={"fields": {"content": [f"Unknown participant @{shown}."]}},
+            )
+        if matches[0] not in found:
+            found.append(matches[0])
     return found
 
 
@@ -303,7 +395,7 @@ def build_persona_messages(
             "transcript": "\n".join(reversed(lines)),
             "question": prompt_message.content,
             "addressed": persona.pk in (prompt_message.mentions or []),
-            "name": persona.name.split()[0],
+            "name": given_name(persona.name),
         },
     )
     return [{"role": "system", "content": system}, {"role": "user", "content": turn}]

@@ -290,15 +290,24 @@
 
     function closeMenu() { menu.classList.add("d-none"); matches = []; }
 
+    // What follows "@" while typing a name: letters in any script, digits, and the dots, hyphens and
+    // apostrophes that names carry ("@Dr.", "@Zoë", "@O'Brien"), as the server reads mentions.
+    var typing = /(^|[\s(\["'“‘])@([\p{L}\p{N}.'’-]*)$/u;
+
+    // Case, accents and punctuation do not count when matching a name ("zoe" finds "Zoë").
+    function fold(value) {
+      return String(value || "").normalize("NFKD").replace(/[^\p{L}\p{N}]/gu, "").toLowerCase();
+    }
+
     function currentMention() {
-      var before = text.value.slice(0, text.selectionStart);
-      var m = before.match(/(^|\s)@([\w'-]*)$/);
+      var m = text.value.slice(0, text.selectionStart).match(typing);
       return m ? m[2] : null;
     }
 
     function choose(item) {
       var caret = text.selectionStart;
-      var before = text.value.slice(0, caret).replace(/@([\w'-]*)$/, "@" + item.handle + " ");
+      // The handle the server gave this participant: one token it reads back to exactly them.
+      var before = text.value.slice(0, caret).replace(/@[\p{L}\p{N}.'’-]*$/u, "@" + item.handle + " ");
       text.value = before + text.value.slice(caret);
       text.setSelectionRange(before.length, before.length);
       closeMenu();
@@ -306,9 +315,9 @@
     }
 
     function showMenu(query) {
-      var q = query.toLowerCase();
+      var q = fold(query);
       matches = participants.filter(function (p) {
-        return p.handle.toLowerCase().indexOf(q) === 0 || p.name.toLowerCase().indexOf(q) >= 0;
+        return fold(p.handle).indexOf(q) === 0 || fold(p.name).indexOf(q) >= 0;
       });
       if (!matches.length) { closeMenu(); return; }
       active = 0;

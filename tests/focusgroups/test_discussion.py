@@ -65,6 +65,74 @@ def test_unknown_mention_is_refused_and_nothing_is_saved(owner):
     assert transcript(session) == []
 
 
+HARD_NAMES = [
+    ("Dr. Sarah Jones", 51, "GP"),
+    ("Sarah Okafor", 29, "Barista"),
+    ("Jean-Luc Martin", 44, "Chef"),
+    ("Zoë O'Brien", 37, "Teacher"),
+    ("J.R. Ewing", 60, "Oil baron"),
+    ("Tom Reed", 58, "Retired engineer"),
+    ("Tom Reed", 33, "Plumber"),
+]
+
+
+def test_every_participant_is_addressable_by_the_handle_the_page_offers(owner):
+    """The handle shown in the participant panel (and inserted by the @ menu) is what the composer
+    sends: each one must come back as exactly its participant, whatever punctuation the name has."""
+    session = make_session(owner, names=HARD_NAMES)
+    participants = list(session.participants.select_related("persona"))
+    handles = discussion.mention_handles(participants)
+    assert sorted(handles.values()) == sorted(
+        ["SarahJones", "SarahOkafor", "Jean-Luc", "Zoë", "JR", "TomReed1", "TomReed2"]
+    )
+    for participant in participants:
+        text = f"@{handles[participant.pk]} what do you think?"
+        assert discussion.parse_mentions(text, participants) == [participant], text
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("@Dr. what do you think?", ["Dr. Sarah Jones"]),  # what the old @ menu inserted
+        ("@Jones, and @Okafor.", ["Dr. Sarah Jones", "Sarah Okafor"]),
+        ("@zoe's view?", ["Zoë O'Brien"]),  # no accent, a possessive
+        ("@O'Brien?", ["Zoë O'Brien"]),
+        ("@jean-luc!", ["Jean-Luc Martin"]),
+        ("@J.R. first", ["J.R. Ewing"]),
+        ("Thanks @SarahJones.Then @Jean-Luc", ["Dr. Sarah Jones", "Jean-Luc Martin"]),
+        ("mail me at me@example.com", []),
+    ],
+)
+def test_mentions_read_names_with_punctuation_and_accents(owner, text, expected):
+    session = make_session(owner, names=HARD_NAMES)
+    participants = list(session.participants.select_related("persona"))
+    assert [p.persona.name for p in discussion.parse_mentions(text, participants)] == expected
+
+
+def test_a_shared_first_name_is_ambiguous_not_a_guess(owner):
+    session = make_session(owner, names=HARD_NAMES)
+    with pytest.raises(ApplicationError) as info:
+        discussion.message_post(focus_group=session, text="@Sarah, what about price?")
+    assert info.value.code == "ambiguous_mention"
+    assert "@SarahJones or @SarahOkafor" in info.value.message and transcript(session) == []
+
+
+def test_the_discussion_page_offers_the_handles(owner, client):
+    session = make_session(owner, names=HARD_NAMES[:2])
+    client.force_login(owner)
+    page = client.get(f"/focus-groups/{session.pk}/").content.decode()
+    assert 'data-handle="SarahJones"' in page and 'data-handle="SarahOkafor"' in page
+    assert 'data-handle="Dr."' not in page
+
+
+def test_the_persona_is_addressed_by_its_given_name(owner):
+    session = make_session(owner, names=HARD_NAMES[:2])
+    message, _ = discussion.message_post(focus_group=session, text="@SarahJones hello")
+    jones = session.participants.get(persona__name="Dr. Sarah Jones").persona
+    prompt = discussion.build_persona_messages(focus_group=session, persona=jones, prompt_message=message)
+    assert "Reply as Sarah," in prompt[-1]["content"]
+
+
 @pytest.mark.parametrize("text", ["", "   ", "x" * 20_000])
 def test_empty_or_huge_messages_are_refused(owner, text):
     session = make_session(owner)
