@@ -21,6 +21,7 @@ from django.utils.text import slugify
 
 from cohorta.errors import ApplicationError
 from focusgroups import analysis as analyses
+from focusgroups.markdown import md_cell, md_inline, md_text
 from focusgroups.models import FocusGroup, Message, MessageStatus
 
 EXPORT_VERSION = 1
@@ -95,21 +96,10 @@ def transcript_csv(focus_group: FocusGroup) -> str:
     return buffer.getvalue()
 
 
-def _md_text(text: str) -> str:
-    """Free text as Markdown paragraphs that cannot turn into headings or rules of the document."""
-    lines = []
-    for line in str(text or "").replace("\r\n", "\n").split("\n"):
-        stripped = line.lstrip()
-        if stripped.startswith(("#", "---", "===", "***")):
-            line = "\\" + stripped
-        lines.append(line)
-    return "\n".join(lines).strip()
-
-
 def _header(focus_group: FocusGroup, heading: str) -> list[str]:
-    lines = [f"# {heading}: {_line(focus_group.title)}", "", f"**Objective:** {_line(focus_group.objective)}  "]
+    lines = [f"# {heading}: {md_inline(focus_group.title)}", "", f"**Objective:** {md_inline(focus_group.objective)}  "]
     if focus_group.concept.strip():
-        lines.append(f"**Concept:** {_line(focus_group.concept)}  ")
+        lines.append(f"**Concept:** {md_inline(focus_group.concept)}  ")
     return lines
 
 
@@ -118,7 +108,7 @@ def transcript_markdown(focus_group: FocusGroup) -> str:
     messages = list(_messages(focus_group))
     lines = _header(focus_group, "Transcript")
     people = ", ".join(
-        f"{p.persona.name} ({', '.join(str(x) for x in (p.persona.age, p.persona.occupation) if x)})"
+        md_inline(f"{p.persona.name} ({', '.join(str(x) for x in (p.persona.age, p.persona.occupation) if x)})")
         for p in participants
     )
     lines.append(f"**Participants:** {people or 'none'}  ")
@@ -130,15 +120,15 @@ def transcript_markdown(focus_group: FocusGroup) -> str:
         lines += ["", "_Some answers were written by Cohorta's offline simulator, not a language model._"]
     for message in messages:
         when = f"{message.created_at:%Y-%m-%d %H:%M}"
-        lines += ["", f"**#{message.sequence} · {_line(message.speaker_name) or message.get_role_display()}**"]
+        lines += ["", f"**#{message.sequence} · {md_inline(message.speaker_name) or message.get_role_display()}**"]
         lines[-1] += f" ({message.get_role_display().lower()}) · {when}"
         lines.append("")
         if message.status == MessageStatus.FAILED:
-            lines.append(f"_No answer: {_line(message.error) or 'it failed'}._")
+            lines.append(f"_No answer: {md_inline(message.error) or 'it failed'}._")
         elif message.status == MessageStatus.RETRIED:
             lines.append("_Failed; answered again on retry._")
         else:
-            lines.append(_md_text(message.content) or "_(empty)_")
+            lines.append(md_text(message.content) or "_(empty)_")
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -156,10 +146,6 @@ def _coverage(found: dict) -> str:
     return f"messages #{first}–#{last}" if first and last else "the transcript"
 
 
-def _cell(text) -> str:
-    return _line(text).replace("|", "\\|")
-
-
 def report_markdown(focus_group: FocusGroup, found: dict | None = None) -> str:
     found = found or _need_analysis(focus_group)
     report = found.get("report") or {}
@@ -168,43 +154,42 @@ def report_markdown(focus_group: FocusGroup, found: dict | None = None) -> str:
     lines.append(f"**Analysed:** {_when(found)}, from {_coverage(found)}")
     if found.get("simulated"):
         lines += ["", "_Simulated: written by Cohorta's offline simulator, not a language model._"]
-    lines += ["", "## Executive summary", "", _md_text(report.get("executive_summary")) or "_None written._"]
+    lines += ["", "## Executive summary", "", md_text(report.get("executive_summary")) or "_None written._"]
     lines += ["", "## Key themes"]
     if not themes:
         lines += ["", "_No theme could be supported by quotes from the transcript._"]
     for number, theme in enumerate(themes, start=1):
-        lines += ["", f"### {number}. {_line(theme['title'])} ({theme['sentiment'].capitalize()})", ""]
-        lines.append(_md_text(theme.get("description")))
-        lines += ["", f"_Voiced by: {', '.join(theme.get('personas') or [])}_"]
+        lines += ["", f"### {number}. {md_inline(theme['title'])} ({theme['sentiment'].capitalize()})", ""]
+        lines.append(md_text(theme.get("description")))
+        lines += ["", f"_Voiced by: {md_inline(', '.join(theme.get('personas') or []))}_"]
         for quote in theme.get("quotes") or []:
             lines += [
                 "",
-                f"> “{_line(quote['text'])}”  ",
-                f"> — {_line(quote['speaker'])}, message #{quote['sequence']}",
+                f"> “{md_inline(quote['text'])}”  ",
+                f"> — {md_inline(quote['speaker'])}, message #{quote['sequence']}",
             ]
     by_theme = report.get("findings_by") == "theme"
     lines += ["", "## Findings by theme" if by_theme else "## Findings by guide section"]
     for finding in report.get("findings") or []:
-        lines += ["", f"### {_line(finding['section'])}", ""]
-        lines.append(_md_text(finding.get("summary")) or "_No finding was written for this part._")
+        lines += ["", f"### {md_inline(finding['section'])}", ""]
+        lines.append(md_text(finding.get("summary")) or "_No finding was written for this part._")
         if finding.get("key_points"):
             lines.append("")
-            lines += [f"- {_line(point)}" for point in finding["key_points"]]
+            lines += [f"- {md_inline(point)}" for point in finding["key_points"]]
     lines += ["", "## Participant stances", ""]
     if report.get("stances"):
         lines += ["| Participant | Stance | Summary |", "| --- | --- | --- |"]
-        lines += [
-            f"| {_cell(row['persona'])} | {STANCE_LABELS.get(row['stance'], row['stance'])} | {_cell(row['summary'])} |"
-            for row in report["stances"]
-        ]
+        for row in report["stances"]:
+            stance = STANCE_LABELS.get(row["stance"], row["stance"])
+            lines.append(f"| {md_cell(row['persona'])} | {md_cell(stance)} | {md_cell(row['summary'])} |")
     else:
         lines.append("_No stances were recorded._")
     lines += ["", "## Recommendations", ""]
-    lines += [f"{i}. {_line(text)}" for i, text in enumerate(report.get("recommendations") or [], start=1)] or [
+    lines += [f"{i}. {md_inline(text)}" for i, text in enumerate(report.get("recommendations") or [], start=1)] or [
         "_None._"
     ]
     lines += ["", "## Limitations", ""]
-    lines += [f"- {_line(text)}" for text in report.get("limitations") or [analyses.SYNTHETIC_LIMITATION]]
+    lines += [f"- {md_inline(text)}" for text in report.get("limitations") or [analyses.SYNTHETIC_LIMITATION]]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -21,6 +21,7 @@ from cohorta.errors import ApplicationError
 from cohorta.jobs.models import ACTIVE_STATES, Job
 from cohorta.jobs.selectors import jobs_for_target
 from cohorta.jobs.services import job_create
+from focusgroups.markdown import md_inline
 from focusgroups.models import DiscussionGuide, FocusGroup
 
 JOB_KIND = "discussion_guide"
@@ -450,21 +451,17 @@ def _position(value) -> int:
 # --- export --------------------------------------------------------------------------------
 
 
-def _line(text: str) -> str:
-    return " ".join(str(text or "").split())
-
-
 def guide_to_markdown(guide: DiscussionGuide) -> str:
     """The guide as Markdown: title, objective, then each section with goal, turn budget and
-    numbered questions, probes as sub-bullets."""
+    numbered questions, probes as sub-bullets. Every text is escaped (``focusgroups.markdown``)."""
     focus_group = guide.focus_group
     data = guide.data or {}
     counts = guide_counts(data)
-    lines = [f"# {_line(data.get('title')) or 'Discussion guide'}", ""]
-    lines.append(f"**Focus group:** {_line(focus_group.title)}  ")
-    lines.append(f"**Objective:** {_line(focus_group.objective)}")
+    lines = [f"# {md_inline(data.get('title')) or 'Discussion guide'}", ""]
+    lines.append(f"**Focus group:** {md_inline(focus_group.title)}  ")
+    lines.append(f"**Objective:** {md_inline(focus_group.objective)}")
     if focus_group.concept.strip():
-        lines += ["", f"**Concept:** {_line(focus_group.concept)}"]
+        lines += ["", f"**Concept:** {md_inline(focus_group.concept)}"]
     lines += [
         "",
         f"{counts['sections']} sections · {counts['questions']} questions · {counts['turns']} turns in total",
@@ -472,12 +469,12 @@ def guide_to_markdown(guide: DiscussionGuide) -> str:
     if guide.simulated:
         lines += ["", "_Simulated: written by Cohorta's offline simulator, not a language model._"]
     for number, section in enumerate(data.get("sections") or [], start=1):
-        lines += ["", f"## {number}. {_line(section.get('title'))}", ""]
-        if _line(section.get("goal")):
-            lines.append(f"**Goal:** {_line(section.get('goal'))}  ")
+        lines += ["", f"## {number}. {md_inline(section.get('title'))}", ""]
+        if md_inline(section.get("goal")):
+            lines.append(f"**Goal:** {md_inline(section.get('goal'))}  ")
         turns = int(section.get("turn_budget") or 0)
         lines += [f"**Turn budget:** {turns} turn{'s' if turns != 1 else ''}", ""]
         for index, question in enumerate(section.get("questions") or [], start=1):
-            lines.append(f"{index}. {_line(question.get('text'))}")
-            lines += [f"    - {_line(probe)}" for probe in question.get("probes") or []]
+            lines.append(f"{index}. {md_inline(question.get('text'))}")
+            lines += [f"    - {md_inline(probe)}" for probe in question.get("probes") or []]
     return "\n".join(lines).rstrip() + "\n"
