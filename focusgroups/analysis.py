@@ -207,6 +207,13 @@ def guide_sections(*, focus_group: FocusGroup) -> list[dict]:
 # --- schemas (strict structured output) ----------------------------------------------------
 
 _STR = {"type": "string"}
+# The lengths the analysis keeps: in the schemas (the model is told them; the gateway cuts an answer that runs
+# over at a word boundary) and applied again where the answer is read.
+TITLE_MAX, TEXT_MAX, ITEM_MAX, SUMMARY_MAX = 200, 2000, 1000, 5000
+
+
+def _str(limit: int) -> dict:
+    return {"type": "string", "maxLength": limit}
 
 
 def themes_schema(*, sequences: list[int], speakers: list[str]) -> dict:
@@ -232,8 +239,8 @@ def themes_schema(*, sequences: list[int], speakers: list[str]) -> dict:
     theme = {
         "type": "object",
         "properties": {
-            "title": {**_STR, "description": "A short name for the theme (3–8 words)."},
-            "description": {**_STR, "description": "What participants said about it, in 2–3 sentences."},
+            "title": {**_str(TITLE_MAX), "description": "A short name for the theme (3–8 words)."},
+            "description": {**_str(TEXT_MAX), "description": "What participants said about it, in 2–3 sentences."},
             "sentiment": {"type": "string", "enum": list(SENTIMENTS)},
             "personas": {"type": "array", "minItems": 1, "items": persona},
             "quotes": {"type": "array", "minItems": 1, "maxItems": MAX_QUOTES, "items": quote},
@@ -263,8 +270,8 @@ def report_schema(*, sections: list[str], participant_ids: list[int]) -> dict:
         "type": "object",
         "properties": {
             "section": section,
-            "summary": {**_STR, "description": "What the discussion showed on this part, in 2–4 sentences."},
-            "key_points": {"type": "array", "maxItems": MAX_KEY_POINTS, "items": _STR},
+            "summary": {**_str(TEXT_MAX), "description": "What the discussion showed on this part, in 2–4 sentences."},
+            "key_points": {"type": "array", "maxItems": MAX_KEY_POINTS, "items": _str(ITEM_MAX)},
         },
         "required": ["section", "summary", "key_points"],
         "additionalProperties": False,
@@ -275,7 +282,7 @@ def report_schema(*, sections: list[str], participant_ids: list[int]) -> dict:
             "persona_id": persona_id,
             "stance": {"type": "string", "enum": list(STANCES)},
             "summary": {
-                **_STR,
+                **_str(TEXT_MAX),
                 "description": "This participant's own position and main reason, in one or two sentences.",
             },
         },
@@ -286,11 +293,19 @@ def report_schema(*, sections: list[str], participant_ids: list[int]) -> dict:
     return {
         "type": "object",
         "properties": {
-            "executive_summary": {**_STR, "description": "The answer to the research objective in one paragraph."},
+            "executive_summary": {
+                **_str(SUMMARY_MAX),
+                "description": "The answer to the research objective in one paragraph.",
+            },
             "findings": {"type": "array", "minItems": count, "maxItems": count, "items": finding},
             "stances": {"type": "array", "minItems": people, "maxItems": people, "items": stance},
-            "recommendations": {"type": "array", "minItems": 1, "maxItems": MAX_RECOMMENDATIONS, "items": _STR},
-            "limitations": {"type": "array", "maxItems": MAX_LIMITATIONS, "items": _STR},
+            "recommendations": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_RECOMMENDATIONS,
+                "items": _str(ITEM_MAX),
+            },
+            "limitations": {"type": "array", "maxItems": MAX_LIMITATIONS, "items": _str(ITEM_MAX)},
         },
         "required": ["executive_summary", "findings", "stances", "recommendations", "limitations"],
         "additionalProperties": False,
@@ -405,7 +420,7 @@ def _name_matcher(speakers: list[Speaker]):
     return match
 
 
-def _text(value, limit: int = 2000) -> str:
+def _text(value, limit: int = TEXT_MAX) -> str:
     return _one_line(value)[:limit] if isinstance(value, str) else ""
 
 
@@ -484,7 +499,7 @@ def themes_validate(raw, *, focus_group: FocusGroup, lenient_text: bool = False)
         sentiment = candidate.get("sentiment")
         themes.append(
             {
-                "title": _text(candidate.get("title"), 200) or "Untitled theme",
+                "title": _text(candidate.get("title"), TITLE_MAX) or "Untitled theme",
                 "description": _text(candidate.get("description")),
                 "sentiment": sentiment if sentiment in SENTIMENTS else "mixed",
                 "personas": [s.name for s in voiced.values()],
@@ -498,7 +513,7 @@ def themes_validate(raw, *, focus_group: FocusGroup, lenient_text: bool = False)
 # --- the report ----------------------------------------------------------------------------
 
 
-def _texts(values, limit: int, length: int = 1000) -> list[str]:
+def _texts(values, limit: int, length: int = ITEM_MAX) -> list[str]:
     out: list[str] = []
     for value in values if isinstance(values, list) else []:
         text = _text(value, length)
@@ -575,7 +590,7 @@ def report_finalise(
     limitations += [text for text in extra_limitations if text]
     limitations.append(SYNTHETIC_LIMITATION)
     return {
-        "executive_summary": _text(raw.get("executive_summary"), 5000),
+        "executive_summary": _text(raw.get("executive_summary"), SUMMARY_MAX),
         "findings": findings,
         "findings_by": findings_by,
         "stances": _stance_rows(

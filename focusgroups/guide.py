@@ -21,6 +21,7 @@ from cohorta.errors import ApplicationError
 from cohorta.jobs.models import ACTIVE_STATES, Job
 from cohorta.jobs.selectors import jobs_for_target
 from cohorta.jobs.services import job_create
+from cohorta.llm.schemas import text_fit
 from focusgroups.markdown import md_inline
 from focusgroups.models import DiscussionGuide, FocusGroup
 
@@ -32,19 +33,23 @@ MIN_TURNS, MAX_TURNS = 1, 40
 MAX_PROBES = 6
 DEFAULT_TURN_BUDGET = 6
 
-# Lengths are checked here rather than in the schema: strict structured output does not take them.
+# In the schema, so the model is told them and the gateway cuts an answer that runs over (strict structured
+# output does not enforce lengths itself); hand edits are held to the same.
 MAX_LENGTHS = {"guide": 200, "section": 200, "goal": 1000, "text": 1000, "probe": 500}
 
-_STR = {"type": "string"}
+
+def _str(kind: str) -> dict:
+    return {"type": "string", "maxLength": MAX_LENGTHS[kind]}
+
 
 QUESTION_SCHEMA = {
     "type": "object",
     "properties": {
-        "text": {**_STR, "description": "The question the moderator asks, open-ended and neutral."},
+        "text": {**_str("text"), "description": "The question the moderator asks, open-ended and neutral."},
         "probes": {
             "type": "array",
             "maxItems": MAX_PROBES,
-            "items": _STR,
+            "items": _str("probe"),
             "description": "Short follow-ups to dig deeper when answers are thin.",
         },
     },
@@ -55,8 +60,8 @@ QUESTION_SCHEMA = {
 SECTION_SCHEMA = {
     "type": "object",
     "properties": {
-        "title": {**_STR, "description": "A short name for this part of the discussion."},
-        "goal": {**_STR, "description": "What this section must learn, in one sentence."},
+        "title": {**_str("section"), "description": "A short name for this part of the discussion."},
+        "goal": {**_str("goal"), "description": "What this section must learn, in one sentence."},
         "turn_budget": {
             "type": "integer",
             "minimum": MIN_TURNS,
@@ -77,7 +82,7 @@ SECTION_SCHEMA = {
 GUIDE_SCHEMA = {
     "type": "object",
     "properties": {
-        "title": {**_STR, "description": "A title for the guide."},
+        "title": {**_str("guide"), "description": "A title for the guide."},
         "sections": {
             "type": "array",
             "minItems": MIN_SECTIONS,
@@ -127,6 +132,9 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
             return f"{owner} {bound} {limit} {noun}{'s' if limit != 1 else ''}" + (
                 "." if where == "The guide" else f" ({where} has {len(error.instance)})."
             )
+        case "maxLength":
+            limit = error.validator_value
+            return f"{where}: keep it under {limit:,} characters ({len(error.instance):,} now)."
         case "minimum" | "maximum" if last == "turn_budget":
             return f"{where}: the turn budget must be between {MIN_TURNS} and {MAX_TURNS} turns."
         case "required":
@@ -216,6 +224,45 @@ def guide_validate(data) -> dict:
     if len(problems) > 1:
         message += f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})"
     raise ApplicationError(message, code="validation_error", extra={"fields": fields})
+
+
+def guide_repair(data, *, title: str = "") -> dict:
+    """A guide the AI wrote, mended where its schema allowed what a guide cannot hold, so that a paid-for
+    answer is kept: strings stripped and cut at a word boundary to their limits, a blank title replaced
+    (``title``, else "Discussion guide"; "Section 2"), blank questions dropped, and a section left with
+    none dropped. What cannot be mended (too few sections left) is for ``guide_validate`` to report."""
+    data = _clean(data)
+    if not isinstance(data, dict) or not isinstance(data.get("sections"), list):
+        return data
+    if isinstance(data.get("title"), str):
+        data["title"] = text_fit(data["title"] or title.strip() or "Discussion guide", MAX_LENGTHS["guide"])
+    sections = []
+    for section in data["sections"]:
+        if not isinstance(section, dict) or not isinstance(section.get("questions"), list):
+            sections.append(section)
+            continue
+        questions = []
+        for question in section["questions"]:
+            if isinstance(question, dict) and isinstance(question.get("text"), str):
+                if not question["text"]:
+                    continue
+                question = {**question, "text": text_fit(question["text"], MAX_LENGTHS["text"])}
+                if isinstance(question.get("probes"), list):
+                    question["probes"] = [
+                        text_fit(probe, MAX_LENGTHS["probe"]) if isinstance(probe, str) else probe
+                        for probe in question["probes"][:MAX_PROBES]
+                    ]
+            questions.append(question)
+        if not questions:
+            continue  # every question was blank: the section has nothing to ask
+        section = {**section, "questions": questions}
+        if isinstance(section.get("title"), str):
+            section["title"] = text_fit(section["title"] or f"Section {len(sections) + 1}", MAX_LENGTHS["section"])
+        if isinstance(section.get("goal"), str):
+            section["goal"] = text_fit(section["goal"], MAX_LENGTHS["goal"])
+        sections.append(section)
+    data["sections"] = sections
+    return data
 
 
 # --- reading -------------------------------------------------------------------------------

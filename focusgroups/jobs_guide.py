@@ -78,7 +78,8 @@ def discussion_guide(job, ctx):
     ctx.check_cancelled()  # cancelled while the model was writing: keep the guide that is there
     try:
         # Validated before it replaces anything: a failure leaves the previous guide as it was.
-        guide = guides.guide_save(focus_group=focus_group, data=result.data, simulated=result.simulated, job=job)
+        data = guides.guide_repair(result.data, title=focus_group.title)
+        guide = guides.guide_save(focus_group=focus_group, data=data, simulated=result.simulated, job=job)
     except ApplicationError as exc:
         raise JobFailure(f"The AI's guide could not be used: {exc.message} Please try again.") from None
     counts = guides.guide_counts(guide.data)

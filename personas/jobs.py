@@ -19,7 +19,13 @@ from cohorta.llm.errors import LLMError
 from cohorta.llm.gateway import complete
 from cohorta.llm.prompts import fence, render_prompt
 from personas.models import GenerationBrief, Persona, PersonaSource
-from personas.schemas import DETAIL_PROFILE_SCHEMA, MODIFIED_PROFILE_SCHEMA, basic_profiles_schema, detail_to_fields
+from personas.schemas import (
+    DETAIL_PROFILE_SCHEMA,
+    MODIFIED_PROFILE_SCHEMA,
+    basic_profiles_schema,
+    detail_to_fields,
+    profile_repair,
+)
 from personas.selectors import existing_names
 from personas.services import persona_create, persona_update
 
@@ -212,11 +218,9 @@ def _generate(brief: GenerationBrief, job, ctx, unit_cost: int) -> dict:
             )
             if stop.is_set():
                 return "skipped", None  # cancelled while it was being written: not delivered, refunded
-            fields = {key: value for key, value in basic.items() if key != "grounded_in"}
-            fields.update(detail_to_fields(result.data))
             persona = persona_create(
                 owner=owner,
-                data=fields,
+                data=profile_repair({**basic, **detail_to_fields(result.data)}),
                 source=PersonaSource.AI,
                 folder=brief.folder,
                 brief=brief,
@@ -307,8 +311,8 @@ def persona_modify(job, ctx):
             job=job,
             persona_id=persona.pk,
         )
-        fields = detail_to_fields(result.data)
         before = persona.profile_data()
+        fields = profile_repair(detail_to_fields(result.data), current=before)
         persona = persona_update(
             persona=persona, data=fields, source=PersonaSource.AI_MODIFIED, note=f"AI: {instruction}"
         )

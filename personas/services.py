@@ -39,9 +39,12 @@ def _validated(persona: Persona) -> Persona:
     try:
         persona.full_clean(exclude=["owner", "folder", "brief"])
     except ValidationError as exc:
-        raise ApplicationError(
-            "Some profile fields are invalid.", code="validation_error", extra={"fields": exc.message_dict}
-        ) from None
+        problems = exc.message_dict
+        field, messages = next(iter(problems.items()))
+        message = f"Profile field '{field}' is invalid: {' '.join(messages)}"
+        if len(problems) > 1:
+            message += f" (and {len(problems) - 1} more field{'s' if len(problems) > 2 else ''})"
+        raise ApplicationError(message, code="validation_error", extra={"fields": problems}) from None
     return persona
 
 

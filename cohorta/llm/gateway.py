@@ -7,8 +7,9 @@ For every request it sends to the provider it writes exactly one UsageEvent
 (success or failure) with tokens, cost, latency and time to first token. It
 checks the user's quota first, retries 429/5xx/timeouts at most
 ``LLM_MAX_RETRIES`` times with backoff (honouring Retry-After) inside a total
-deadline, validates structured output against its JSON schema (one retry on
-invalid output; output cut at the token limit is never repaired), and raises
+deadline, fits structured output to its JSON schema where strict mode cannot
+(text over a length limit cut at a word boundary, see cohorta.llm.schemas), validates
+it (one retry on invalid output; output cut at the token limit is never repaired), and raises
 typed errors (cohorta.llm.errors) whose messages carry no secrets.
 """
 
@@ -28,6 +29,7 @@ from tenacity import RetryCallState, Retrying, stop_after_attempt
 
 from cohorta.llm import errors
 from cohorta.llm.providers import ProviderRequest, ProviderResponse, get_provider
+from cohorta.llm.schemas import schema_fit, wire_schema
 from cohorta.llm.tokens import count_message_tokens, count_tokens
 from cohorta.secrets import scrub
 from usage.models import UsageEvent, UsageSource, UsageStatus
@@ -160,7 +162,7 @@ def complete(
         deadline=time.monotonic() + (deadline_seconds or settings.LLM_DEADLINE_SECONDS),
     )
     response_format = (
-        {"type": "json_schema", "json_schema": {"name": schema_name, "schema": schema, "strict": True}}
+        {"type": "json_schema", "json_schema": {"name": schema_name, "schema": wire_schema(schema), "strict": True}}
         if schema is not None
         else None
     )
@@ -186,7 +188,7 @@ def complete(
                 "The AI's answer was cut off at its length limit, so it was discarded. Try again, or ask for less."
             )
         try:
-            data = json.loads(response.text)
+            data = schema_fit(json.loads(response.text), schema)
             _validator(schema).validate(data)
         except (json.JSONDecodeError, jsonschema.ValidationError) as exc:
             _mark_failed(ctx, event_id, error_class=f"InvalidOutput:{exc.__class__.__name__}")

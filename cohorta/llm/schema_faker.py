@@ -717,9 +717,11 @@ def _cap(text: str) -> str:
 
 
 class _Faker:
-    def __init__(self, root: Any, rng: Random) -> None:
+    def __init__(self, root: Any, rng: Random, *, fill: float = 0.0, ragged: float = 0.0) -> None:
         self.root = root
         self.rng = rng
+        self.fill = fill
+        self.ragged = ragged
         self.used_names: set[str] = set()
         self.person_stack: list[_Person] = []
         self.person_context = False  # does the current object describe a person?
@@ -1034,7 +1036,7 @@ class _Faker:
             count = count if items is not False else len(prefix)
             count = max(count, lo)
             if hi is not None:
-                count = min(count, int(hi))
+                count = int(hi) if self.at_limit() else min(count, int(hi))
         if items is False:
             count = min(count, len(prefix))
         unique = bool(schema.get("uniqueItems"))
@@ -1087,7 +1089,11 @@ class _Faker:
                         break
         min_len = int(schema.get("minLength", 0))
         max_len = schema.get("maxLength")
+        if not fmt and self.at_limit():
+            text = self.filled(text, None if max_len is None else int(max_len))
         text = self.fit_length(text, min_len, None if max_len is None else int(max_len))
+        if not fmt and not schema.get("pattern") and self.ragged and self.rng.random() < self.ragged:
+            text = self.untidy(text, min_len, None if max_len is None else int(max_len))
         pattern = schema.get("pattern")
         if pattern and not _search(pattern, text):
             for _ in range(5):
@@ -1129,6 +1135,35 @@ class _Faker:
                 return f"PT{rng.randrange(5, 95, 5)}M"
         return self.text(_string_kind(words), words=words)
 
+    def at_limit(self) -> bool:
+        """Should this value sit at its schema's upper limit? (Never asked, so no randomness used, at fill=0.)"""
+        return bool(self.fill) and self.rng.random() < self.fill
+
+    def filled(self, text: str, max_len: int | None) -> str:
+        """``text`` grown to exactly ``max_len`` characters (cut wherever that falls, as a model writing to the
+        limit would), or to a long paragraph when there is no limit."""
+        target = max_len if max_len is not None else self.rng.randint(1200, 3000)
+        while len(text) < target:
+            text = f"{text} {self.sentence('insight')}".strip()
+        return text[:target]
+
+    def untidy(self, text: str, min_len: int, max_len: int | None) -> str:
+        """Valid for the schema, awkward for whoever stores it: blank, only spaces, or padded with them."""
+        room = (max_len if max_len is not None else len(text) + 4) - len(text)
+        options = ["padded"] if room >= 4 else []
+        if min_len == 0:
+            options.append("blank")
+        if min_len <= 3 and (max_len is None or max_len >= 3):
+            options.append("spaces")
+        match self.rng.choice(options or ["as is"]):
+            case "padded":
+                return f"  {text}\n "
+            case "blank":
+                return ""
+            case "spaces":
+                return " " * max(min_len, 3)
+        return text
+
     def fit_length(self, text: str, min_len: int, max_len: int | None) -> str:
         guard = 0
         while len(text) < min_len and guard < 50:
@@ -1155,6 +1190,11 @@ class _Faker:
         if integer and hinted is not None and hinted[1] <= 1 and hinted[0] >= 0:
             hinted = (0, 100, True)  # an integer "confidence" is a percentage
         integral = integer or (hinted is not None and hinted[2])
+        if self.at_limit():
+            edges = [b for b in (hi, lo) if b is not None and _number_ok(int(b) if integral else b, schema)]
+            if edges:
+                edge = self.rng.choice(edges)
+                return int(edge) if integral else edge
         if hinted is not None and _has(words, "age") and integral:
             a_lo = _tighten(lo, lo_excl, up=True) if lo is not None else None
             a_hi = _tighten(hi, hi_excl, up=False) if hi is not None else None
@@ -1590,13 +1630,20 @@ def _parse_quantifier(p: str, i: int) -> tuple[int, int, int]:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def fake_instance(schema: dict[str, Any], *, seed: int | str = 0, hint: str = "") -> Any:
+def fake_instance(
+    schema: dict[str, Any], *, seed: int | str = 0, hint: str = "", fill: float = 0.0, ragged: float = 0.0
+) -> Any:
     """A plausible JSON value that validates against ``schema``; the same seed gives the same value.
 
     ``hint`` names the top-level value (e.g. the json_schema's ``name``) when the schema is not an object;
     property names are the hints below it.
+
+    Edge cases, for testing what receives the value: ``fill`` is the chance that a string, list or number
+    sits at its schema's upper limit (a string exactly ``maxLength`` long, or a long paragraph when it has
+    none; a list of ``maxItems``; a number at a bound), 1.0 for every one of them; ``ragged`` the chance that
+    a string is blank, only spaces or padded with them. Both still validate against ``schema``.
     """
-    faker = _Faker(schema, Random(seed))
+    faker = _Faker(schema, Random(seed), fill=fill, ragged=ragged)
     return faker.value(schema, hint, 0)
 
 

@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 from billing.models import CreditTransaction
 from cohorta.errors import ApplicationError
 from cohorta.jobs.models import Job, JobState
+from cohorta.llm.schemas import wire_schema
 from focusgroups import guide as guides
 from focusgroups.models import Asset, AssetKind, DiscussionGuide, FocusGroup, Participant
 from tests.personas.factories import PersonaFactory
@@ -107,7 +108,7 @@ def test_the_request_asks_for_strict_json_schema_output_with_context(owner, focu
     [request] = fake_llm.requests
     assert request.body["response_format"] == {
         "type": "json_schema",
-        "json_schema": {"name": "discussion_guide", "schema": guides.GUIDE_SCHEMA, "strict": True},
+        "json_schema": {"name": "discussion_guide", "schema": wire_schema(guides.GUIDE_SCHEMA), "strict": True},
     }
     prompt = request.body["messages"][-1]["content"]
     assert focus_group.objective in prompt and "FreshBox" in prompt
