@@ -312,7 +312,8 @@ def decision_schema(speaker_labels: list[str]) -> dict:
         "properties": {
             "action": {"type": "string", "enum": ACTIONS},
             "next_speaker": {"type": "string", "enum": speaker_labels},
-            "reason": {"type": "string"},
+            # As long as the column it is shown from: a longer reason is cut at a word, not rejected.
+            "reason": {"type": "string", "maxLength": AutonomousRun._meta.get_field("next_reason").max_length},
             "moderator_message": {"type": ["string", "null"]},
         },
         "required": ["action", "next_speaker", "reason", "moderator_message"],
