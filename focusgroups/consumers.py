@@ -14,7 +14,12 @@ until its transaction commits, so when message N arrives every message
 before it is already in the database: a live message that skips ahead is
 preceded by the missing ones, read from the database, and one that was
 already sent is dropped. Saved-message events that come before the hello
-are not sent: the hello's replay reads them from the database."""
+are not sent: the hello's replay reads them from the database.
+
+The replay ends with ``replay.done``, listing the answers still being
+written with their text so far (``streaming``), so a page opened mid-answer
+shows it from its first word; live deltas carry their offset in that text,
+and the client skips what it already has."""
 
 import time
 
@@ -22,8 +27,8 @@ from channels.db import database_sync_to_async
 
 from cohorta.realtime import CLOSE_NOT_FOUND, UserConsumer
 from focusgroups.access import user_owns_focus_group
-from focusgroups.events import group_name, message_payload
-from focusgroups.models import Answer, AnswerStatus, FocusGroup, Message
+from focusgroups.events import group_name, message_payload, stream_snapshots
+from focusgroups.models import Answer, AnswerStatus, FocusGroup, Message, Participant
 
 RECHECK_SECONDS = 5.0
 REPLAY_BATCH = 500
@@ -121,6 +126,7 @@ class SessionConsumer(UserConsumer):
                     "answer_id": event["answer_id"],
                     "persona_id": event["persona_id"],
                     "delta": event["delta"],
+                    "offset": event.get("offset"),
                     "t": event.get("t"),
                     "sent_at": event.get("sent_at"),
                     "forwarded_at": time.time(),
@@ -170,13 +176,30 @@ class SessionConsumer(UserConsumer):
             )[:REPLAY_BATCH]
         ]
         status = FocusGroup.objects.filter(pk=self.focus_group_id).values_list("status", flat=True).first()
-        streaming = [
-            {"answer_id": str(a["id"]), "persona_id": a["persona_id"], "name": a["persona__name"]}
+        return messages, status, self._streaming()
+
+    def _streaming(self) -> list[dict]:
+        """Answers being written now, each with its text so far: the pending answers of a moderated
+        round, and whatever else is streaming (an autonomous turn) from the copies the worker keeps."""
+        names = dict(
+            Participant.objects.filter(focus_group_id=self.focus_group_id).values_list("persona_id", "persona__name")
+        )
+        snapshots = stream_snapshots(self.focus_group_id, names)
+        if snapshots:  # a copy left by a worker that died after saving the answer is not a stream
+            saved = Message.objects.filter(focus_group_id=self.focus_group_id, answer_id__in=list(snapshots))
+            for answer_id in saved.values_list("answer_id", flat=True):
+                snapshots.pop(str(answer_id), None)
+        streaming = {
+            str(a["id"]): {"answer_id": str(a["id"]), "persona_id": a["persona_id"], "name": a["persona__name"]}
             for a in Answer.objects.filter(
                 focus_group_id=self.focus_group_id, status__in=[AnswerStatus.PENDING, AnswerStatus.STREAMING]
             ).values("id", "persona_id", "persona__name")
-        ]
-        return messages, status, streaming
+        }
+        for answer_id, snapshot in snapshots.items():
+            entry = streaming.setdefault(answer_id, {"answer_id": answer_id, "persona_id": snapshot["persona_id"]})
+            entry["name"] = entry.get("name") or snapshot["name"] or names.get(snapshot["persona_id"], "")
+            entry["text"] = snapshot["text"]
+        return list(streaming.values())
 
 
 def _message_event(message: dict) -> str:

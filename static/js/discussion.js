@@ -4,12 +4,18 @@
  * highest it has and, on every (re)connect, says hello with it so the server
  * replays what was missed before live events. Duplicates are dropped by
  * sequence. Token deltas stream into a bubble per pending answer; the saved
- * message then replaces that bubble. Without a websocket the page polls. */
+ * message then replaces that bubble. The replay also gives each answer still
+ * being written its text so far, and every delta its offset in that text, so
+ * a page opened mid-answer shows it from the start, without repeats. Without
+ * a websocket the page polls. */
 (function () {
   "use strict";
 
   // This page's own socket state: the jobs socket also marks <body data-live>.
   var transcript, lastSeq = 0, seen = {}, csrf, live = false, socket = null, lastEventAt = Date.now();
+  // answer id -> { text: what the bubble shows, waiting: deltas past its end, resyncs: asks so far }
+  var streams = {}, resyncTimer = null;
+  var RESYNC_MS = 700, MAX_RESYNCS = 4;
 
   function byId(id) { return document.getElementById(id); }
 
@@ -58,6 +64,66 @@
     setTyping(personaId, true);
     scrollToEnd(false);
     return bubble;
+  }
+
+  function stream(answerId) {
+    return streams[answerId] || (streams[answerId] = { text: "", waiting: [], resyncs: 0 });
+  }
+
+  function showStream(answerId) {
+    var body = transcript.querySelector('.msg-streaming[data-answer-id="' + answerId + '"] .msg-body');
+    if (body) body.textContent = stream(answerId).text;
+  }
+
+  // Take in the waiting deltas that now join the text: overlaps (text the replay already gave) are
+  // trimmed, and one that starts past the end waits for the text before it.
+  function settle(state) {
+    state.waiting.sort(function (a, b) { return a.offset - b.offset; });
+    while (state.waiting.length && state.waiting[0].offset <= state.text.length) {
+      var piece = state.waiting.shift();
+      var overlap = state.text.length - piece.offset;
+      if (overlap < piece.delta.length) state.text += piece.delta.slice(overlap);
+    }
+    if (state.waiting.length && state.resyncs >= MAX_RESYNCS) {
+      // The server never had the missing words (its copy expired): show the rest rather than stall.
+      state.waiting.forEach(function (piece) { state.text += piece.delta; });
+      state.waiting = [];
+    }
+    if (state.waiting.length) askForText(); else state.resyncs = 0;
+  }
+
+  // Ask the server for the text so far (a hello): its copy trails the live words by a moment, so a
+  // page that joined mid-answer may ask again until the copy reaches the first delta it saw.
+  function askForText() {
+    if (resyncTimer) return;
+    resyncTimer = window.setTimeout(function () {
+      resyncTimer = null;
+      var behind = Object.keys(streams).filter(function (id) { return streams[id].waiting.length; });
+      if (!behind.length) return;
+      behind.forEach(function (id) { streams[id].resyncs += 1; });
+      if (live && socket) socket.send({ type: "hello", last_seq: lastSeq });
+      else behind.forEach(function (id) { settle(streams[id]); showStream(id); });
+    }, RESYNC_MS);
+  }
+
+  function addDelta(msg) {
+    var bubble = streamingBubble(msg.answer_id, msg.persona_id);
+    if (!bubble) return;
+    var state = stream(msg.answer_id);
+    if (typeof msg.offset !== "number") state.text += msg.delta;  // a server that sends no offsets
+    else { state.waiting.push({ offset: msg.offset, delta: msg.delta }); settle(state); }
+    showStream(msg.answer_id);
+    scrollToEnd(false);
+  }
+
+  function addStreamingText(entry) {
+    var bubble = streamingBubble(entry.answer_id, entry.persona_id, entry.name);
+    if (!bubble || typeof entry.text !== "string") return;
+    var state = stream(entry.answer_id);
+    // Both are the start of the same answer; the longer one knows more.
+    if (entry.text.length > state.text.length) state.text = entry.text;
+    settle(state);
+    showStream(entry.answer_id);
   }
 
   function renderMessage(message) {
@@ -117,6 +183,7 @@
     if (message.answer_id) {
       var pending = transcript.querySelector('.msg-streaming[data-answer-id="' + message.answer_id + '"]');
       if (pending) pending.remove();
+      delete streams[message.answer_id];
     }
     if (message.persona_id) setTyping(message.persona_id, false);
     if (message.retry_of && message.status === "complete") {
@@ -138,18 +205,19 @@
     if (msg.type === "message.new" || msg.type === "message.complete" || msg.type === "message.error") {
       addMessage(msg.message);
     } else if (msg.type === "token.delta") {
-      var bubble = streamingBubble(msg.answer_id, msg.persona_id);
-      if (bubble) { bubble.querySelector(".msg-body").textContent += msg.delta; scrollToEnd(false); }
+      addDelta(msg);
     } else if (msg.type === "participant.typing") {
       // A new start for this answer (a turn run again after a stop or a crash): begin the bubble afresh.
       dropStreaming('.msg-streaming[data-answer-id="' + msg.answer_id + '"]');
+      delete streams[msg.answer_id];
       streamingBubble(msg.answer_id, msg.persona_id, msg.name);
     } else if (msg.type === "answer.reset") {
-      var reset = transcript.querySelector('.msg-streaming[data-answer-id="' + msg.answer_id + '"] .msg-body');
-      if (reset) reset.textContent = "";
+      // The model is asked again: the answer, and the offsets, start over.
+      streams[msg.answer_id] = { text: "", waiting: [], resyncs: 0 };
+      showStream(msg.answer_id);
     } else if (msg.type === "replay.done") {
       byId("connection-label").textContent = "Live";
-      (msg.streaming || []).forEach(function (a) { streamingBubble(a.answer_id, a.persona_id, a.name); });
+      (msg.streaming || []).forEach(addStreamingText);
     } else if (msg.type === "autonomous.state") {
       renderRun(msg.run);
     } else if (msg.type === "session.status") {
@@ -163,7 +231,10 @@
   }
 
   function dropStreaming(selector) {
-    transcript.querySelectorAll(selector).forEach(function (bubble) { bubble.remove(); });
+    transcript.querySelectorAll(selector).forEach(function (bubble) {
+      delete streams[bubble.dataset.answerId];
+      bubble.remove();
+    });
   }
 
   function renderRun(run) {
@@ -262,6 +333,7 @@
           if (node.dataset.answerId) {
             var pending = transcript.querySelector('.msg-streaming[data-answer-id="' + node.dataset.answerId + '"]');
             if (pending) pending.remove();
+            delete streams[node.dataset.answerId];
           }
           insertInOrder(node, seq);
           lastSeq = Math.max(lastSeq, seq);
