@@ -1,13 +1,42 @@
-from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+import re
 
-from billing.models import CheckoutSession, CheckoutStatus, CreditPack, CreditTransaction
+from django.contrib.auth import get_user_model
+from django.db.models import Exists, OuterRef, QuerySet, Value
+from django.db.models.functions import Concat
+
+from billing.models import CheckoutSession, CheckoutStatus, CreditPack, CreditTransaction, CreditTransactionKind
 from cohorta.core.models import get_app_settings
+from cohorta.jobs.models import ACTIVE_STATES, Job
+
+# Persona generation reserves its credits up front (reference "brief:<id>", the job's target) and gives back
+# what it does not deliver when its job ends: until then the spend is a reservation.
+_RESERVING_JOB_KIND = "persona_generation"
+_RESERVING_REFERENCE = "brief:"
+# Rows written before that was read from the job said so in their text, for good; so did "1 personas".
+_OLD_RESERVED_SUFFIX = " (reserved)"
+_ONE_PERSONAS = re.compile(r"\bGenerate 1 personas\b")
 
 
 def ledger_for_user(*, user) -> QuerySet[CreditTransaction]:
-    """The user's credit movements, newest first."""
-    return CreditTransaction.objects.filter(user_id=user.pk).order_by("-created_at", "-id")
+    """The user's credit movements, newest first. ``reserved``: a spend whose work is still running, so that
+    whatever it does not deliver may still come back."""
+    running = Job.objects.filter(
+        owner_id=OuterRef("user_id"), kind=_RESERVING_JOB_KIND, state__in=ACTIVE_STATES
+    ).annotate(ledger_reference=Concat(Value(_RESERVING_REFERENCE), "target_id"))
+    return (
+        CreditTransaction.objects.filter(user_id=user.pk)
+        .annotate(reserved=Exists(running.filter(ledger_reference=OuterRef("reference"))))
+        .order_by("-created_at", "-id")
+    )
+
+
+def ledger_description(entry: CreditTransaction) -> str:
+    """A ledger row's description as it reads now: whether a spend is still a reservation is ``reserved``
+    (``ledger_for_user``), not words stored in the row when it was written."""
+    text = entry.description or ""
+    if entry.kind == CreditTransactionKind.SPEND and text.endswith(_OLD_RESERVED_SUFFIX):
+        text = text.removesuffix(_OLD_RESERVED_SUFFIX)
+    return _ONE_PERSONAS.sub("Generate 1 persona", text) or entry.get_kind_display()
 
 
 def credits_balance(*, user) -> int:

@@ -125,7 +125,7 @@ def brief_start(
                 amount=cost,
                 idempotency_key=f"brief:{brief.pk}:reserve",
                 reference=f"brief:{brief.pk}",
-                description=f"Generate {count} personas (reserved)",
+                description=f"Generate {count} persona{'s' if count != 1 else ''}",
             )
         job = job_create(
             owner=owner,

@@ -2,6 +2,7 @@ from decimal import Decimal
 
 from django import template
 
+from billing import selectors
 from billing.models import CreditTransactionKind
 
 register = template.Library()
@@ -22,6 +23,11 @@ _KIND_LABELS = {
 @register.filter
 def kind_label(kind: str) -> str:
     return _KIND_LABELS.get(kind, str(kind).title())
+
+
+@register.filter
+def ledger_description(entry) -> str:
+    return selectors.ledger_description(entry)
 
 
 @register.filter
