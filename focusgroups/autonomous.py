@@ -6,20 +6,27 @@ structured output; an unknown speaker or invalid output falls back to
 round-robin), let the chosen persona answer (streamed), and save the
 moderator's line and the answer together with ``turns_done = N + 1`` in one
 transaction. A worker killed mid-turn loses only that turn; the reaper marks
-the run interrupted and the researcher resumes it. One charge per run."""
+the run interrupted and the researcher resumes it. One charge per run.
+
+When the provider fails, a turn fails as a whole (a decision the provider did not answer is not
+followed by an answer call that would fail the same way): nothing is saved, the persona it was for
+moves down the rotation, and the same turn is tried again after a growing delay. After a few failed
+turns in a row (App settings) the run pauses as ``provider_unavailable`` and can be resumed. A run that
+stops with fewer answers than App settings' minimum is refunded in full, once."""
 
 import logging
+import threading
 import uuid
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from billing.services import credits_spend
+from billing.services import credits_refund, credits_spend
 from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError, InsufficientCredits, QuotaExceeded
-from cohorta.llm.errors import LLMError
+from cohorta.llm.errors import LLMConfigurationError, LLMError, LLMRateLimited, LLMTimeout, LLMUnavailable
 from cohorta.llm.gateway import complete
 from cohorta.llm.prompts import render_prompt
 from focusgroups import discussion, events
@@ -38,8 +45,13 @@ logger = logging.getLogger(__name__)
 
 ACTIONS = ["ask_question", "probe", "next_question", "invite_quiet", "wrap_up"]
 DEFAULT_TURN_BUDGET = 30
-MAX_FAILED_TURNS_IN_A_ROW = 2
 STALE_SECONDS = 75  # with the reaper every 30 s, a dead worker's run is marked within 2 minutes
+# A claimed turn beats this often while it waits on the provider: one call may take minutes (retries of a
+# hanging provider up to the gateway's deadline), longer than a dead worker's run is given.
+BEAT_SECONDS = 20
+RETRY_MAX_SECONDS = 300  # the longest wait between attempts at a failing turn
+# The provider is not answering (as opposed to one bad answer): the turn's other calls would fail the same way.
+PROVIDER_DOWN = (LLMUnavailable, LLMRateLimited, LLMTimeout, LLMConfigurationError)
 
 
 # --- starting, stopping, resuming -----------------------------------------------------------
@@ -124,7 +136,14 @@ def run_resume(*, run: AutonomousRun) -> AutonomousRun:
     with transaction.atomic():
         updated = AutonomousRun.objects.filter(
             pk=run.pk, status__in=[RunStatus.PAUSED, RunStatus.INTERRUPTED, RunStatus.STOPPING]
-        ).update(status=RunStatus.RUNNING, claimed_turn=None, heartbeat_at=timezone.now())
+        ).update(
+            status=RunStatus.RUNNING,
+            claimed_turn=None,
+            heartbeat_at=timezone.now(),
+            end_reason="",  # a pause for the provider is over
+            failed_turns=0,
+            last_failed_speaker=None,
+        )
         if not updated:
             raise ApplicationError(
                 "Only a paused or interrupted run can be resumed.", code="not_resumable", status_code=409
@@ -149,11 +168,82 @@ def run_end(*, run: AutonomousRun, reason: str) -> AutonomousRun:
             next_reason="",
         )
         run.refresh_from_db()
+        if run.end_reason != RunEndReason.STOPPED:
+            run_refund_if_short(run=run)
         focus_group = run.focus_group
         if focus_group.status != FocusGroupStatus.ENDED:
             discussion.focus_group_set_status(focus_group=focus_group, status=FocusGroupStatus.ENDED)
         _publish_run_on_commit(run)
     return run
+
+
+def run_answers(run: AutonomousRun) -> int:
+    """The participants' answers the run produced: the speaking counts grow only with a saved answer."""
+    return sum(run.speaking_counts.values())
+
+
+def run_refund_if_short(*, run: AutonomousRun) -> None:
+    """Refund the run's charge in full, once, when it stopped with fewer answers than App settings' minimum.
+
+    Whole, not pro rata: below the minimum a run has produced nothing worth analysing. The ledger key
+    makes a second call (a replayed end, a pause after a resume) return the first refund."""
+    if run.credit_transaction_id is None or run.refund_transaction_id is not None:
+        return
+    answers = run_answers(run)
+    if answers >= get_app_settings().autonomous_refund_min_answers:
+        return
+    try:
+        with transaction.atomic():
+            refund = credits_refund(
+                spend=run.credit_transaction,
+                idempotency_key=f"session-run-refund:{run.pk}",
+                description=f"Refund: autonomous run of “{run.focus_group.title}” stopped after {answers} "
+                f"answer{'s' if answers != 1 else ''}",
+            )
+    except ApplicationError as exc:  # the account is gone, or the spend was already refunded by hand
+        logger.warning("Run %s not refunded: %s", run.pk, exc.message)
+        return
+    AutonomousRun.objects.filter(pk=run.pk).update(refund_transaction=refund)
+    run.refund_transaction = refund
+
+
+def _pause_for_provider(run: AutonomousRun, turn: int, *, failed: int, missed: dict, speaker, error: str) -> str:
+    """The provider failed turn after turn: pause (resumable), say so in the transcript, refund a run that
+    has produced too little. Nothing more is asked of the provider until the researcher resumes."""
+    with transaction.atomic():
+        locked = AutonomousRun.objects.select_for_update().select_related("focus_group").get(pk=run.pk)
+        if locked.claimed_turn != turn or locked.status not in (RunStatus.RUNNING, RunStatus.STOPPING):
+            return "not-claimed"  # reaped or ended meanwhile: that state stands
+        locked.status = RunStatus.PAUSED
+        locked.end_reason = RunEndReason.PROVIDER_UNAVAILABLE
+        locked.claimed_turn = None
+        locked.failed_turns = failed
+        locked.missed_turns = missed
+        locked.last_failed_speaker = speaker
+        locked.next_speaker, locked.next_reason = None, ""
+        locked.heartbeat_at = timezone.now()
+        locked.save()
+        focus_group = locked.focus_group
+        FocusGroup.objects.filter(pk=focus_group.pk).exclude(status=FocusGroupStatus.ENDED).update(
+            status=FocusGroupStatus.PAUSED
+        )
+        focus_group.refresh_from_db()
+        note = Message.objects.create(
+            focus_group=focus_group,
+            sequence=discussion.reserve_sequences(focus_group.pk, 1),
+            role=MessageRole.SYSTEM,
+            speaker_name="Note",
+            content=(
+                f"Autonomous mode paused: the AI provider did not answer {failed} turn{'s' if failed != 1 else ''} "
+                f"in a row ({error.rstrip('.')}). Press Resume once it is back; the run continues where it stopped."
+            ),
+        )
+        events.publish_message_on_commit(note)
+        run_refund_if_short(run=locked)
+        events.publish_status_on_commit(focus_group)
+        _publish_run_on_commit(locked)
+    logger.warning("Run %s paused: the provider failed %s turns in a row (%s)", run.pk, failed, error)
+    return "paused"
 
 
 def runs_reap(*, now=None) -> int:
@@ -197,13 +287,53 @@ def runs_reap(*, now=None) -> int:
 # --- a turn ------------------------------------------------------------------------------------
 
 
-def _enqueue_turn_on_commit(run_id: int, turn: int) -> None:
+def _enqueue_turn_on_commit(run_id: int, turn: int, *, countdown: int = 0) -> None:
     def enqueue():
         from focusgroups.tasks import autonomous_turn
 
-        autonomous_turn.apply_async((run_id, turn))
+        if countdown:
+            autonomous_turn.apply_async((run_id, turn), countdown=countdown)
+        else:
+            autonomous_turn.apply_async((run_id, turn))
 
     transaction.on_commit(enqueue)
+
+
+def retry_delay(failed_in_a_row: int) -> int:
+    """Seconds before the next attempt after that many failed turns in a row: App settings' wait (10 s by
+    default), then three times longer after each further failure (30, 90, …), at most RETRY_MAX_SECONDS."""
+    base = get_app_settings().autonomous_retry_seconds
+    return min(RETRY_MAX_SECONDS, base * 3 ** max(0, failed_in_a_row - 1))
+
+
+class _TurnBeat:
+    """Keeps a claimed turn's heartbeat fresh from a side thread while the worker waits on the provider,
+    so the reaper takes only a dead worker's turn for lost, not one stuck behind a slow or hanging call."""
+
+    def __init__(self, run_id: int, turn: int) -> None:
+        self.run_id, self.turn = run_id, turn
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"run-beat-{run_id}", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(BEAT_SECONDS):
+                try:
+                    AutonomousRun.objects.filter(
+                        pk=self.run_id, claimed_turn=self.turn, status__in=[RunStatus.RUNNING, RunStatus.STOPPING]
+                    ).update(heartbeat_at=timezone.now())
+                except Exception:  # a missed beat is not worth failing the turn
+                    logger.exception("Heartbeat for run %s failed", self.run_id)
+        finally:
+            connection.close()
 
 
 def _pause(run: AutonomousRun) -> None:
@@ -214,17 +344,49 @@ def _pause(run: AutonomousRun) -> None:
     run.refresh_from_db()
 
 
+def _notice(run: AutonomousRun, retry_in: int) -> str:
+    """One sentence on why the run stopped or waits, and on a refund; empty while all is well."""
+    if run.end_reason == RunEndReason.PROVIDER_UNAVAILABLE and run.status == RunStatus.PAUSED:
+        text = (
+            f"Paused: the AI provider is not answering ({run.failed_turns} failed turn"
+            f"{'s' if run.failed_turns != 1 else ''} in a row). Press Resume once it is back; "
+            "the run continues where it stopped."
+        )
+    elif run.status == RunStatus.ENDED and run.end_reason:
+        text = f"Ended: {run.get_end_reason_display()}."
+    elif run.failed_turns and run.status in (RunStatus.RUNNING, RunStatus.STOPPING):
+        text = (
+            "The AI provider did not answer the last turn"
+            f"{'s' if run.failed_turns > 1 else ''}; trying again"
+            f"{f' in {retry_in} s' if retry_in else ''} with another participant."
+        )
+    else:
+        text = ""
+    if run.refund_transaction_id is not None:
+        answers = run_answers(run)
+        plural = "s" if answers != 1 else ""
+        refund = f"The run's {run.refund_transaction.delta} credits were refunded: it had {answers} answer{plural}."
+        text = f"{text} {refund}".strip()
+    return text
+
+
 def run_payload(run: AutonomousRun, *, sections: list[dict] | None = None, names: dict | None = None) -> dict:
     """What the live view shows of a run. A turn passes the guide and the names it already has."""
     if sections is None:
         sections = _guide_sections(run.focus_group)
     if names is None:
         names = _names(run.focus_group.participants.select_related("persona"))
+    waiting = (run.heartbeat_at - timezone.now()).total_seconds() if run.failed_turns and run.heartbeat_at else 0
+    retry_in = max(0, round(waiting))
     return {
         "id": run.pk,
         "status": run.status,
         "end_reason": run.end_reason,
         "end_reason_label": run.get_end_reason_display() if run.end_reason else "",
+        "notice": _notice(run, retry_in),
+        "failed_turns": run.failed_turns,
+        "retry_in_seconds": retry_in if run.status in (RunStatus.RUNNING, RunStatus.STOPPING) else 0,
+        "refunded_credits": run.refund_transaction.delta if run.refund_transaction_id else 0,
         "turns_done": run.turns_done,
         "turn_budget": run.turn_budget,
         "section": min(run.section_index + 1, len(sections)) if sections else 0,
@@ -340,10 +502,22 @@ def _question_floor(run: AutonomousRun, sections: list[dict]) -> int:
     return -(-_question_target(run, sections) // 2)
 
 
-def _fallback_speaker(run: AutonomousRun, participants) -> object:
-    """Round-robin by fewest turns: the safe choice when the decision step fails."""
-    counts = run.speaking_counts
-    return min(participants, key=lambda p: (counts.get(str(p.persona_id), 0), p.position)).persona
+def _fallback_speaker(run: AutonomousRun, participants, *, avoid: int | None = None) -> object:
+    """Round-robin by fewest turns, spoken or failed (a failed turn moves the rotation on, so an outage does
+    not keep naming one persona): the safe choice when the decision step fails. ``avoid``: whose turn
+    just failed."""
+    counts, missed = run.speaking_counts, run.missed_turns or {}
+    pool = [p for p in participants if p.persona_id != avoid] or participants
+
+    def turns(p) -> int:
+        return counts.get(str(p.persona_id), 0) + missed.get(str(p.persona_id), 0)
+
+    return min(pool, key=lambda p: (turns(p), p.position)).persona
+
+
+def _avoid(run: AutonomousRun) -> int | None:
+    """The persona whose turn failed last, while the failures go on: the next turn goes to someone else."""
+    return run.last_failed_speaker_id if run.failed_turns else None
 
 
 def _decide(run: AutonomousRun, focus_group: FocusGroup, participants, sections, interjection: str) -> dict:
@@ -389,17 +563,17 @@ def _decide(run: AutonomousRun, focus_group: FocusGroup, participants, sections,
             focus_group_cap_usd=focus_group.cost_cap_usd,
             alias=focus_group.model_alias or None,
         )
-    except (QuotaExceeded, InsufficientCredits):
-        raise
+    except (QuotaExceeded, InsufficientCredits, *PROVIDER_DOWN):
+        raise  # the provider is down: the answer call would fail too, so the turn fails here
     except LLMError as exc:
-        # Invalid JSON or an unknown speaker, twice (the gateway retries once), or the model is down.
+        # Invalid JSON or an unknown speaker, twice (the gateway retries once): round-robin instead.
         logger.warning("Decision step failed for run %s: %s", run.pk, exc.message)
     else:
         # The gateway validated the answer against the schema: the name is one of the labels.
         return {**result.data, "speaker": labels[result.data["next_speaker"]]}
     return {
         "action": "probe" if run.opened else "ask_question",
-        "speaker": _fallback_speaker(run, participants),
+        "speaker": _fallback_speaker(run, participants, avoid=_avoid(run)),
         "reason": "Round-robin: giving the floor to who has spoken least.",
         "moderator_message": None,
     }
@@ -408,6 +582,10 @@ def _decide(run: AutonomousRun, focus_group: FocusGroup, participants, sections,
 def _balance(decision: dict, run: AutonomousRun, participants) -> dict:
     """Keep one persona from dominating: whoever is already two turns ahead of the quietest does not
     get the floor again (one follow-up to the same person is fine; a monologue is not); the quietest does."""
+    avoid = _avoid(run)
+    if decision["speaker"].pk == avoid and len(participants) > 1:
+        other = _fallback_speaker(run, participants, avoid=avoid)
+        return {**decision, "speaker": other, "reason": f"The last turn failed; {other.name} speaks instead."}
     counts = [run.speaking_counts.get(str(p.persona_id), 0) for p in participants]
     chosen = run.speaking_counts.get(str(decision["speaker"].pk), 0)
     if chosen - min(counts) >= 2:
@@ -462,6 +640,11 @@ def turn_run(*, run_id: int, turn: int) -> str:
     run = _claim(run_id, turn)
     if run is None:
         return "not-claimed"
+    with _TurnBeat(run.pk, turn):
+        return _take_turn(run, turn)
+
+
+def _take_turn(run: AutonomousRun, turn: int) -> str:
     focus_group = run.focus_group
     participants = list(focus_group.participants.select_related("persona"))
     names = _names(participants)
@@ -486,6 +669,8 @@ def turn_run(*, run_id: int, turn: int) -> str:
     except QuotaExceeded as exc:
         run_end(run=run, reason=RunEndReason.SESSION_CAP if exc.code == "session_cap_reached" else RunEndReason.QUOTA)
         return "ended"
+    except PROVIDER_DOWN as exc:
+        return _turn_failed(run, turn, _fallback_speaker(run, participants, avoid=_avoid(run)), exc.message)
     _section, question, following = _position(run, sections)
     speaker = decision["speaker"]
     AutonomousRun.objects.filter(pk=run.pk).update(next_speaker=speaker, next_reason=decision["reason"][:300])
@@ -584,25 +769,37 @@ def _stream(run: AutonomousRun, focus_group_id: int, answer_id, persona_id: int,
 
 
 def _turn_failed(run: AutonomousRun, turn: int, speaker, error: str) -> str:
-    """A persona call failed after the gateway's retries: retry the turn once, then skip it with a note."""
-    if run.failed_turns < 1:
-        with transaction.atomic():
-            AutonomousRun.objects.filter(pk=run.pk, claimed_turn=turn).update(
-                claimed_turn=None, failed_turns=run.failed_turns + 1
-            )
-            _enqueue_turn_on_commit(run.pk, turn)
-        return "retrying"
-    note = f"{speaker.name} could not answer this turn ({error.rstrip('.')}); the moderator moves on."
-    _save_turn(
-        run,
-        turn,
-        moderator_text=None,
-        answer=None,
-        decision={"speaker": speaker, "action": "probe"},
-        guide_done=False,
-        system_note=note,
-    )
-    return "skipped"
+    """The turn's call failed after the gateway's retries. Nothing of it is saved and it does not count:
+    the same turn is tried again after a growing delay, for someone else (the failed persona moves down
+    the rotation). After App settings' number of failed turns in a row the run pauses instead."""
+    failed = run.failed_turns + 1
+    key = str(speaker.pk)
+    missed = {**(run.missed_turns or {}), key: (run.missed_turns or {}).get(key, 0) + 1}
+    if failed >= get_app_settings().autonomous_failed_turns_to_pause:
+        return _pause_for_provider(run, turn, failed=failed, missed=missed, speaker=speaker, error=error)
+    delay = retry_delay(failed)
+    logger.warning("Run %s: turn %s failed (%s); trying again in %ss", run.pk, turn, error, delay)
+    with transaction.atomic():
+        fields = {
+            "claimed_turn": None,
+            "failed_turns": failed,
+            "missed_turns": missed,
+            "last_failed_speaker": speaker,
+            "next_speaker": None,
+            "next_reason": "",
+            # When the next attempt is due: the reaper counts a lost turn from then, not from now.
+            "heartbeat_at": timezone.now() + timedelta(seconds=delay),
+        }
+        mine = AutonomousRun.objects.filter(pk=run.pk, claimed_turn=turn)
+        if mine.filter(status=RunStatus.RUNNING).update(**fields):
+            _enqueue_turn_on_commit(run.pk, turn, countdown=delay)
+        elif mine.filter(status=RunStatus.STOPPING).update(**fields):
+            _pause(run)  # stopped during the failed turn: no next attempt
+        else:
+            return "not-claimed"  # reaped or ended meanwhile
+        run.refresh_from_db()
+        _publish_run_on_commit(run)
+    return "retrying"
 
 
 def _save_turn(
@@ -613,7 +810,6 @@ def _save_turn(
     answer,
     decision,
     guide_done,
-    system_note="",
     sections: list[dict] | None = None,
     names: dict | None = None,
     seen_through: int | None = None,
@@ -627,7 +823,7 @@ def _save_turn(
         if locked.turns_done != turn or locked.claimed_turn != turn:
             return  # someone else finished or reclaimed this turn: save nothing twice
         focus_group_id = locked.focus_group_id
-        count = bool(moderator_text) + bool(system_note) + (answer is not None)
+        count = bool(moderator_text) + (answer is not None)
         first = discussion.reserve_sequences(focus_group_id, count) if count else 0
         numbers = iter(range(first, first + count))  # one UPDATE for the turn's messages, in order
         if moderator_text:
@@ -637,15 +833,6 @@ def _save_turn(
                 role=MessageRole.MODERATOR,
                 speaker_name="AI moderator",
                 content=moderator_text,
-            )
-            events.publish_message_on_commit(message)
-        if system_note:
-            message = Message.objects.create(
-                focus_group_id=focus_group_id,
-                sequence=next(numbers),
-                role=MessageRole.SYSTEM,
-                speaker_name="Note",
-                content=system_note,
             )
             events.publish_message_on_commit(message)
         if answer is not None:
@@ -663,6 +850,7 @@ def _save_turn(
             key = str(answer["persona"].pk)
             locked.speaking_counts[key] = locked.speaking_counts.get(key, 0) + 1
             locked.failed_turns = 0
+            locked.last_failed_speaker = None
         if seen_through is not None:
             locked.researcher_seen_through = max(locked.researcher_seen_through, seen_through)
         locked.opened = True
@@ -675,8 +863,11 @@ def _save_turn(
         locked.save()
         _publish_run_on_commit(locked, sections=sections, names=names)
         # Long runs keep a bounded context: fold turns that left the window into the summary (a task
-        # only when it is due: the summary the turn read may be behind, which only asks too early).
-        if discussion.summary_due(last_sequence=first + count - 1, summary_through=run.focus_group.summary_through):
+        # only when it is due: the summary the turn read may be behind, which only asks too early; and
+        # only after an answer, the sign the provider is answering).
+        if answer is not None and discussion.summary_due(
+            last_sequence=first + count - 1, summary_through=run.focus_group.summary_through
+        ):
             transaction.on_commit(lambda: discussion._enqueue_summary(focus_group_id))
         if finished:
             if not guide_done:

@@ -213,6 +213,8 @@ class RunEndReason(models.TextChoices):
     QUOTA = "quota", "The monthly AI budget ran out"
     SESSION_CAP = "session_cap", "The session's spending cap was reached"
     CREDITS = "credits", "Credits ran out"
+    # Not an end: the run pauses and can be resumed once the provider answers again.
+    PROVIDER_UNAVAILABLE = "provider_unavailable", "The AI provider is not answering"
 
 
 class AutonomousRun(models.Model):
@@ -222,7 +224,7 @@ class AutonomousRun(models.Model):
 
     focus_group = models.ForeignKey(FocusGroup, on_delete=models.CASCADE, related_name="runs")
     status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.RUNNING, db_index=True)
-    end_reason = models.CharField(max_length=16, choices=RunEndReason.choices, blank=True)
+    end_reason = models.CharField(max_length=24, choices=RunEndReason.choices, blank=True)
     turn_budget = models.PositiveSmallIntegerField(default=30)
     turns_done = models.PositiveIntegerField(default=0)
     claimed_turn = models.PositiveIntegerField(null=True, blank=True)
@@ -236,14 +238,25 @@ class AutonomousRun(models.Model):
         "personas.Persona", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     next_reason = models.CharField(max_length=300, blank=True)
-    failed_turns = models.PositiveSmallIntegerField(default=0)
+    failed_turns = models.PositiveSmallIntegerField(default=0, help_text="Turns that failed in a row.")
+    missed_turns = models.JSONField(
+        default=dict, blank=True, help_text="Failed turns per persona: they count in the rotation like spoken ones."
+    )
+    last_failed_speaker = models.ForeignKey(
+        "personas.Persona", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     researcher_seen_through = models.PositiveIntegerField(
         default=0, help_text="The researcher's messages up to this sequence number have reached the moderator."
     )
     credit_transaction = models.ForeignKey(
         "billing.CreditTransaction", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    refund_transaction = models.ForeignKey(
+        "billing.CreditTransaction", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life; after a failed turn, when the next attempt is due."
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     ended_at = models.DateTimeField(null=True, blank=True)

@@ -22,6 +22,16 @@ class AppSettingsAdmin(AuditedAdminMixin, admin.ModelAdmin):
                 )
             },
         ),
+        (
+            "Autonomous mode",
+            {
+                "fields": (
+                    "autonomous_failed_turns_to_pause",
+                    "autonomous_retry_seconds",
+                    "autonomous_refund_min_answers",
+                )
+            },
+        ),
         ("LLM cost quotas", {"fields": ("default_monthly_quota_usd", "quota_warning_ratio")}),
         ("Audit", {"fields": ("change_reason",)}),
     )

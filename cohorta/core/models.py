@@ -19,6 +19,23 @@ class AppSettings(models.Model):
     session_run_credit_cost = models.PositiveIntegerField(
         default=40, help_text="Credits to run a focus group in autonomous mode."
     )
+    autonomous_failed_turns_to_pause = models.PositiveSmallIntegerField(
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(20)],
+        help_text="An autonomous run pauses (the AI provider is not answering) after this many failed turns in a row.",
+    )
+    autonomous_retry_seconds = models.PositiveSmallIntegerField(
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(300)],
+        help_text="Wait before retrying a failed autonomous turn; three times longer after each further failure.",
+    )
+    autonomous_refund_min_answers = models.PositiveSmallIntegerField(
+        default=3,
+        help_text=(
+            "An autonomous run that stops with fewer participant answers than this (for any reason but the "
+            "researcher ending it) gets its credits back in full, once. 0 switches these refunds off."
+        ),
+    )
     default_monthly_quota_usd = models.DecimalField(
         max_digits=10,
         decimal_places=2,

@@ -258,7 +258,7 @@
       next.appendChild(who);
       next.appendChild(document.createTextNode(" — " + run.next_reason));
     }
-    byId("autopilot-ended").textContent = run.end_reason_label ? "Ended: " + run.end_reason_label + "." : "";
+    byId("autopilot-ended").textContent = run.notice || "";
     var balance = byId("autopilot-balance");
     balance.innerHTML = "";
     var total = Math.max(1, run.balance.reduce(function (sum, row) { return sum + row.turns; }, 0));

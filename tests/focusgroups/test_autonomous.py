@@ -8,7 +8,6 @@ from django.utils import timezone
 
 from billing.models import CreditTransaction
 from billing.selectors import credits_balance
-from billing.services import credits_grant
 from cohorta.errors import ApplicationError, InsufficientCredits
 from focusgroups import autonomous, discussion
 from focusgroups.models import (
@@ -58,29 +57,6 @@ def make_session(owner, people=3, guide=True) -> FocusGroup:
     if guide:
         DiscussionGuide.objects.create(focus_group=session, data=GUIDE)
     return session
-
-
-@pytest.fixture
-def funded(owner):
-    credits_grant(user=owner, amount=100, idempotency_key="test:fund")
-    return owner
-
-
-@pytest.fixture
-def turns(monkeypatch):
-    """Queue turn tasks instead of running them inline; ``drain()`` runs them like a worker would."""
-    queue = []
-    monkeypatch.setattr("focusgroups.tasks.autonomous_turn.apply_async", lambda args, **kw: queue.append(args))
-
-    def drain(limit=500):
-        done = []
-        while queue and len(done) < limit:
-            run_id, turn = queue.pop(0)
-            done.append(autonomous.turn_run(run_id=run_id, turn=turn))
-        return done
-
-    drain.queue = queue
-    return drain
 
 
 def sequences(session):
@@ -226,17 +202,27 @@ def test_an_early_wrap_up_does_not_skip_the_rest_of_the_guide(funded, turns, fak
     assert run.status == RunStatus.ENDED and run.turns_done >= 5  # the guide's turns, not one
 
 
-def test_a_failing_persona_turn_is_retried_then_skipped_with_a_note(funded, turns, fake_llm):
+def test_a_failed_turn_is_tried_again_later_for_someone_else(funded, turns, fake_llm):
+    """The persona's call fails: nothing of the turn is saved, the same turn is tried again after a delay,
+    and the decision that names the same persona again is overruled: the rotation has moved on."""
     session = make_session(funded)
-    for _ in range(2):  # the turn, then its one retry
-        fake_llm.add_fault("no_usage", times=1)  # the decision: fine
-        fake_llm.add_fault("server_error", times=3)  # the persona's call and the gateway's two retries: fail
-    autonomous.run_start(focus_group=session)
-    outcomes = turns(limit=3)
-    assert outcomes[:2] == ["retrying", "skipped"] and fake_llm.pending_faults == []
-    note = Message.objects.get(focus_group=session, role=MessageRole.SYSTEM)
-    assert "could not answer this turn" in note.content
-    assert outcomes[2] == "saved"  # the run moves on
+    priya = session.participants.get(position=0).persona
+    # The moderator names Priya (a valid decision), her answer fails with the gateway's two retries; on
+    # the second attempt the moderator names her again.
+    fake_llm.add_fault("invalid_output", times=1, content=decision_json("Priya Shah"))
+    fake_llm.add_fault("server_error", times=3)
+    fake_llm.add_fault("invalid_output", times=1, content=decision_json("Priya Shah"))
+    run = autonomous.run_start(focus_group=session)
+    outcomes = turns(limit=2)
+    assert outcomes == ["retrying", "saved"] and fake_llm.pending_faults == []
+    assert turns.countdowns == [autonomous.retry_delay(1)] == [10]
+    run.refresh_from_db()
+    assert run.turns_done == 1 and run.failed_turns == 0 and run.missed_turns == {str(priya.pk): 1}
+    assert run.next_reason.startswith("The last turn failed")
+    answer = Message.objects.get(focus_group=session, role=MessageRole.PERSONA)
+    assert answer.speaker_name != "Priya Shah"
+    assert not Message.objects.filter(focus_group=session, role=MessageRole.SYSTEM).exists()
+    assert sequences(session) == [1, 2]  # the question and its answer: the failed attempt left nothing
 
 
 def test_stop_finishes_the_turn_then_pauses_and_resume_continues(funded, turns):

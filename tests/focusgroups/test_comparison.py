@@ -6,13 +6,13 @@ from billing.selectors import credits_balance
 from cohorta.errors import ApplicationError
 from focusgroups import autonomous, comparison, discussion
 from focusgroups.models import FocusGroup
-from tests.focusgroups.test_autonomous import funded, make_session, turns  # noqa: F401 - shared fixtures
+from tests.focusgroups.test_autonomous import make_session
 from usage.models import UsageEvent
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _finished_session(owner, turns):  # noqa: F811
+def _finished_session(owner, turns):
     session = make_session(owner)
     autonomous.run_start(focus_group=session)
     turns()
@@ -21,7 +21,7 @@ def _finished_session(owner, turns):  # noqa: F811
     return session
 
 
-def test_a_rerun_copies_the_session_and_uses_the_other_alias(funded, turns, fake_llm, settings):  # noqa: F811
+def test_a_rerun_copies_the_session_and_uses_the_other_alias(funded, turns, fake_llm, settings):
     original = _finished_session(funded, turns)
     copy = comparison.comparison_start(focus_group=original, alias="mini")
     turns()
@@ -38,7 +38,7 @@ def test_a_rerun_copies_the_session_and_uses_the_other_alias(funded, turns, fake
     assert credits_balance(user=funded) == 100 - 40 - 40  # each run is charged once
 
 
-def test_only_ended_sessions_with_a_guide_and_known_aliases(funded, turns):  # noqa: F811
+def test_only_ended_sessions_with_a_guide_and_known_aliases(funded, turns):
     live = make_session(funded)
     with pytest.raises(ApplicationError) as info:
         comparison.comparison_start(focus_group=live, alias="mini")
@@ -49,7 +49,7 @@ def test_only_ended_sessions_with_a_guide_and_known_aliases(funded, turns):  # n
     assert info.value.code == "validation_error" and FocusGroup.objects.count() == 1
 
 
-def test_the_compare_page_shows_both_runs_side_by_side(funded, turns, client):  # noqa: F811
+def test_the_compare_page_shows_both_runs_side_by_side(funded, turns, client):
     original = _finished_session(funded, turns)
     client.force_login(funded)
     response = client.post(f"/focus-groups/{original.pk}/compare/", {"alias": "mini"})
@@ -60,7 +60,7 @@ def test_the_compare_page_shows_both_runs_side_by_side(funded, turns, client):  
     assert "Original" in page and "Re-run" in page and "AI calls" in page and "mini" in page
 
 
-def test_another_user_cannot_compare_or_see_the_comparison(funded, other_user, turns):  # noqa: F811
+def test_another_user_cannot_compare_or_see_the_comparison(funded, other_user, turns):
     from django.test import Client
 
     original = _finished_session(funded, turns)
