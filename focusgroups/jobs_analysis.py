@@ -136,7 +136,7 @@ def session_analysis(job, ctx):
         extra_limitations=[analysis.truncation_limitation(transcript)],
         findings_by=by,
     )
-    ctx.progress(2, 2, f"{len(themes)} themes and the report written")
+    ctx.progress(2, 2, f"{len(themes)} theme{'s' if len(themes) != 1 else ''} and the report written")
     return {
         "version": analysis.RESULT_VERSION,
         "focus_group_id": focus_group.pk,

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.forms.models import model_to_dict
+from django.template.defaultfilters import pluralize
 
 from billing.models import CreditTransaction, CreditTransactionKind
 from billing.services import credits_adjust, credits_grant
@@ -57,8 +58,8 @@ def credits_admin_change(
                 if exc.code != "balance_would_go_negative":
                     raise
                 raise ApplicationError(
-                    f"{user.email} has {exc.extra['balance']} credits: removing {-amount} would take the "
-                    "balance below zero.",
+                    f"{user.email} has {exc.extra['balance']} credit{pluralize(exc.extra['balance'])}: removing "
+                    f"{-amount} would take the balance below zero.",
                     code=exc.code,
                     status_code=exc.status_code,
                     extra={**exc.extra, "user_id": user.pk},

@@ -554,7 +554,7 @@ def _analysis(focus_group: FocusGroup, *, finished) -> Job:
         params={"focus_group_id": focus_group.pk},
         progress_done=2,
         progress_total=2,
-        progress_message=f"{len(themes)} themes and the report written",
+        progress_message=f"{len(themes)} theme{'s' if len(themes) != 1 else ''} and the report written",
         result={
             "version": analysis.RESULT_VERSION,
             "focus_group_id": focus_group.pk,
