@@ -65,7 +65,7 @@ class AuditEntry(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = "audit entry"
-        verbose_name_plural = "audit log"
+        verbose_name_plural = "audit entries"
         indexes = [models.Index(fields=["subject_user", "created_at"], name="audit_subject_created")]
 
     def __str__(self) -> str:
