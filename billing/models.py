@@ -176,11 +176,21 @@ class StripeCustomer(models.Model):
 
 class CheckoutAttempt(models.Model):
     """One click on Buy. Its id is the Stripe idempotency key, so a double submit or a retry
-    of the same click gets the same Checkout Session instead of a second one."""
+    of the same click gets the same Checkout Session instead of a second one.
+
+    Credits, price and currency are the pack's at the click, copied here: what a checkout grants
+    and costs comes from this record (through its ``CheckoutSession``), never from the client or
+    from what a Stripe event claims.
+    """
 
     id = models.UUIDField(primary_key=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="checkout_attempts")
     pack = models.ForeignKey(CreditPack, on_delete=models.PROTECT, related_name="+")
+    credits = models.PositiveIntegerField(help_text="The pack's credits when the buyer clicked Buy.")
+    amount = models.PositiveIntegerField(
+        help_text="The pack's price when the buyer clicked Buy, in the currency's smallest unit (cents)."
+    )
+    currency = models.CharField(max_length=3, help_text="The pack's currency when the buyer clicked Buy.")
     tries = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -192,6 +202,19 @@ class CheckoutAttempt(models.Model):
     def idempotency_key(self) -> str:
         return f"checkout:{self.id}"
 
+    @property
+    def price(self) -> Decimal:
+        return from_minor_units(self.amount, self.currency)
+
+    def matches_pack(self, pack: CreditPack) -> bool:
+        """The pack still sells what this attempt was made for."""
+        return (self.pack_id, self.credits, self.amount, self.currency) == (
+            pack.pk,
+            pack.credits,
+            pack.unit_amount,
+            pack.currency,
+        )
+
 
 class CheckoutStatus(models.TextChoices):
     PENDING = "pending", "Awaiting payment"
@@ -202,10 +225,12 @@ class CheckoutStatus(models.TextChoices):
 
 
 class CheckoutSession(models.Model):
-    """A Stripe Checkout Session we created (or learnt about from a webhook), with what it buys.
+    """A Stripe Checkout Session we created, with what it buys and costs.
 
-    Credits, amount and currency are copied from the pack at creation: editing a pack later
-    does not change what an open checkout grants.
+    Credits come from the attempt's snapshot of the pack; amount and currency are what Stripe
+    told us it will charge when we created the session (the attempt's price, or the pack's Stripe
+    Price). Editing a pack later does not change what an open checkout grants, and a webhook is
+    credited only if it paid exactly this amount in this currency.
     """
 
     Status = CheckoutStatus
@@ -264,6 +289,19 @@ class StripeEventStatus(models.TextChoices):
     IGNORED = "ignored", "Ignored"
     UNMATCHED = "unmatched", "Unmatched"
     FAILED = "failed", "Failed"
+    # A payment event Cohorta refused: nothing was credited, an operator should look.
+    UNKNOWN_CHECKOUT = "unknown_checkout", "Unknown checkout"
+    AMOUNT_MISMATCH = "amount_mismatch", "Amount mismatch"
+    CURRENCY_MISMATCH = "currency_mismatch", "Currency mismatch"
+    NOT_PAID = "not_paid", "Not paid"
+
+
+REFUSED_EVENT_STATUSES = (
+    StripeEventStatus.UNKNOWN_CHECKOUT,
+    StripeEventStatus.AMOUNT_MISMATCH,
+    StripeEventStatus.CURRENCY_MISMATCH,
+    StripeEventStatus.NOT_PAID,
+)
 
 
 class StripeEvent(models.Model):

@@ -84,8 +84,16 @@ def _stripe_customer_replace(*, user, client: stripe.StripeClient, missing: Stri
 
 
 def _attempt_for(*, user, pack: CreditPack, attempt_id: uuid.UUID | None) -> CheckoutAttempt:
+    # The pack's credits and price now, as the buyer saw them: the checkout sells exactly this.
     attempt, _ = CheckoutAttempt.objects.get_or_create(
-        id=attempt_id or uuid.uuid4(), defaults={"user_id": user.pk, "pack": pack}
+        id=attempt_id or uuid.uuid4(),
+        defaults={
+            "user_id": user.pk,
+            "pack": pack,
+            "credits": pack.credits,
+            "amount": pack.unit_amount,
+            "currency": pack.currency,
+        },
     )
     if attempt.user_id != user.pk or attempt.pack_id != pack.pk:
         # Reusing a key for different parameters is an error at Stripe too; say it here, clearly.
@@ -97,17 +105,33 @@ def _attempt_for(*, user, pack: CreditPack, attempt_id: uuid.UUID | None) -> Che
     return attempt
 
 
-def _line_item(pack: CreditPack) -> dict:
+def _line_item(pack: CreditPack, attempt: CheckoutAttempt) -> dict:
     if pack.stripe_price_id:
         return {"price": pack.stripe_price_id, "quantity": 1}
     return {
         "price_data": {
-            "currency": pack.currency,
-            "unit_amount": pack.unit_amount,
-            "product_data": {"name": f"Cohorta {pack.name}: {pack.credits} credits"},
+            "currency": attempt.currency,
+            "unit_amount": attempt.amount,
+            "product_data": {"name": f"Cohorta {pack.name}: {attempt.credits} credits"},
         },
         "quantity": 1,
     }
+
+
+def _charged(pack: CreditPack, attempt: CheckoutAttempt, session: dict) -> tuple[int, str]:
+    """What Stripe will charge for this session: the price we sent, or the pack's Stripe Price as
+    Stripe told us in its answer to our own call. The webhook credits only this amount paid."""
+    if not pack.stripe_price_id:
+        return attempt.amount, attempt.currency
+    amount, currency = session.get("amount_total"), session.get("currency")
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0 or not isinstance(currency, str):
+        logger.error(
+            "Stripe price %s of pack %s gave session %s no amount", pack.stripe_price_id, pack.pk, session.get("id")
+        )
+        raise PaymentProviderError(
+            "The payment provider did not say what this pack costs. Nothing was charged; please try again later."
+        )
+    return amount, currency.lower()
 
 
 def checkout_session_create(
@@ -127,19 +151,28 @@ def checkout_session_create(
     done = CheckoutSession.objects.filter(attempt=attempt).first()
     if done is not None:
         return done  # a double submit: the session this click already opened
+    if not attempt.matches_pack(pack):
+        # A retry of an old click after the pack changed: the buyer agreed to the old price, not this one.
+        raise ApplicationError(
+            f"The {pack.name} pack changed since this page was opened (now {pack.credits} credits for "
+            f"{pack.price} {pack.currency.upper()}). Nothing was charged; reload the page and buy again.",
+            code="pack_changed",
+            status_code=409,
+        )
 
     CheckoutAttempt.objects.filter(pk=attempt.pk).update(tries=F("tries") + 1)
+    # For people reading the Stripe dashboard only: the webhook never reads it back.
     metadata = {
         "user_id": str(user.pk),
         "pack_id": str(pack.pk),
-        "credits": str(pack.credits),
+        "credits": str(attempt.credits),
         "attempt_id": str(attempt.pk),
     }
     client = stripe_client()
     params = {
         "mode": "payment",
         "client_reference_id": str(user.pk),
-        "line_items": [_line_item(pack)],
+        "line_items": [_line_item(pack, attempt)],
         "metadata": metadata,
         # Copied onto the charge, so refunds can be traced without the session.
         "payment_intent_data": {"metadata": metadata},
@@ -173,6 +206,7 @@ def checkout_session_create(
             extra={"attempt_id": str(attempt.pk)},
         ) from None
 
+    amount, currency = _charged(pack, attempt, session)
     row, _ = CheckoutSession.objects.get_or_create(
         stripe_id=session["id"],
         defaults={
@@ -181,10 +215,9 @@ def checkout_session_create(
             "attempt": attempt,
             "pack": pack,
             "pack_name": pack.name,
-            "credits": pack.credits,
-            # With a Stripe Price the amount is Stripe's; otherwise it is the pack's price we sent.
-            "amount": session.get("amount_total") or pack.unit_amount,
-            "currency": (session.get("currency") or pack.currency).lower(),
+            "credits": attempt.credits,
+            "amount": amount,
+            "currency": currency,
             "url": session.get("url") or "",
         },
     )

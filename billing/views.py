@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from billing import selectors
 from billing.forms import BuyForm
-from billing.stripe_checkout import checkout_session_create, payments_enabled
+from billing.stripe_checkout import PaymentProviderError, checkout_session_create, payments_enabled
 from billing.stripe_webhooks import stripe_webhook_receive
 from cohorta.api.errors import error_body
 from cohorta.errors import ApplicationError
@@ -74,7 +74,9 @@ def buy(request: HttpRequest) -> HttpResponse:
             return_url=request.build_absolute_uri(reverse("billing:index")),
         )
     except ApplicationError as exc:
-        return _render_index(request, error=exc.message, retry=(pack_id, attempt_id), status=exc.status_code)
+        # Only a provider failure is retried with the same click; after any other refusal the form gets a fresh one.
+        retry = (pack_id, attempt_id) if isinstance(exc, PaymentProviderError) else None
+        return _render_index(request, error=exc.message, retry=retry, status=exc.status_code)
     if not session.url:
         return redirect(f"{reverse('billing:index')}?checkout=success&session_id={session.stripe_id}")
     return redirect(session.url)

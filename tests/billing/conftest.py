@@ -1,10 +1,11 @@
 """Shared fixtures for the Stripe tests: packs, Cohorta pointed at the fake Stripe, signed webhook posts."""
 
+import uuid
 from decimal import Decimal
 
 import pytest
 
-from billing.models import CheckoutSession, CreditPack
+from billing.models import CheckoutAttempt, CheckoutSession, CreditPack
 from tests.fakes.stripe_server import signed_event
 
 WEBHOOK_SECRET = "whsec_test_0123456789abcdef"
@@ -53,15 +54,25 @@ def post_event(client, event: dict, *, secret: str = WEBHOOK_SECRET, signature: 
     )
 
 
+def make_attempt(user, pack: CreditPack) -> CheckoutAttempt:
+    """A click on Buy, with the pack's credits and price as they are now (as checkout_session_create makes it)."""
+    return CheckoutAttempt.objects.create(
+        id=uuid.uuid4(), user=user, pack=pack, credits=pack.credits, amount=pack.unit_amount, currency=pack.currency
+    )
+
+
 def make_checkout(user, pack: CreditPack, *, stripe_id: str, status: str = "pending") -> CheckoutSession:
+    """A Checkout Session as checkout_session_create records it: from an attempt, with its snapshot."""
+    attempt = make_attempt(user, pack)
     return CheckoutSession.objects.create(
         stripe_id=stripe_id,
         user=user,
         user_email=user.email,
+        attempt=attempt,
         pack=pack,
         pack_name=pack.name,
-        credits=pack.credits,
-        amount=pack.unit_amount,
-        currency=pack.currency,
+        credits=attempt.credits,
+        amount=attempt.amount,
+        currency=attempt.currency,
         status=status,
     )
