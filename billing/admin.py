@@ -1,7 +1,9 @@
 from django.contrib import admin, messages
 from django.db.models import Q
+from django.utils.html import format_html
 
 from billing.models import (
+    REFUSED_EVENT_STATUSES,
     CheckoutSession,
     CreditPack,
     CreditTransaction,
@@ -67,7 +69,8 @@ class CreditPackAdmin(admin.ModelAdmin):
 
 
 class NeedsAttentionFilter(admin.SimpleListFilter):
-    """Events an operator should look at: failed, unmatched, or refunds that could not be clawed back in full."""
+    """Events an operator should look at: refused payments, failed, unmatched, or refunds that could not
+    be clawed back in full."""
 
     title = "needs attention"
     parameter_name = "attention"
@@ -75,6 +78,7 @@ class NeedsAttentionFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         return [
             ("any", "Any problem"),
+            ("refused", "Payment refused (nothing credited)"),
             ("shortfall", "Refund shortfall"),
             ("unmatched", "Unmatched"),
             ("failed", "Failed"),
@@ -84,8 +88,11 @@ class NeedsAttentionFilter(admin.SimpleListFilter):
         match self.value():
             case "any":
                 return queryset.filter(
-                    Q(status__in=[StripeEventStatus.FAILED, StripeEventStatus.UNMATCHED]) | Q(clawback_shortfall__gt=0)
+                    Q(status__in=[StripeEventStatus.FAILED, StripeEventStatus.UNMATCHED, *REFUSED_EVENT_STATUSES])
+                    | Q(clawback_shortfall__gt=0)
                 )
+            case "refused":
+                return queryset.filter(status__in=REFUSED_EVENT_STATUSES)
             case "shortfall":
                 return queryset.filter(clawback_shortfall__gt=0)
             case "unmatched":
@@ -93,6 +100,17 @@ class NeedsAttentionFilter(admin.SimpleListFilter):
             case "failed":
                 return queryset.filter(status=StripeEventStatus.FAILED)
         return queryset
+
+
+# Red: money someone claimed and we refused, or an error. Amber: waiting on something (a payment, a checkout).
+_STATUS_COLOURS = {
+    StripeEventStatus.UNKNOWN_CHECKOUT: "#b91c1c",
+    StripeEventStatus.AMOUNT_MISMATCH: "#b91c1c",
+    StripeEventStatus.CURRENCY_MISMATCH: "#b91c1c",
+    StripeEventStatus.FAILED: "#b91c1c",
+    StripeEventStatus.NOT_PAID: "#b45309",
+    StripeEventStatus.UNMATCHED: "#b45309",
+}
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -112,7 +130,7 @@ class StripeEventAdmin(ReadOnlyAdmin):
         "created_at",
         "type",
         "event_id",
-        "status",
+        "status_flag",
         "received_count",
         "shortfall_flag",
         "checkout_session",
@@ -124,6 +142,20 @@ class StripeEventAdmin(ReadOnlyAdmin):
     list_select_related = ["checkout_session"]
     readonly_fields = [field.name for field in StripeEvent._meta.fields]
     actions = ["process_again"]
+
+    @admin.display(description="Status", ordering="status")
+    def status_flag(self, event: StripeEvent) -> str:
+        colour = _STATUS_COLOURS.get(event.status)
+        if colour is None:
+            return event.get_status_display()
+        mark = "⛔" if event.status in REFUSED_EVENT_STATUSES else "⚠"
+        return format_html(
+            '<strong class="stripe-event-flag" data-status="{}" style="color: {}">{} {}</strong>',
+            event.status,
+            colour,
+            mark,
+            event.get_status_display(),
+        )
 
     @admin.display(description="Shortfall", ordering="clawback_shortfall")
     def shortfall_flag(self, event: StripeEvent) -> str:

@@ -12,54 +12,46 @@ Exactly once, by construction rather than by luck:
 * refunds claw back the part of the pack that the refunded amount stands for, tracked on the
   checkout row, so a replayed or late refund event never takes credits twice.
 
+Only what we recorded is worth anything: a session is matched by the id we stored when we
+created it, and credits and prices come from that record (``billing.checkout``), never from
+the event's metadata. Refused payments (unknown checkout, wrong amount or currency, not paid)
+are final statuses: Stripe gets a 200, the admin flags them.
+
 Lock order is always event row → checkout row → user row (the ledger), so two events of
-one session cannot deadlock. Nothing here calls Stripe: the signed payload is the truth.
+one session cannot deadlock. Nothing here calls Stripe: the signed payload says what happened.
 """
 
-import contextlib
 import json
 import logging
-import uuid
-from dataclasses import dataclass
 
 import stripe
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from billing.checkout import Outcome, checkout_fulfil, stripe_id_of, stripe_int, take_receipt
 from billing.models import (
+    REFUSED_EVENT_STATUSES,
     CheckoutSession,
     CheckoutStatus,
-    CreditPack,
-    CreditTransactionKind,
-    StripeCustomer,
     StripeEvent,
     StripeEventStatus,
 )
-from billing.services import credits_clawback, credits_grant
+from billing.services import credits_clawback
 from cohorta.audit.models import AuditEntry
 from cohorta.audit.services import audit_record
 from cohorta.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 
-DONE = (StripeEventStatus.PROCESSED, StripeEventStatus.IGNORED)
-CHARGE_EVENTS = ("charge.succeeded", "charge.updated", "charge.refunded")
+# Done: a later delivery of the event only counts itself. Refusals are done too: the answer cannot change.
+DONE = (StripeEventStatus.PROCESSED, StripeEventStatus.IGNORED, *REFUSED_EVENT_STATUSES)
 
 
 class WebhookRejected(ApplicationError):
     status_code = 400
     code = "invalid_signature"
-
-
-@dataclass
-class Outcome:
-    status: str
-    note: str = ""
-    checkout: CheckoutSession | None = None
-    shortfall: int = 0
 
 
 # --- receiving -------------------------------------------------------------------------
@@ -191,127 +183,37 @@ def _mark_failed(event_pk: int, message: str) -> None:
 # --- matching payloads to our rows ---------------------------------------------------------
 
 
-def _int(value) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
-
-
-def _id_of(value) -> str:
-    """Stripe sends a related object as its id, or as the object when expanded."""
-    if isinstance(value, dict):
-        value = value.get("id")
-    return value if isinstance(value, str) else ""
-
-
-def _user_for(obj: dict):
-    meta = obj.get("metadata") or {}
-    customer_id = _id_of(obj.get("customer"))
-    owner_of_customer = (
-        StripeCustomer.objects.filter(stripe_id=customer_id).values_list("user_id", flat=True).first()
-        if customer_id
-        else None
-    )
-    user_id = _int(meta.get("user_id")) or _int(obj.get("client_reference_id"))
-    if user_id is None:
-        user_id = owner_of_customer
-    elif owner_of_customer is not None and owner_of_customer != user_id:
-        return None  # the metadata and the customer disagree: credit nobody, let an admin look
-    return get_user_model().objects.filter(pk=user_id).first() if user_id else None
-
-
-def _checkout_for_session(obj: dict, *, create: bool) -> CheckoutSession | None:
-    """Our row for this Checkout Session, locked.
-
-    With ``create``, a session we have no row for (our insert failed after Stripe answered,
-    or it was made elsewhere with our metadata) is rebuilt from the metadata we send.
-    """
-    session_id = _id_of(obj)
+def _checkout_for_session(obj: dict) -> CheckoutSession | None:
+    """Our row for this Checkout Session, locked: only by the session id we stored when we created it."""
+    session_id = stripe_id_of(obj)
     if not session_id:
         return None
-    found = CheckoutSession.objects.select_for_update().filter(stripe_id=session_id).first()
-    if found is not None or not create:
-        return found
-    user = _user_for(obj)
-    meta = obj.get("metadata") or {}
-    pack = CreditPack.objects.filter(pk=_int(meta.get("pack_id")) or 0).first()
-    credits = _int(meta.get("credits")) or (pack.credits if pack else None)
-    if user is None or not credits:
-        return None
-    row, _ = CheckoutSession.objects.get_or_create(
-        stripe_id=session_id,
-        defaults={
-            "user": user,
-            "user_email": user.email,
-            "pack": pack,
-            "pack_name": pack.name if pack else "",
-            "credits": credits,
-            "amount": _int(obj.get("amount_total")) or 0,
-            "currency": str(obj.get("currency") or "usd").lower()[:3],
-        },
-    )
-    return CheckoutSession.objects.select_for_update().get(pk=row.pk)
+    return CheckoutSession.objects.select_for_update().filter(stripe_id=session_id).first()
 
 
 def _checkout_for_charge(charge: dict) -> CheckoutSession | None:
-    """Our checkout for a charge: by payment intent, charge id, or the attempt id in its metadata."""
+    """Our checkout for a charge, by the charge or payment intent id we recorded from its paid session.
+
+    Never by the charge's metadata: anyone who can create a charge in the account can write that.
+    """
     match = Q(pk__in=[])
-    if _id_of(charge):
-        match |= Q(charge_id=_id_of(charge))
-    if _id_of(charge.get("payment_intent")):
-        match |= Q(payment_intent_id=_id_of(charge.get("payment_intent")))
-    # Charges made without our metadata (or someone else's) simply do not match on it.
-    with contextlib.suppress(KeyError, ValueError):
-        match |= Q(attempt_id=uuid.UUID(str((charge.get("metadata") or {})["attempt_id"])))
+    if stripe_id_of(charge):
+        match |= Q(charge_id=stripe_id_of(charge))
+    if stripe_id_of(charge.get("payment_intent")):
+        match |= Q(payment_intent_id=stripe_id_of(charge.get("payment_intent")))
     return CheckoutSession.objects.select_for_update().filter(match).order_by("id").first()
 
 
-def _unmatched(obj: dict, what: str = "checkout session") -> Outcome:
+def _unmatched_charge(charge: dict) -> Outcome:
     return Outcome(
         StripeEventStatus.UNMATCHED,
-        f"No Cohorta account matches this {what} ({_id_of(obj) or 'no id'}, "
-        f"customer {_id_of(obj.get('customer')) or 'none'}); nothing was credited.",
+        f"No Cohorta checkout has this charge yet ({stripe_id_of(charge) or 'no id'}, payment "
+        f"{stripe_id_of(charge.get('payment_intent')) or 'none'}); nothing was changed.",
     )
 
 
-def _take_receipt(checkout: CheckoutSession, charge: dict) -> None:
-    if isinstance(charge.get("receipt_url"), str) and charge["receipt_url"]:
-        checkout.receipt_url = charge["receipt_url"]
-    if _id_of(charge):
-        checkout.charge_id = _id_of(charge)
-
-
-def _note_payment(checkout: CheckoutSession, obj: dict) -> None:
-    """Payment details from a session payload: payment intent, amount, and a receipt if we can find one."""
-    payment_intent = obj.get("payment_intent")
-    if isinstance(payment_intent, dict) and isinstance(payment_intent.get("latest_charge"), dict):
-        _take_receipt(checkout, payment_intent["latest_charge"])
-    payment_intent_id = _id_of(payment_intent)
-    newly_known = payment_intent_id and checkout.payment_intent_id != payment_intent_id
-    if newly_known:
-        checkout.payment_intent_id = payment_intent_id
-    if (_int(obj.get("amount_total")) or 0) > 0:
-        checkout.amount = obj["amount_total"]
-    if payment_intent_id and not checkout.receipt_url:
-        # charge.succeeded usually arrives before the session completes, when we could not place it yet.
-        earlier = (
-            StripeEvent.objects.filter(type__in=CHARGE_EVENTS, payload__data__object__payment_intent=payment_intent_id)
-            .order_by("-id")
-            .first()
-        )
-        if earlier is not None:
-            _take_receipt(checkout, earlier.data_object)
-    checkout.save()
-    if newly_known:
-        transaction.on_commit(lambda: _retry_waiting_refunds(payment_intent_id))
-
-
 def _retry_waiting_refunds(payment_intent_id: str) -> None:
-    """A refund that arrived before its checkout completed was left unmatched; place it now."""
+    """A refund that arrived before its checkout was credited was left unmatched; place it now."""
     waiting = StripeEvent.objects.filter(
         status=StripeEventStatus.UNMATCHED,
         type="charge.refunded",
@@ -332,79 +234,33 @@ def _move(checkout: CheckoutSession, status: str) -> None:
 # --- what each event does -----------------------------------------------------------------
 
 
-def _credit(checkout: CheckoutSession, row: StripeEvent) -> Outcome:
-    if checkout.status == CheckoutStatus.PAID:
-        return Outcome(StripeEventStatus.PROCESSED, "Already credited.", checkout)
-    if checkout.user_id is None:
-        return Outcome(
-            StripeEventStatus.UNMATCHED, "The account that paid was deleted; nothing was credited.", checkout
-        )
-    before = checkout.status
-    entry = credits_grant(
-        user=checkout.user,
-        amount=checkout.credits,
-        kind=CreditTransactionKind.PURCHASE,
-        idempotency_key=f"checkout:{checkout.stripe_id}",
-        reference=f"checkout:{checkout.stripe_id}",
-        description=f"{checkout.pack_name or 'Credit'} pack: {checkout.credits} credits",
+def _on_session_paid(row: StripeEvent, obj: dict) -> Outcome:
+    outcome = checkout_fulfil(event=row.payload)
+    payment_intent_id = outcome.checkout.payment_intent_id if outcome.granted else ""
+    if payment_intent_id:
+        transaction.on_commit(lambda: _retry_waiting_refunds(payment_intent_id))
+    return outcome
+
+
+def _not_ours(obj: dict) -> Outcome:
+    return Outcome(
+        StripeEventStatus.IGNORED, f"Cohorta did not create checkout session {stripe_id_of(obj) or '(no id)'}."
     )
-    checkout.status = CheckoutStatus.PAID
-    checkout.paid_at = timezone.now()
-    checkout.save(update_fields=["status", "paid_at", "updated_at"])
-    audit_record(
-        action=AuditEntry.Action.CREDIT_PURCHASE,
-        target=checkout,
-        subject_user=checkout.user,
-        before={"status": before, "balance": entry.balance_after - entry.delta},
-        after={
-            "status": CheckoutStatus.PAID,
-            "credits": checkout.credits,
-            "balance": entry.balance_after,
-            "amount": f"{checkout.price} {checkout.currency.upper()}",
-        },
-        reason=f"Stripe {row.type} ({row.event_id})",
-    )
-    return Outcome(StripeEventStatus.PROCESSED, "", checkout)
-
-
-def _on_session_completed(row: StripeEvent, obj: dict) -> Outcome:
-    checkout = _checkout_for_session(obj, create=True)
-    if checkout is None:
-        return _unmatched(obj)
-    _note_payment(checkout, obj)
-    payment_status = obj.get("payment_status")
-    if payment_status == "paid":
-        return _credit(checkout, row)
-    if payment_status == "unpaid":
-        if checkout.status == CheckoutStatus.PENDING:
-            _move(checkout, CheckoutStatus.PROCESSING)
-        return Outcome(
-            StripeEventStatus.PROCESSED, "Paid by a delayed method: credits follow async_payment_succeeded.", checkout
-        )
-    return Outcome(StripeEventStatus.PROCESSED, f"payment_status is {payment_status!r}: nothing credited.", checkout)
-
-
-def _on_async_payment_succeeded(row: StripeEvent, obj: dict) -> Outcome:
-    checkout = _checkout_for_session(obj, create=True)
-    if checkout is None:
-        return _unmatched(obj)
-    _note_payment(checkout, obj)
-    return _credit(checkout, row)
 
 
 def _on_async_payment_failed(row: StripeEvent, obj: dict) -> Outcome:
-    checkout = _checkout_for_session(obj, create=False)
+    checkout = _checkout_for_session(obj)
     if checkout is None:
-        return _unmatched(obj)
+        return _not_ours(obj)
     if checkout.status != CheckoutStatus.PAID:
         _move(checkout, CheckoutStatus.FAILED)
     return Outcome(StripeEventStatus.PROCESSED, "", checkout)
 
 
 def _on_session_expired(row: StripeEvent, obj: dict) -> Outcome:
-    checkout = _checkout_for_session(obj, create=False)
+    checkout = _checkout_for_session(obj)
     if checkout is None:
-        return _unmatched(obj)
+        return _not_ours(obj)
     if checkout.status in (CheckoutStatus.PENDING, CheckoutStatus.PROCESSING):
         _move(checkout, CheckoutStatus.EXPIRED)
     return Outcome(StripeEventStatus.PROCESSED, "", checkout)
@@ -417,7 +273,7 @@ def _on_charge(row: StripeEvent, charge: dict) -> Outcome:
             StripeEventStatus.IGNORED,
             "No checkout has this payment yet; the receipt is picked up when the checkout completes.",
         )
-    _take_receipt(checkout, charge)
+    take_receipt(checkout, charge)
     checkout.save(update_fields=["receipt_url", "charge_id", "updated_at"])
     return Outcome(StripeEventStatus.PROCESSED, "", checkout)
 
@@ -425,9 +281,17 @@ def _on_charge(row: StripeEvent, charge: dict) -> Outcome:
 def _on_charge_refunded(row: StripeEvent, charge: dict) -> Outcome:
     checkout = _checkout_for_charge(charge)
     if checkout is None:
-        return _unmatched(charge, "charge")
-    _take_receipt(checkout, charge)
-    amount, refunded = _int(charge.get("amount")) or 0, min(_int(charge.get("amount_refunded")) or 0, 10**12)
+        return _unmatched_charge(charge)
+    if checkout.status != CheckoutStatus.PAID:
+        return Outcome(
+            StripeEventStatus.UNMATCHED,
+            f"Checkout {checkout.stripe_id} has not been credited ({checkout.get_status_display().lower()}): "
+            "nothing to take back yet; this refund is applied when it is.",
+            checkout,
+        )
+    take_receipt(checkout, charge)
+    # What was paid and what it bought are ours: the amount we checked at payment, the credits we granted.
+    amount, refunded = checkout.amount, min(stripe_int(charge.get("amount_refunded")) or 0, 10**12)
     if amount <= 0 or refunded <= checkout.amount_refunded:
         checkout.save()
         return Outcome(StripeEventStatus.PROCESSED, "Refund already accounted for.", checkout)
@@ -448,7 +312,7 @@ def _on_charge_refunded(row: StripeEvent, charge: dict) -> Outcome:
             _, shortfall = credits_clawback(
                 user=checkout.user,
                 amount=owed_now,
-                idempotency_key=f"clawback:{_id_of(charge)}:{refunded}",
+                idempotency_key=f"clawback:{stripe_id_of(charge)}:{refunded}",
                 reference=f"checkout:{checkout.stripe_id}",
                 description=f"Refund of {checkout.pack_name or 'credit'} pack: {owed_now} credits taken back",
             )
@@ -485,8 +349,8 @@ def _on_charge_refunded(row: StripeEvent, charge: dict) -> Outcome:
 
 
 _HANDLERS = {
-    "checkout.session.completed": _on_session_completed,
-    "checkout.session.async_payment_succeeded": _on_async_payment_succeeded,
+    "checkout.session.completed": _on_session_paid,
+    "checkout.session.async_payment_succeeded": _on_session_paid,
     "checkout.session.async_payment_failed": _on_async_payment_failed,
     "checkout.session.expired": _on_session_expired,
     "charge.succeeded": _on_charge,

@@ -9,7 +9,7 @@ from django.apps import apps
 from billing.models import CreditPack, StripeEvent
 from cohorta.audit.models import AuditEntry
 from tests.billing.conftest import make_checkout, post_event
-from tests.fakes.stripe_server import checkout_session_object, make_event
+from tests.fakes.stripe_server import charge_object, checkout_session_object, make_event
 
 pytestmark = pytest.mark.django_db
 
@@ -86,18 +86,20 @@ def test_stripe_events_and_checkouts_are_read_only_in_the_admin(client, staff_us
 def test_unmatched_events_are_listed_for_attention_and_can_be_processed_again(
     client, staff_user, owner, packs, webhook_secret
 ):
-    # Stripe's event arrives for a checkout whose row is missing and whose metadata names no account.
-    obj = checkout_session_object("cs_test_late", customer="cus_late", metadata={"credits": "50"})
-    post_event(client, make_event("checkout.session.completed", obj))
+    # A refund arrives before its checkout was credited: nothing to take back yet, so it waits.
+    checkout = make_checkout(owner, packs["Starter"], stripe_id="cs_test_late")
+    charge = charge_object("ch_late", payment_intent="pi_late", amount=4900, amount_refunded=4900)
+    post_event(client, make_event("charge.refunded", charge))
     event = StripeEvent.objects.get()
     client.force_login(staff_user)
     listed = client.get("/admin/billing/stripeevent/?attention=any").content.decode()
-    assert event.event_id in listed and "Unmatched" in listed
+    assert event.event_id in listed and "Unmatched" in listed and 'data-status="unmatched"' in listed
 
-    # An operator links the customer to the account, then processes the event again.
-    from billing.models import StripeCustomer
-
-    StripeCustomer.objects.create(user=owner, stripe_id="cus_late")
+    # The checkout is paid (its own retry of waiting refunds did not run); an operator processes the refund again.
+    paid = checkout_session_object("cs_test_late", amount_total=checkout.amount, payment_intent="pi_late")
+    post_event(client, make_event("checkout.session.completed", paid))
+    owner.refresh_from_db()
+    assert owner.credit_balance == 50
     response = client.post(
         "/admin/billing/stripeevent/", {"action": "process_again", "_selected_action": [event.pk]}, follow=True
     )
@@ -105,4 +107,4 @@ def test_unmatched_events_are_listed_for_attention_and_can_be_processed_again(
     event.refresh_from_db()
     assert event.status == "processed"
     owner.refresh_from_db()
-    assert owner.credit_balance == 50
+    assert owner.credit_balance == 0

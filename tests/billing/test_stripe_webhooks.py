@@ -22,11 +22,12 @@ pytestmark = pytest.mark.django_db
 
 
 def _session(checkout, *, payment_status="paid", payment_intent="pi_1", **more) -> dict:
+    """The session as Stripe sends it for our checkout: paid in full, with the metadata we set."""
+    more.setdefault("amount_total", checkout.amount)
     return checkout_session_object(
         checkout.stripe_id,
         payment_status=payment_status,
         metadata={"user_id": str(checkout.user_id), "pack_id": str(checkout.pack_id), "credits": str(checkout.credits)},
-        amount_total=checkout.amount,
         payment_intent=payment_intent,
         **more,
     )
@@ -170,52 +171,158 @@ def test_an_expired_checkout_is_marked(client, owner, checkout, webhook_secret):
     assert checkout.status == "expired"
 
 
-def test_a_checkout_we_have_no_row_for_is_credited_from_its_metadata(client, owner, packs, webhook_secret):
-    # Stripe created it, our insert was lost: the metadata we send with every session is enough.
-    obj = checkout_session_object(
-        "cs_test_orphan",
-        metadata={"user_id": str(owner.pk), "pack_id": str(packs["Starter"].pk), "credits": "50"},
-        amount_total=4900,
-        payment_intent="pi_orphan",
-    )
-    post_event(client, make_event("checkout.session.completed", obj))
-    checkout = CheckoutSession.objects.get(stripe_id="cs_test_orphan")
-    assert (checkout.user, checkout.credits, checkout.status, checkout.pack_name) == (owner, 50, "paid", "Starter")
-    assert selectors.credits_balance(user=owner) == 50
+def test_credits_come_from_our_record_not_from_the_event_metadata(client, owner, checkout, packs, webhook_secret):
+    # The pack was edited after the click, and the event's metadata claims far more: neither counts.
+    packs["Pro"].credits = 999
+    packs["Pro"].save()
+    obj = _session(checkout)
+    obj["metadata"] = {"user_id": str(owner.pk), "pack_id": str(packs["Scale"].pk), "credits": "100000"}
+    assert post_event(client, make_event("checkout.session.completed", obj)).json()["status"] == "processed"
+    (purchase,) = _purchases(owner)
+    assert purchase.delta == 220 and selectors.credits_balance(user=owner) == 220
 
 
-def test_a_customer_we_know_is_enough_to_match(client, owner, packs, webhook_secret):
+# --- payments that are refused: nothing credited, a final status, flagged, audited, logged ------------------------
+
+
+def _refusal(event: StripeEvent) -> AuditEntry:
+    (audit,) = AuditEntry.objects.filter(action=AuditEntry.Action.CREDIT_PURCHASE, reason__startswith="Refused")
+    assert event.event_id in audit.reason and audit.actor is None and audit.after["credits"] == 0
+    return audit
+
+
+def test_a_session_cohorta_never_created_grants_nothing(client, owner, packs, webhook_secret, caplog, staff_user):
+    # The reported attack: a signed event for a session made outside Cohorta, claiming 100,000 credits for $1.
     StripeCustomer.objects.create(user=owner, stripe_id="cus_owner")
-    obj = checkout_session_object("cs_test_by_customer", customer="cus_owner", metadata={"credits": "50"})
-    post_event(client, make_event("checkout.session.completed", obj))
-    assert selectors.credits_balance(user=owner) == 50
-
-
-# --- things that are not ours ----------------------------------------------------------------------------------
-
-
-def test_an_unknown_session_and_customer_is_recorded_unmatched(client, owner, webhook_secret):
-    obj = checkout_session_object("cs_test_stranger", customer="cus_stranger", metadata={})
-    response = post_event(client, make_event("checkout.session.completed", obj))
-    assert response.status_code == 200 and response.json()["status"] == "unmatched"
-    recorded = StripeEvent.objects.get()
-    assert recorded.status == "unmatched" and "cs_test_stranger" in recorded.error and "cus_stranger" in recorded.error
-    assert CreditTransaction.objects.count() == 0 and CheckoutSession.objects.count() == 0
-
-
-def test_metadata_for_a_user_who_does_not_exist_is_unmatched(client, webhook_secret):
-    obj = checkout_session_object("cs_test_ghost", metadata={"user_id": "987654", "credits": "50"})
-    assert post_event(client, make_event("checkout.session.completed", obj)).json()["status"] == "unmatched"
-    assert CreditTransaction.objects.count() == 0
-
-
-def test_metadata_that_contradicts_the_customer_credits_nobody(client, owner, other_user, webhook_secret):
-    StripeCustomer.objects.create(user=other_user, stripe_id="cus_other")
     obj = checkout_session_object(
-        "cs_test_conflict", customer="cus_other", metadata={"user_id": str(owner.pk), "credits": "600"}
+        "cs_test_forged",
+        customer="cus_owner",
+        client_reference_id=str(owner.pk),
+        metadata={"user_id": str(owner.pk), "pack_id": str(packs["Scale"].pk), "credits": "100000"},
+        amount_total=100,
     )
-    assert post_event(client, make_event("checkout.session.completed", obj)).json()["status"] == "unmatched"
+    event = make_event("checkout.session.completed", obj)
+    with caplog.at_level(logging.WARNING, logger="billing.checkout"):
+        response = post_event(client, event)
+
+    assert response.status_code == 200 and response.json() == {"received": True, "status": "unknown_checkout"}
+    assert CreditTransaction.objects.count() == 0 and selectors.credits_balance(user=owner) == 0
+    assert CheckoutSession.objects.count() == 0  # nothing is rebuilt from what the event says
+    recorded = StripeEvent.objects.get()
+    assert recorded.status == "unknown_checkout" and recorded.get_status_display() == "Unknown checkout"
+    assert "no record of checkout session cs_test_forged" in recorded.error
+    assert "1.00 USD" in recorded.error and "claims 100000 credits" in recorded.error
+    audit = _refusal(recorded)
+    assert audit.after["refused"] == "Unknown checkout" and audit.after["paid"] == "1.00 USD"
+    assert "refused (Unknown checkout)" in caplog.text and "cs_test_forged" in caplog.text
+    # A replay is counted and changes nothing, not even the audit log.
+    assert post_event(client, event).json()["status"] == "unknown_checkout"
+    assert StripeEvent.objects.get().received_count == 2 and selectors.credits_balance(user=owner) == 0
+    _refusal(StripeEvent.objects.get())
+    # The admin flags it, under "needs attention" and its own filter.
+    client.force_login(staff_user)
+    for url in ["/admin/billing/stripeevent/?attention=refused", "/admin/billing/stripeevent/?attention=any"]:
+        listed = client.get(url).content.decode()
+        assert event["id"] in listed and 'data-status="unknown_checkout"' in listed and "Unknown checkout" in listed
+    assert event["id"] not in client.get("/admin/billing/stripeevent/?attention=failed").content.decode()
+
+
+def test_a_checkout_row_not_made_by_a_click_on_buy_grants_nothing(client, owner, checkout, webhook_secret):
+    # Rows an earlier version rebuilt from a webhook's metadata have no attempt behind them.
+    CheckoutSession.objects.filter(pk=checkout.pk).update(attempt=None, credits=100000)
+    response = post_event(client, make_event("checkout.session.completed", _session(checkout)))
+    assert response.json()["status"] == "unknown_checkout"
+    assert selectors.credits_balance(user=owner) == 0
+    checkout.refresh_from_db()
+    assert checkout.status == "pending"
+    assert _refusal(StripeEvent.objects.get()).subject_user == owner
+
+
+@pytest.mark.parametrize("event_type", ["checkout.session.completed", "checkout.session.async_payment_succeeded"])
+def test_paying_less_than_the_pack_costs_grants_nothing(client, owner, checkout, webhook_secret, caplog, event_type):
+    obj = _session(checkout, amount_total=100)
+    with caplog.at_level(logging.WARNING, logger="billing.checkout"):
+        response = post_event(client, make_event(event_type, obj))
+
+    assert response.status_code == 200 and response.json()["status"] == "amount_mismatch"
     assert CreditTransaction.objects.count() == 0
+    recorded = StripeEvent.objects.get()
+    assert recorded.get_status_display() == "Amount mismatch" and recorded.checkout_session == checkout
+    assert "costs 199.00 USD but 1.00 USD was paid" in recorded.error
+    checkout.refresh_from_db()
+    assert (checkout.status, checkout.amount, checkout.payment_intent_id) == ("pending", 19900, "")
+    audit = _refusal(recorded)
+    assert audit.subject_user == owner and (audit.after["paid"], audit.after["expected"]) == ("1.00 USD", "199.00 USD")
+    assert "refused (Amount mismatch)" in caplog.text
+    # The genuine event still credits the pack: a refused copy does not poison the checkout.
+    assert post_event(client, make_event(event_type, _session(checkout))).json()["status"] == "processed"
+    assert selectors.credits_balance(user=owner) == 220
+
+
+def test_paying_more_or_no_amount_is_a_mismatch_too(client, owner, checkout, webhook_secret):
+    more, missing = _session(checkout, amount_total=19901), _session(checkout)
+    del missing["amount_total"]
+    for obj in [more, missing]:
+        response = post_event(client, make_event("checkout.session.completed", obj))
+        assert response.json()["status"] == "amount_mismatch"
+    assert selectors.credits_balance(user=owner) == 0
+
+
+def test_paying_in_another_currency_grants_nothing(client, owner, checkout, webhook_secret, caplog):
+    # The same number in yen is about a hundredth of the price.
+    obj = _session(checkout, currency="jpy")
+    with caplog.at_level(logging.WARNING, logger="billing.checkout"):
+        response = post_event(client, make_event("checkout.session.completed", obj))
+
+    assert response.status_code == 200 and response.json()["status"] == "currency_mismatch"
+    recorded = StripeEvent.objects.get()
+    assert recorded.get_status_display() == "Currency mismatch"
+    assert "costs 199.00 USD but was paid in 19900 JPY" in recorded.error
+    assert selectors.credits_balance(user=owner) == 0
+    assert _refusal(recorded).after["refused"] == "Currency mismatch"
+    assert "refused (Currency mismatch)" in caplog.text
+
+
+@pytest.mark.parametrize("payment_status", ["unpaid", "no_payment_required", None])
+@pytest.mark.parametrize("event_type", ["checkout.session.completed", "checkout.session.async_payment_succeeded"])
+def test_a_session_that_is_not_paid_grants_nothing(
+    client, owner, checkout, webhook_secret, caplog, staff_user, event_type, payment_status
+):
+    obj = _session(checkout, payment_status=payment_status)
+    with caplog.at_level(logging.WARNING, logger="billing.checkout"):
+        response = post_event(client, make_event(event_type, obj))
+
+    assert response.status_code == 200 and response.json()["status"] == "not_paid"
+    assert CreditTransaction.objects.count() == 0
+    recorded = StripeEvent.objects.get()
+    shown = repr(payment_status) if payment_status else "missing"
+    assert recorded.get_status_display() == "Not paid" and f"payment status {shown}" in recorded.error
+    assert _refusal(recorded).after["refused"] == "Not paid"
+    assert "refused (Not paid)" in caplog.text
+    client.force_login(staff_user)
+    listed = client.get("/admin/billing/stripeevent/?attention=refused").content.decode()
+    assert recorded.event_id in listed and 'data-status="not_paid"' in listed
+
+
+def test_a_payment_for_a_deleted_account_credits_nobody(client, owner, checkout, packs, webhook_secret):
+    paid_before = make_checkout(owner, packs["Starter"], stripe_id="cs_test_paid_before")
+    _paid(client, paid_before)
+    # Deleting an account clears the checkouts' user and removes its attempts.
+    CheckoutSession.objects.filter(user=owner).update(user=None, attempt=None)
+    assert post_event(client, make_event("checkout.session.completed", _session(checkout))).json()["status"] == (
+        "unmatched"
+    )
+    assert "account that paid was deleted" in StripeEvent.objects.filter(status="unmatched").get().error
+    late = make_event("checkout.session.async_payment_succeeded", _session(paid_before))
+    assert post_event(client, late).json()["status"] == "processed"
+    assert CreditTransaction.objects.filter(kind="purchase").count() == 1
+
+
+def test_a_failed_or_expired_session_we_did_not_create_is_ignored(client, webhook_secret):
+    for event_type in ["checkout.session.async_payment_failed", "checkout.session.expired"]:
+        obj = checkout_session_object("cs_test_elsewhere", payment_status="unpaid")
+        assert post_event(client, make_event(event_type, obj)).json()["status"] == "ignored"
+    assert CheckoutSession.objects.count() == 0 and AuditEntry.objects.count() == 0
 
 
 def test_an_unknown_event_type_is_acknowledged_and_ignored(client, webhook_secret):
@@ -246,9 +353,9 @@ def test_a_ledger_refusal_marks_the_event_failed_without_a_500(client, owner, ot
 def test_an_unexpected_error_is_a_500_so_stripe_retries_and_the_retry_credits(
     client, owner, checkout, webhook_secret, monkeypatch
 ):
-    from billing import stripe_webhooks
+    from billing import checkout as fulfilment
 
-    real = stripe_webhooks.credits_grant
+    real = fulfilment.credits_grant
     calls = {"n": 0}
 
     def flaky(**kwargs):
@@ -257,7 +364,7 @@ def test_an_unexpected_error_is_a_500_so_stripe_retries_and_the_retry_credits(
             raise RuntimeError("database went away")
         return real(**kwargs)
 
-    monkeypatch.setattr(stripe_webhooks, "credits_grant", flaky)
+    monkeypatch.setattr(fulfilment, "credits_grant", flaky)
     event = make_event("checkout.session.completed", _session(checkout))
     client.raise_request_exception = False
     assert post_event(client, event).status_code == 500
@@ -374,6 +481,58 @@ def test_a_refund_that_arrives_before_the_purchase_is_placed_when_it_completes(
     assert post_event(client, make_event("charge.refunded", charge)).json()["status"] == "unmatched"
     with django_capture_on_commit_callbacks(execute=True):
         _paid(client, checkout)
+    assert StripeEvent.objects.get(type="charge.refunded").status == "processed"
+    assert selectors.credits_balance(user=owner) == 0
+    assert selectors.ledger_is_consistent(user=owner)
+
+
+def test_a_refund_takes_back_our_share_of_what_we_recorded_not_what_the_charge_claims(
+    client, owner, checkout, packs, webhook_secret
+):
+    _paid(client, checkout)
+    packs["Pro"].credits = 5000  # edited after the purchase: the checkout's own credits count
+    packs["Pro"].save()
+    # The charge claims it was for $1 and carries metadata for 100,000 credits; $1 of our $199 is refunded.
+    charge = charge_object(
+        "ch_pro",
+        payment_intent="pi_1",
+        amount=100,
+        amount_refunded=100,
+        metadata={"credits": "100000", "attempt_id": str(checkout.attempt_id)},
+    )
+    assert post_event(client, make_event("charge.refunded", charge)).json()["status"] == "processed"
+    assert CreditTransaction.objects.get(kind="adjustment").delta == -1  # 220 × 100/19900, rounded
+    assert _refund(client, refunded=19900).json()["status"] == "processed"  # then the rest: the whole pack
+    assert selectors.credits_balance(user=owner) == 0
+    checkout.refresh_from_db()
+    assert (checkout.amount_refunded, checkout.credits_clawed_back) == (19900, 220)
+
+
+def test_a_refund_is_not_matched_by_its_metadata(client, owner, checkout, webhook_secret):
+    _paid(client, checkout)
+    charge = charge_object(
+        "ch_elsewhere",
+        payment_intent="pi_elsewhere",
+        amount=19900,
+        amount_refunded=19900,
+        metadata={"attempt_id": str(checkout.attempt_id), "user_id": str(owner.pk)},
+    )
+    assert post_event(client, make_event("charge.refunded", charge)).json()["status"] == "unmatched"
+    assert selectors.credits_balance(user=owner) == 220
+    checkout.refresh_from_db()
+    assert checkout.amount_refunded == 0
+
+
+def test_a_refund_before_a_delayed_payment_is_credited_waits_for_it(
+    client, owner, checkout, webhook_secret, django_capture_on_commit_callbacks
+):
+    post_event(client, make_event("checkout.session.completed", _session(checkout, payment_status="unpaid")))
+    charge = charge_object("ch_slow", payment_intent="pi_1", amount=19900, amount_refunded=19900)
+    response = post_event(client, make_event("charge.refunded", charge))
+    assert response.json()["status"] == "unmatched" and CreditTransaction.objects.count() == 0
+    assert "has not been credited" in StripeEvent.objects.get(type="charge.refunded").error
+    with django_capture_on_commit_callbacks(execute=True):
+        post_event(client, make_event("checkout.session.async_payment_succeeded", _session(checkout)))
     assert StripeEvent.objects.get(type="charge.refunded").status == "processed"
     assert selectors.credits_balance(user=owner) == 0
     assert selectors.ledger_is_consistent(user=owner)
