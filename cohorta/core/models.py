@@ -7,17 +7,36 @@ from django.db import models
 CACHE_KEY = "core:app-settings:v1"
 CACHE_SECONDS = 30
 
+DEFAULT_PERSONA_CREDIT_COST = 2
+DEFAULT_PERSONA_MODIFY_CREDIT_COST = 2
+DEFAULT_SESSION_RUN_CREDIT_COST = 40
+# A new account's first study, on the default costs: six AI personas, one AI change to one of them, one
+# autonomous run (its themes and report are free): 6 × 2 + 2 + 40 = 54 credits.
+FIRST_STUDY_CREDITS = (
+    6 * DEFAULT_PERSONA_CREDIT_COST + DEFAULT_PERSONA_MODIFY_CREDIT_COST + DEFAULT_SESSION_RUN_CREDIT_COST
+)
+# The trial covers it, rounded up to the next ten (60): without Stripe set up there is no buying more.
+DEFAULT_TRIAL_CREDITS = -(-FIRST_STUDY_CREDITS // 10) * 10
+
 
 class AppSettings(models.Model):
     """Business settings operators change in the admin: one row, cached briefly."""
 
-    trial_credits = models.PositiveIntegerField(default=50, help_text="Credits granted once on sign-up.")
-    persona_credit_cost = models.PositiveIntegerField(default=2, help_text="Credits per persona created by AI.")
+    trial_credits = models.PositiveIntegerField(
+        default=DEFAULT_TRIAL_CREDITS,
+        help_text=(
+            f"Credits granted once on sign-up. The default ({DEFAULT_TRIAL_CREDITS}) covers a first study at the "
+            f"default costs: six personas, one AI change and one autonomous run ({FIRST_STUDY_CREDITS} credits)."
+        ),
+    )
+    persona_credit_cost = models.PositiveIntegerField(
+        default=DEFAULT_PERSONA_CREDIT_COST, help_text="Credits per persona created by AI."
+    )
     persona_modify_credit_cost = models.PositiveIntegerField(
-        default=2, help_text="Credits per AI modification of a persona."
+        default=DEFAULT_PERSONA_MODIFY_CREDIT_COST, help_text="Credits per AI modification of a persona."
     )
     session_run_credit_cost = models.PositiveIntegerField(
-        default=40, help_text="Credits to run a focus group in autonomous mode."
+        default=DEFAULT_SESSION_RUN_CREDIT_COST, help_text="Credits to run a focus group in autonomous mode."
     )
     autonomous_failed_turns_to_pause = models.PositiveSmallIntegerField(
         default=3,

@@ -29,7 +29,7 @@ def test_app_settings_changes_are_audited_with_before_and_after(staff_client, st
     assert staff_client.post(url, data).status_code == 302
     entry = AuditEntry.objects.get()
     assert entry.action == AuditEntry.Action.SETTINGS_CHANGE and entry.actor == staff_user
-    assert entry.before == {"trial_credits": 50, "session_run_credit_cost": 40, "default_monthly_quota_usd": "25.00"}
+    assert entry.before == {"trial_credits": 60, "session_run_credit_cost": 40, "default_monthly_quota_usd": "25.00"}
     assert entry.after == {"trial_credits": 75, "session_run_credit_cost": 45, "default_monthly_quota_usd": "30.00"}
     assert entry.reason == "Q4 pricing"
     assert get_app_settings().default_monthly_quota_usd == Decimal("30.00")

@@ -1,10 +1,12 @@
 import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 
 from billing import selectors
 from billing.models import CreditTransaction
 from billing.services import credits_grant, credits_grant_trial
 from cohorta.accounts.models import User
-from cohorta.core.models import get_app_settings
+from cohorta.core.models import FIRST_STUDY_CREDITS, AppSettings, get_app_settings
 from tests.factories import DEFAULT_PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -21,12 +23,35 @@ def test_signup_grants_the_trial_credits_once(client, settings, verification):
     settings.ACCOUNT_EMAIL_VERIFICATION = verification
     assert _signup(client, "new@example.com").status_code == 302
     user = User.objects.get(email="new@example.com")
-    assert selectors.credits_balance(user=user) == 50
+    assert selectors.credits_balance(user=user) == 60
     trial = CreditTransaction.objects.get(user=user)
-    assert (trial.kind, trial.delta, trial.balance_after) == ("trial", 50, 50)
+    assert (trial.kind, trial.delta, trial.balance_after) == ("trial", 60, 60)
     assert trial.idempotency_key == f"trial:{user.pk}"
     assert credits_grant_trial(user=user) == trial  # a second trial is the same trial
-    assert selectors.credits_balance(user=user) == 50
+    assert selectors.credits_balance(user=user) == 60
+
+
+def test_the_default_trial_covers_a_first_study():
+    """Six AI personas, one AI change and one autonomous run (its themes and report are free), at the
+    default costs: what a new account can do before it can buy anything."""
+    app = get_app_settings()
+    first_study = 6 * app.persona_credit_cost + app.persona_modify_credit_cost + app.session_run_credit_cost
+    assert first_study == FIRST_STUDY_CREDITS == 54
+    assert app.trial_credits >= first_study and app.trial_credits == 60
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("before", "after"), [(50, 60), (75, 75)])
+def test_the_migration_moves_only_a_trial_left_on_the_old_default(before, after):
+    executor = MigrationExecutor(connection)
+    executor.migrate([("core", "0002_autonomous_outage_settings")])
+    old = executor.loader.project_state([("core", "0002_autonomous_outage_settings")]).apps
+    old.get_model("core", "AppSettings").objects.update_or_create(pk=1, defaults={"trial_credits": before})
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes("core"))
+    assert AppSettings.objects.get(pk=1).trial_credits == after
 
 
 def test_trial_amount_follows_app_settings(client):

@@ -59,11 +59,11 @@ def test_researcher_journey(page, stack, screenshots):
     user = User.objects.get(email=email)
 
     # 2. The trial credits are on the dashboard and on the billing page.
-    credits_card = page.get_by_role("link", name=re.compile(r"Credits\s*50"))
+    credits_card = page.get_by_role("link", name=re.compile(r"Credits\s*60"))
     expect(credits_card).to_be_visible()
     shot("dashboard-trial-credits")
     credits_card.click()
-    expect(page.locator("#credit-balance")).to_have_text("50")
+    expect(page.locator("#credit-balance")).to_have_text("60")
     expect(page.locator("#credit-ledger")).to_contain_text("Free trial credits")
     shot("billing-trial")
 
@@ -194,15 +194,15 @@ def test_researcher_journey(page, stack, screenshots):
     stance_rows = [[cell.text for cell in row.cells] for row in stance_table.rows[1:]]
     assert stance_rows and all(row[0] in participants and row[1] for row in stance_rows), stance_rows
 
-    # 10. The dashboard counts what was made. Credits: 50 trial − 3 × 2 for the personas − 40 for exactly
+    # 10. The dashboard counts what was made. Credits: 60 trial − 3 × 2 for the personas − 40 for exactly
     # one autonomous run.
     page.goto("/")
     expect(page.locator("#persona-count")).to_have_text("3")
     expect(page.locator("#focus-group-count")).to_have_text("1")
-    expect(page.get_by_role("link", name=re.compile(r"Credits\s*4\b"))).to_be_visible()
+    expect(page.get_by_role("link", name=re.compile(r"Credits\s*14\b"))).to_be_visible()
     shot("dashboard-after")
     page.goto("/billing/")
-    expect(page.locator("#credit-balance")).to_have_text("4")
+    expect(page.locator("#credit-balance")).to_have_text("14")
     expect(page.locator("#credit-ledger")).to_contain_text("Autonomous run")
     shot("billing-after")
     spends = CreditTransaction.objects.filter(user=user, kind="spend")
@@ -211,7 +211,7 @@ def test_researcher_journey(page, stack, screenshots):
     assert run_charges[0].idempotency_key.startswith("autorun:")
     assert sum(t.delta for t in spends if t.delta != -40) == -6
     user.refresh_from_db()
-    assert user.credit_balance == 4
+    assert user.credit_balance == 14
 
 
 def test_billing_journey(page, stack, screenshots):
@@ -232,7 +232,7 @@ def test_billing_journey(page, stack, screenshots):
 
     log_in(page, user.email)
     page.goto("/billing/")
-    expect(page.locator("#credit-balance")).to_have_text("50")
+    expect(page.locator("#credit-balance")).to_have_text("60")
     buy = page.get_by_role("button", name="Buy Starter")
     expect(buy).to_be_enabled()
     shot("billing")
@@ -247,7 +247,7 @@ def test_billing_journey(page, stack, screenshots):
     page.wait_for_url(re.compile(r"/billing/\?checkout=success&session_id=" + re.escape(session_id)))
     banner = page.locator("#checkout-status")
     expect(banner).to_contain_text("waiting for confirmation")
-    expect(page.locator("#credit-balance")).to_have_text("50")  # the return alone grants nothing
+    expect(page.locator("#credit-balance")).to_have_text("60")  # the return alone grants nothing
     shot("checkout-pending")
 
     # Stripe's webhook, signed with the endpoint's secret; the page is left alone while it lands.
@@ -262,14 +262,14 @@ def test_billing_journey(page, stack, screenshots):
         assert response.status == 200, response.text()
     expect(banner).to_have_attribute("data-status", "paid")
     expect(banner).to_contain_text("50 credits added")
-    expect(page.locator("#credit-balance")).to_have_text("100")
+    expect(page.locator("#credit-balance")).to_have_text("110")
     assert page.evaluate("window.__sameDocument === true"), "the page reloaded instead of updating in place"
     shot("checkout-paid")
 
     purchases = CreditTransaction.objects.filter(user=user, kind="purchase")
     assert [(t.delta, t.idempotency_key) for t in purchases] == [(50, f"checkout:{session_id}")]
     user.refresh_from_db()
-    assert user.credit_balance == 100
+    assert user.credit_balance == 110
 
 
 def test_admin_analytics_journey(page, stack, screenshots):
