@@ -152,10 +152,10 @@ def persona_generation(job, ctx):
 
 def _generate(brief: GenerationBrief, job, ctx, unit_cost: int) -> dict:
     owner, count = brief.owner, brief.count
-    ctx.progress(0, count, "Reading the brief")
+    ctx.progress(0, count, "Reading the brief…")
     try:
         references = _references(brief, job)
-        ctx.progress(0, count, f"Sketching {count} people")
+        ctx.progress(0, count, f"Sketching {count} {'person' if count == 1 else 'people'}…")
         stage1 = complete(
             feature="persona_basic",
             messages=[
@@ -185,7 +185,7 @@ def _generate(brief: GenerationBrief, job, ctx, unit_cost: int) -> dict:
     except (LLMError, ApplicationError) as exc:
         raise JobFailure(f"Could not sketch the panel: {exc.message} Your credits were refunded.") from None
     profiles = _unique_names(stage1.data["personas"][:count], existing_names(user=owner), random.Random(brief.pk))
-    ctx.progress(0, count, f"Writing {count} detailed profiles")
+    ctx.progress(0, count, f"Writing {count} detailed profile{'' if count == 1 else 's'}…")
 
     reserve = _reserve(brief)
     stop = threading.Event()
