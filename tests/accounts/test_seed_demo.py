@@ -19,6 +19,52 @@ def test_seed_demo_is_idempotent_and_prints_logins(capsys, settings):
     assert demo.check_password("cohorta-demo-2026")
 
 
+def test_seed_demo_leaves_existing_accounts_and_their_sessions_alone(client, capsys, settings):
+    """`make run` runs it on every start: someone logged in stays logged in, with the password they chose."""
+    settings.DEBUG = True
+    call_command("seed_demo", "--no-content")
+    demo = User.objects.get(email="demo@cohorta.local")
+    demo.set_password("my-own-password-42")
+    demo.name = "Dana D."
+    demo.save()
+    admin = User.objects.get(email="admin@cohorta.local")
+    admin.is_active = False  # an operator disabled it
+    admin.save()
+    client.force_login(demo)
+    assert client.get("/billing/").status_code == 200
+    capsys.readouterr()
+
+    call_command("seed_demo", "--no-content")
+    out = capsys.readouterr().out
+    demo.refresh_from_db()
+    admin.refresh_from_db()
+    assert demo.check_password("my-own-password-42") and demo.name == "Dana D."
+    assert not admin.is_active and admin.check_password("cohorta-demo-2026")
+    assert "demo@cohorta.local  (password unchanged" in out and "cohorta-demo-2026" not in out
+    assert client.get("/billing/").status_code == 200  # still logged in
+
+    # An explicit --password is a reset: both accounts get it.
+    call_command("seed_demo", "--no-content", "--password", "a-new-one-2027")
+    assert "demo@cohorta.local  /  a-new-one-2027" in capsys.readouterr().out
+    demo.refresh_from_db()
+    admin.refresh_from_db()
+    assert demo.check_password("a-new-one-2027") and admin.check_password("a-new-one-2027")
+    assert not admin.is_active  # only the password
+    assert client.get("/billing/").status_code == 302  # the old session ends with the old password
+
+
+def test_seed_demo_without_a_password_in_production_only_refuses_to_create(settings):
+    from django.core.management.base import CommandError
+
+    settings.DEBUG = False
+    call_command("seed_demo", "--no-content", "--quiet", "--password", "chosen-by-the-operator")
+    call_command("seed_demo", "--no-content", "--quiet")  # nothing to create: nothing to refuse
+    assert User.objects.get(email="admin@cohorta.local").check_password("chosen-by-the-operator")
+    User.objects.filter(email="demo@cohorta.local").delete()
+    with pytest.raises(CommandError):
+        call_command("seed_demo", "--no-content", "--quiet")
+
+
 def test_seed_demo_refuses_default_password_in_production(settings):
     from django.core.management.base import CommandError
 
@@ -49,7 +95,7 @@ def test_seed_demo_gives_the_researcher_personas_and_a_finished_session(settings
 
     settings.DEBUG = True
     call_command("seed_demo")
-    assert "added 5 persona(s) and the session" in capsys.readouterr().out
+    assert "added 5 personas and the session" in capsys.readouterr().out
     demo = User.objects.get(email="demo@cohorta.local")
     first = _demo_counts(demo)
     assert first == {"personas": 5, "versions": 5, "folders": 1, "sessions": 1, "messages": 19, "jobs": 1}

@@ -1,4 +1,4 @@
-"""Create (or refresh) the demo accounts, give the researcher a demo library, print the logins. Idempotent."""
+"""Create the demo researcher and admin accounts (once), give the researcher a demo library, print the logins."""
 
 from allauth.account.models import EmailAddress
 from django.conf import settings
@@ -23,11 +23,16 @@ class Command(BaseCommand):
         "Create the demo researcher and admin accounts and print how to log in. The researcher gets "
         f"{DEMO_CREDITS} credits, five personas and a finished focus group ('{SESSION_TITLE}') with its "
         "transcript, key themes and report, all written straight to the database (no AI calls). "
-        "Idempotent: running it again resets the demo passwords and creates nothing new."
+        "Idempotent: an account that exists is left as it is (its password too, unless --password is given), "
+        "and nothing is created twice."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--password", help=f"Password for both accounts (default in DEBUG: {DEV_PASSWORD}).")
+        parser.add_argument(
+            "--password",
+            help=f"Password for both accounts: set on new ones, and reset on existing ones (default for new "
+            f"accounts in DEBUG: {DEV_PASSWORD}).",
+        )
         parser.add_argument("--quiet", action="store_true", help="Do not print the logins.")
         parser.add_argument(
             "--no-content", action="store_true", help="Only the accounts and credits: no personas or session."
@@ -35,22 +40,27 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, **options):
-        password = options["password"]
-        if not password:
-            if not settings.DEBUG:
-                raise CommandError(
-                    "Refusing to create demo accounts with the default password when DEBUG=0: pass --password."
-                )
-            password = DEV_PASSWORD
+        given = options["password"]
+        existing = set(
+            User.objects.filter(email__in=[email for email, *_ in DEMO_ACCOUNTS]).values_list("email", flat=True)
+        )
+        if not given and not settings.DEBUG and len(existing) < len(DEMO_ACCOUNTS):
+            raise CommandError(
+                "Refusing to create demo accounts with the default password when DEBUG=0: pass --password."
+            )
         for email, name, staff in DEMO_ACCOUNTS:
-            user, created = User.objects.get_or_create(email=email, defaults={"name": name})
-            user.name = user.name or name
-            user.is_staff = user.is_superuser = staff
-            user.is_active = True
-            user.set_password(password)
-            user.save()
-            # Verified, so mandatory email verification does not block the demo.
-            EmailAddress.objects.update_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
+            user = User.objects.filter(email=email).first()
+            created = user is None
+            if created:
+                # A new account: staff or not, active, verified (mandatory email verification must not block it).
+                user = User(email=email, name=name, is_staff=staff, is_superuser=staff, is_active=True)
+                user.set_password(given or DEV_PASSWORD)
+                user.save()
+            elif given:
+                # Someone asked for this password; otherwise whoever is logged in stays logged in.
+                user.set_password(given)
+                user.save(update_fields=["password"])
+            EmailAddress.objects.get_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
             content = None
             if not staff:
                 # Enough to try generation and an autonomous run; once per account.
@@ -61,9 +71,14 @@ class Command(BaseCommand):
                     content = demo_content_ensure(user)
             if not options["quiet"]:
                 role = "admin     " if staff else "researcher"
-                verb = "created" if created else "ready  "
-                self.stdout.write(f"  {role} {verb}  {email}  /  {password}")
+                if created or given:
+                    verb = "created" if created else "ready  "
+                    self.stdout.write(f"  {role} {verb}  {email}  /  {given or DEV_PASSWORD}")
+                else:
+                    reset = "reset it with: manage.py seed_demo --password …"
+                    self.stdout.write(f"  {role} ready    {email}  (password unchanged; {reset})")
                 if content is not None and (content.personas_created or content.session_created):
-                    made = [f"{content.personas_created} persona(s)"] if content.personas_created else []
+                    count = content.personas_created
+                    made = [f"{count} persona{'s' if count != 1 else ''}"] if count else []
                     made += [f"the session “{SESSION_TITLE}”"] if content.session_created else []
                     self.stdout.write(f"             added {' and '.join(made)}")
