@@ -1,43 +1,98 @@
-"""Deterministic SVG avatars: the same persona always gets the same face, no external images."""
+"""Deterministic SVG avatars: the persona's initials on a colour derived from its id, no external images.
+
+Initials, not a drawn face: a generated face (hair length, grey hair, build) could contradict the persona's
+gender or age, and a face that does not match the profile undermines it. Initials cannot disagree with
+anything, and the colour follows the id, so renaming a persona or changing their age keeps their colour.
+"""
 
 import hashlib
+import unicodedata
 from html import escape
 
-_BACKGROUNDS = ["#eef2ff", "#fef3c7", "#dcfce7", "#fce7f3", "#e0f2fe", "#ede9fe", "#ffedd5", "#f1f5f9"]
-_SKIN = ["#f5d0b5", "#e8b48f", "#c68d67", "#a26a45", "#7a4b2e", "#5b3620"]
-_HAIR = ["#2d1b10", "#5a3825", "#8d5524", "#c9a66b", "#e6cf9c", "#9ca3af", "#1f2937", "#7c2d12"]
-_SHIRT = ["#4f46e5", "#0ea5e9", "#16a34a", "#db2777", "#f59e0b", "#7c3aed", "#0f766e", "#b91c1c"]
+# (background, text) pairs; every text colour has at least 7:1 contrast on its background.
+_PALETTE = [
+    ("#e0e7ff", "#3730a3"),
+    ("#fef3c7", "#92400e"),
+    ("#dcfce7", "#166534"),
+    ("#fce7f3", "#9d174d"),
+    ("#e0f2fe", "#075985"),
+    ("#ede9fe", "#5b21b6"),
+    ("#ffedd5", "#9a3412"),
+    ("#ccfbf1", "#115e59"),
+    ("#e2e8f0", "#334155"),
+    ("#ffe4e6", "#9f1239"),
+]
+# Honorifics before a name and post-nominals after it are not part of anyone's initials.
+_TITLES = frozenset(
+    [
+        "dr",
+        "doctor",
+        "mr",
+        "mrs",
+        "ms",
+        "miss",
+        "mx",
+        "prof",
+        "professor",
+        "sir",
+        "dame",
+        "lord",
+        "lady",
+        "rev",
+        "revd",
+        "fr",
+        "capt",
+        "col",
+        "hon",
+        "mme",
+        "mlle",
+        "herr",
+        "frau",
+        "sra",
+        "srta",
+    ]
+)
+_SUFFIXES = frozenset(
+    ["jr", "jnr", "sr", "snr", "ii", "iii", "iv", "phd", "md", "dds", "esq", "mba", "obe", "mbe", "cbe", "kc", "qc"]
+)
 
 
-def _pick(options: list[str], digest: bytes, index: int) -> str:
-    return options[digest[index] % len(options)]
+def _initial(word: str) -> str:
+    return next((char for char in word if char.isalnum()), "")
 
 
-def avatar_svg(seed: str, *, size: int = 96, title: str = "") -> str:
-    digest = hashlib.sha256(seed.encode()).digest()
-    background, skin = _pick(_BACKGROUNDS, digest, 0), _pick(_SKIN, digest, 1)
-    hair, shirt = _pick(_HAIR, digest, 2), _pick(_SHIRT, digest, 3)
-    hair_style = digest[4] % 3
-    hair_shape = {
-        0: '<path d="M30 42c0-14 9-22 18-22s18 8 18 22c-4-6-10-9-18-9s-14 3-18 9z"/>',
-        1: '<path d="M28 50c-2-20 8-30 20-30s22 10 20 30c-2-10-6-14-20-16-14 2-18 6-20 16z"/>',
-        2: '<path d="M26 64c-4-26 6-44 22-44s26 18 22 44c-2-18-6-26-22-28-16 2-20 10-22 28z"/>',
-    }[hair_style]
-    glasses = (
-        '<g fill="none" stroke="#1f2937" stroke-width="1.6"><circle cx="41" cy="44" r="4.5"/>'
-        '<circle cx="55" cy="44" r="4.5"/><path d="M45.5 44h5"/></g>'
-        if digest[5] % 4 == 0
-        else ""
-    )
+def _bare(word: str) -> str:
+    return word.strip(".,;:()[]{}\"'“”‘’").lower()
+
+
+def persona_initials(name: str) -> str:
+    """Up to two letters: the first and last names' (``"Dr. Sarah Jones"`` → ``"SJ"``), "?" when there are none."""
+    words = [word for word in unicodedata.normalize("NFC", name or "").replace(",", " ").split() if _initial(word)]
+    while len(words) > 1 and _bare(words[0]) in _TITLES:
+        words.pop(0)
+    while len(words) > 1 and _bare(words[-1]) in _SUFFIXES:
+        words.pop()
+    if not words:
+        return "?"
+    letters = _initial(words[0]) + (_initial(words[-1]) if len(words) > 1 else "")
+    return letters.upper()
+
+
+def avatar_colours(key: object) -> tuple[str, str]:
+    """The (background, text) colour pair for ``key`` (the persona's id): stable across renames and edits."""
+    digest = hashlib.sha256(str(key).encode()).digest()
+    return _PALETTE[digest[0] % len(_PALETTE)]
+
+
+def avatar_svg(name: str, *, key: object, size: int = 96, title: str = "") -> str:
+    background, ink = avatar_colours(key)
+    initials = persona_initials(name)
+    font_size = 40 if len(initials) > 1 else 46
     label = f"<title>{escape(title)}</title>" if title else ""
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 96 96" width="{size}" height="{size}" role="img" '
-        f'class="avatar">{label}<rect width="96" height="96" rx="48" fill="{background}"/>'
-        f'<path d="M18 96c2-18 14-26 30-26s28 8 30 26z" fill="{shirt}"/>'
-        f'<rect x="42" y="58" width="12" height="12" rx="4" fill="{skin}"/>'
-        f'<ellipse cx="48" cy="44" rx="15" ry="17" fill="{skin}"/>'
-        f'<g fill="{hair}">{hair_shape}</g>'
-        f'<circle cx="42" cy="45" r="1.6" fill="#1f2937"/><circle cx="54" cy="45" r="1.6" fill="#1f2937"/>'
-        f'<path d="M43 53c3 2.5 7 2.5 10 0" stroke="#7f1d1d" stroke-width="1.6" fill="none" stroke-linecap="round"/>'
-        f"{glasses}</svg>"
+        f'class="avatar">{label}<circle cx="48" cy="48" r="48" fill="{background}"/>'
+        f'<text x="48" y="50" text-anchor="middle" dominant-baseline="central" fill="{ink}" '
+        f'font-family="system-ui, -apple-system, &quot;Segoe UI&quot;, Roboto, sans-serif" font-size="{font_size}" '
+        f'font-weight="600" aria-hidden="true">{escape(initials)}</text></svg>'
     )

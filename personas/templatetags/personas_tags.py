@@ -29,8 +29,9 @@ _LABELS = {
 
 @register.simple_tag
 def persona_avatar(persona, size: int = 56) -> str:
-    """The persona's deterministic SVG face, inline. ``avatar_svg`` escapes the title itself."""
-    return mark_safe(avatar_svg(f"{persona.pk}:{persona.name}", size=int(size), title=persona.name))  # noqa: S308
+    """The persona's initials on their colour, inline SVG. ``avatar_svg`` escapes the name itself."""
+    key = persona.pk if persona.pk is not None else persona.name
+    return mark_safe(avatar_svg(persona.name, key=key, size=int(size), title=persona.name))  # noqa: S308
 
 
 @register.filter
