@@ -24,18 +24,42 @@ def jobs_list(request: HttpRequest) -> HttpResponse:
     return render(request, "jobs/list.html", {"page_obj": page})
 
 
-@login_required
-@require_GET
-def jobs_panel(request: HttpRequest) -> HttpResponse:
-    jobs = selectors.jobs_recent_for_panel(user=request.user, limit=5)
+# The jobs the user closed the panel on, newest last; kept in the session so it holds across pages.
+PANEL_DISMISSED_KEY = "jobs_panel_dismissed"
+PANEL_DISMISSED_MAX = 100
+
+
+def _panel(request: HttpRequest) -> HttpResponse:
+    jobs = selectors.jobs_for_panel(user=request.user, hidden_ids=request.session.get(PANEL_DISMISSED_KEY, []))
     context = {
         "jobs": jobs,
+        "job_ids": ",".join(str(job.pk) for job in jobs),
         "any_active": any(job.is_active for job in jobs),
         "any_failed": any(job.state in ("failed", "interrupted") for job in jobs),
+        # With nothing running, the summary line goes when the last job's time on screen is up.
+        "hide_in": max((getattr(job, "hide_in", 0) for job in jobs), default=0),
     }
     html = render_to_string("jobs/_panel.html", context, request=request)
     # Stripped so the panel's :empty rule hides it when there is nothing to show.
     return HttpResponse(html.strip())
+
+
+@login_required
+@require_GET
+def jobs_panel(request: HttpRequest) -> HttpResponse:
+    return _panel(request)
+
+
+@login_required
+@require_POST
+def jobs_panel_dismiss(request: HttpRequest) -> HttpResponse:
+    """Close the panel on the jobs it showed (``jobs``: their ids, comma-separated): they stay off it, on
+    every page, while a job started later still shows."""
+    wanted = [part.strip() for part in request.POST.get("jobs", "").split(",") if part.strip()]
+    closed = selectors.job_ids_for_user(user=request.user, job_ids=wanted[:PANEL_DISMISSED_MAX])
+    kept = [pk for pk in request.session.get(PANEL_DISMISSED_KEY, []) if pk not in closed]
+    request.session[PANEL_DISMISSED_KEY] = (kept + closed)[-PANEL_DISMISSED_MAX:]
+    return _panel(request)
 
 
 def _after_action(request: HttpRequest, job) -> HttpResponse:

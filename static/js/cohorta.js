@@ -7,17 +7,47 @@
     document.body.dispatchEvent(new CustomEvent("jobs-changed", { bubbles: true }));
   }
 
-  // Hiding the panel lasts until the next job update brings news.
+  // Close hides the panel at once; the server remembers the jobs it showed, so the next refresh
+  // brings back only jobs started since (htmx swaps that in, and the panel shows again).
   document.addEventListener("click", function (event) {
     if (event.target.closest("[data-hide-job-panel]")) {
       var panel = document.getElementById("job-panel");
       if (panel) panel.hidden = true;
     }
   });
-  document.addEventListener("cohorta:job", function () {
-    var panel = document.getElementById("job-panel");
-    if (panel) panel.hidden = false;
+
+  // A job that ended leaves the panel after data-hide-in seconds (the server stops listing it then
+  // too); when nothing is left, the panel empties and its :empty rule hides it.
+  function scheduleHides(panel) {
+    panel.querySelectorAll("[data-hide-in]").forEach(function (node) {
+      window.setTimeout(function () {
+        if (!node.isConnected) return;
+        node.remove();
+        if (!panel.querySelector(".job-row, .job-panel-summary")) panel.innerHTML = "";
+      }, (Number(node.dataset.hideIn) || 0) * 1000);
+    });
+  }
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var panel = event.detail.target;
+    if (!panel || panel.id !== "job-panel") return;
+    panel.hidden = false;
+    scheduleHides(panel);
   });
+
+  // Elapsed times ([data-elapsed]: seconds at render) tick on in the page between refreshes.
+  function clock(seconds) {
+    seconds = Math.max(0, Math.floor(seconds));
+    var hours = Math.floor(seconds / 3600), minutes = Math.floor((seconds % 3600) / 60), secs = seconds % 60;
+    var mm = hours ? String(minutes).padStart(2, "0") : String(minutes);
+    return (hours ? hours + ":" : "") + mm + ":" + String(secs).padStart(2, "0");
+  }
+  window.setInterval(function () {
+    var now = Date.now();
+    document.querySelectorAll("[data-elapsed]").forEach(function (node) {
+      if (!node.cohortaStart) node.cohortaStart = now - (Number(node.dataset.elapsed) || 0) * 1000;
+      node.textContent = clock((now - node.cohortaStart) / 1000);
+    });
+  }, 1000);
 
   function showQuotaWarning(message) {
     if (document.getElementById("quota-banner")) return;
