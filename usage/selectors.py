@@ -1,11 +1,13 @@
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, OuterRef, Subquery, Sum, Value
+from django.db.models import Count, DecimalField, F, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from cohorta.core.models import AppSettings
+from cohorta.llm.features import feature_label
+from focusgroups.models import FocusGroup
 from usage.models import ModelAlias, ModelPrice, UsageEvent
 from usage.quotas import quota_status
 from usage.services import month_start
@@ -27,7 +29,8 @@ def _grouped(qs, field: str) -> list[dict]:
             input_tokens=Sum("input_tokens"),
             output_tokens=Sum("output_tokens"),
         )
-        .order_by("-cost", field)
+        # Free calls (the offline simulator) all cost $0: the busiest come first among them.
+        .order_by(F("cost").desc(nulls_last=True), "-calls", field)
     )
     return [
         {
@@ -41,34 +44,78 @@ def _grouped(qs, field: str) -> list[dict]:
     ]
 
 
+def _by_feature(qs) -> list[dict]:
+    rows = _grouped(qs, "feature")
+    for row in rows:
+        row["label"] = feature_label(row["key"])
+    return rows
+
+
+def _by_focus_group(qs, *, user) -> list[dict]:
+    """The user's calls grouped by focus group. Titles and links come only from the user's own
+    focus groups: anything else (a session since deleted) is one "Deleted sessions" row, and
+    calls made outside any session (persona generation, checks) are their own row, last."""
+    grouped = _grouped(qs, "focus_group_id")
+    ids = [row["key"] for row in grouped if row["key"] is not None]
+    titles = dict(FocusGroup.objects.filter(owner=user, pk__in=ids).values_list("pk", "title")) if ids else {}
+    sessions, deleted, outside = [], None, None
+    for row in grouped:
+        if row["key"] is None:
+            outside = {**row, "label": "Outside sessions (personas, checks)", "focus_group_id": None}
+        elif row["key"] in titles:
+            sessions.append({**row, "label": titles[row["key"]], "focus_group_id": row["key"]})
+        elif deleted is None:
+            deleted = {**row, "label": "Deleted sessions", "focus_group_id": None}
+        else:
+            for key in ("cost_usd", "calls", "input_tokens", "output_tokens"):
+                deleted[key] += row[key]
+    return sessions + [row for row in (deleted, outside) if row is not None]
+
+
 def usage_summary_for_user(*, user, days: int = 30) -> dict:
-    """This month's spend against the quota, broken down by feature, model and day."""
+    """This month's spend against the quota, broken down by feature, model and focus group, and
+    the last ``days`` days' cost, tokens and calls per day."""
     month = _month_events(user)
     since = timezone.localdate() - timedelta(days=days - 1)
     by_day_rows = (
         UsageEvent.objects.filter(user=user, created_at__date__gte=since)
         .annotate(day=TruncDate("created_at"))
         .values("day")
-        .annotate(cost=Sum("cost_usd"), calls=Count("id"))
+        .annotate(
+            cost=Sum("cost_usd"),
+            calls=Count("id"),
+            input_tokens=Sum("input_tokens"),
+            output_tokens=Sum("output_tokens"),
+        )
     )
     per_day = {row["day"]: row for row in by_day_rows}
     by_day = []
     for offset in range(days):
         day = since + timedelta(days=offset)
-        row = per_day.get(day)
+        row = per_day.get(day) or {}
         by_day.append(
-            {"day": day, "cost_usd": (row and row["cost"]) or Decimal(0), "calls": row["calls"] if row else 0}
+            {
+                "day": day,
+                "cost_usd": row.get("cost") or Decimal(0),
+                "calls": row.get("calls", 0),
+                "input_tokens": row.get("input_tokens") or 0,
+                "output_tokens": row.get("output_tokens") or 0,
+            }
         )
-    totals = month.aggregate(cost=Sum("cost_usd"), calls=Count("id"))
+    totals = month.aggregate(
+        cost=Sum("cost_usd"), calls=Count("id"), input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens")
+    )
     return {
         "period_start": month_start(),
         "quota": quota_status(user=user),
         "month_cost_usd": totals["cost"] or Decimal(0),
         "month_calls": totals["calls"],
+        "month_tokens": (totals["input_tokens"] or 0) + (totals["output_tokens"] or 0),
         "unpriced_calls": month.filter(price_missing=True).count(),
         "simulated_calls": month.filter(simulated=True).count(),
-        "by_feature": _grouped(month, "feature"),
+        "by_feature": _by_feature(month),
         "by_model": _grouped(month, "model"),
+        "by_focus_group": _by_focus_group(month, user=user),
         "by_day": by_day,
     }
 

@@ -3,8 +3,11 @@ from decimal import Decimal
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.urls import reverse
 
 from cohorta.errors import QuotaExceeded
+from cohorta.llm.features import FEATURE_LABELS, feature_label
+from focusgroups.models import FocusGroup
 from usage.models import ModelPrice
 from usage.services import TokenUsage, usage_event_record
 
@@ -21,12 +24,14 @@ def priced(db):
     )
 
 
-def _event(user, feature="persona_detail", **tokens):
+def _event(user, feature="persona_detail", focus_group_id=None, simulated=False, **tokens):
     return usage_event_record(
         feature=feature,
         provider="openai",
         model="gpt-5.4",
         user=user,
+        focus_group_id=focus_group_id,
+        simulated=simulated,
         tokens=TokenUsage(**(tokens or {"input_tokens": 1000, "output_tokens": 500})),
     )
 
@@ -43,8 +48,66 @@ def test_usage_page_shows_spend_breakdowns_and_chart(client, owner, other_user, 
     _event(other_user, feature="key_themes")
     client.force_login(owner)
     body = client.get("/usage/").content.decode()
-    assert "persona_detail" in body and "summary" in body and "key_themes" not in body
+    assert "Persona profile" in body and "Discussion summary" in body and "Key themes" not in body
+    assert "persona_detail" not in body and "key_themes" not in body  # labels, never feature ids
     assert 'id="usage-chart-data"' in body and "vendor/chartjs/chart.umd.min.js" in body
+
+
+def _chart(response) -> dict:
+    chart = response.context["chart"]
+    return {"default": chart["metric"], **{m["key"]: m for m in chart["metrics"]}}
+
+
+def test_the_chart_switches_between_cost_tokens_and_calls(client, owner, priced):
+    _event(owner, input_tokens=1_000_000, output_tokens=0)  # $2.50
+    client.force_login(owner)
+    response = client.get("/usage/")
+    chart = _chart(response)
+    assert chart["default"] == "cost" and chart["cost"]["datasets"][0]["data"][-1] == 2.5
+    assert [s["data"][-1] for s in chart["tokens"]["datasets"]] == [1_000_000, 0]
+    assert chart["calls"]["datasets"][0]["data"][-1] == 1 and len(chart["calls"]["labels"]) == 30
+    body = response.content.decode()
+    for name in ("Cost", "Tokens", "Calls"):
+        assert f'data-metric="{name.lower()}"' in body and f">{name}</button>" in body
+
+
+def test_an_offline_account_sees_tokens_not_an_empty_cost_grid(client, owner):
+    """The offline simulator costs $0, but its calls and tokens are real work."""
+    _event(owner, simulated=True, input_tokens=800, output_tokens=200)
+    client.force_login(owner)
+    chart = _chart(client.get("/usage/"))
+    assert chart["default"] == "tokens"
+    assert chart["cost"]["has_data"] is False and chart["cost"]["empty"].startswith("No cost in the last 30 days")
+    assert chart["tokens"]["has_data"] and chart["calls"]["has_data"]
+
+
+def test_spend_per_focus_group_lists_only_the_owners_sessions(client, owner, other_user, priced):
+    mine = FocusGroup.objects.create(owner=owner, title="Oat milk launch", objective="x")
+    theirs = FocusGroup.objects.create(owner=other_user, title="Competitor secret plans", objective="y")
+    _event(owner, focus_group_id=mine.pk, input_tokens=400_000, output_tokens=0)  # $1.00
+    _event(owner, focus_group_id=mine.pk, input_tokens=400_000, output_tokens=0)
+    _event(other_user, focus_group_id=theirs.pk)
+    _event(owner, focus_group_id=theirs.pk)  # an id that is not the owner's: never named
+    _event(owner, feature="persona_basic")  # not in a session
+    client.force_login(owner)
+    response = client.get("/usage/")
+    rows = response.context["summary"]["by_focus_group"]
+    assert [(row["label"], row["calls"]) for row in rows] == [
+        ("Oat milk launch", 2),
+        ("Deleted sessions", 1),
+        ("Outside sessions (personas, checks)", 1),
+    ]
+    assert rows[0]["cost_usd"] == Decimal("2.00") and rows[0]["input_tokens"] == 800_000
+    body = response.content.decode()
+    assert f'href="{reverse("focusgroups:detail", args=[mine.pk])}">Oat milk launch</a>' in body
+    assert "Competitor secret plans" not in body
+    assert reverse("focusgroups:detail", args=[theirs.pk]) not in body
+
+
+def test_every_llm_feature_has_a_human_label(settings):
+    assert set(settings.LLM_FEATURES) <= set(FEATURE_LABELS)
+    assert all(label[0].isupper() and "_" not in label for label in FEATURE_LABELS.values())
+    assert feature_label("retired_feature") == "Retired feature"
 
 
 def test_usage_api_summary_is_scoped_to_the_user(owner_api, owner, other_user, priced):

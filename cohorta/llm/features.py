@@ -1,0 +1,33 @@
+"""What each LLM feature is called where people read it: the Usage page, the admin, analytics and CSVs.
+
+The feature names themselves (``settings.LLM_FEATURES``) are identifiers stored on every
+usage event and used in ``LLM_FEATURE_<NAME>`` overrides; they never change. Every name in
+``LLM_FEATURES`` has a label here (a test holds them together).
+"""
+
+FEATURE_LABELS = {
+    "asset_description": "Image description (focus group)",
+    "persona_basic": "Persona sketches",
+    "persona_detail": "Persona profile",
+    "persona_modify": "AI persona change",
+    "persona_response": "Persona answer",
+    "moderator": "Moderator question",
+    "conversation_decision": "AI moderator decision",
+    "discussion_guide": "Discussion guide",
+    "key_themes": "Key themes",
+    "summary": "Discussion summary",
+    "report": "Report",
+    "image_description": "Image description",
+    "grounding_summary": "Grounding document summary",
+    "healthcheck": "AI connection check",
+}
+
+
+def feature_label(name: str) -> str:
+    """The human label of a feature; a name without one (an event from a retired feature) is made readable."""
+    return FEATURE_LABELS.get(name) or name.replace("_", " ").capitalize()
+
+
+def feature_choices(names) -> list[tuple[str, str]]:
+    """(name, label) pairs sorted by label, for filters and selects."""
+    return sorted(((name, feature_label(name)) for name in names), key=lambda pair: pair[1].lower())

@@ -1,0 +1,11 @@
+from django import template
+
+from cohorta.llm.features import feature_label as label_of
+
+register = template.Library()
+
+
+@register.filter
+def feature_label(name: str) -> str:
+    """``{{ event.feature|feature_label }}``: "Persona answer", never ``persona_response``."""
+    return label_of(name)
