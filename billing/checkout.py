@@ -108,7 +108,7 @@ def _refuse(
 ) -> Outcome:
     logger.warning("Stripe %s %s refused (%s): %s", event.get("type"), event.get("id"), status.label, note)
     audit_record(
-        action=AuditEntry.Action.CREDIT_PURCHASE,
+        action=AuditEntry.Action.PAYMENT_REFUSED,
         target=checkout,
         subject_user=checkout.user if checkout is not None else None,
         before={"status": checkout.status} if checkout is not None else {},

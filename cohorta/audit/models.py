@@ -11,6 +11,7 @@ class AuditAction(models.TextChoices):
     CREDIT_GRANT = "credit_grant", "Credits granted"
     CREDIT_ADJUST = "credit_adjust", "Credits adjusted"
     CREDIT_PURCHASE = "credit_purchase", "Credits purchased"
+    PAYMENT_REFUSED = "payment_refused", "Payment refused (nothing credited)"
     CREDIT_CLAWBACK = "credit_clawback", "Credits clawed back (refund)"
     REFUND = "refund", "Refund"
     QUOTA_CHANGE = "quota_change", "Quota changed"

@@ -186,7 +186,7 @@ def test_credits_come_from_our_record_not_from_the_event_metadata(client, owner,
 
 
 def _refusal(event: StripeEvent) -> AuditEntry:
-    (audit,) = AuditEntry.objects.filter(action=AuditEntry.Action.CREDIT_PURCHASE, reason__startswith="Refused")
+    (audit,) = AuditEntry.objects.filter(action=AuditEntry.Action.PAYMENT_REFUSED, reason__startswith="Refused")
     assert event.event_id in audit.reason and audit.actor is None and audit.after["credits"] == 0
     return audit
 
