@@ -10,13 +10,24 @@ from django.db.models import Max, Min, QuerySet
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
 from cohorta.audit.models import AuditEntry
-from cohorta.backoffice.admin_tools import AuditedAdminMixin, TextInputFilter, user_admin_link
+from cohorta.backoffice.admin_tools import (
+    AuditedAdminMixin,
+    HumanTitleMixin,
+    TextInputFilter,
+    price_cell,
+    short_datetime,
+    truncated,
+    usd_cell,
+    user_admin_link,
+)
 from cohorta.backoffice.csv_export import csv_stream_response
 from cohorta.backoffice.forms import AuditedModelForm
-from usage.models import ModelAlias, ModelPrice, UsageEvent, UsageSource
+from cohorta.llm.features import feature_choices, feature_label
+from usage.models import ModelAlias, ModelPrice, UsageEvent, UsageSource, UsageStatus
 from usage.pricing import invalidate_pricing_cache
 from usage.selectors import last_priced_event_at, price_row_is_used
 
@@ -74,17 +85,7 @@ class ModelPriceAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
     audit_action = AuditEntry.Action.PRICING_CHANGE
     form = ModelPriceForm
-    list_display = [
-        "model",
-        "effective_from",
-        "input_per_1m",
-        "cached_input_per_1m",
-        "output_per_1m",
-        "tier_threshold_tokens",
-        "tier2_input_per_1m",
-        "tier2_output_per_1m",
-        "notes",
-    ]
+    list_display = ["model", "starts", "input_price", "cached_price", "output_price", "long_prompts", "short_notes"]
     list_filter = ["model"]
     search_fields = ["model", "notes"]
     date_hierarchy = "effective_from"
@@ -105,6 +106,35 @@ class ModelPriceAdmin(AuditedAdminMixin, admin.ModelAdmin):
         ),
         ("Audit", {"fields": ["change_reason"]}),
     ]
+
+    @admin.display(description="From", ordering="effective_from")
+    def starts(self, row: ModelPrice) -> str:
+        return short_datetime(row.effective_from)
+
+    @admin.display(description="Input $/1M", ordering="input_per_1m")
+    def input_price(self, row: ModelPrice) -> str:
+        return price_cell(row.input_per_1m)
+
+    @admin.display(description="Cached $/1M", ordering="cached_input_per_1m")
+    def cached_price(self, row: ModelPrice) -> str:
+        return price_cell(row.cached_input_per_1m)
+
+    @admin.display(description="Output $/1M", ordering="output_per_1m")
+    def output_price(self, row: ModelPrice) -> str:
+        return price_cell(row.output_per_1m)
+
+    @admin.display(description="Long prompts (in / out $/1M)")
+    def long_prompts(self, row: ModelPrice) -> str:
+        if not row.tier_threshold_tokens:
+            return "—"
+        return (
+            f"over {row.tier_threshold_tokens:,} tokens: "
+            f"{price_cell(row.tier2_input_per_1m)} / {price_cell(row.tier2_output_per_1m)}"
+        )
+
+    @admin.display(description="Notes", ordering="notes")
+    def short_notes(self, row: ModelPrice) -> str:
+        return truncated(row.notes, 40)
 
     def has_change_permission(self, request, obj=None) -> bool:
         if obj is not None and price_row_is_used(obj):
@@ -186,13 +216,15 @@ class CachedValuesFilter(admin.SimpleListFilter):
     field: str
     CACHE_SECONDS = 600
 
-    def lookups(self, request, model_admin):
-        values = cache.get_or_set(
+    def values(self) -> list[str]:
+        return cache.get_or_set(
             f"backoffice:usage-values:{self.field}",
             lambda: sorted(UsageEvent.objects.order_by().values_list(self.field, flat=True).distinct()),
             self.CACHE_SECONDS,
         )
-        return [(value, value) for value in values]
+
+    def lookups(self, request, model_admin):
+        return [(value, value) for value in self.values()]
 
     def queryset(self, request, queryset):
         return queryset.filter(**{self.field: self.value()}) if self.value() else queryset
@@ -206,6 +238,9 @@ class ModelFilter(CachedValuesFilter):
 class FeatureFilter(CachedValuesFilter):
     title = "feature"
     parameter_name = field = "feature"
+
+    def lookups(self, request, model_admin):
+        return feature_choices(self.values())
 
 
 class _ListQuerySet(QuerySet):
@@ -247,51 +282,52 @@ class _ExportChangeList(ChangeList):
         self.result_list = []
 
 
+# (field, CSV header): headers a spreadsheet reader understands; the values stay the stored ones
+# (feature ids, "ok"/"error") so exports join with the API's, plus the feature's label beside its id.
 EXPORT_FIELDS = [
-    ("id", "id"),
-    ("created_at", "created_at"),
-    ("user_id", "user_id"),
-    ("user__email", "user_email"),
-    ("feature", "feature"),
-    ("provider", "provider"),
-    ("model", "model"),
-    ("model_alias", "model_alias"),
-    ("status", "status"),
-    ("error_class", "error_class"),
-    ("usage_source", "usage_source"),
-    ("input_tokens", "input_tokens"),
-    ("cached_input_tokens", "cached_input_tokens"),
-    ("output_tokens", "output_tokens"),
-    ("reasoning_tokens", "reasoning_tokens"),
-    ("cost_usd", "cost_usd"),
-    ("price_missing", "price_missing"),
-    ("latency_ms", "latency_ms"),
-    ("ttft_ms", "ttft_ms"),
-    ("streamed", "streamed"),
-    ("simulated", "simulated"),
-    ("attempt", "attempt"),
-    ("focus_group_id", "focus_group_id"),
-    ("persona_id", "persona_id"),
-    ("job_id", "job_id"),
-    ("request_id", "request_id"),
+    ("id", "Event id"),
+    ("created_at", "When (UTC)"),
+    ("user_id", "User id"),
+    ("user__email", "User email"),
+    ("feature", "Feature id"),
+    ("provider", "Provider"),
+    ("model", "Model"),
+    ("model_alias", "Model alias"),
+    ("status", "Status"),
+    ("error_class", "Error"),
+    ("usage_source", "Token count source"),
+    ("input_tokens", "Input tokens"),
+    ("cached_input_tokens", "Cached input tokens"),
+    ("output_tokens", "Output tokens"),
+    ("reasoning_tokens", "Reasoning tokens"),
+    ("cost_usd", "Cost (USD)"),
+    ("price_missing", "No price"),
+    ("latency_ms", "Latency (ms)"),
+    ("ttft_ms", "Time to first token (ms)"),
+    ("streamed", "Streamed"),
+    ("simulated", "Simulated"),
+    ("attempt", "Attempt"),
+    ("focus_group_id", "Focus group id"),
+    ("persona_id", "Persona id"),
+    ("job_id", "Job id"),
+    ("request_id", "Provider request id"),
 ]
+_FEATURE_COLUMN = [field for field, _ in EXPORT_FIELDS].index("feature")
+
+
+def _export_rows(rows):
+    """Each row with the feature's label inserted before its id."""
+    for row in rows:
+        yield (*row[:_FEATURE_COLUMN], feature_label(row[_FEATURE_COLUMN]), *row[_FEATURE_COLUMN:])
 
 
 @admin.register(UsageEvent)
-class UsageEventAdmin(admin.ModelAdmin):
+class UsageEventAdmin(HumanTitleMixin, admin.ModelAdmin):
     """Read-only: events are the record of what each call cost."""
 
-    list_display = [
-        "created_at",
-        "user_link",
-        "feature",
-        "model",
-        "status",
-        "tokens",
-        "cost_usd",
-        "flags",
-        "latency_ms",
-    ]
+    # Eight narrow columns: the list fits a 1366 px screen beside its filters.
+    list_display = ["when", "user_link", "feature_name", "model_name", "tokens", "cost", "latency", "flags"]
+    list_display_links = ["when"]
     list_filter = [
         UserFilter,
         ModelFilter,
@@ -306,13 +342,44 @@ class UsageEventAdmin(admin.ModelAdmin):
     search_help_text = "Request id or error class. Filter users and models on the right."
     date_hierarchy = "created_at"
     list_select_related = ["user"]
-    readonly_fields = [field.name for field in UsageEvent._meta.fields]
+    readonly_fields = [*(field.name for field in UsageEvent._meta.fields), "feature_name"]
     # A second COUNT(*) over every event on each filtered page view is not worth its cost.
     show_full_result_count = False
 
+    def get_fields(self, request, obj=None):
+        # Every stored field (new ones included), with the feature's label in place of its id.
+        return ["feature_name" if name == "feature" else name for name in self.readonly_fields if name != "id"]
+
+    def object_title(self, event: UsageEvent) -> str:
+        return f"{feature_label(event.feature)} · {event.model} · {short_datetime(event.created_at)}"
+
+    @admin.display(description="When", ordering="created_at")
+    def when(self, event: UsageEvent) -> str:
+        return short_datetime(event.created_at)
+
     @admin.display(description="User", ordering="user__email")
     def user_link(self, event: UsageEvent) -> str:
-        return user_admin_link(event.user_id, event.user.email if event.user_id else "system")
+        if not event.user_id:
+            return "system"
+        return user_admin_link(event.user_id, truncated(event.user.email, 26))
+
+    @admin.display(description="Feature", ordering="feature")
+    def feature_name(self, event: UsageEvent) -> str:
+        return feature_label(event.feature)
+
+    @admin.display(description="Model", ordering="model")
+    def model_name(self, event: UsageEvent) -> str:
+        return truncated(event.model, 22)
+
+    @admin.display(description="Cost", ordering="cost_usd")
+    def cost(self, event: UsageEvent) -> str:
+        return usd_cell(event.cost_usd)
+
+    @admin.display(description="Latency", ordering="latency_ms")
+    def latency(self, event: UsageEvent) -> str:
+        if event.latency_ms is None:
+            return "—"
+        return f"{event.latency_ms:,} ms" if event.latency_ms < 1000 else f"{event.latency_ms / 1000:.1f} s"
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
@@ -324,15 +391,19 @@ class UsageEventAdmin(admin.ModelAdmin):
 
     @admin.display(description="Notes")
     def flags(self, event: UsageEvent) -> str:
-        """What makes the cost uncertain or not real."""
+        """A failure, and what makes the cost uncertain or not real."""
         notes = []
+        if event.status == UsageStatus.ERROR:
+            notes.append(format_html('<strong class="bo-error">{}</strong>', "failed"))
         if event.price_missing:
             notes.append("no price")
         if event.usage_source == UsageSource.ESTIMATED:
             notes.append("estimated tokens")
         if event.simulated:
             notes.append("simulated")
-        return ", ".join(notes)
+        if event.status == UsageStatus.ERROR and event.error_class:
+            notes.append(truncated(event.error_class.rsplit(".", 1)[-1], 24))
+        return format_html_join(", ", "{}", ((note,) for note in notes))
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -364,9 +435,12 @@ class UsageEventAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(reverse("admin:usage_usageevent_changelist"))
         rows = changelist.queryset.values_list(*(field for field, _ in EXPORT_FIELDS))
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+        header = [name for _, name in EXPORT_FIELDS]
+        header.insert(_FEATURE_COLUMN, "Feature")
         return csv_stream_response(
             request,
             filename=f"cohorta-usage-events-{stamp}.csv",
-            header=[name for _, name in EXPORT_FIELDS],
+            header=header,
             queryset=rows,
+            transform=_export_rows,
         )

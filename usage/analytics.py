@@ -123,19 +123,27 @@ def usage_totals(*, period: Period) -> dict:
 
 
 def usage_by_day(*, period: Period) -> list[dict]:
-    """Cost and calls per local day, every day of the period present (zero when idle)."""
+    """Cost, calls and tokens per local day, every day of the period present (zero when idle)."""
     grouped = (
         _events(period)
         .annotate(day=Trunc("created_at", "day", output_field=DateField()))
         .values("day")
-        .annotate(cost_usd=_COST["cost_usd"], calls=Count("*"))
+        .annotate(**_COST)
     )
     by_day = {row["day"]: row for row in grouped}
     rows = []
     for offset in range(period.days):
         day = period.start + timedelta(days=offset)
         found = by_day.get(day, {})
-        rows.append({"day": day, "cost_usd": _usd(found.get("cost_usd")), "calls": found.get("calls", 0)})
+        rows.append(
+            {
+                "day": day,
+                "cost_usd": _usd(found.get("cost_usd")),
+                "calls": found.get("calls", 0),
+                "input_tokens": found.get("input_tokens", 0),
+                "output_tokens": found.get("output_tokens", 0),
+            }
+        )
     return rows
 
 
@@ -176,7 +184,8 @@ def usage_by(*, period: Period, dimension: str, limit: int | None = None) -> Gro
             groups=_OverAllGroups(F(field), function="COUNT", output_field=IntegerField()),
             **_COST,
         )
-        .order_by("-cost_usd", field)
+        # Among groups that cost nothing (offline simulator), the busiest first.
+        .order_by("-cost_usd", "-calls", field)
     )
     if limit is not None:
         grouped = grouped[:limit]
@@ -231,9 +240,10 @@ def _revenue(sold: int, paid: dict, rate: Decimal) -> Decimal:
 
 
 def margin_by_period(*, period: Period, granularity: str = "day", costs: dict | None = None) -> list[dict]:
-    """Per day, week or month: credits sold and the revenue from them, credits spent, LLM cost,
-    and the margin (revenue minus LLM cost). Three grouped queries, two when the caller already
-    has the LLM cost per bucket (``costs``: {first day of bucket: USD})."""
+    """Per day, week or month: credits sold and the revenue from them, credits spent, LLM cost
+    (with its calls and tokens), and the margin (revenue minus LLM cost). Three grouped queries,
+    two when the caller already has the LLM cost per bucket (``costs``: {first day of bucket:
+    USD}; the rows then have no calls or tokens)."""
     if granularity not in GRANULARITIES:
         raise ValueError(f"granularity must be one of {GRANULARITIES}")
     ledger = (
@@ -254,22 +264,24 @@ def margin_by_period(*, period: Period, granularity: str = "day", costs: dict | 
         .values("bucket")
         .annotate(cents=Sum(F("amount") - F("amount_refunded")), credits=Sum("credits"))
     }
-    costs = (
-        costs
-        if costs is not None
-        else {
-            row["bucket"]: row["cost_usd"]
+    usage = None
+    if costs is None:
+        usage = {
+            row["bucket"]: row
             for row in _events(period)
             .annotate(bucket=Trunc("created_at", granularity, output_field=DateField()))
             .values("bucket")
-            .annotate(cost_usd=_COST["cost_usd"])
+            .annotate(**_COST)
         }
-    )
+        costs = {bucket: row["cost_usd"] for bucket, row in usage.items()}
     rate = usd_per_credit()
     rows = []
     for start in _buckets(period, granularity):
         sold = credits.get(start, {}).get("sold", 0)
         row = {"period": start, "credits_sold": sold, "credits_spent": -credits.get(start, {}).get("spent", 0)}
+        if usage is not None:
+            found = usage.get(start, {})
+            row.update({key: found.get(key, 0) for key in ("calls", "input_tokens", "output_tokens")})
         rows.append(_margin_row(row, _revenue(sold, paid.get(start, {}), rate), costs.get(start)))
     return rows
 
@@ -293,8 +305,8 @@ def margin_by_focus_group(*, period: Period, limit: int | None = None) -> list[d
         _events(period)
         .filter(focus_group_id__isnull=False)
         .values("focus_group_id")
-        .annotate(cost_usd=_COST["cost_usd"], calls=Count("*"))
-        .order_by("-cost_usd", "focus_group_id")
+        .annotate(**_COST)
+        .order_by("-cost_usd", "-calls", "focus_group_id")
     )
     if limit is not None:
         costs_qs = costs_qs[:limit]
@@ -327,6 +339,8 @@ def margin_by_focus_group(*, period: Period, limit: int | None = None) -> list[d
             "owner_id": group.get("owner_id"),
             "owner_email": group.get("owner__email", ""),
             "calls": cost.get("calls", 0),
+            "input_tokens": cost.get("input_tokens", 0),
+            "output_tokens": cost.get("output_tokens", 0),
             "credits_spent": credits.get(pk, 0),
         }
         value = (Decimal(row["credits_spent"]) * rate).quantize(CENT)

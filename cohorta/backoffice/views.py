@@ -14,8 +14,10 @@ from django.urls import reverse
 
 from cohorta.backoffice.csv_export import csv_response
 from cohorta.backoffice.forms import PRESETS, PeriodForm
+from cohorta.llm.features import feature_label
 from usage import analytics
 from usage.analytics import Period
+from usage.charts import metric_chart, ranked_metric_chart
 
 TOP_ROWS = 100  # rows shown on a page; the CSV has them all
 
@@ -29,13 +31,19 @@ class Column:
     label: str
     kind: str = "text"  # text | usd (LLM cost: sub-cent precision) | money | int | pct | date
     link: tuple[str, str] | None = None  # (admin object kind, the row key holding its id)
+    csv_only: bool = False  # an identifier for joining the CSV with other data; the page shows the label
 
     def cell(self, row: dict) -> dict:
         value = row.get(self.key)
         url = None
         if self.link and row.get(self.link[1]) is not None:
             url = reverse(_ADMIN_LINKS[self.link[0]], args=[row[self.link[1]]])
-        return {"text": _format(value, self.kind), "url": url, "numeric": self.kind in NUMERIC_KINDS}
+        return {
+            "text": _format(value, self.kind),
+            "url": url,
+            "numeric": self.kind in NUMERIC_KINDS,
+            "nowrap": self.kind == "date",
+        }
 
 
 NUMERIC_KINDS = ("usd", "money", "int", "pct")
@@ -67,8 +75,12 @@ class Table:
         for row in self.rows:
             yield ["" if row.get(c.key) is None else row.get(c.key) for c in self.columns]
 
+    @property
+    def shown_columns(self) -> list[Column]:
+        return [c for c in self.columns if not c.csv_only]
+
     def cells(self) -> list[list[dict]]:
-        return [[column.cell(row) for column in self.columns] for row in self.rows]
+        return [[column.cell(row) for column in self.shown_columns] for row in self.rows]
 
 
 @dataclass(frozen=True)
@@ -119,14 +131,12 @@ def _overview(period: Period, export: bool, granularity: str) -> dict:
                 Column("day", "Day", "date"),
                 Column("cost_usd", "LLM cost (USD)", "usd"),
                 Column("calls", "Calls", "int"),
+                Column("input_tokens", "Input tokens", "int"),
+                Column("output_tokens", "Output tokens", "int"),
             ],
             by_day,
         ),
-        "chart": {
-            "type": "bar",
-            "labels": [row["day"].isoformat() for row in by_day],
-            "datasets": [{"label": "LLM cost (USD)", "data": [float(row["cost_usd"]) for row in by_day]}],
-        },
+        "chart": metric_chart(labels=[row["day"].isoformat() for row in by_day], rows=by_day),
     }
 
 
@@ -136,19 +146,18 @@ def _grouped(dimension: str, label: str, plural: str) -> Callable[..., dict]:
         limit = None if export or dimension != "user" else TOP_ROWS
         grouped = analytics.usage_by(period=period, dimension=dimension, limit=limit)
         key_column = Column("label", label, link=("user", "key") if dimension == "user" else None)
-        top = grouped.rows[:12]
+        columns = [key_column, *_COST_COLUMNS]
+        if dimension == "feature":
+            for row in grouped.rows:
+                row["label"] = feature_label(row["key"])
+            columns.append(Column("key", "Feature id", csv_only=True))
         return {
             "cards": [
                 ("LLM cost", _usd_text(grouped.total_cost_usd), ""),
                 (f"{plural} with calls", f"{grouped.groups:,}", ""),
             ],
-            "table": Table([key_column, *_COST_COLUMNS], grouped.rows, truncated=len(grouped.rows) < grouped.groups),
-            "chart": {
-                "type": "bar",
-                "horizontal": True,
-                "labels": [str(row["label"] or "—") for row in top],
-                "datasets": [{"label": "LLM cost (USD)", "data": [float(row["cost_usd"]) for row in top]}],
-            },
+            "table": Table(columns, grouped.rows, truncated=len(grouped.rows) < grouped.groups),
+            "chart": ranked_metric_chart(rows=grouped.rows, label=lambda row: str(row["label"] or "—")),
         }
 
     return build
@@ -162,19 +171,21 @@ def _margin(period: Period, export: bool, granularity: str) -> dict:
                 Column("period", f"{granularity.capitalize()} starting", "date"),
                 Column("credits_sold", "Credits sold", "int"),
                 Column("credits_spent", "Credits spent", "int"),
+                Column("calls", "LLM calls", "int"),
                 *_MARGIN_COLUMNS,
             ],
             rows,
         ),
-        "chart": {
-            "type": "bar",
-            "labels": [row["period"].isoformat() for row in rows],
-            "datasets": [
-                {"label": "Revenue (USD)", "data": [float(row["revenue_usd"]) for row in rows]},
-                {"label": "LLM cost (USD)", "data": [float(row["llm_cost_usd"]) for row in rows]},
-                {"label": "Margin (USD)", "type": "line", "data": [float(row["margin_usd"]) for row in rows]},
+        "chart": metric_chart(
+            labels=[row["period"].isoformat() for row in rows],
+            rows=[{**row, "cost_usd": row["llm_cost_usd"]} for row in rows],
+            cost_datasets=[
+                {"label": "Revenue (USD)", "data": [row["revenue_usd"] for row in rows]},
+                {"label": "LLM cost (USD)", "data": [row["llm_cost_usd"] for row in rows]},
+                {"label": "Margin (USD)", "type": "line", "data": [row["margin_usd"] for row in rows]},
             ],
-        },
+            empty={"cost": "No revenue and no LLM cost in this period."},
+        ),
         "note": "Revenue: paid Stripe checkouts in USD, net of refunds; credits sold without a payment "
         f"record are valued at ${analytics.usd_per_credit()} a credit (ANALYTICS_USD_PER_CREDIT).",
     }
@@ -183,18 +194,23 @@ def _margin(period: Period, export: bool, granularity: str) -> dict:
 def _focus_groups(period: Period, export: bool, granularity: str) -> dict:
     limit = None if export else TOP_ROWS
     rows = analytics.margin_by_focus_group(period=period, limit=limit)
+    for row in rows:
+        row["cost_usd"], row["tokens"] = row["llm_cost_usd"], row["input_tokens"] + row["output_tokens"]
     return {
         "table": Table(
             [
                 Column("title", "Focus group", link=("focus_group", "focus_group_id")),
                 Column("owner_email", "Owner", link=("user", "owner_id")),
                 Column("calls", "LLM calls", "int"),
+                Column("tokens", "Tokens", "int"),
                 Column("credits_spent", "Credits charged", "int"),
                 *_MARGIN_COLUMNS,
+                Column("focus_group_id", "Focus group id", csv_only=True),
             ],
             rows,
             truncated=limit is not None and len(rows) >= limit,
         ),
+        "chart": ranked_metric_chart(rows=rows, label=lambda row: row["title"]),
         "note": "Credits charged: spends referenced to the focus group, minus refunds, valued at "
         f"${analytics.usd_per_credit()} a credit (ANALYTICS_USD_PER_CREDIT).",
     }

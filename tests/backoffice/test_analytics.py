@@ -231,3 +231,75 @@ def test_pages_cost_a_fixed_number_of_queries(staff_client, make_users, page):
     few = count()
     add_data(20)
     assert count() == few <= 10
+
+
+# --- charts: cost, tokens and calls ----------------------------------------------------------------------
+
+
+def _chart(response) -> dict:
+    chart = response.context["chart"]
+    return {"default": chart["metric"], **{m["key"]: m for m in chart["metrics"]}}
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p.url_name != "analytics_margin"], ids=lambda p: p.url_name)
+def test_every_chart_switches_between_cost_tokens_and_calls(staff_client, owner, page):
+    fg = FocusGroup.objects.create(owner=owner, title="Launch test", objective="x")
+    make_event(user=owner, cost="0.25", focus_group_id=fg.pk, input_tokens=900, output_tokens=100)
+    response = staff_client.get(reverse(f"admin:{page.url_name}"))
+    chart = _chart(response)
+    assert chart["default"] == "cost"
+    assert [sum(s["data"]) for s in chart["tokens"]["datasets"]] == [900, 100]
+    assert sum(chart["calls"]["datasets"][0]["data"]) == 1 and sum(chart["cost"]["datasets"][0]["data"]) == 0.25
+    body = response.content.decode()
+    assert 'aria-label="Chart shows"' in body
+    for name in ("Cost", "Tokens", "Calls"):
+        assert f'">{name}</button>' in body
+
+
+def test_the_margin_chart_has_money_tokens_and_calls(staff_client, owner):
+    make_event(user=owner, cost="0.25", input_tokens=900, output_tokens=100)
+    chart = _chart(staff_client.get(reverse("admin:analytics_margin")))
+    assert [s["label"] for s in chart["cost"]["datasets"]] == ["Revenue (USD)", "LLM cost (USD)", "Margin (USD)"]
+    assert [sum(s["data"]) for s in chart["tokens"]["datasets"]] == [900, 100]
+    assert sum(chart["calls"]["datasets"][0]["data"]) == 1
+
+
+@pytest.mark.parametrize("page", ["analytics", "analytics_features", "analytics_users", "analytics_focus_groups"])
+def test_a_free_period_opens_on_tokens_and_says_cost_is_zero(staff_client, owner, page):
+    """The offline simulator costs $0: cost alone would be an empty grid."""
+    fg = FocusGroup.objects.create(owner=owner, title="Offline run", objective="x")
+    make_event(user=owner, cost="0", simulated=True, focus_group_id=fg.pk, input_tokens=500, output_tokens=50)
+    chart = _chart(staff_client.get(reverse(f"admin:{page}")))
+    assert chart["default"] == "tokens"
+    assert chart["cost"]["has_data"] is False and "offline simulator are free" in chart["cost"]["empty"]
+    assert chart["tokens"]["has_data"] and chart["calls"]["has_data"]
+
+
+def test_a_ranked_chart_ranks_each_metric_on_its_own(staff_client, owner):
+    make_event(user=owner, cost="2.00", feature="report", input_tokens=10, output_tokens=10)
+    for _ in range(3):
+        make_event(user=owner, cost="0.01", feature="persona_response", input_tokens=5000, output_tokens=500)
+    chart = _chart(staff_client.get(reverse("admin:analytics_features")))
+    assert chart["cost"]["labels"] == ["Report", "Persona answer"]
+    assert chart["tokens"]["labels"] == ["Persona answer", "Report"]
+    assert chart["calls"]["labels"] == ["Persona answer", "Report"]
+
+
+def test_margin_rows_carry_calls_and_tokens(week, today, owner):
+    make_event(user=owner, cost="1", at=_at(today), input_tokens=700, output_tokens=30)
+    rows = {row["period"]: row for row in analytics.margin_by_period(period=week)}
+    assert (rows[today]["calls"], rows[today]["input_tokens"], rows[today]["output_tokens"]) == (1, 700, 30)
+    assert rows[today - timedelta(days=1)]["calls"] == 0
+
+
+# --- human labels ------------------------------------------------------------------------------------------
+
+
+def test_the_feature_page_and_its_csv_show_labels_not_feature_ids(staff_client, owner):
+    make_event(user=owner, cost="1", feature="conversation_decision")
+    url = reverse("admin:analytics_features")
+    body = staff_client.get(url).content.decode()
+    assert "AI moderator decision" in body and "conversation_decision" not in body
+    rows = list(csv.reader(io.StringIO(staff_client.get(url + "?export=csv").content.decode())))
+    assert rows[0][0] == "Feature" and rows[0][-1] == "Feature id"
+    assert rows[1][0] == "AI moderator decision" and rows[1][-1] == "conversation_decision"

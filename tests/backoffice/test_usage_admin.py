@@ -73,9 +73,18 @@ def test_csv_export_streams_the_filtered_set(staff_client, owner, other_user):
     assert response["Content-Type"].startswith("text/csv")
     assert "attachment" in response["Content-Disposition"]
     header, *rows = _csv_rows(response)
-    assert header[:4] == ["id", "created_at", "user_id", "user_email"]
+    assert header[:4] == ["Event id", "When (UTC)", "User id", "User email"]
     assert [int(row[0]) for row in rows] == [keep.pk]
-    assert rows[0][3] == "owner@example.com" and Decimal(rows[0][header.index("cost_usd")]) == Decimal("0.125")
+    assert rows[0][3] == "owner@example.com" and Decimal(rows[0][header.index("Cost (USD)")]) == Decimal("0.125")
+
+
+def test_csv_export_names_the_feature_beside_its_id(staff_client, owner):
+    make_event(user=owner, feature="conversation_decision")
+    header, row = _csv_rows(staff_client.get(EXPORT))
+    assert "conversation_decision" not in header and "feature" not in header  # headers are words, not columns
+    assert row[header.index("Feature")] == "AI moderator decision"
+    assert row[header.index("Feature id")] == "conversation_decision"
+    assert len(row) == len(header)
 
 
 def test_the_changelist_links_to_the_export_of_its_selection(staff_client):
@@ -144,7 +153,7 @@ def test_export_under_asgi_streams_with_an_async_iterator(staff_user, owner):
         return b"".join([chunk async for chunk in response])
 
     rows = list(csv.reader(io.StringIO(async_to_sync(collect)().decode())))
-    assert len(rows) == 2 and rows[1][6] == "gpt-a"
+    assert len(rows) == 2 and rows[1][rows[0].index("Model")] == "gpt-a"
 
 
 @pytest.mark.service
@@ -202,3 +211,22 @@ def test_date_hierarchy_does_not_scan_every_event(staff_client, staff_user, owne
         expected.append(month)
         month = (month + timedelta(days=32)).replace(day=1)
     assert [m.date() for m in months] == expected and len(expected) >= 3
+
+
+def test_the_changelist_shows_feature_labels_not_ids(staff_client, owner):
+    make_event(user=owner, feature="conversation_decision", cost="0.0123")
+    body = staff_client.get(CHANGELIST).content.decode()
+    start = body.index('<table id="result_list"')
+    results = body[start : body.index("</table>", start)]
+    assert "AI moderator decision" in results and "conversation_decision" not in results
+    assert ">AI moderator decision</a>" in body  # the feature filter, which keeps the id in its link only
+    assert "$0.0123" in results
+    event = make_event(user=owner, feature="persona_response")
+    detail = staff_client.get(reverse("admin:usage_usageevent_change", args=[event.pk])).content.decode()
+    assert "Persona answer" in detail and "persona_response" not in detail
+
+
+def test_the_feature_filter_still_filters_by_id(staff_client, owner):
+    keep = make_event(user=owner, feature="conversation_decision")
+    make_event(user=owner, feature="report")
+    assert _ids(staff_client, "feature=conversation_decision") == {keep.pk}
