@@ -95,6 +95,24 @@ class FocusGroupDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+@extend_schema(
+    tags=TAGS,
+    request=None,
+    responses={
+        200: FocusGroupSerializer,
+        404: _NOT_FOUND,
+        409: OpenApiResponse(description="The session has not ended (code `not_ended`), or it is archived."),
+    },
+)
+class ReopenView(APIView):
+    def post(self, request, fg_id: int):
+        """Reopen an ended session for follow-up questions: it is `live` again and you moderate it by hand
+        (post to `messages/`). The autonomous run is not restarted and nothing is charged; the transcript keeps
+        every message, with a note where the follow-up begins."""
+        focus_group = services.focus_group_reopen(focus_group=get_focus_group_for_user(request, fg_id))
+        return Response(_detail(focus_group))
+
+
 class ParticipantsView(APIView):
     @extend_schema(tags=TAGS, responses={200: FocusGroupParticipantSerializer(many=True), 404: _NOT_FOUND})
     def get(self, request, fg_id: int):

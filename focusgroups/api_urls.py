@@ -6,6 +6,7 @@ urlpatterns = [
     path("focus-groups/", api.FocusGroupListCreateView.as_view(), name="focusgroup-list"),
     path("focus-groups/<int:fg_id>/", api.FocusGroupDetailView.as_view(), name="focusgroup-detail"),
     path("focus-groups/<int:fg_id>/participants/", api.ParticipantsView.as_view(), name="focusgroup-participants"),
+    path("focus-groups/<int:fg_id>/reopen/", api.ReopenView.as_view(), name="focusgroup-reopen"),
     path("focus-groups/<int:fg_id>/assets/", api_assets.AssetListCreateView.as_view(), name="focusgroup-assets"),
     path(
         "focus-groups/<int:fg_id>/assets/<int:asset_id>/", api_assets.AssetDetailView.as_view(), name="focusgroup-asset"

@@ -187,7 +187,8 @@ def _check_can_post(focus_group: FocusGroup) -> None:
         )
     if focus_group.status == FocusGroupStatus.ENDED:
         raise ApplicationError(
-            "This session has ended, so it takes no new messages. Read the transcript, or start a new session.",
+            "This session has ended, so it takes no new messages. Reopen it for follow-up questions, or start a new "
+            "session.",
             code="session_ended",
             status_code=409,
         )

@@ -1,6 +1,7 @@
-"""Writes for focus-group sessions: create, edit, choose participants, archive, delete.
+"""Writes for focus-group sessions: create, edit, choose participants, archive, delete, reopen.
 
-Status transitions (draft → live → paused → ended) belong to the discussion engine, not here.
+Status transitions (draft → live → paused → ended) belong to the discussion engine, not here; reopening an
+ended session for follow-up questions is the one way back from ended, and it is a session action.
 Every rule a session must keep (2–12 distinct personas of the owner, a title, an objective…) is checked here,
 so pages and the API give the same answers.
 """
@@ -9,9 +10,19 @@ from collections import Counter
 from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
+from django.utils import timezone
 
 from cohorta.errors import ApplicationError
-from focusgroups.models import MAX_PARTICIPANTS, MIN_PARTICIPANTS, FocusGroup, Participant
+from focusgroups import discussion, events
+from focusgroups.models import (
+    MAX_PARTICIPANTS,
+    MIN_PARTICIPANTS,
+    FocusGroup,
+    FocusGroupStatus,
+    Message,
+    MessageRole,
+    Participant,
+)
 from focusgroups.selectors import persona_ids_who_spoke
 from personas.models import Persona
 
@@ -240,6 +251,44 @@ def focus_group_archive(*, focus_group: FocusGroup, archived: bool) -> FocusGrou
     if focus_group.archived != archived:
         focus_group.archived = archived
         focus_group.save(update_fields=["archived", "updated_at"])
+    return focus_group
+
+
+REOPEN_NOTE = (
+    "Reopened for follow-up questions. Autonomous mode stays ended; the researcher moderates from here, and "
+    "everything above is kept."
+)
+
+
+@transaction.atomic
+def focus_group_reopen(*, focus_group: FocusGroup) -> FocusGroup:
+    """Make an ended session live again for follow-up questions, moderated by hand.
+
+    Nothing restarts and nothing is charged: the autonomous run stays ended (its charge, and any refund,
+    stand), and the transcript keeps every message, with a note marking where the follow-up begins. Ending
+    the session again runs the analysis again, as any end does."""
+    _ensure_writable(focus_group)
+    reopened = FocusGroup.objects.filter(pk=focus_group.pk, status=FocusGroupStatus.ENDED, archived=False).update(
+        status=FocusGroupStatus.LIVE, ended_at=None, updated_at=timezone.now()
+    )
+    if not reopened:
+        focus_group.refresh_from_db()
+        state = "still a draft" if focus_group.status == FocusGroupStatus.DRAFT else focus_group.get_status_display()
+        raise ApplicationError(
+            f"Only an ended session can be reopened; this one is {state.lower()}.",
+            code="not_ended",
+            status_code=409,
+        )
+    note = Message.objects.create(
+        focus_group=focus_group,
+        sequence=discussion.reserve_sequences(focus_group.pk, 1),
+        role=MessageRole.SYSTEM,
+        speaker_name="Note",
+        content=REOPEN_NOTE,
+    )
+    focus_group.refresh_from_db()
+    events.publish_message_on_commit(note)
+    events.publish_status_on_commit(focus_group)
     return focus_group
 
 

@@ -11,6 +11,7 @@ urlpatterns = [
     path("persona-picker/", views.persona_picker, name="persona_picker"),
     path("<int:fg_id>/edit/", views.edit, name="edit"),
     path("<int:fg_id>/archive/", views.archive, name="archive"),
+    path("<int:fg_id>/reopen/", views.reopen, name="reopen"),
     path("<int:fg_id>/delete/", views.delete, name="delete"),
     # Assets (views_assets.py)
     path("<int:fg_id>/assets/", views_assets.assets, name="assets"),

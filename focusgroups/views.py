@@ -1,5 +1,5 @@
-"""Pages for focus-group sessions: the list, create, settings (edit), archive/restore, delete, and the
-participant picker partial. The discussion, guide and assets pages live in their own modules.
+"""Pages for focus-group sessions: the list, create, settings (edit), archive/restore, reopen, delete, and
+the participant picker partial. The discussion, guide and assets pages live in their own modules.
 
 Every session comes from ``get_focus_group_for_user`` (another user's → 404); writes go through
 ``focusgroups.services``.
@@ -211,6 +211,24 @@ def archive(request: HttpRequest, fg_id: int) -> HttpResponse:
     else:
         messages.success(request, f"“{focus_group.title}” restored.")
     return redirect(_safe_next(request, reverse("focusgroups:edit", args=[focus_group.pk])))
+
+
+@login_required
+@require_POST
+def reopen(request: HttpRequest, fg_id: int) -> HttpResponse:
+    """An ended session becomes live again for follow-up questions, moderated by hand; nothing is charged."""
+    focus_group = get_focus_group_for_user(request, fg_id)
+    try:
+        services.focus_group_reopen(focus_group=focus_group)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            "Reopened for follow-up questions: ask the group below. Autonomous mode stays ended, and nothing was "
+            "charged.",
+        )
+    return redirect("focusgroups:detail", fg_id=focus_group.pk)
 
 
 @login_required
