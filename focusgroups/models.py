@@ -271,3 +271,28 @@ class AutonomousRun(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in (RunStatus.RUNNING, RunStatus.STOPPING)
+
+
+class LiveThemes(models.Model):
+    """The emerging themes of a session while it runs: a quick read by the mini model after every N participant
+    answers (App settings), shown as provisional until the final analysis. One row per session.
+
+    ``claimed_answers`` is the idempotency key: a pass first moves it up to its multiple of N with a conditional
+    UPDATE, so each multiple is read at most once, however many answers, tasks or retries arrive together."""
+
+    focus_group = models.OneToOneField(FocusGroup, on_delete=models.CASCADE, related_name="live_themes")
+    claimed_answers = models.PositiveIntegerField(
+        default=0, help_text="The answer count (a multiple of N) the latest pass was started for."
+    )
+    answers = models.PositiveIntegerField(default=0, help_text="Participant answers the stored themes were read from.")
+    through_sequence = models.PositiveIntegerField(default=0, help_text="The last message the stored themes read.")
+    themes = models.JSONField(default=list, blank=True, help_text="[{title, note, sentiment, sequences}]")
+    simulated = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(null=True, blank=True, help_text="When the stored themes were written.")
+
+    class Meta:
+        verbose_name = "live themes"
+        verbose_name_plural = "live themes"
+
+    def __str__(self) -> str:
+        return f"Emerging themes of {self.focus_group_id} ({self.answers} answers)"

@@ -32,6 +32,7 @@ class AppSettingsAdmin(AuditedAdminMixin, admin.ModelAdmin):
                 )
             },
         ),
+        ("Live sessions", {"fields": ("live_themes_every_turns",)}),
         ("LLM cost quotas", {"fields": ("default_monthly_quota_usd", "quota_warning_ratio")}),
         ("Audit", {"fields": ("change_reason",)}),
     )

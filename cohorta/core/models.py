@@ -10,6 +10,7 @@ CACHE_SECONDS = 30
 DEFAULT_PERSONA_CREDIT_COST = 2
 DEFAULT_PERSONA_MODIFY_CREDIT_COST = 2
 DEFAULT_SESSION_RUN_CREDIT_COST = 40
+DEFAULT_LIVE_THEMES_EVERY_TURNS = 6
 # A new account's first study, on the default costs: six AI personas, one AI change to one of them, one
 # autonomous run (its themes and report are free): 6 × 2 + 2 + 40 = 54 credits.
 FIRST_STUDY_CREDITS = (
@@ -53,6 +54,15 @@ class AppSettings(models.Model):
         help_text=(
             "An autonomous run that stops with fewer participant answers than this (for any reason but the "
             "researcher ending it) gets its credits back in full, once. 0 switches these refunds off."
+        ),
+    )
+    live_themes_every_turns = models.PositiveSmallIntegerField(
+        "emerging themes every (answers)",
+        default=DEFAULT_LIVE_THEMES_EVERY_TURNS,
+        validators=[MaxValueValidator(100)],
+        help_text=(
+            "During a session, a quick read of the emerging themes (the mini model, free in credits, metered) "
+            "after every this many participant answers, shown as provisional on the session page. 0 switches it off."
         ),
     )
     default_monthly_quota_usd = models.DecimalField(
