@@ -7,12 +7,19 @@
     document.body.dispatchEvent(new CustomEvent("jobs-changed", { bubbles: true }));
   }
 
+  // While the panel floats over the page (wide screens), the page gets room below its end, so
+  // whatever sits under the panel can be scrolled clear of it.
+  function makeRoom(panel) {
+    var floating = !panel.hidden && panel.offsetHeight > 0 && getComputedStyle(panel).position === "fixed";
+    document.body.style.paddingBottom = floating ? panel.offsetHeight + 32 + "px" : "";
+  }
+
   // Close hides the panel at once; the server remembers the jobs it showed, so the next refresh
   // brings back only jobs started since (htmx swaps that in, and the panel shows again).
   document.addEventListener("click", function (event) {
     if (event.target.closest("[data-hide-job-panel]")) {
       var panel = document.getElementById("job-panel");
-      if (panel) panel.hidden = true;
+      if (panel) { panel.hidden = true; makeRoom(panel); }
     }
   });
 
@@ -24,6 +31,7 @@
         if (!node.isConnected) return;
         node.remove();
         if (!panel.querySelector(".job-row, .job-panel-summary")) panel.innerHTML = "";
+        makeRoom(panel);
       }, (Number(node.dataset.hideIn) || 0) * 1000);
     });
   }
@@ -32,6 +40,7 @@
     if (!panel || panel.id !== "job-panel") return;
     panel.hidden = false;
     scheduleHides(panel);
+    makeRoom(panel);
   });
 
   // Elapsed times ([data-elapsed]: seconds at render) tick on in the page between refreshes.
