@@ -2,6 +2,8 @@
 
 from django.db.models import Count, Q, QuerySet
 
+from cohorta.jobs.models import ACTIVE_STATES
+from cohorta.jobs.selectors import jobs_for_target
 from personas.models import Folder, Persona, PersonaVersion
 
 
@@ -75,6 +77,16 @@ def persona_versions(*, persona: Persona) -> list[dict]:
         rows.append({"version": version, "changes": changes, "is_current": version.number == persona.version})
         previous = version.data
     return list(reversed(rows))
+
+
+def persona_modify_in_progress(*, persona: Persona):
+    """The oldest unfinished "Modify with AI" job on this persona, or None."""
+    return (
+        jobs_for_target(target=persona, kind="persona_modify")
+        .filter(state__in=ACTIVE_STATES)
+        .order_by("created_at")
+        .first()
+    )
 
 
 def existing_names(*, user) -> set[str]:

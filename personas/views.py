@@ -147,6 +147,7 @@ def detail(request: HttpRequest, persona_id: int) -> HttpResponse:
         "versions": selectors.persona_versions(persona=persona),
         "folders": selectors.folders_for_user(user=request.user),
         "modify_cost": get_app_settings().persona_modify_credit_cost,
+        "modifying": selectors.persona_modify_in_progress(persona=persona),
     }
     return render(request, "personas/detail.html", context)
 

@@ -228,6 +228,24 @@ def test_ai_modification_makes_a_version_and_costs_credits(funded):
     assert _spent(funded) == 2 and ledger_is_consistent(user=funded)
 
 
+def test_the_profile_page_follows_an_ai_change_until_it_lands(funded, deferred_jobs, client):
+    """While "Modify with AI" runs, the profile says so and reloads itself on job news (or polls while
+    the socket is down); once the job is done, the same request returns the new version, and stops."""
+    from personas.services import persona_create
+
+    persona = persona_create(owner=funded, data={"name": "Priya Shah", "age": 34, "occupation": "Nurse"})
+    client.force_login(funded)
+    client.post(f"/personas/{persona.pk}/modify/", {"instruction": "make her more price-sensitive"})
+    page = client.get(f"/personas/{persona.pk}/").content.decode()
+    assert 'id="version-pending"' in page and "make her more price-sensitive" in page
+    assert 'hx-select="#persona-profile"' in page and "jobs-changed from:body" in page and "every 4s" in page
+
+    job_run(job_id=deferred_jobs[0], worker="test")
+    refreshed = client.get(f"/personas/{persona.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="version-pending"' not in refreshed and 'id="version-2"' in refreshed
+    assert 'data-version="2"' in refreshed and "every 4s" not in refreshed  # done: no more polling
+
+
 def test_failed_ai_modification_is_refunded_and_changes_nothing(funded, fake_llm):
     from personas.services import persona_create
 
