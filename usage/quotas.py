@@ -58,10 +58,19 @@ def month_spend(*, user) -> Decimal:
     return (total["total"] or Decimal(0)).quantize(Decimal("0.00000001"))
 
 
+def quota_limit(*, user) -> Decimal:
+    """The user's monthly budget: their own, else the default in App settings."""
+    if user.monthly_quota_usd is not None:
+        return user.monthly_quota_usd
+    return get_app_settings().default_monthly_quota_usd
+
+
 def quota_status(*, user) -> QuotaStatus:
-    app = get_app_settings()
-    limit = user.monthly_quota_usd if user.monthly_quota_usd is not None else app.default_monthly_quota_usd
-    return QuotaStatus(limit_usd=limit, spent_usd=month_spend(user=user), warning_ratio=app.quota_warning_ratio)
+    return QuotaStatus(
+        limit_usd=quota_limit(user=user),
+        spent_usd=month_spend(user=user),
+        warning_ratio=get_app_settings().quota_warning_ratio,
+    )
 
 
 def quota_check(*, user, focus_group_id: int | None = None, focus_group_cap_usd: Decimal | None = None) -> QuotaStatus:
@@ -69,7 +78,7 @@ def quota_check(*, user, focus_group_id: int | None = None, focus_group_cap_usd:
     status = quota_status(user=user)
     # Pages show the budget banner from this cache: keep it as fresh as the last check, so the
     # banner is up by the time a page follows a refusal or a crossing of the threshold.
-    cache.set(banner_cache_key(user.pk), quota_banner_payload(status), BANNER_SECONDS)
+    cache.set(banner_cache_key(user.pk, status.limit_usd), quota_banner_payload(status), BANNER_SECONDS)
     if status.exceeded:
         if status.no_budget:
             message = "Your account has no monthly AI budget ($0.00), so AI work is off."
@@ -95,8 +104,9 @@ def quota_check(*, user, focus_group_id: int | None = None, focus_group_cap_usd:
 BANNER_SECONDS = 60
 
 
-def banner_cache_key(user_id) -> str:
-    return f"quota:banner:{user_id}"
+def banner_cache_key(user_id, limit_usd: Decimal) -> str:
+    # The budget is in the key: a budget an admin changes shows on the next page, not a minute later.
+    return f"quota:banner:{user_id}:{limit_usd:.2f}"
 
 
 def quota_banner_payload(status: QuotaStatus) -> dict:
@@ -113,10 +123,11 @@ def quota_banner_payload(status: QuotaStatus) -> dict:
 def quota_banner(*, user) -> dict | None:
     """The budget banner every page shows from the warning threshold (80 % by default) on, at 100 %,
     and for a $0 budget; None below the threshold. Cached a minute per user (quota_check refreshes it)."""
-    banner = cache.get(banner_cache_key(user.pk))
+    key = banner_cache_key(user.pk, quota_limit(user=user))
+    banner = cache.get(key)
     if banner is None:
         banner = quota_banner_payload(quota_status(user=user))
-        cache.set(banner_cache_key(user.pk), banner, BANNER_SECONDS)
+        cache.set(key, banner, BANNER_SECONDS)
     return banner if banner["warning"] or banner["exceeded"] else None
 
 

@@ -134,7 +134,9 @@ def test_quota_banner_on_pages(client, owner, priced):
     _event(owner, input_tokens=400_000, output_tokens=0)  # $1.00
     from django.core.cache import cache
 
-    cache.delete(f"quota:banner:{owner.pk}")
+    from usage.quotas import banner_cache_key
+
+    cache.delete(banner_cache_key(owner.pk, Decimal("1.00")))
     body = client.get("/").content.decode()
     assert "Your monthly AI budget is used up" in body
 
@@ -155,6 +157,14 @@ def test_a_zero_budget_shows_its_banner_before_anything_fails(client, owner):
     for page in ("/", "/personas/", "/usage/"):
         body = client.get(page).content.decode()
         assert 'id="quota-banner"' in body and "no monthly AI budget" in body, page
+
+
+def test_a_budget_set_to_zero_shows_on_the_next_page(client, owner):
+    client.force_login(owner)
+    assert 'id="quota-banner"' not in client.get("/").content.decode()  # the default budget, untouched
+    owner.monthly_quota_usd = Decimal("0.00")  # as an admin does on the user's page
+    owner.save()
+    assert "no monthly AI budget" in client.get("/").content.decode()
 
 
 def test_a_refused_call_refreshes_the_cached_banner(client, owner, priced):
