@@ -21,9 +21,7 @@ def deferred_jobs(monkeypatch):
     return queued
 
 
-def test_stage_one_shows_what_it_sketches_with_a_moving_bar_and_the_time_so_far(
-    client, owner, fake_llm, deferred_jobs
-):
+def test_stage_one_shows_what_it_sketches_with_a_moving_bar_and_the_time_so_far(client, owner, fake_llm, deferred_jobs):
     credits_grant(user=owner, amount=100, idempotency_key="test:fund")
     fake_llm.ttft = 1.5  # keeps the stage-1 call in flight while the page is read
     brief = generation.brief_start(owner=owner, description="Commuters who cycle to work in Leeds.", count=6)
@@ -43,6 +41,7 @@ def test_stage_one_shows_what_it_sketches_with_a_moving_bar_and_the_time_so_far(
         assert "progress-waiting" in part and "progress-bar-animated" in part
         assert 'style="width: 0%"' not in part
         assert re.search(r"Sketching 6 people….*data-elapsed=\"\d+\"[^>]*>\d+:\d\d<", part, re.S)
+        assert "Writing the next profile" not in part  # nothing is being written while the people are sketched
     finally:
         worker.join(timeout=60)
     job.refresh_from_db()
