@@ -18,7 +18,9 @@
   var GRID = "rgba(148, 163, 184, .25)";
   var charts = [];
 
-  function cut(text, length) {
+  // Axis labels cut to leave the bars room (whole in the tooltip and the table): shorter on a phone.
+  function cut(text, chart, wide) {
+    var length = chart.width < 480 ? Math.round(wide / 2) : wide;
     text = String(text);
     return text.length > length ? text.slice(0, length - 1) + "…" : text;
   }
@@ -59,7 +61,7 @@
           x: { stacked: true, beginAtZero: true, ticks: { precision: 0 }, grid: { color: GRID },
                title: { display: true, text: "Supporting quotes" } },
           y: { stacked: true, grid: { display: false },
-               ticks: { callback: function (value) { return cut(this.getLabelForValue(value), 30); } } }
+               ticks: { callback: function (value) { return cut(this.getLabelForValue(value), this.chart, 32); } } }
         }
       })
     });
@@ -103,7 +105,7 @@
                  axis.ticks = data.labels.map(function (label, index) { return { value: index }; });
                },
                ticks: { autoSkip: false, callback: function (value) {
-                 return Number.isInteger(value) && data.labels[value] ? cut(data.labels[value], 30) : "";
+                 return Number.isInteger(value) && data.labels[value] ? cut(data.labels[value], this.chart, 32) : "";
                } } }
         }
       })
@@ -139,7 +141,7 @@
           x: { beginAtZero: true, suggestedMax: 50, grid: { color: GRID },
                ticks: { callback: function (value) { return value + "%"; } } },
           y: { grid: { display: false },
-               ticks: { callback: function (value) { return cut(this.getLabelForValue(value), 24); } } }
+               ticks: { callback: function (value) { return cut(this.getLabelForValue(value), this.chart, 28); } } }
         }
       })
     });
