@@ -14,7 +14,7 @@ import pytest
 
 from cohorta.llm.gateway import structured_output
 from cohorta.llm.schema_faker import fake_instance
-from focusgroups import analysis, autonomous
+from focusgroups import analysis, autonomous, live_themes
 from focusgroups import guide as guides
 from focusgroups.models import AutonomousRun
 from personas.models import Persona
@@ -120,6 +120,19 @@ def test_generated_reports_are_all_read(session):
         final = analysis.report_finalise(data, sections=sections, participants=participants)
         assert [f["section"] for f in final["findings"]] == sections
         assert len(final["stances"]) == 3
+
+
+def test_generated_emerging_themes_are_all_read(session):
+    sequences = list(session.messages.filter(persona__isnull=False).values_list("sequence", flat=True))
+    schema = live_themes.live_themes_schema(sequences=sequences)
+    kept = 0
+    for _, _, data in answers(schema, seed="live"):
+        themes = live_themes.live_themes_clean(data, focus_group_id=session.pk)
+        assert all(
+            0 < len(t["title"]) <= live_themes.TITLE_MAX and len(t["note"]) <= live_themes.NOTE_MAX for t in themes
+        )
+        kept += bool(themes)
+    assert kept >= N * 0.9  # only an answer whose every title came back blank has nothing to show
 
 
 def test_generated_decisions_are_all_usable():
