@@ -386,6 +386,10 @@ SOCIALACCOUNT_ADAPTER = "cohorta.accounts.adapters.SocialAccountAdapter"
 SOCIALACCOUNT_PROVIDERS: dict = {}
 _microsoft_id, _microsoft_secret = env.str("MICROSOFT_CLIENT_ID", default=""), _env_secret("MICROSOFT_CLIENT_SECRET")
 if _microsoft_id and _microsoft_secret:
+    _microsoft_login_url = env.str("MICROSOFT_LOGIN_URL", default="https://login.microsoftonline.com").rstrip("/")
+    _microsoft_graph_url = env.str("MICROSOFT_GRAPH_URL", default="https://graph.microsoft.com").rstrip("/")
+    if not DEBUG and not (_microsoft_login_url.startswith("https://") and _microsoft_graph_url.startswith("https://")):
+        raise ImproperlyConfigured("MICROSOFT_LOGIN_URL and MICROSOFT_GRAPH_URL must be https:// when DEBUG=0.")
     SOCIALACCOUNT_PROVIDERS["microsoft"] = {
         "APPS": [
             {
@@ -395,8 +399,8 @@ if _microsoft_id and _microsoft_secret:
                     # common: any work/school or personal account; organizations; or one tenant's id or domain.
                     "tenant": env.str("MICROSOFT_TENANT", default="common"),
                     # Tests point these at the project's fake identity provider.
-                    "login_url": env.str("MICROSOFT_LOGIN_URL", default="https://login.microsoftonline.com"),
-                    "graph_url": env.str("MICROSOFT_GRAPH_URL", default="https://graph.microsoft.com"),
+                    "login_url": _microsoft_login_url,
+                    "graph_url": _microsoft_graph_url,
                 },
             }
         ],
