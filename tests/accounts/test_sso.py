@@ -295,9 +295,15 @@ def test_microsoft_sign_in_creates_the_user_from_the_graph_profile(client, micro
 def test_microsoft_never_links_an_existing_account_by_email(client, microsoft):
     existing = UserFactory(email="ada@example.com")
     EmailAddress.objects.create(user=existing, email=existing.email, verified=True, primary=True)
-    sso_sign_in(client, "/accounts/microsoft/login/")
+    response = sso_sign_in(client, "/accounts/microsoft/login/")
     assert _logged_in_user(client) != existing
     assert not SocialAccount.objects.filter(user=existing).exists()
+    # The person is asked to finish signing up, and pointed at their password for the existing account.
+    assert response["Location"] == "/accounts/3rdparty/signup/"
+    page = client.get(response["Location"]).content.decode()
+    assert "You are signing up with your Microsoft account" in page and "Log in with your password" in page
+    refused = client.post("/accounts/3rdparty/signup/", {"email": "ada@example.com"})
+    assert "already exists" in refused.content.decode() and User.objects.count() == 1
 
 
 def test_google_sends_people_to_google_with_the_callback_and_account_picker(client, settings):
