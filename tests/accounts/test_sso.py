@@ -114,6 +114,14 @@ def test_a_second_sign_in_logs_into_the_same_user_without_a_second_trial(client,
     assert _trial_rows(first) == 1 and first.credit_balance == get_app_settings().trial_credits
 
 
+def test_an_sso_only_user_is_told_to_set_a_password_before_deleting_the_account(client, idp, owner):
+    sso_sign_in(client)
+    page = client.get("/settings/delete/").content.decode()
+    assert "delete-needs-password" in page and 'href="/accounts/password/set/"' in page
+    client.force_login(owner)  # an email sign-up has a password: no such note
+    assert "delete-needs-password" not in client.get("/settings/delete/").content.decode()
+
+
 def test_sign_in_goes_back_to_the_page_asked_for(client, idp):
     url = start_sign_in(client, next="/usage/")
     response = return_to_cohorta(client, visit_provider(url))

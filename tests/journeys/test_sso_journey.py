@@ -55,6 +55,11 @@ def test_sign_in_with_single_sign_on(page, stack, screenshots):
     assert SocialAccount.objects.get(user=user).uid == "grace-1"
     assert CreditTransaction.objects.filter(user=user, kind="trial").count() == 1
 
+    # An account made through the provider has no password: deleting it says to set one first.
+    page.goto("/settings/delete/")
+    expect(page.locator("#delete-needs-password")).to_contain_text("Set a password")
+    shot("sso-delete-needs-password")
+
     # 3. Another day, another browser session: the same account, no second trial.
     page.context.clear_cookies()
     page.goto("/accounts/login/")
