@@ -99,6 +99,8 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "allauth.socialaccount",
+    # Single sign-on providers are added below, each only when it is configured.
     "cohorta.core",
     "cohorta.accounts",
     "cohorta.jobs",
@@ -376,6 +378,71 @@ ACCOUNT_ALLOW_SIGNUP = _env_bool("ACCOUNT_ALLOW_SIGNUP", True)
 ACCOUNT_ADAPTER = "cohorta.accounts.adapters.AccountAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Cohorta"
+
+# --- single sign-on (allauth social accounts) ----------------------------------------
+# Each provider is offered only when its client id and secret are set; the apps live here, not in
+# the database (no SocialApp rows). Callback URLs: /accounts/microsoft/login/callback/,
+# /accounts/google/login/callback/, /accounts/oidc/<OIDC_PROVIDER_ID>/login/callback/.
+SOCIALACCOUNT_ADAPTER = "cohorta.accounts.adapters.SocialAccountAdapter"
+SOCIALACCOUNT_PROVIDERS: dict = {}
+_microsoft_id, _microsoft_secret = env.str("MICROSOFT_CLIENT_ID", default=""), _env_secret("MICROSOFT_CLIENT_SECRET")
+if _microsoft_id and _microsoft_secret:
+    _microsoft_login_url = env.str("MICROSOFT_LOGIN_URL", default="https://login.microsoftonline.com").rstrip("/")
+    _microsoft_graph_url = env.str("MICROSOFT_GRAPH_URL", default="https://graph.microsoft.com").rstrip("/")
+    if not DEBUG and not (_microsoft_login_url.startswith("https://") and _microsoft_graph_url.startswith("https://")):
+        raise ImproperlyConfigured("MICROSOFT_LOGIN_URL and MICROSOFT_GRAPH_URL must be https:// when DEBUG=0.")
+    SOCIALACCOUNT_PROVIDERS["microsoft"] = {
+        "APPS": [
+            {
+                "client_id": _microsoft_id,
+                "secret": _microsoft_secret,
+                "settings": {
+                    # common: any work/school or personal account; organizations; or one tenant's id or domain.
+                    "tenant": env.str("MICROSOFT_TENANT", default="common"),
+                    # Tests point these at the project's fake identity provider.
+                    "login_url": _microsoft_login_url,
+                    "graph_url": _microsoft_graph_url,
+                },
+            }
+        ],
+    }
+_google_id, _google_secret = env.str("GOOGLE_CLIENT_ID", default=""), _env_secret("GOOGLE_CLIENT_SECRET")
+if _google_id and _google_secret:
+    SOCIALACCOUNT_PROVIDERS["google"] = {
+        "APPS": [{"client_id": _google_id, "secret": _google_secret}],
+        "AUTH_PARAMS": {"prompt": "select_account"},
+    }
+_oidc_id, _oidc_secret = env.str("OIDC_CLIENT_ID", default=""), _env_secret("OIDC_CLIENT_SECRET")
+if _oidc_id and _oidc_secret:
+    _oidc_server_url = env.str("OIDC_SERVER_URL", default="")
+    if not _oidc_server_url:
+        raise ImproperlyConfigured(
+            "OIDC_SERVER_URL is required with OIDC_CLIENT_ID: the issuer, e.g. https://example.okta.com"
+        )
+    if not DEBUG and not _oidc_server_url.startswith("https://"):
+        raise ImproperlyConfigured("OIDC_SERVER_URL must be https:// when DEBUG=0 (the client secret travels to it).")
+    SOCIALACCOUNT_PROVIDERS["openid_connect"] = {
+        "APPS": [
+            {
+                "provider_id": env.str("OIDC_PROVIDER_ID", default="sso"),
+                "name": env.str("OIDC_NAME", default="SSO"),
+                "client_id": _oidc_id,
+                "secret": _oidc_secret,
+                "settings": {"server_url": _oidc_server_url},
+            }
+        ],
+    }
+# Only a configured provider is installed, so the others have no sign-in URLs at all (a 404, not an error).
+INSTALLED_APPS += [f"allauth.socialaccount.providers.{provider}" for provider in SOCIALACCOUNT_PROVIDERS]
+# An SSO sign-in with an address the provider says is verified logs into (and links) the Cohorta
+# account with that address; an unverified one never does.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_EMAIL_REQUIRED = True
+# The buttons post (with the CSRF token) straight to the provider, so no "continue?" page in between.
+SOCIALACCOUNT_LOGIN_ON_GET = False
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_REQUESTS_TIMEOUT = 10
 
 # --- email ---------------------------------------------------------------------------
 EMAIL_URL = env.str("EMAIL_URL", default="")

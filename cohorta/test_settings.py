@@ -6,6 +6,13 @@ from cohorta.settings import *
 from cohorta.settings import BASE_DIR, DATABASES
 
 TESTING = True
+# Every single sign-on provider installed, so tests can configure any of them (SOCIALACCOUNT_PROVIDERS);
+# the real settings install only the configured ones.
+INSTALLED_APPS = INSTALLED_APPS + [
+    f"allauth.socialaccount.providers.{provider}"
+    for provider in ("microsoft", "google", "openid_connect")
+    if f"allauth.socialaccount.providers.{provider}" not in INSTALLED_APPS
+]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Celery runs tasks inline in unit tests; the service tests start real workers.

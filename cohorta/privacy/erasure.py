@@ -130,6 +130,7 @@ def _audit_anonymise(*, user, replacement: str) -> int:
 def _erase(user) -> ErasureResult:
     from allauth.account.models import EmailAddress
     from allauth.mfa.models import Authenticator
+    from allauth.socialaccount.models import SocialAccount
 
     from cohorta.accounts.models import ApiToken
     from cohorta.jobs.models import Job
@@ -175,6 +176,7 @@ def _erase(user) -> ErasureResult:
     deleted["api_tokens"] = ApiToken.objects.filter(user=user).count()
     deleted["email_addresses"] = EmailAddress.objects.filter(user=user).count()
     deleted["two_factor"] = Authenticator.objects.filter(user=user).count()
+    deleted["single_sign_on"] = SocialAccount.objects.filter(user=user).count()
     deleted["files"] = len(asset_files)
     # Everything else that belongs to the account goes with the user row (CASCADE).
     user.delete()

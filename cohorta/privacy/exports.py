@@ -124,6 +124,7 @@ class _Archive:
 def profile_data(user) -> dict:
     from allauth.account.models import EmailAddress
     from allauth.mfa.models import Authenticator
+    from allauth.socialaccount.models import SocialAccount
 
     from cohorta.accounts.models import ApiToken
 
@@ -149,6 +150,12 @@ def profile_data(user) -> dict:
         # Which second factors are set up, never their secrets.
         "two_factor": list(
             Authenticator.objects.filter(user=user).order_by("created_at").values("type", "created_at", "last_used_at")
+        ),
+        # Single sign-on accounts linked to this one: which provider and the provider's id for the person.
+        "single_sign_on": list(
+            SocialAccount.objects.filter(user=user)
+            .order_by("date_joined")
+            .values("provider", "uid", "date_joined", "last_login")
         ),
     }
 

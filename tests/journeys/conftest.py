@@ -27,6 +27,7 @@ import pytest
 import redis
 
 from cohorta.llm.schema_faker import fake_instance
+from tests.fakes.oidc_server import FakeOIDCServer
 from tests.fakes.openai_server import FakeOpenAIServer, request_seed
 from tests.fakes.stripe_server import FakeStripeServer
 from tests.integration.helpers import (
@@ -47,6 +48,10 @@ STEP_TIMEOUT_MS = 30_000
 JOB_TIMEOUT_MS = 90_000
 PASSWORD = "Journey-pass-2026!"
 STRIPE_WEBHOOK_SECRET = "whsec_journeys_0123456789abcdef"
+# A journey module that sets ``SSO_ON_STACK = True`` gets single sign-on through the fake OpenID Connect
+# provider (its consent page stands in for the provider's), shown as "Continue with Fake IdP".
+OIDC_CLIENT_ID = "cohorta-journeys"
+OIDC_CLIENT_SECRET = "journeys-oidc-secret-0123"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -98,6 +103,7 @@ class Stack:
     processes: Processes
     llm: QuotingFakeLLM
     stripe: FakeStripeServer
+    oidc: FakeOIDCServer
     log_dir: Path
     env: dict
     worker_args: list[str]
@@ -139,7 +145,7 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(django_db_setup, tmp_path_factory) -> Iterator[Stack]:
+def stack(django_db_setup, tmp_path_factory, request) -> Iterator[Stack]:
     """daphne + a Celery worker against the test database, an isolated Redis db and the fake LLM."""
     log_dir = tmp_path_factory.mktemp("journey-stack")
     redis_url = _journey_redis_url()
@@ -149,6 +155,7 @@ def stack(django_db_setup, tmp_path_factory) -> Iterator[Stack]:
     # Payments on, against the project's fake Stripe (its hosted /pay page stands in for Checkout).
     # No webhook_url yet: the billing journey sends the signed event itself, when it wants to.
     stripe = FakeStripeServer(api_key="sk_test_fake").start()
+    oidc = FakeOIDCServer(client_id=OIDC_CLIENT_ID, client_secret=OIDC_CLIENT_SECRET, consent="page").start()
     env = base_env(
         DATABASE_URL=service_database_url(),
         REDIS_URL=redis_url,
@@ -165,6 +172,14 @@ def stack(django_db_setup, tmp_path_factory) -> Iterator[Stack]:
         STRIPE_API_BASE=stripe.base_url,
         MEDIA_ROOT=str(log_dir / "media"),
     )
+    if getattr(request.module, "SSO_ON_STACK", False):
+        env.update(
+            OIDC_PROVIDER_ID="fakeidp",
+            OIDC_NAME=oidc.name,
+            OIDC_SERVER_URL=oidc.base_url,
+            OIDC_CLIENT_ID=OIDC_CLIENT_ID,
+            OIDC_CLIENT_SECRET=OIDC_CLIENT_SECRET,
+        )
     # See _orm_beside_playwright: the servers must keep Django's async-safety checks.
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     port = free_port()
@@ -185,6 +200,7 @@ def stack(django_db_setup, tmp_path_factory) -> Iterator[Stack]:
             processes=group,
             llm=llm,
             stripe=stripe,
+            oidc=oidc,
             log_dir=log_dir,
             env=env,
             worker_args=worker_args,
@@ -193,6 +209,7 @@ def stack(django_db_setup, tmp_path_factory) -> Iterator[Stack]:
         group.stop()
         llm.stop()
         stripe.stop()
+        oidc.stop()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         worker = os.environ.get("PYTEST_XDIST_WORKER", "")
         for name in ["web", *(name for name, _ in group.children if name.startswith("worker"))]:

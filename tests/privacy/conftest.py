@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pytest
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
+from allauth.socialaccount.models import SocialAccount
 from django.core.files.base import ContentFile
 
 from billing.services import credits_grant, credits_spend
@@ -60,6 +61,7 @@ def rich_account(owner, other_user) -> RichAccount:
     _, token = api_token_create(user=owner, name="notebook")
     EmailAddress.objects.create(user=owner, email=owner.email, verified=True, primary=True)
     Authenticator.objects.create(user=owner, type=Authenticator.Type.TOTP, data={"secret": "not-a-real-secret"})
+    SocialAccount.objects.create(user=owner, provider="okta", uid="okta-user-42")
 
     # Another researcher's things: deleting or exporting the owner must not touch or show them.
     mine_not = PersonaFactory(owner=other_user, name="Oscar's persona")

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
+from allauth.socialaccount.models import SocialAccount
 from django.conf import settings
 from django.db.models import Sum
 from django.test import RequestFactory
@@ -51,6 +52,7 @@ def _content_snapshot(user_id):
         "tokens": ApiToken.objects.filter(user_id=user_id).count(),
         "emails": EmailAddress.objects.filter(user_id=user_id).count(),
         "mfa": Authenticator.objects.filter(user_id=user_id).count(),
+        "sso": SocialAccount.objects.filter(user_id=user_id).count(),
         "exports": DataExport.objects.filter(owner_id=user_id).count(),
     }
 

@@ -70,6 +70,7 @@ def test_export_zip_holds_all_my_data_and_nothing_of_anyone_else(
     assert "key_hash" not in json.dumps(profile)  # never the token's hash, never a 2FA secret
     assert "not-a-real-secret" not in json.dumps(profile)
     assert profile["two_factor"][0]["type"] == "totp"
+    assert [(a["provider"], a["uid"]) for a in profile["single_sign_on"]] == [("okta", "okta-user-42")]
 
     personas = json.loads(archive.read("personas.json"))
     assert len(personas) == 5 and manifest["counts"]["personas"] == 5
