@@ -43,8 +43,8 @@ def fake_openai() -> Iterator[FakeOpenAIServer]:
 
 @pytest.fixture
 def fake_stripe() -> Iterator[FakeStripeServer]:
-    """A started fake Stripe API (api key ``"sk_test_fake"``), stopped after the test. Point Cohorta at it with
-    ``settings.STRIPE_SECRET_KEY = "sk_test_fake"`` and ``settings.STRIPE_API_BASE = fake_stripe.base_url``
+    """A started fake Stripe API (api key ``"sk_test_fakecohorta000000000000000000"``), stopped after the test. Point Cohorta at it with
+    ``settings.STRIPE_SECRET_KEY = "sk_test_fakecohorta000000000000000000"`` and ``settings.STRIPE_API_BASE = fake_stripe.base_url``
     (``tests/billing/conftest.py`` has a ``stripe_on`` fixture that does both)."""
-    with FakeStripeServer(api_key="sk_test_fake") as server:
+    with FakeStripeServer(api_key="sk_test_fakecohorta000000000000000000") as server:
         yield server

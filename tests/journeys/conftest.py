@@ -148,7 +148,7 @@ def stack(django_db_setup, tmp_path_factory) -> Iterator[Stack]:
     llm = QuotingFakeLLM(api_key="test-key", ttft=0.05, tokens_per_second=0, completion_tokens=40).start()
     # Payments on, against the project's fake Stripe (its hosted /pay page stands in for Checkout).
     # No webhook_url yet: the billing journey sends the signed event itself, when it wants to.
-    stripe = FakeStripeServer(api_key="sk_test_fake").start()
+    stripe = FakeStripeServer(api_key="sk_test_fakecohorta000000000000000000").start()
     env = base_env(
         DATABASE_URL=service_database_url(),
         REDIS_URL=redis_url,
@@ -159,7 +159,7 @@ def stack(django_db_setup, tmp_path_factory) -> Iterator[Stack]:
         LLM_DEADLINE_SECONDS="60",
         # What production does (DEBUG=1 would make it optional): the journey clicks the emailed link.
         ACCOUNT_EMAIL_VERIFICATION="mandatory",
-        STRIPE_SECRET_KEY="sk_test_fake",
+        STRIPE_SECRET_KEY="sk_test_fakecohorta000000000000000000",
         STRIPE_PUBLISHABLE_KEY="pk_test_fake",
         STRIPE_WEBHOOK_SECRET=STRIPE_WEBHOOK_SECRET,
         STRIPE_API_BASE=stripe.base_url,
