@@ -1,5 +1,6 @@
 """Buying a pack: the Checkout Session Cohorta asks Stripe for, through the real SDK against the fake Stripe."""
 
+import io
 import re
 import uuid
 
@@ -364,3 +365,25 @@ def test_a_stored_customer_missing_from_the_stripe_account_is_replaced(client, o
     (create_customer,) = stripe_on.requests_to("POST", "/v1/customers")
     assert create_customer.idempotency_key == f"customer:{owner.pk}:replaces:cus_from_the_old_account"
     assert stripe_on.sessions[CheckoutSession.objects.get().stripe_id]["customer"] == replaced.id
+
+
+def test_djstripe_sync_models_mirrors_a_purchase_from_the_fake_stripe(client, owner, packs, stripe_on):
+    from django.core.management import call_command
+    from djstripe.models import Charge, PaymentIntent, Session
+
+    from billing.stripe_setup import stripe_setup
+
+    stripe_setup()
+    client.force_login(owner)
+    _buy(client, packs["Starter"])
+    session_id = CheckoutSession.objects.get().stripe_id
+    stripe_on.complete(session_id)
+
+    call_command("djstripe_sync_models", "Customer", "Session", "PaymentIntent", "Charge", stdout=io.StringIO())
+
+    assert Customer.objects.get(subscriber=owner).id == stripe_on.sessions[session_id]["customer"]
+    assert Session.objects.filter(id=session_id).exists()
+    charge = stripe_on.charge_for(session_id)
+    assert Charge.objects.get(id=charge["id"]).amount == 49
+    assert PaymentIntent.objects.filter(id=charge["payment_intent"]).exists()
+    assert CreditTransaction.objects.count() == 0  # mirroring Stripe grants nothing: only the webhook does

@@ -3,6 +3,7 @@
 import json
 import logging
 import time
+import uuid
 
 import pytest
 
@@ -10,6 +11,7 @@ from billing import selectors
 from djstripe.models import Customer, Event, WebhookEventTrigger
 
 from billing.models import CheckoutSession, CreditTransaction, StripeEventOutcome
+from billing.stripe_setup import configured_webhook_endpoint, stripe_setup
 from billing.services import credits_spend
 from cohorta.audit.models import AuditEntry
 from tests.billing.conftest import WEBHOOK_URL, make_checkout, post_event
@@ -18,6 +20,7 @@ from tests.fakes.stripe_server import (
     checkout_session_object,
     make_event,
     sign_payload,
+    signed_event,
 )
 
 pytestmark = pytest.mark.django_db
@@ -548,3 +551,48 @@ def test_a_refund_before_a_delayed_payment_is_credited_waits_for_it(
     assert StripeEventOutcome.objects.get(type="charge.refunded").status == "processed"
     assert selectors.credits_balance(user=owner) == 0
     assert selectors.ledger_is_consistent(user=owner)
+
+
+# --- dj-stripe's endpoint ------------------------------------------------------------------------------------------
+
+
+def test_dj_stripes_uuid_url_credits_like_the_old_one(client, owner, checkout, webhook_secret):
+    endpoint = configured_webhook_endpoint()
+    event = make_event("checkout.session.completed", _session(checkout))
+    body, header = signed_event(event, webhook_secret)
+    url = f"/stripe/webhook/{endpoint.djstripe_uuid}/"
+    response = client.post(url, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header)
+    assert response.status_code == 200 and response.json()["status"] == "processed"
+    assert selectors.credits_balance(user=owner) == 220
+    other = client.post(
+        f"/stripe/webhook/{uuid.uuid4()}/", data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+    )
+    assert other.status_code == 404
+
+
+def test_the_debug_secret_header_never_replaces_a_signature(client, owner, checkout, webhook_secret, settings):
+    # dj-stripe accepts X-Djstripe-Webhook-Secret instead of a signature when DEBUG is on; Cohorta does not.
+    settings.DEBUG = True
+    body, _ = signed_event(make_event("checkout.session.completed", _session(checkout)), webhook_secret)
+    forged = sign_payload(body, "whsec_attacker")
+    response = client.post(
+        WEBHOOK_URL,
+        data=body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=forged,
+        HTTP_X_DJSTRIPE_WEBHOOK_SECRET="whsec_attacker",
+    )
+    assert response.status_code == 400 and selectors.credits_balance(user=owner) == 0
+    assert WebhookEventTrigger.objects.count() == 0
+
+
+def test_stripe_setup_is_idempotent_and_follows_the_secret(webhook_secret, settings, stripe_on):
+    first = configured_webhook_endpoint()
+    settings.STRIPE_WEBHOOK_SECRET = "whsec_rotated_0123456789"
+    stripe_setup(site_url="https://cohorta.example.com")
+    again = configured_webhook_endpoint()
+    assert again.pk == first.pk and again.djstripe_uuid == first.djstripe_uuid
+    assert again.secret == "whsec_rotated_0123456789"
+    assert again.url == f"https://cohorta.example.com/stripe/webhook/{first.djstripe_uuid}/"
+    assert again.djstripe_owner_account.id == stripe_on.account_id
+    assert stripe_on.requests == []  # the account was read once, the first time: no call now

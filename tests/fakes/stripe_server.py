@@ -503,6 +503,8 @@ class FakeStripeServer:
             return 200, self._create_session(params)
         if method == "GET" and path == "/v1/account":
             return 200, self._account()
+        if method == "GET" and path == "/v1/accounts":  # connected accounts: Cohorta has none
+            return 200, {"object": "list", "url": path, "has_more": False, "data": []}
         if method == "GET":
             for collection, (kind, store) in self._collections().items():
                 if path == f"/v1/{collection}":
