@@ -4,9 +4,10 @@ Nothing here grants credits. Credits arrive only through the signed webhook
 (``billing.stripe_webhooks``): the browser coming back to the success URL proves nothing.
 
 Retries are safe at every level. The Customer is created with the key ``customer:<user id>``
-and stored as dj-stripe's ``Customer`` with the user as its subscriber; the Checkout Session with the key of the ``CheckoutAttempt`` (one per click),
-so the SDK's own retries, a double submit and a "Try again" after a provider error all
-get the same session from Stripe instead of a second one.
+and stored as dj-stripe's ``Customer`` with the user as its subscriber; the Checkout Session
+with the key of the ``CheckoutAttempt`` (one per click), so the SDK's own retries, a double
+submit and a "Try again" after a provider error all get the same session from Stripe instead
+of a second one.
 """
 
 import logging
@@ -98,7 +99,9 @@ def stripe_customer_get_or_create(*, user, client: stripe.StripeClient) -> Custo
 
 
 def _stripe_customer_replace(*, user, client: stripe.StripeClient, missing: Customer) -> Customer:
-    logger.warning("Stripe customer %s of user %s does not exist in this account; creating another", missing.id, user.pk)
+    logger.warning(
+        "Stripe customer %s of user %s does not exist in this account; creating another", missing.id, user.pk
+    )
     customer = client.v1.customers.create(
         params=_customer_params(user), options={"idempotency_key": f"customer:{user.pk}:replaces:{missing.id}"}
     )

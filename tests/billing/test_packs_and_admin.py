@@ -5,7 +5,6 @@ from decimal import Decimal
 
 import pytest
 from django.apps import apps
-
 from djstripe.models import Event, WebhookEventTrigger
 
 from billing.models import CreditPack, StripeEventOutcome

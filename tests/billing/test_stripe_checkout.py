@@ -5,7 +5,6 @@ import re
 import uuid
 
 import pytest
-
 from djstripe.models import Customer
 
 from billing.models import CheckoutAttempt, CheckoutSession, CreditTransaction

@@ -1,5 +1,6 @@
-"""Webhook deliveries racing on real Postgres, through dj-stripe's endpoint: every paid checkout is credited exactly once, and the view
-answers every delivery (never a 500), however many copies arrive at once and in whatever order."""
+"""Webhook deliveries racing on real Postgres, through dj-stripe's endpoint: every paid checkout is
+credited exactly once, and the view answers every delivery (never a 500), however many copies arrive
+at once and in whatever order."""
 
 import random
 import threading
@@ -12,10 +13,9 @@ import pytest
 from django.db import connection
 from django.db.models import Sum
 from django.test import Client
-
-from billing import selectors
 from djstripe.models import Event, WebhookEventTrigger
 
+from billing import selectors
 from billing.models import CheckoutAttempt, CheckoutSession, CreditTransaction, StripeEventOutcome
 from billing.services import credits_grant
 from cohorta.accounts.models import User

@@ -6,13 +6,12 @@ import time
 import uuid
 
 import pytest
-
-from billing import selectors
 from djstripe.models import Customer, Event, WebhookEventTrigger
 
+from billing import selectors
 from billing.models import CheckoutSession, CreditTransaction, StripeEventOutcome
-from billing.stripe_setup import configured_webhook_endpoint, stripe_setup
 from billing.services import credits_spend
+from billing.stripe_setup import configured_webhook_endpoint, stripe_setup
 from cohorta.audit.models import AuditEntry
 from tests.billing.conftest import WEBHOOK_URL, make_checkout, post_event
 from tests.fakes.stripe_server import (
@@ -231,7 +230,10 @@ def test_a_session_cohorta_never_created_grants_nothing(client, owner, packs, we
     _refusal(StripeEventOutcome.objects.get())
     # The admin flags it, under "needs attention" and its own filter.
     client.force_login(staff_user)
-    for url in ["/admin/billing/stripeeventoutcome/?attention=refused", "/admin/billing/stripeeventoutcome/?attention=any"]:
+    for url in [
+        "/admin/billing/stripeeventoutcome/?attention=refused",
+        "/admin/billing/stripeeventoutcome/?attention=any",
+    ]:
         listed = client.get(url).content.decode()
         assert event["id"] in listed and 'data-status="unknown_checkout"' in listed and "Unknown checkout" in listed
     assert event["id"] not in client.get("/admin/billing/stripeeventoutcome/?attention=failed").content.decode()

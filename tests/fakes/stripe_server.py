@@ -69,6 +69,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "FAKE_SECRET_KEY",
     "FAULT_KINDS",
     "FakeStripeServer",
     "RecordedRequest",
@@ -79,6 +80,9 @@ __all__ = [
     "sign_payload",
     "signed_event",
 ]
+
+# dj-stripe checks a key's shape (sk_test_ and 24 or more letters and digits) before using it.
+FAKE_SECRET_KEY = "sk_test_fakecohorta000000000000000000"
 
 FAULT_KINDS: dict[str, dict[str, Any]] = {
     # kind: (status, error type, code, message) and the options it takes
@@ -257,7 +261,7 @@ class FakeStripeServer:
     def __init__(
         self,
         *,
-        api_key: str = "sk_test_fakecohorta000000000000000000",
+        api_key: str = FAKE_SECRET_KEY,
         host: str = "127.0.0.1",
         port: int = 0,
         webhook_url: str | None = None,
@@ -736,7 +740,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.fakes.stripe_server", description="A fake Stripe API.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8812)
-    parser.add_argument("--api-key", default="sk_test_fakecohorta000000000000000000")
+    parser.add_argument("--api-key", default=FAKE_SECRET_KEY)
     parser.add_argument("--webhook-url", help="where the Pay button sends checkout.session.completed")
     parser.add_argument("--webhook-secret", help="the whsec_… the events are signed with")
     parser.add_argument("--webhook-delay", type=float, default=2.0, help="seconds between paying and the webhook")

@@ -231,10 +231,15 @@ def test_billing_journey(page, stack, screenshots):
         )
 
     # The release step's `manage.py stripe_setup`: dj-stripe's account, API key and webhook endpoint rows.
-    endpoint_uuid = stack.manage(
-        "from django.core.management import call_command; call_command('stripe_setup');"
-        "from billing.stripe_setup import configured_webhook_endpoint; print(configured_webhook_endpoint().djstripe_uuid)"
-    ).strip().splitlines()[-1]
+    endpoint_uuid = (
+        stack.manage(
+            "from django.core.management import call_command; call_command('stripe_setup');"
+            "from billing.stripe_setup import configured_webhook_endpoint;"
+            "print(configured_webhook_endpoint().djstripe_uuid)"
+        )
+        .strip()
+        .splitlines()[-1]
+    )
 
     log_in(page, user.email)
     page.goto("/billing/")
