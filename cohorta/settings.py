@@ -281,6 +281,7 @@ LLM_FEATURES = {
     "discussion_guide": "main",
     "key_themes": "main",
     "summary": "mini",
+    "live_themes": "mini",
     "report": "main",
     "image_description": "main",
     "grounding_summary": "mini",

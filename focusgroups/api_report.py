@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from cohorta.jobs.serializers import JobSerializer
 from focusgroups import analysis as analyses
-from focusgroups import exports
+from focusgroups import exports, live_themes
 from focusgroups.access import get_focus_group_for_user
 
 TAGS = ["focus groups"]
@@ -111,6 +111,57 @@ class AnalysisView(APIView):
         focus_group = get_focus_group_for_user(request, fg_id, write=True)
         job = analyses.analysis_start(focus_group=focus_group)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class LiveThemeSerializer(serializers.Serializer):
+    title = serializers.CharField()
+    note = serializers.CharField(allow_blank=True)
+    sentiment = serializers.ChoiceField(choices=analyses.SENTIMENTS)
+    sequences = serializers.ListField(
+        child=serializers.IntegerField(), help_text="Participant messages (sequence numbers) where it comes up."
+    )
+
+
+class LiveThemesSerializer(serializers.Serializer):
+    every = serializers.IntegerField(help_text="A read every this many participant answers (0: switched off).")
+    answers = serializers.IntegerField(help_text="Participant answers in the session so far.")
+    final = serializers.BooleanField(help_text="The final analysis covers these: read its themes instead.")
+    analysing = serializers.BooleanField(help_text="The final analysis is being written.")
+    read_at_answers = serializers.IntegerField(allow_null=True, help_text="Answers the latest read was made at.")
+    through_sequence = serializers.IntegerField(allow_null=True, help_text="The last message the latest read saw.")
+    updated_at = serializers.DateTimeField(allow_null=True)
+    simulated = serializers.BooleanField()
+    themes = LiveThemeSerializer(many=True, help_text="Provisional: empty until the first read.")
+
+
+@extend_schema(tags=TAGS)
+class LiveThemesView(APIView):
+    """The emerging themes of a session while it runs: a quick, provisional read by a small model every N
+    participant answers (App settings). Free in credits; its AI usage is metered."""
+
+    @extend_schema(responses={200: LiveThemesSerializer, 404: _ERROR})
+    def get(self, request, fg_id: int):
+        focus_group = get_focus_group_for_user(request, fg_id)
+        panel = live_themes.live_themes_panel(focus_group=focus_group) or {
+            "every": 0,
+            "answers": live_themes.answers_count(focus_group.pk),
+            "final": False,
+            "analysing": False,
+            "read": None,
+        }
+        read = panel["read"] or {}
+        data = {
+            "every": panel["every"],
+            "answers": panel["answers"],
+            "final": panel["final"],
+            "analysing": panel["analysing"],
+            "read_at_answers": read.get("answers"),
+            "through_sequence": read.get("through_sequence"),
+            "updated_at": read.get("updated_at"),
+            "simulated": read.get("simulated", False),
+            "themes": read.get("themes", []),
+        }
+        return Response(LiveThemesSerializer(data).data)
 
 
 class _AnyAccept(DefaultContentNegotiation):

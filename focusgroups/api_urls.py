@@ -26,5 +26,6 @@ urlpatterns = [
     path("focus-groups/<int:fg_id>/autonomous/", api_discussion.AutonomousView.as_view(), name="focusgroup-autonomous"),
     path("focus-groups/<int:fg_id>/transcript/", api_discussion.TranscriptView.as_view(), name="focusgroup-transcript"),
     path("focus-groups/<int:fg_id>/analysis/", api_report.AnalysisView.as_view(), name="focusgroup-analysis"),
+    path("focus-groups/<int:fg_id>/live-themes/", api_report.LiveThemesView.as_view(), name="focusgroup-live-themes"),
     path("focus-groups/<int:fg_id>/exports/<slug:kind>/", api_report.ExportView.as_view(), name="focusgroup-export"),
 ]

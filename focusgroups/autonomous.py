@@ -29,7 +29,7 @@ from cohorta.errors import ApplicationError, InsufficientCredits, QuotaExceeded
 from cohorta.llm.errors import LLMConfigurationError, LLMError, LLMRateLimited, LLMTimeout, LLMUnavailable
 from cohorta.llm.gateway import complete
 from cohorta.llm.prompts import render_prompt
-from focusgroups import discussion, events
+from focusgroups import discussion, events, live_themes
 from focusgroups.models import (
     AutonomousRun,
     FocusGroup,
@@ -869,6 +869,8 @@ def _save_turn(
             last_sequence=first + count - 1, summary_through=run.focus_group.summary_through
         ):
             transaction.on_commit(lambda: discussion._enqueue_summary(focus_group_id))
+        if answer is not None:
+            live_themes.live_themes_enqueue_on_commit(focus_group_id)
         if finished:
             if not guide_done:
                 # The last question's turns are spent: the run is over, no next turn is queued.

@@ -28,7 +28,8 @@ from channels.db import database_sync_to_async
 from cohorta.realtime import CLOSE_NOT_FOUND, UserConsumer
 from focusgroups.access import user_owns_focus_group
 from focusgroups.events import group_name, message_payload, stream_snapshots
-from focusgroups.models import Answer, AnswerStatus, FocusGroup, Message, Participant
+from focusgroups.live_themes import live_themes_payload
+from focusgroups.models import Answer, AnswerStatus, FocusGroup, LiveThemes, Message, Participant
 
 RECHECK_SECONDS = 5.0
 REPLAY_BATCH = 500
@@ -70,14 +71,23 @@ class SessionConsumer(UserConsumer):
 
     async def _replay(self, last_seq: int) -> None:
         while True:
-            batch, status, streaming = await self._after(last_seq)
+            batch, status, streaming, live = await self._after(last_seq)
             for message in batch:
                 await self.send_json({"type": _message_event(message), "message": message, "replayed": True})
                 last_seq = message["sequence"]
             if len(batch) < REPLAY_BATCH:
                 break
         self.delivered, self.ahead = last_seq, set()
-        await self.send_json({"type": "replay.done", "last_seq": last_seq, "status": status, "streaming": streaming})
+        # The latest emerging themes ride along: their live event may have been lost while the socket was down.
+        await self.send_json(
+            {
+                "type": "replay.done",
+                "last_seq": last_seq,
+                "status": status,
+                "streaming": streaming,
+                "live_themes": live,
+            }
+        )
 
     async def _send_in_order(self, message: dict) -> None:
         """Send a live message after any the client has not had yet; never send one twice."""
@@ -156,6 +166,10 @@ class SessionConsumer(UserConsumer):
         if event.get("focus_group_id") == self.focus_group_id and await self._allowed():
             await self.send_json({"type": "session.status", "status": event["status"]})
 
+    async def fg_live_themes(self, event) -> None:
+        if event.get("focus_group_id") == self.focus_group_id and await self._allowed():
+            await self.send_json({"type": "themes.live", "live_themes": event["live_themes"]})
+
     # --- database ------------------------------------------------------------------------
 
     @database_sync_to_async
@@ -176,7 +190,8 @@ class SessionConsumer(UserConsumer):
             )[:REPLAY_BATCH]
         ]
         status = FocusGroup.objects.filter(pk=self.focus_group_id).values_list("status", flat=True).first()
-        return messages, status, self._streaming()
+        live = LiveThemes.objects.filter(focus_group_id=self.focus_group_id).first()
+        return messages, status, self._streaming(), live_themes_payload(live) if live and live.themes else None
 
     def _streaming(self) -> list[dict]:
         """Answers being written now, each with its text so far: the pending answers of a moderated

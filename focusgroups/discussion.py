@@ -20,7 +20,7 @@ from cohorta.errors import ApplicationError
 from cohorta.llm.errors import LLMError
 from cohorta.llm.gateway import complete
 from cohorta.llm.prompts import fence, render_prompt
-from focusgroups import events
+from focusgroups import events, live_themes
 from focusgroups.models import (
     Answer,
     AnswerStatus,
@@ -426,6 +426,8 @@ def _save_answer(answer: Answer, *, content: str = "", status: str, error: str =
         if answer.retry_of_id and status == MessageStatus.COMPLETE:
             Message.objects.filter(pk=answer.retry_of_id).update(status=MessageStatus.RETRIED)
         events.publish_message_on_commit(message)
+        if status == MessageStatus.COMPLETE:
+            live_themes.live_themes_enqueue_on_commit(answer.focus_group_id)
     return message
 
 

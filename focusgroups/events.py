@@ -167,3 +167,8 @@ def publish_reset(focus_group_id, *, answer_id) -> None:
 def publish_status_on_commit(focus_group) -> None:
     focus_group_id, status = focus_group.pk, focus_group.status
     transaction.on_commit(lambda: _send(focus_group_id, {"type": "fg.status", "status": status}))
+
+
+def publish_live_themes_on_commit(focus_group_id, payload: dict) -> None:
+    """A new provisional read of the emerging themes (``focusgroups.live_themes``)."""
+    transaction.on_commit(lambda: _send(focus_group_id, {"type": "fg.live_themes", "live_themes": payload}))

@@ -21,6 +21,7 @@ from django.utils.text import slugify
 
 from cohorta.errors import ApplicationError
 from focusgroups import analysis as analyses
+from focusgroups import report_charts
 from focusgroups.markdown import md_cell, md_inline, md_text
 from focusgroups.models import FocusGroup, Message, MessageStatus
 
@@ -155,6 +156,7 @@ def report_markdown(focus_group: FocusGroup, found: dict | None = None) -> str:
     if found.get("simulated"):
         lines += ["", "_Simulated: written by Cohorta's offline simulator, not a language model._"]
     lines += ["", "## Executive summary", "", md_text(report.get("executive_summary")) or "_None written._"]
+    lines += _glance_markdown(focus_group, found)
     lines += ["", "## Key themes"]
     if not themes:
         lines += ["", "_No theme could be supported by quotes from the transcript._"]
@@ -193,6 +195,69 @@ def report_markdown(focus_group: FocusGroup, found: dict | None = None) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def glance_tables(focus_group: FocusGroup, found: dict) -> list[dict]:
+    """The report's pictures as tables (``report_charts``): title, note, header and rows of plain text each."""
+    charts = report_charts.report_charts(focus_group=focus_group, found=found)
+    through = found.get("through_sequence")
+    voice = charts["voice"]
+    return [
+        {
+            "title": "Sentiment per theme",
+            "note": "Supporting quotes of each theme, with the sentiment the analysis gave it.",
+            "header": ("Theme", "Sentiment", "Supporting quotes", "Participants"),
+            "rows": [
+                (
+                    f"{row['number']}. {row['title']}",
+                    row["sentiment_label"],
+                    str(row["quotes"]),
+                    str(row["participants"]),
+                )
+                for row in charts["sentiment"]["rows"]
+            ],
+        },
+        {
+            "title": "When each theme came up",
+            "note": "The messages each theme's supporting quotes come from.",
+            "header": ("Theme", "Messages", "Participants", "Message numbers"),
+            "rows": [
+                (
+                    f"{row['number']}. {row['title']}",
+                    str(row["messages"]),
+                    str(row["participants"]),
+                    ", ".join(f"#{sequence}" for sequence in row["sequences"]),
+                )
+                for row in charts["timeline"]["rows"]
+            ],
+        },
+        {
+            "title": "Share of voice",
+            "note": (
+                f"Answers and words per participant in the session"
+                f"{f' up to message #{through}' if isinstance(through, int) and through else ''}, counted from the "
+                f"transcript: {voice['answers']} answer{'s' if voice['answers'] != 1 else ''}, "
+                f"{voice['words']} word{'s' if voice['words'] != 1 else ''}."
+            ),
+            "header": ("Participant", "Answers", "Words", "Share of words"),
+            "rows": [
+                (row["name"], str(row["answers"]), str(row["words"]), f"{row['words_share']}%") for row in voice["rows"]
+            ],
+        },
+    ]
+
+
+def _glance_markdown(focus_group: FocusGroup, found: dict) -> list[str]:
+    lines = ["", "## At a glance"]
+    for table in glance_tables(focus_group, found):
+        lines += ["", f"### {table['title']}", "", md_text(table["note"]), ""]
+        if not table["rows"]:
+            lines.append("_Nothing to show._")
+            continue
+        lines.append("| " + " | ".join(table["header"]) + " |")
+        lines.append("| " + " | ".join("---" for _ in table["header"]) + " |")
+        lines += ["| " + " | ".join(md_cell(cell) for cell in row) + " |" for row in table["rows"]]
+    return lines
+
+
 def _x(text) -> str:
     return _NOT_XML.sub("", str(text or ""))
 
@@ -226,6 +291,27 @@ def report_docx(focus_group: FocusGroup, found: dict | None = None) -> bytes:
 
     document.add_heading("Executive summary", level=1)
     document.add_paragraph(_x(report.get("executive_summary")) or "None written.")
+
+    document.add_heading("At a glance", level=1)
+    for glance in glance_tables(focus_group, found):
+        document.add_heading(_x(glance["title"]), level=2)
+        document.add_paragraph(_x(glance["note"]))
+        if not glance["rows"]:
+            document.add_paragraph("Nothing to show.")
+            continue
+        grid = document.add_table(rows=1, cols=len(glance["header"]))
+        grid.style = "Table Grid"
+        for cell, title in zip(grid.rows[0].cells, glance["header"], strict=True):
+            cell.text = ""
+            cell.paragraphs[0].add_run(title).bold = True
+        for values in glance["rows"]:
+            for cell, value in zip(grid.add_row().cells, values, strict=True):
+                cell.text = _x(value)
+        for row in grid.rows:
+            for cell in row.cells:
+                for paragraph in cell.paragraphs:
+                    for run in paragraph.runs:
+                        run.font.size = Pt(10)
 
     document.add_heading("Key themes", level=1)
     if not themes:

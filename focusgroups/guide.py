@@ -229,8 +229,8 @@ def guide_validate(data) -> dict:
 def guide_repair(data, *, title: str = "") -> dict:
     """A guide the AI wrote, mended where its schema allowed what a guide cannot hold, so that a paid-for
     answer is kept: strings stripped and cut at a word boundary to their limits, a blank title replaced
-    (``title``, else "Discussion guide"; "Section 2"), blank questions dropped, and a section left with
-    none dropped. What cannot be mended (too few sections left) is for ``guide_validate`` to report."""
+    (``title``, else "Discussion guide"; "Section 2"), a blank question dropped, and a section left with
+    no question asks its first probe, else about its goal. Anything else is for ``guide_validate``."""
     data = _clean(data)
     if not isinstance(data, dict) or not isinstance(data.get("sections"), list):
         return data
@@ -241,10 +241,11 @@ def guide_repair(data, *, title: str = "") -> dict:
         if not isinstance(section, dict) or not isinstance(section.get("questions"), list):
             sections.append(section)
             continue
-        questions = []
+        questions, probes = [], []
         for question in section["questions"]:
             if isinstance(question, dict) and isinstance(question.get("text"), str):
                 if not question["text"]:
+                    probes += [p for p in question.get("probes") or [] if isinstance(p, str) and p]
                     continue
                 question = {**question, "text": text_fit(question["text"], MAX_LENGTHS["text"])}
                 if isinstance(question.get("probes"), list):
@@ -253,11 +254,14 @@ def guide_repair(data, *, title: str = "") -> dict:
                         for probe in question["probes"][:MAX_PROBES]
                     ]
             questions.append(question)
-        if not questions:
-            continue  # every question was blank: the section has nothing to ask
         section = {**section, "questions": questions}
         if isinstance(section.get("title"), str):
             section["title"] = text_fit(section["title"] or f"Section {len(sections) + 1}", MAX_LENGTHS["section"])
+        if not questions:
+            # Every question came back blank: keep the section (its turns are planned) with one it can ask.
+            topic = (section.get("goal") if isinstance(section.get("goal"), str) else "") or section.get("title")
+            text = probes[0] if probes else f"On “{str(topic).rstrip('.')}”: what do you think?"
+            questions.append({"text": text_fit(text, MAX_LENGTHS["text"]), "probes": []})
         if isinstance(section.get("goal"), str):
             section["goal"] = text_fit(section["goal"], MAX_LENGTHS["goal"])
         sections.append(section)

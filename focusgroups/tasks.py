@@ -1,6 +1,7 @@
 from celery import shared_task
 
 from focusgroups import discussion
+from focusgroups.live_themes import refresh_live_themes  # noqa: F401  (registered here like the others)
 
 
 @shared_task(name="focusgroups.tasks.generate_answer")

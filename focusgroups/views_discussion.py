@@ -11,6 +11,7 @@ from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError
 from focusgroups import autonomous as autopilot
 from focusgroups import discussion as engine
+from focusgroups import live_themes
 from focusgroups.access import get_focus_group_for_user
 from focusgroups.models import Message
 
@@ -46,6 +47,7 @@ def discussion(request: HttpRequest, fg_id: int) -> HttpResponse:
         "transcript": transcript,
         "last_seq": transcript[-1].sequence if transcript else 0,
         "max_chars": engine.MAX_MESSAGE_CHARS,
+        "live": live_themes.live_themes_panel(focus_group=focus_group),
     }
     return render(request, "focusgroups/discussion.html", context)
 

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from cohorta.errors import ApplicationError
 from cohorta.jobs.models import JobState
 from focusgroups import analysis as analyses
-from focusgroups import exports
+from focusgroups import exports, report_charts
 from focusgroups.access import get_focus_group_for_user
 from focusgroups.models import FocusGroup
 
@@ -37,6 +37,7 @@ def _context(focus_group: FocusGroup, *, error: str = "") -> dict:
             theme["badge"] = SENTIMENT_BADGES.get(theme.get("sentiment"), "text-bg-secondary")
         for row in (found.get("report") or {}).get("stances") or []:
             row["badge"] = STANCE_BADGES.get(row.get("stance"), "text-bg-secondary")
+    charts = report_charts.report_charts(focus_group=focus_group, found=found) if found else None
     persona_messages = analyses.persona_message_count(focus_group=focus_group)
     last_sequence = focus_group.messages.order_by("-sequence").values_list("sequence", flat=True).first() or 0
     return {
@@ -45,6 +46,15 @@ def _context(focus_group: FocusGroup, *, error: str = "") -> dict:
         "job": job,
         "analysis": found,
         "report": (found or {}).get("report") or {},
+        "charts": charts,
+        "charts_json": report_charts.charts_json(charts) if charts else None,
+        # Room per bar (theme or participant), so long lists are not squeezed.
+        "chart_heights": {
+            "themes": 64 + 34 * len(charts["sentiment"]["rows"]),
+            "voice": 64 + 40 * len(charts["voice"]["rows"]),
+        }
+        if charts
+        else None,
         # A failure is worth showing only if no analysis finished since.
         "job_failed": job is not None
         and job.state in (JobState.FAILED, JobState.INTERRUPTED, JobState.CANCELLED)

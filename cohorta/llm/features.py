@@ -16,6 +16,7 @@ FEATURE_LABELS = {
     "discussion_guide": "Discussion guide",
     "key_themes": "Key themes",
     "summary": "Discussion summary",
+    "live_themes": "Emerging themes (live)",
     "report": "Report",
     "image_description": "Image description",
     "grounding_summary": "Grounding document summary",

@@ -188,8 +188,7 @@ def complete(
                 "The AI's answer was cut off at its length limit, so it was discarded. Try again, or ask for less."
             )
         try:
-            data = schema_fit(json.loads(response.text), schema)
-            _validator(schema).validate(data)
+            data = structured_output(response.text, schema)
         except (json.JSONDecodeError, jsonschema.ValidationError) as exc:
             _mark_failed(ctx, event_id, error_class=f"InvalidOutput:{exc.__class__.__name__}")
             if not content_retry_used and time.monotonic() < ctx.deadline:
@@ -202,6 +201,15 @@ def complete(
                 "The AI returned an answer in the wrong shape twice. Please try again."
             ) from None
         return _result(ctx, response, tokens, event_id, data=data)
+
+
+def structured_output(text: str, schema: dict) -> Any:
+    """The model's JSON answer, fitted to ``schema`` where strict mode cannot hold the model to it (see
+    ``cohorta.llm.schemas.schema_fit``), then validated: ``json.JSONDecodeError`` or
+    ``jsonschema.ValidationError`` when it does not parse or still does not match."""
+    data = schema_fit(json.loads(text), schema)
+    _validator(schema).validate(data)
+    return data
 
 
 def _result(ctx: _CallContext, response: ProviderResponse, tokens: TokenUsage, event_id: int, data) -> LLMResult:

@@ -1142,9 +1142,13 @@ class _Faker:
     def filled(self, text: str, max_len: int | None) -> str:
         """``text`` grown to exactly ``max_len`` characters (cut wherever that falls, as a model writing to the
         limit would), or to a long paragraph when there is no limit."""
-        target = max_len if max_len is not None else self.rng.randint(1200, 3000)
-        while len(text) < target:
-            text = f"{text} {self.sentence('insight')}".strip()
+        target = max_len if max_len is not None else self.rng.randint(400, 1200)
+        if len(text) < target:
+            more = [self.sentence("insight") for _ in range(3)]  # then round again: long limits stay cheap
+            parts = [text] if text else []
+            while sum(len(part) + 1 for part in parts) <= target:
+                parts.append(more[len(parts) % 3])
+            text = " ".join(parts)
         return text[:target]
 
     def untidy(self, text: str, min_len: int, max_len: int | None) -> str:

@@ -150,9 +150,10 @@ def text_fit(text: str, limit: int) -> str:
     if limit <= 1:
         return text[:limit]
     room = text[: limit - 1]
-    space = max(room.rfind(" "), room.rfind("\n"))
-    if space >= limit // 2:
-        room = room[:space]
+    if not text[limit - 1].isspace():  # else ``room`` already ends with a whole word
+        space = max(room.rfind(" "), room.rfind("\n"))
+        if space >= limit // 2:
+            room = room[:space]
     room = room.rstrip(" \t\n,;:-–—(/")
     return (room + ELLIPSIS) if room else text[:limit]
 

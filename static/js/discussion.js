@@ -218,6 +218,9 @@
     } else if (msg.type === "replay.done") {
       byId("connection-label").textContent = "Live";
       (msg.streaming || []).forEach(addStreamingText);
+      if (msg.live_themes) renderLiveThemes(msg.live_themes);
+    } else if (msg.type === "themes.live") {
+      renderLiveThemes(msg.live_themes);
     } else if (msg.type === "autonomous.state") {
       renderRun(msg.run);
     } else if (msg.type === "session.status") {
@@ -283,6 +286,55 @@
       button.classList.toggle("d-none", !show[button.dataset.autopilot]);
       button.disabled = button.dataset.autopilot === "start" && button.hasAttribute("title");
     });
+  }
+
+  // Emerging themes (provisional): the latest quick read replaces the list; model text goes in as text.
+  function renderLiveThemes(live) {
+    var list = byId("live-themes-list");
+    var panel = byId("live-themes");
+    if (!list || !panel || !live || !live.themes || !live.themes.length) return;
+    if (Number(list.dataset.answers || 0) > live.answers) return; // an older read, arriving late
+    list.dataset.answers = live.answers;
+    list.innerHTML = "";
+    live.themes.forEach(function (theme) {
+      var item = document.createElement("li");
+      item.className = "mb-2 live-theme";
+      var head = document.createElement("div");
+      head.className = "d-flex justify-content-between align-items-start gap-2";
+      var title = document.createElement("span");
+      title.className = "fw-semibold live-theme-title";
+      title.textContent = theme.title;
+      var badge = document.createElement("span");
+      badge.className = "badge text-capitalize live-theme-sentiment " + (theme.sentiment === "positive"
+        ? "text-bg-success" : theme.sentiment === "negative" ? "text-bg-danger" : "text-bg-warning");
+      badge.textContent = theme.sentiment;
+      head.appendChild(title); head.appendChild(badge);
+      item.appendChild(head);
+      if (theme.note) {
+        var note = document.createElement("div");
+        note.className = "text-body-secondary live-theme-note";
+        note.textContent = theme.note;
+        item.appendChild(note);
+      }
+      if (theme.sequences && theme.sequences.length) {
+        var links = document.createElement("div");
+        links.className = "live-theme-links";
+        theme.sequences.forEach(function (sequence) {
+          var link = document.createElement("a");
+          link.href = "#msg-" + Number(sequence);
+          link.className = "me-2";
+          link.textContent = "#" + Number(sequence);
+          links.appendChild(link);
+        });
+        item.appendChild(links);
+      }
+      list.appendChild(item);
+    });
+    list.hidden = false;
+    var every = Number(panel.dataset.every || 0);
+    var meta = "Read at " + live.answers + " answer" + (live.answers === 1 ? "" : "s") + (live.simulated ? " (simulated)" : "") + ".";
+    if (every) meta += " Next read at " + (Math.floor(live.answers / every) + 1) * every + " answers.";
+    byId("live-themes-meta").textContent = meta + " Free: no credits.";
   }
 
   // Out of credits or over budget (402): the message, then the way out the server names (Buy credits…).

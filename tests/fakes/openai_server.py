@@ -30,6 +30,9 @@ Usage is deterministic and counted with the o200k_base encoding (``bpe_openai``,
 
 Timing: ``ttft`` seconds before the first content token, then ``tokens_per_second`` (0 = no pacing). A
 non-streamed answer is sent after the same total time. All settings can be changed on the live object.
+The server keeps its own clock for tests that check durations (a client's clock runs late whenever the
+client is descheduled): each request's ``received_monotonic`` and each answer's ``content_sent_at``, and a
+``hang`` records whether the client hung up before it ended (``client_disconnected``).
 
 Faults (``add_fault``) are queued first in, first out, and are taken by the next chat-completion requests
 (``/v1/models`` and rejected-key requests never take one). See ``FAULT_KINDS`` and the report of each kind
@@ -60,6 +63,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cohorta.llm.schema_faker import fake_instance, reply_sentences
+from tests.fakes.hang import hang
 
 __all__ = ["FAULT_KINDS", "FakeOpenAIServer", "RecordedRequest", "RecordedResponse", "count_prompt_tokens"]
 
@@ -138,7 +142,8 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]  # names lower-cased
     body: Any  # parsed JSON, or None when there was no body or it was not JSON
-    received_at: float = field(default_factory=time.time)
+    received_at: float = field(default_factory=time.time)  # wall clock, to match with other processes' records
+    received_monotonic: float = field(default_factory=time.monotonic)  # for durations on the server's clock
 
 
 @dataclass
@@ -155,7 +160,9 @@ class RecordedResponse:
     model: str | None = None
     request_id: str | None = None
     completion_id: str | None = None
-    client_disconnected: bool = False  # the client went away before the answer was complete
+    client_disconnected: bool = False  # the client went away before the answer was complete (a hang: was over)
+    # time.monotonic() as each piece of content went out: every streamed delta, or a plain answer's body.
+    content_sent_at: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -348,10 +355,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         model = body["model"]
 
         if kind == "hang":
-            owner._record_response(
-                RecordedResponse(path, None, None, None, stream, kind, model=model, request_id=self.request_id)
-            )
-            owner.stopping.wait(float(options["seconds"]))
+            record = RecordedResponse(path, None, None, None, stream, kind, model=model, request_id=self.request_id)
+            owner._record_response(record)
+            hang(self.connection, float(options["seconds"]), owner.stopping, lambda: _mark_hung_up(record))
             self._abort()  # then hang up without a word
             return
         if kind == "rate_limit":
@@ -418,6 +424,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             "/v1/chat/completions", 200, usage, plan.content, False, kind, plan.finish_reason, body["model"],
             self.request_id, completion_id,
         )  # fmt: skip
+        record.content_sent_at.append(time.monotonic())
         owner._record_response(record)
         if kind == "malformed_json":
             data = text[: max(1, len(text) // 2)].encode()  # valid JSON cut in half (on a character): not JSON
@@ -487,6 +494,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if delay > 0 and owner.stopping.wait(delay):
                 self._abort()
                 return
+            record.content_sent_at.append(time.monotonic())
             self._event(chunk({"content": piece}))
             if kind == "malformed_json" and index == 0:
                 self._write(_http_chunk(b'data: {"id": "' + completion_id.encode() + b'", "choices": [{"delta": \n\n'))
@@ -510,6 +518,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _event(self, data: dict[str, Any]) -> None:
         payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
         self._write(_http_chunk(b"data: " + payload + b"\n\n"))
+
+
+def _mark_hung_up(record: RecordedResponse) -> None:
+    record.client_disconnected = True
 
 
 def _http_chunk(data: bytes) -> bytes:
@@ -734,6 +746,12 @@ class FakeOpenAIServer:
                     return response
         return None
 
+    @property
+    def open_connections(self) -> int:
+        """Connections whose handler has not finished (after ``stop()``: those it could not wake)."""
+        with self._lock:
+            return len(self._connections)
+
     def _track(self, conn: socket.socket, *, add: bool) -> None:
         with self._idle:
             if add:
@@ -755,7 +773,8 @@ class FakeOpenAIServer:
           ``server_error`` -> ``openai.InternalServerError`` for any 5xx.
         * ``hang`` (``seconds=30``): reads the request, sends nothing, and after ``seconds`` (or at ``stop()``)
           closes the connection -> ``openai.APITimeoutError`` when the client's timeout is shorter, else
-          ``openai.APIConnectionError``. Other requests are served meanwhile.
+          ``openai.APIConnectionError``. Other requests are served meanwhile. Its response record has
+          ``client_disconnected=True`` when the client hung up first.
         * ``malformed_json``: non-stream: 200, ``application/json``, the body cut in half -> the SDK raises
           ``json.JSONDecodeError`` (not an ``openai`` error). Stream: after the first content delta, a
           ``data:`` line that is not JSON -> ``json.JSONDecodeError`` while iterating.

@@ -29,7 +29,8 @@ Faults (``add_fault``) are taken, first in first out, by the next ``/v1`` reques
 front of Stripe's idempotency layer (a gateway error, a rate limit, a request that never answers), so they
 are not saved under the request's idempotency key: a retry with the same key reaches the API. Kinds:
 ``server_error`` (500 ``api_error``), ``payment_required`` (402 ``card_error``), ``rate_limit`` (429),
-``bad_request`` (400 ``invalid_request_error``) and ``hang`` (sleep ``seconds`` before answering, then a 500).
+``bad_request`` (400 ``invalid_request_error``) and ``hang`` (wait ``seconds`` before answering, then a 500;
+its request record says ``client_disconnected`` when the client hung up first).
 Every response carries ``Stripe-Should-Retry: false`` so the SDK's own retries don't hide faults from a test
 unless the test asks for them (``should_retry=True``).
 
@@ -67,6 +68,8 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
+
+from tests.fakes.hang import hang
 
 __all__ = [
     "FAKE_SECRET_KEY",
@@ -228,6 +231,7 @@ class RecordedRequest:
     status: int = 0
     replayed: bool = False
     fault: str | None = None
+    client_disconnected: bool = False  # a hang: the client hung up before the answer was due
 
 
 @dataclass
@@ -299,6 +303,7 @@ class FakeStripeServer:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> FakeStripeServer:
+        self.stopping.clear()  # a hang waits on it: a restarted server must hang again
         self._server = _Server((self.host, self.port), self)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
@@ -630,6 +635,10 @@ class FakeStripeServer:
         return self.sessions[session_id]["success_url"].replace("{CHECKOUT_SESSION_ID}", session_id)
 
 
+def _mark_hung_up(record: RecordedRequest) -> None:
+    record.client_disconnected = True
+
+
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
@@ -703,7 +712,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if fault is not None:
             record.fault, record.status = fault.kind, fault.options["status"]
             if fault.kind == "hang":
-                time.sleep(float(fault.options["seconds"]))
+                hang(self.connection, float(fault.options["seconds"]), owner.stopping, lambda: _mark_hung_up(record))
             error = {"type": fault.options["type"], "message": fault.options["message"]}
             self._send(record.status, json.dumps({"error": error}).encode(), "application/json", retry)
             return

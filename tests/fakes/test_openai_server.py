@@ -6,8 +6,9 @@ reference for how Cohorta's gateway sees provider failures.
 
 from __future__ import annotations
 
+import itertools
 import json
-import time
+import logging
 
 import jsonschema
 import openai
@@ -17,6 +18,7 @@ from pydantic import BaseModel
 
 from tests.fakes.fixtures import fake_openai  # noqa: F401 - the fixture under test
 from tests.fakes.openai_server import FAULT_KINDS, FakeOpenAIServer, count_prompt_tokens, count_tokens
+from tests.integration.helpers import wait_until
 
 MODEL = "gpt-4o-mini"
 MESSAGES = [
@@ -48,6 +50,9 @@ PERSONA_SCHEMA = {
     "required": ["personas"],
     "additionalProperties": False,
 }
+# Durations are read on the server's clock, which a loaded test machine cannot skew (a client that is
+# descheduled reads the first token late and the rest at once). A timed wait may wake a hair early.
+CLOCK_SLACK = 0.005
 JSON_SCHEMA_FORMAT = {
     "type": "json_schema",
     "json_schema": {"name": "persona_list", "schema": PERSONA_SCHEMA, "strict": True},
@@ -179,26 +184,23 @@ def test_streaming_respects_ttft_and_tokens_per_second(server, client):
     server.ttft = 0.3
     server.tokens_per_second = 400
     server.completion_tokens = 40
-    started = time.monotonic()
     stream = client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
-    first_content_at = None
-    tokens = 0
-    for chunk in stream:
-        if chunk.choices and chunk.choices[0].delta.content:
-            first_content_at = first_content_at or time.monotonic()
-            tokens += 1
-    ended = time.monotonic()
-    assert first_content_at is not None
-    assert first_content_at - started >= 0.8 * 0.3
-    assert ended - first_content_at >= 0.8 * (tokens - 1) / 400
+    tokens = sum(1 for chunk in stream if chunk.choices and chunk.choices[0].delta.content)
+    received = server.requests[-1].received_monotonic
+    sent = server.responses[-1].content_sent_at
+    assert tokens > 1 and len(sent) == tokens
+    # Token i goes out no sooner than ttft + i / tokens_per_second after the request arrived.
+    early = [(i, round(at - received, 4)) for i, at in enumerate(sent) if at - received < 0.3 + i / 400 - CLOCK_SLACK]
+    assert not early, early
 
 
 def test_non_stream_waits_for_the_whole_generation(server, client):
     server.ttft = 0.05
     server.tokens_per_second = 1000
-    started = time.monotonic()
     response = client.chat.completions.create(model=MODEL, messages=MESSAGES)
-    assert time.monotonic() - started >= 0.8 * (0.05 + response.usage.completion_tokens / 1000)
+    [sent] = server.responses[-1].content_sent_at
+    waited = sent - server.requests[-1].received_monotonic
+    assert waited >= 0.05 + response.usage.completion_tokens / 1000 - CLOCK_SLACK
 
 
 def test_json_schema_output_validates(server, client):
@@ -368,14 +370,19 @@ def test_rate_limit(server, client):
     assert server.responses[-1].status == 429 and server.responses[-1].usage is None
 
 
-def test_sdk_retries_honour_retry_after(server):
+def test_sdk_retries_honour_retry_after(server, caplog):
     """With retries on, the SDK waits what the server says (retry-after-ms first) and tries again."""
     server.add_fault("rate_limit", times=2, retry_after=0.05)
     client = OpenAI(api_key="test-key", base_url=server.base_url, max_retries=2, timeout=5)
-    started = time.monotonic()
-    response = client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    with caplog.at_level(logging.INFO, logger="openai"):
+        response = client.chat.completions.create(model=MODEL, messages=MESSAGES)
     assert response.choices[0].message.content
-    assert 0.1 <= time.monotonic() - started < 1.0  # two 50 ms waits; exponential backoff would take > 1.1 s
+    # The waits the SDK chose (its own exponential backoff would be 0.375-0.5 s, then 0.75-1 s)...
+    waits = [r.args[0] for r in caplog.records if r.msg.startswith("Retrying request in")]
+    assert waits == [0.05, 0.05]
+    # ...and made: each retry reached the server at least that long after the attempt before it.
+    arrivals = [r.received_monotonic for r in server.requests]
+    assert all(later - earlier >= 0.05 - CLOCK_SLACK for earlier, later in itertools.pairwise(arrivals)), arrivals
     assert [r.status for r in server.responses] == [429, 429, 200]
     assert [r.headers.get("x-stainless-retry-count") for r in server.requests] == ["0", "1", "2"]
 
@@ -394,16 +401,15 @@ def test_hang_times_out_and_the_server_keeps_serving():
     try:
         server.add_fault("hang", seconds=30)
         client = OpenAI(api_key="test-key", base_url=server.base_url, max_retries=0, timeout=0.3)
-        started = time.monotonic()
         with pytest.raises(openai.APITimeoutError):
             client.chat.completions.create(model=MODEL, messages=MESSAGES)
-        assert 0.25 <= time.monotonic() - started < 2
         assert client.chat.completions.create(model=MODEL, messages=MESSAGES).choices[0].message.content
         assert [r.fault for r in server.responses] == ["hang", None]
+        # Nothing was sent, and it was the client's 0.3 s timeout that ended it, not the 30 s hang.
         assert server.responses[0].status is None
-        stopping = time.monotonic()
-        server.stop()  # the hung handler is still waiting: stop must not wait for it
-        assert time.monotonic() - stopping < 1
+        wait_until(lambda: server.responses[0].client_disconnected, 10, "the server to see the client hang up")
+        server.stop()  # the hung handler is still waiting: stop must wake it, not wait its own timeout out
+        assert server.open_connections == 0
     finally:
         server.stop()
 
@@ -414,6 +420,7 @@ def test_short_hang_then_hang_up_is_a_connection_error(server):
     with pytest.raises(openai.APIConnectionError) as caught:
         client.chat.completions.create(model=MODEL, messages=MESSAGES)
     assert not isinstance(caught.value, openai.APITimeoutError)
+    assert not server.responses[0].client_disconnected  # the server hung up first
 
 
 def test_malformed_json_body_raises_json_decode_error(server, client):
@@ -544,12 +551,12 @@ def test_concurrent_requests_do_not_block_each_other(server):
     errors = []
     thread = threading.Thread(target=lambda: _expect_timeout(slow, errors))
     thread.start()
-    time.sleep(0.05)
+    wait_until(lambda: server.responses, 10, "the slow request to hang")
+    assert [r.fault for r in server.responses] == ["hang"]
+    # A server that served one request at a time would leave these behind the 30 s hang: they would time out.
     client = OpenAI(api_key="test-key", base_url=server.base_url, max_retries=0, timeout=5)
-    started = time.monotonic()
     for _ in range(3):
         client.chat.completions.create(model=MODEL, messages=MESSAGES)
-    assert time.monotonic() - started < 2  # a server that served one request at a time would take 30 s
     thread.join()
     assert errors == [openai.APITimeoutError]
 

@@ -314,3 +314,54 @@ def test_fake_reply_is_a_first_person_answer_to_the_prompt():
     assert FIRST_PERSON.search(reply)
     assert len(re.findall(r"[.!?](\s|$)", reply)) >= 4
     assert fake_reply(seed=6, prompt="x") != fake_reply(seed=7, prompt="x")
+
+
+LIMITED = {
+    "type": "object",
+    "properties": {
+        "gender": {"type": "string", "maxLength": 40},
+        "bio": {"type": "string"},
+        "age": {"type": "integer", "minimum": 18, "maximum": 90},
+        "score": {"type": "number", "minimum": 0, "maximum": 1},
+        "tags": {"type": "array", "maxItems": 5, "items": {"type": "string", "maxLength": 12}},
+        "kind": {"type": "string", "enum": ["a", "b"]},
+    },
+    "required": ["gender", "bio", "age", "score", "tags", "kind"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_fill_puts_every_value_at_its_limit(seed):
+    value = fake_instance(LIMITED, seed=seed, fill=1.0)
+    jsonschema.validate(value, LIMITED)
+    assert len(value["gender"]) == 40 and len(value["bio"]) >= 400
+    assert value["age"] in (18, 90) and value["score"] in (0, 1)
+    assert len(value["tags"]) == 5 and all(len(tag) == 12 for tag in value["tags"])
+
+
+def test_ragged_strings_are_blank_spaces_or_padded_and_still_valid():
+    values = [fake_instance(LIMITED, seed=seed, ragged=1.0) for seed in range(60)]
+    for value in values:
+        jsonschema.validate(value, LIMITED)
+    genders = [value["gender"] for value in values]
+    assert "" in genders and any(g and not g.strip() for g in genders)
+    assert any(g.strip() and g != g.strip() for g in genders)
+    assert all(value["kind"] in ("a", "b") for value in values)  # choices stay choices
+
+
+def test_edge_cases_off_leave_values_as_they_were():
+    for seed in SEEDS:
+        assert fake_instance(PERSONA_LIST, seed=seed) == fake_instance(PERSONA_LIST, seed=seed, fill=0, ragged=0)
+        partly = fake_instance(LIMITED, seed=seed, fill=0.3, ragged=0.3)
+        jsonschema.validate(partly, LIMITED)
+
+
+@pytest.mark.parametrize("name", ALL_SCHEMAS)
+def test_edge_cases_still_validate(name):
+    schema = ALL_SCHEMAS[name]
+    checker = jsonschema.FormatChecker()
+    for seed in SEEDS:
+        for fill, ragged in ((1.0, 0.0), (0.4, 0.4)):
+            value = fake_instance(schema, seed=seed, fill=fill, ragged=ragged)
+            jsonschema.validate(value, schema, format_checker=checker)

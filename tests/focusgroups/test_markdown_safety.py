@@ -97,8 +97,9 @@ def test_markdown_downloads_keep_hostile_text_as_text(client, owner):
     assert "\n\\# Heading\n\\---\n" in transcript  # a line of a message cannot start a heading or a rule
     text = _get(client, fg, "report-md").content.decode()
     # Title, objective, concept, the summary; the theme's title, description, voiced by, quote and speaker;
-    # the finding's section, summary and key point; the stance's name and summary; a recommendation, a limitation.
-    assert_inert(text, appearances=16)
+    # the finding's section, summary and key point; the stance's name and summary; a recommendation, a limitation;
+    # in the "At a glance" tables, the theme's title twice and the name in the share of voice.
+    assert_inert(text, appearances=19)
     assert "\\[click\\](javascript:alert(4))" in text
 
 

@@ -3,7 +3,6 @@
 import base64
 import io
 import struct
-import time
 import tracemalloc
 import zipfile
 import zlib
@@ -413,19 +412,17 @@ def test_csv_empty_and_header_only_are_rejected():
     assert "has no rows" in rejected(excinfo).message and excinfo.value.extra["reason"] == "no_rows"
 
 
-def test_csv_with_100k_rows_uses_only_the_cap_and_is_fast(settings):
+def test_csv_with_100k_rows_uses_only_the_cap(settings):
+    # How fast: bench/grounding_csv.py (a loaded, shared test machine's clock would only make this flaky).
     settings.GROUNDING_CSV_MAX_ROWS = 5000
     lines = ["segment,age,city,notes"] + [f"Segment {i},{20 + i % 50},City {i % 300},note {i}" for i in range(100_000)]
     f = upload("big.csv", "\n".join(lines).encode())
-    started = time.perf_counter()
     result = extract_text(f, validate_upload(f, allowed={"csv"}))
-    elapsed = time.perf_counter() - started
     assert len(result.segments) == 5000
     assert result.truncated
     assert "Only the first 5,000 of the 100,000 rows" in result.warnings[0]
     assert result.segments[-1]["label"] == "Segment 4999"
     assert "Segment 5000" not in result.text
-    assert elapsed < 2.0
 
 
 def test_csv_extraction_streams_instead_of_loading_the_file(settings):

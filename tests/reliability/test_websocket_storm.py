@@ -145,6 +145,7 @@ def test_reconnect_storm_and_a_stalled_client_lose_nothing(researcher, priced, l
     rss_before = rss_kb(web_pid)
     health: list[float] = []
     late_joins: list[float] = []
+    late_caught_up: list[bool] = []
     started = time.monotonic()
     for r in range(ROUNDS):
         status, body = stack.api(
@@ -160,10 +161,11 @@ def test_reconnect_storm_and_a_stalled_client_lose_nothing(researcher, priced, l
             health.append(_health_ms(stack.base_url))
             # A new client joins mid-stream and replays everything so far while the stalled one is stuck.
             t0 = time.monotonic()
-            SessionClient(stack, session.pk, researcher.token, "late").catch_up(
-                FocusGroup.objects.get(pk=session.pk).last_sequence, timeout=20
-            )
+            so_far = FocusGroup.objects.get(pk=session.pk).last_sequence
+            late = SessionClient(stack, session.pk, researcher.token, "late")
+            late.catch_up(so_far, timeout=20)
             late_joins.append(time.monotonic() - t0)
+            late_caught_up.append(late.watermark >= so_far)
     _wait_answered(session, stack)
     # A message whose live event is lost (the layer is at-most-once): saved, never published. Then one
     # more round, published as usual: connected clients must get the lost message before it.
@@ -233,8 +235,10 @@ def test_reconnect_storm_and_a_stalled_client_lose_nothing(researcher, priced, l
 
     # The storm really was a storm: 25 reconnects, most of them while messages were flowing.
     assert storm.connections >= RECONNECTS + 1 and storm.hellos_while_streaming >= RECONNECTS - 5
-    # The server did not block on the stalled socket.
-    assert max(health) < 3000 and max(late_joins) < 15, (health, late_joins)
+    # The server did not block on the stalled socket: every health check answered (within its request's
+    # timeout) and every late joiner caught up (within its own). How long they took is printed above, for the
+    # record only: on a loaded machine a duration proves nothing.
+    assert len(health) == len(late_caught_up) > 0 and all(late_caught_up), late_caught_up
 
     assert not page_missing, f"a client resuming from its highest sequence lost {page_missing}"
     assert any(seq == lost.sequence for _, seq, _ in steady.deliveries), "the lost event was never made up for"
