@@ -378,7 +378,10 @@ def test_djstripe_sync_models_mirrors_a_purchase_from_the_fake_stripe(client, ow
     session_id = CheckoutSession.objects.get().stripe_id
     stripe_on.complete(session_id)
 
-    call_command("djstripe_sync_models", "Customer", "Session", "PaymentIntent", "Charge", stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("djstripe_sync_models", "Customer", "Session", "PaymentIntent", "Charge", stdout=out, stderr=out)
+
+    assert "fail" not in out.getvalue().lower(), out.getvalue()
 
     assert Customer.objects.get(subscriber=owner).id == stripe_on.sessions[session_id]["customer"]
     assert Session.objects.filter(id=session_id).exists()

@@ -514,6 +514,8 @@ class FakeStripeServer:
             return 200, self._account()
         if method == "GET" and path == "/v1/accounts":  # connected accounts: Cohorta has none
             return 200, {"object": "list", "url": path, "has_more": False, "data": []}
+        if method == "GET" and re.fullmatch(r"/v1/customers/[^/]+/(sources|payment_methods|tax_ids)", path):
+            return 200, {"object": "list", "url": path, "has_more": False, "data": []}  # Checkout saves none
         if method == "GET":
             for collection, (kind, store) in self._collections().items():
                 if path == f"/v1/{collection}":
