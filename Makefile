@@ -32,6 +32,7 @@ migrate: install
 
 seed: migrate
 	@$(BIN)/python manage.py seed_model_pricing
+	@$(BIN)/python manage.py stripe_setup --if-configured
 	@echo "Demo accounts (log in at http://$(HOST):$(PORT)/accounts/login/):"
 	@$(BIN)/python manage.py seed_demo
 

@@ -1,3 +1,4 @@
+from django.apps import apps
 from django.contrib import admin, messages
 from django.db.models import Q
 from django.utils.html import format_html
@@ -7,8 +8,7 @@ from billing.models import (
     CheckoutSession,
     CreditPack,
     CreditTransaction,
-    StripeCustomer,
-    StripeEvent,
+    StripeEventOutcome,
     StripeEventStatus,
 )
 from billing.packs import credit_pack_save
@@ -124,8 +124,11 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(StripeEvent)
-class StripeEventAdmin(ReadOnlyAdmin):
+@admin.register(StripeEventOutcome)
+class StripeEventOutcomeAdmin(ReadOnlyAdmin):
+    """What each money-moving Stripe event did. The event itself and every delivery of it (with the
+    traceback when processing raised) are dj-stripe's: Events and Webhook event triggers, below."""
+
     list_display = [
         "created_at",
         "type",
@@ -136,15 +139,15 @@ class StripeEventAdmin(ReadOnlyAdmin):
         "checkout_session",
         "short_error",
     ]
-    list_filter = [NeedsAttentionFilter, "status", "type", "livemode"]
-    search_fields = ["event_id", "type", "checkout_session__stripe_id", "checkout_session__user_email", "error"]
+    list_filter = [NeedsAttentionFilter, "status", "type", "event__livemode"]
+    search_fields = ["event__id", "type", "checkout_session__stripe_id", "checkout_session__user_email", "error"]
     date_hierarchy = "created_at"
-    list_select_related = ["checkout_session"]
-    readonly_fields = [field.name for field in StripeEvent._meta.fields]
+    list_select_related = ["checkout_session", "event"]
+    readonly_fields = [field.name for field in StripeEventOutcome._meta.fields]
     actions = ["process_again"]
 
     @admin.display(description="Status", ordering="status")
-    def status_flag(self, event: StripeEvent) -> str:
+    def status_flag(self, event: StripeEventOutcome) -> str:
         colour = _STATUS_COLOURS.get(event.status)
         if colour is None:
             return event.get_status_display()
@@ -158,11 +161,11 @@ class StripeEventAdmin(ReadOnlyAdmin):
         )
 
     @admin.display(description="Shortfall", ordering="clawback_shortfall")
-    def shortfall_flag(self, event: StripeEvent) -> str:
+    def shortfall_flag(self, event: StripeEventOutcome) -> str:
         return f"⚠ {event.clawback_shortfall} credits" if event.clawback_shortfall else ""
 
     @admin.display(description="Note")
-    def short_error(self, event: StripeEvent) -> str:
+    def short_error(self, event: StripeEventOutcome) -> str:
         return event.error[:120]
 
     @admin.action(description="Process the selected events again (failed and unmatched only)")
@@ -170,7 +173,7 @@ class StripeEventAdmin(ReadOnlyAdmin):
         # Processed events stay as they are: processing is exactly-once, this is for those that did nothing.
         done = 0
         for pk in queryset.exclude(status__in=DONE).values_list("pk", flat=True):
-            stripe_event_process(event_pk=pk)
+            stripe_event_process(outcome_pk=pk)
             done += 1
         self.message_user(request, f"Processed {done} event(s) again; see their status.", messages.INFO)
 
@@ -216,9 +219,42 @@ class CheckoutSessionAdmin(ReadOnlyAdmin):
         return f"⚠ {checkout.clawback_shortfall} credits" if checkout.clawback_shortfall else ""
 
 
-@admin.register(StripeCustomer)
-class StripeCustomerAdmin(ReadOnlyAdmin):
-    list_display = ["stripe_id", "user", "livemode", "created_at"]
-    search_fields = ["stripe_id", "user__email"]
-    list_select_related = ["user"]
-    readonly_fields = [field.name for field in StripeCustomer._meta.fields]
+# dj-stripe's mirror of Stripe, browsable next to the ledger and read-only: Stripe is the source of these
+# objects (change them in the Stripe dashboard), the ledger of credits. The rest of dj-stripe's models
+# (subscriptions, invoices, payouts…) are not used by Cohorta and stay out of the back office.
+STRIPE_MODELS_SHOWN = {
+    "account",
+    "apikey",
+    "balancetransaction",
+    "charge",
+    "customer",
+    "event",
+    "paymentintent",
+    "price",
+    "product",
+    "refund",
+    "session",
+    "webhookendpoint",
+    "webhookeventtrigger",
+}
+
+
+def _deny(self, request, obj=None) -> bool:
+    return False
+
+
+def djstripe_admin_read_only(site: admin.AdminSite) -> None:
+    """Keep the dj-stripe models Cohorta uses, each read-only (view permission only), and drop the others."""
+    for model in list(apps.get_app_config("djstripe").get_models()):
+        if not site.is_registered(model):
+            continue
+        if model._meta.model_name not in STRIPE_MODELS_SHOWN:
+            site.unregister(model)
+            continue
+        model_admin = site.get_model_admin(model)
+        for name in ("has_add_permission", "has_change_permission", "has_delete_permission"):
+            setattr(model_admin, name, _deny.__get__(model_admin))
+        model_admin.actions = []
+
+
+djstripe_admin_read_only(admin.site)

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core.signals import setting_changed
 
 
 class BillingConfig(AppConfig):
@@ -11,3 +12,5 @@ class BillingConfig(AppConfig):
         from billing import receivers
 
         user_signed_up.connect(receivers.grant_trial_credits, dispatch_uid="billing.grant_trial_credits")
+        receivers.stripe_connect()
+        setting_changed.connect(receivers.stripe_api_base_follow, dispatch_uid="billing.stripe_api_base_follow")

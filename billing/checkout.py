@@ -9,20 +9,20 @@ A session we have no record of, a payment of another amount or currency, or a se
 not paid grants nothing. The event is stored with that status (the admin flags it), audited and
 logged, and Stripe still gets a 200: delivering it again cannot change the answer.
 
-``checkout_fulfil`` takes a verified event payload, so the webhook view uses it now and a
-dj-stripe signal receiver can later. Call it inside a transaction: it locks the checkout row.
+``checkout_fulfil`` takes a verified event payload: dj-stripe's webhook signal receivers
+(``billing.stripe_webhooks``) call it. Call it inside a transaction: it locks the checkout row.
 """
 
 import logging
 from dataclasses import dataclass
 
 from django.utils import timezone
+from djstripe.models import Event
 
 from billing.models import (
     CheckoutSession,
     CheckoutStatus,
     CreditTransactionKind,
-    StripeEvent,
     StripeEventStatus,
     from_minor_units,
 )
@@ -94,12 +94,12 @@ def _note_payment(checkout: CheckoutSession, obj: dict) -> None:
     if payment_intent_id and not checkout.receipt_url:
         # charge.succeeded usually arrives before the session completes, when we could not place it yet.
         earlier = (
-            StripeEvent.objects.filter(type__in=CHARGE_EVENTS, payload__data__object__payment_intent=payment_intent_id)
-            .order_by("-id")
+            Event.objects.filter(type__in=CHARGE_EVENTS, data__object__payment_intent=payment_intent_id)
+            .order_by("-djstripe_id")
             .first()
         )
         if earlier is not None:
-            take_receipt(checkout, earlier.data_object)
+            take_receipt(checkout, (earlier.data or {}).get("object") or {})
     checkout.save()
 
 

@@ -162,18 +162,6 @@ class CreditPack(models.Model):
         return to_minor_units(self.price, self.currency)
 
 
-class StripeCustomer(models.Model):
-    """The Stripe Customer a user pays as: created once, reused for every checkout."""
-
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stripe_customer")
-    stripe_id = models.CharField(max_length=100, unique=True)
-    livemode = models.BooleanField(default=False)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    def __str__(self) -> str:
-        return self.stripe_id
-
-
 class CheckoutAttempt(models.Model):
     """One click on Buy. Its id is the Stripe idempotency key, so a double submit or a retry
     of the same click gets the same Checkout Session instead of a second one.
@@ -284,7 +272,6 @@ class CheckoutSession(models.Model):
 
 
 class StripeEventStatus(models.TextChoices):
-    RECEIVED = "received", "Received"
     PROCESSED = "processed", "Processed"
     IGNORED = "ignored", "Ignored"
     UNMATCHED = "unmatched", "Unmatched"
@@ -304,35 +291,46 @@ REFUSED_EVENT_STATUSES = (
 )
 
 
-class StripeEvent(models.Model):
-    """Every verified webhook event, once per Stripe event id, however often it was delivered."""
+class StripeEventOutcome(models.Model):
+    """What Cohorta did with one verified Stripe event that moves money, once per event id.
+
+    dj-stripe keeps the event itself (``djstripe.Event``) and every delivery of it
+    (``djstripe.WebhookEventTrigger``, with the traceback when processing raised); this row says
+    what the event meant to the ledger: credited, refused and why, or waiting for its checkout.
+    """
 
     Status = StripeEventStatus
 
-    event_id = models.CharField(max_length=255, unique=True)
-    type = models.CharField(max_length=100, db_index=True)
-    livemode = models.BooleanField(default=False)
-    payload = models.JSONField()
-    received_count = models.PositiveIntegerField(default=1)
-    status = models.CharField(
-        max_length=20, choices=StripeEventStatus.choices, default=StripeEventStatus.RECEIVED, db_index=True
+    event = models.OneToOneField(
+        "djstripe.Event", to_field="id", on_delete=models.CASCADE, related_name="cohorta_outcome"
     )
-    error = models.TextField(blank=True, help_text="Why it failed, was ignored or matched no account.")
+    type = models.CharField(max_length=100, db_index=True)
+    status = models.CharField(max_length=20, choices=StripeEventStatus.choices, db_index=True)
+    error = models.TextField(blank=True, help_text="Why it was refused, failed, ignored or matched no account.")
     checkout_session = models.ForeignKey(
         CheckoutSession, on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
     )
     clawback_shortfall = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    last_received_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name = "Stripe event"
+        verbose_name = "Stripe event outcome"
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id}"
 
     @property
+    def payload(self) -> dict:
+        """The verified event as Stripe sent it (the parts billing reads)."""
+        return {"id": self.event_id, "type": self.type, "data": self.event.data}
+
+    @property
     def data_object(self) -> dict:
-        return (self.payload.get("data") or {}).get("object") or {}
+        return (self.event.data or {}).get("object") or {}
+
+    @property
+    def received_count(self) -> int:
+        """Deliveries of this event that passed the signature check (dj-stripe logs each one)."""
+        return self.event.webhookeventtrigger_set.filter(valid=True).count()

@@ -4,7 +4,15 @@ from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, QuerySet, Value
 from django.db.models.functions import Concat
 
-from billing.models import CheckoutSession, CheckoutStatus, CreditPack, CreditTransaction, CreditTransactionKind
+from billing.models import (
+    CheckoutSession,
+    CheckoutStatus,
+    CreditPack,
+    CreditTransaction,
+    CreditTransactionKind,
+    StripeEventOutcome,
+    StripeEventStatus,
+)
 from cohorta.core.models import get_app_settings
 from cohorta.jobs.models import ACTIVE_STATES, Job
 
@@ -86,3 +94,9 @@ def purchases_for_user(*, user) -> QuerySet[CheckoutSession]:
 def checkout_session_for_user(*, user, session_id: str) -> CheckoutSession | None:
     """The user's own checkout, or None: someone else's session id reveals nothing."""
     return CheckoutSession.objects.filter(user_id=user.pk, stripe_id=session_id).first()
+
+
+def stripe_event_status(*, event_id: str) -> str:
+    """What a stored Stripe event did: its outcome's status, or "ignored" for the types Cohorta does not act on."""
+    outcome = StripeEventOutcome.objects.filter(event_id=event_id).values_list("status", flat=True).first()
+    return outcome or StripeEventStatus.IGNORED

@@ -4,9 +4,10 @@ Nothing here grants credits. Credits arrive only through the signed webhook
 (``billing.stripe_webhooks``): the browser coming back to the success URL proves nothing.
 
 Retries are safe at every level. The Customer is created with the key ``customer:<user id>``
-and stored; the Checkout Session with the key of the ``CheckoutAttempt`` (one per click),
-so the SDK's own retries, a double submit and a "Try again" after a provider error all
-get the same session from Stripe instead of a second one.
+and stored as dj-stripe's ``Customer`` with the user as its subscriber; the Checkout Session
+with the key of the ``CheckoutAttempt`` (one per click), so the SDK's own retries, a double
+submit and a "Try again" after a provider error all get the same session from Stripe instead
+of a second one.
 """
 
 import logging
@@ -16,8 +17,10 @@ import stripe
 from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
+from djstripe.models import Customer
+from djstripe.settings import djstripe_settings
 
-from billing.models import CheckoutAttempt, CheckoutSession, CreditPack, StripeCustomer
+from billing.models import CheckoutAttempt, CheckoutSession, CreditPack
 from cohorta.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -54,33 +57,57 @@ def stripe_client() -> stripe.StripeClient:
     )
 
 
-def stripe_customer_get_or_create(*, user, client: stripe.StripeClient) -> StripeCustomer:
-    existing = StripeCustomer.objects.filter(user_id=user.pk).first()
-    if existing is not None:
-        return existing
-    customer = client.v1.customers.create(
-        params={"email": user.email, "name": user.name or user.email, "metadata": {"user_id": str(user.pk)}},
-        options={"idempotency_key": f"customer:{user.pk}"},
-    )
-    # Two first clicks racing get the same customer from Stripe (same key); one row wins.
-    row, _ = StripeCustomer.objects.get_or_create(
-        user_id=user.pk, defaults={"stripe_id": customer.id, "livemode": bool(customer.to_dict().get("livemode"))}
+def _customer_params(user) -> dict:
+    # dj-stripe links a Customer to its subscriber through this metadata key when it syncs from Stripe.
+    metadata = {"user_id": str(user.pk), djstripe_settings.SUBSCRIBER_CUSTOMER_KEY: str(user.pk)}
+    return {"email": user.email, "name": user.name or user.email, "metadata": metadata}
+
+
+def _customer_record(*, user, customer: stripe.Customer) -> Customer:
+    data = customer.to_dict()
+    row, _ = Customer.objects.update_or_create(
+        id=customer.id,
+        defaults={
+            "subscriber": user,
+            "livemode": bool(data.get("livemode")),
+            "email": user.email,
+            "metadata": data.get("metadata") or {},
+            "stripe_data": data,
+        },
     )
     return row
 
 
-def _stripe_customer_replace(*, user, client: stripe.StripeClient, missing: StripeCustomer) -> StripeCustomer:
+def stripe_customer_for(*, user) -> Customer | None:
+    """The user's current dj-stripe Customer in this mode (test or live), if any."""
+    return (
+        Customer.objects.filter(subscriber=user, livemode=settings.STRIPE_LIVE_MODE, date_purged__isnull=True)
+        .order_by("-djstripe_id")
+        .first()
+    )
+
+
+def stripe_customer_get_or_create(*, user, client: stripe.StripeClient) -> Customer:
+    existing = stripe_customer_for(user=user)
+    if existing is not None:
+        return existing
+    # Two first clicks racing get the same customer from Stripe (same key) and record one row.
+    customer = client.v1.customers.create(
+        params=_customer_params(user), options={"idempotency_key": f"customer:{user.pk}"}
+    )
+    return _customer_record(user=user, customer=customer)
+
+
+def _stripe_customer_replace(*, user, client: stripe.StripeClient, missing: Customer) -> Customer:
     logger.warning(
-        "Stripe customer %s of user %s does not exist in this account; creating another", missing.stripe_id, user.pk
+        "Stripe customer %s of user %s does not exist in this account; creating another", missing.id, user.pk
     )
     customer = client.v1.customers.create(
-        params={"email": user.email, "name": user.name or user.email, "metadata": {"user_id": str(user.pk)}},
-        options={"idempotency_key": f"customer:{user.pk}:replaces:{missing.stripe_id}"},
+        params=_customer_params(user), options={"idempotency_key": f"customer:{user.pk}:replaces:{missing.id}"}
     )
-    StripeCustomer.objects.filter(pk=missing.pk).update(
-        stripe_id=customer.id, livemode=bool(customer.to_dict().get("livemode")), created_at=timezone.now()
-    )
-    return StripeCustomer.objects.get(pk=missing.pk)
+    # The old record stays for the history of its checkouts, marked gone.
+    Customer.objects.filter(pk=missing.pk).update(subscriber=None, date_purged=timezone.now())
+    return _customer_record(user=user, customer=customer)
 
 
 def _attempt_for(*, user, pack: CreditPack, attempt_id: uuid.UUID | None) -> CheckoutAttempt:
@@ -184,18 +211,18 @@ def checkout_session_create(
         customer = stripe_customer_get_or_create(user=user, client=client)
         try:
             session = client.v1.checkout.sessions.create(
-                params={**params, "customer": customer.stripe_id},
+                params={**params, "customer": customer.id},
                 options={"idempotency_key": attempt.idempotency_key},
             ).to_dict()
         except stripe.InvalidRequestError as exc:
-            if exc.code != "resource_missing" or customer.stripe_id not in str(exc):
+            if exc.code != "resource_missing" or customer.id not in str(exc):
                 raise
             # The stored customer is not in this Stripe account (the keys moved from test to live, or to
             # another account): every purchase would fail. Replace it once; the new keys stay retry-safe.
             customer = _stripe_customer_replace(user=user, client=client, missing=customer)
             session = client.v1.checkout.sessions.create(
-                params={**params, "customer": customer.stripe_id},
-                options={"idempotency_key": f"{attempt.idempotency_key}:{customer.stripe_id}"},
+                params={**params, "customer": customer.id},
+                options={"idempotency_key": f"{attempt.idempotency_key}:{customer.id}"},
             ).to_dict()
     except stripe.StripeError as exc:
         reason = f"{type(exc).__name__}: {exc.user_message or str(exc) or 'no message'}"

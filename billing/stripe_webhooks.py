@@ -1,10 +1,16 @@
-"""Stripe webhooks: verify, record every event once, act on the few that move money.
+"""Stripe webhooks, received by dj-stripe: verify, log every delivery, act once on the few that move money.
+
+dj-stripe's endpoint (``stripe/webhook/<uuid>/``, and the old ``/billing/stripe/webhook/``) logs
+each delivery as a ``WebhookEventTrigger`` (with the traceback when processing raised) and stores
+each event once as a ``djstripe.Event``. Its signals call ``stripe_event_receive`` for the types in
+``WEBHOOK_EVENTS`` (dj-stripe's own handlers for them are disconnected: they would re-fetch from
+the Stripe API), and we record what the event meant as a ``StripeEventOutcome``.
 
 Exactly once, by construction rather than by luck:
 
-* every delivery of an event lands on one ``StripeEvent`` row (unique event id); processing
-  locks that row, so concurrent deliveries of one event run one after the other and the
-  later ones find it done;
+* dj-stripe inserts the ``Event`` row (unique Stripe id) and sends the signal in the same
+  transaction, so a concurrent copy of one event waits on the unique index until the first
+  commits, then finds the event stored and sends nothing; a later copy sends nothing either;
 * the events of one Checkout Session (``completed``, ``async_payment_succeeded``, their
   replays, in any order) lock the one ``CheckoutSession`` row and credit only while it is not
   paid, through the ledger keyed ``checkout:<session id>``, whose unique key would stop a
@@ -25,17 +31,17 @@ import json
 import logging
 
 import stripe
-from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
+from djstripe.models import Event
 
 from billing.checkout import Outcome, checkout_fulfil, stripe_id_of, stripe_int, take_receipt
 from billing.models import (
     REFUSED_EVENT_STATUSES,
     CheckoutSession,
     CheckoutStatus,
-    StripeEvent,
+    StripeEventOutcome,
     StripeEventStatus,
 )
 from billing.services import credits_clawback
@@ -45,7 +51,7 @@ from cohorta.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 
-# Done: a later delivery of the event only counts itself. Refusals are done too: the answer cannot change.
+# Done: the answer cannot change by processing again. Refusals are done too.
 DONE = (StripeEventStatus.PROCESSED, StripeEventStatus.IGNORED, *REFUSED_EVENT_STATUSES)
 
 
@@ -57,125 +63,97 @@ class WebhookRejected(ApplicationError):
 # --- receiving -------------------------------------------------------------------------
 
 
-def stripe_webhook_verify(*, payload: bytes, signature: str) -> dict:
-    """The event, if Stripe signed it with our endpoint's secret; else ``WebhookRejected`` (400)."""
-    secret = settings.STRIPE_WEBHOOK_SECRET
-    if not secret:
-        raise ApplicationError(
-            "Stripe webhooks are not configured (STRIPE_WEBHOOK_SECRET).",
-            code="payments_not_configured",
-            status_code=503,
-        )
+def stripe_webhook_verify(*, payload: bytes, signature: str, secret: str) -> dict:
+    """The event, if Stripe signed it with the endpoint's secret; else ``WebhookRejected`` (400).
+
+    Checked before dj-stripe sees the request, so a forged or stale delivery stores nothing and
+    dj-stripe's DEBUG-only ``X-Djstripe-Webhook-Secret`` shortcut can never stand in for a signature.
+    """
     try:
         text = payload.decode("utf-8")
-        stripe.Webhook.construct_event(text, signature or "", secret)
+        stripe.WebhookSignature.verify_header(text, signature or "", secret, stripe.Webhook.DEFAULT_TOLERANCE)
         event = json.loads(text)
     except (stripe.SignatureVerificationError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
         raise WebhookRejected(f"Webhook signature verification failed: {exc}") from None
     if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(event.get("type"), str):
         raise WebhookRejected("A signed payload that is not a Stripe event.")
+    if "livemode" not in event:
+        raise WebhookRejected("A signed payload that is not a Stripe event (no livemode).")
     return event
 
 
-def _event_defaults(event: dict, now) -> dict:
-    return {
-        "type": event["type"][:100],
-        "livemode": bool(event.get("livemode")),
-        "payload": event,
-        "created_at": now,
-        "last_received_at": now,
-    }
+def stripe_event_receive(sender, event: Event, **kwargs) -> None:
+    """dj-stripe's webhook signal for a type in ``WEBHOOK_EVENTS``: sent once per event id, inside
+    the transaction that stores the event. An unexpected error propagates: dj-stripe rolls the
+    event back, logs the traceback on the delivery, and the 500 makes Stripe deliver it again."""
+    stripe_event_apply(event=event)
 
 
-def _count_delivery(row: StripeEvent, now) -> None:
-    StripeEvent.objects.filter(pk=row.pk).update(received_count=F("received_count") + 1, last_received_at=now)
-    row.received_count += 1
+def stripe_event_apply(*, event: Event) -> StripeEventOutcome:
+    """Act on a verified, stored event and record the outcome. A refusal from the ledger (an
+    ``ApplicationError``) is recorded as failed and not raised: it would fail the same way on every
+    retry, and an admin can process it again once the data is fixed."""
+    try:
+        with transaction.atomic():
+            return _apply(event)
+    except ApplicationError as exc:
+        logger.error("Stripe event %s could not be applied: %s", event.id, exc.message)
+        row, _ = StripeEventOutcome.objects.update_or_create(
+            event=event,
+            defaults={
+                "type": event.type[:100],
+                "status": StripeEventStatus.FAILED,
+                "error": exc.message[:5000],
+                "processed_at": timezone.now(),
+            },
+        )
+        return row
 
 
-def _apply(row: StripeEvent) -> None:
-    """Run the event's handler and record the outcome. The caller holds the event row's lock."""
-    handler = _HANDLERS.get(row.type)
+def _apply(event: Event) -> StripeEventOutcome:
+    """Run the event's handler and record the outcome. The caller holds the event (dj-stripe's insert, or
+    the outcome row's lock)."""
+    payload = {"id": event.id, "type": event.type, "data": event.data}
+    handler = _HANDLERS.get(event.type)
     if handler is None:
         outcome = Outcome(StripeEventStatus.IGNORED, "Cohorta does not act on this event type.")
     else:
-        outcome = handler(row, row.data_object)
-    row.status = outcome.status
-    row.error = outcome.note
-    row.checkout_session = outcome.checkout
-    row.clawback_shortfall = outcome.shortfall
-    row.processed_at = timezone.now()
-    row.save(update_fields=["status", "error", "checkout_session", "clawback_shortfall", "processed_at"])
+        outcome = handler(payload, (event.data or {}).get("object") or {})
+    row, _ = StripeEventOutcome.objects.update_or_create(
+        event=event,
+        defaults={
+            "type": event.type[:100],
+            "status": outcome.status,
+            "error": outcome.note,
+            "checkout_session": outcome.checkout,
+            "clawback_shortfall": outcome.shortfall,
+            "processed_at": timezone.now(),
+        },
+    )
+    return row
 
 
-def stripe_webhook_receive(*, payload: bytes, signature: str) -> StripeEvent:
-    return stripe_event_handle(event=stripe_webhook_verify(payload=payload, signature=signature))
-
-
-def stripe_event_handle(*, event: dict) -> StripeEvent:
-    """Record one delivery of a verified event and act on it, once, in one transaction.
-
-    The first delivery inserts the event row; a concurrent copy waits on the unique index until
-    that transaction commits, then finds the event done. Later copies lock the row, count
-    themselves and stop. A refusal from the ledger (an ``ApplicationError``) is recorded as
-    failed and not raised: it would fail the same way on every retry. Anything else is recorded
-    and raised, so the webhook answers 500 and Stripe delivers the event again later.
-    """
-    now = timezone.now()
-    event_id = event["id"][:255]
+def stripe_event_process(*, outcome_pk: int) -> StripeEventOutcome:
+    """Act again on a stored event that is not done: the admin's "Process again", and refunds that
+    arrived before their checkout. Errors are handled as in ``stripe_event_apply``."""
     try:
         with transaction.atomic():
-            row = StripeEvent.objects.select_for_update().filter(event_id=event_id).first()
-            if row is None:
-                try:
-                    with transaction.atomic():
-                        row = StripeEvent.objects.create(event_id=event_id, **_event_defaults(event, now))
-                except IntegrityError:
-                    row = StripeEvent.objects.select_for_update().get(event_id=event_id)
-                    _count_delivery(row, now)
-            else:
-                _count_delivery(row, now)
+            row = StripeEventOutcome.objects.select_for_update().select_related("event").get(pk=outcome_pk)
             if row.status not in DONE:
-                _apply(row)
+                return _apply(row.event)
             return row
     except ApplicationError as exc:
-        logger.error("Stripe event %s could not be applied: %s", event_id, exc.message)
-        return _record_failure(event, exc.message, now)
+        logger.error("Stripe event outcome %s could not be applied: %s", outcome_pk, exc.message)
+        _mark_failed(outcome_pk, exc.message)
+        return StripeEventOutcome.objects.get(pk=outcome_pk)
     except Exception as exc:
-        _record_failure(event, f"{type(exc).__name__}: {exc}", now)
+        _mark_failed(outcome_pk, f"{type(exc).__name__}: {exc}")
         raise
 
 
-def _record_failure(event: dict, message: str, now) -> StripeEvent:
-    """The failed delivery's transaction was rolled back: record the event (and this delivery) afresh."""
-    defaults = {**_event_defaults(event, now), "status": StripeEventStatus.FAILED, "error": message[:5000]}
-    row, created = StripeEvent.objects.get_or_create(event_id=event["id"][:255], defaults=defaults)
-    if not created:
-        _count_delivery(row, now)
-        _mark_failed(row.pk, message)
-    return StripeEvent.objects.get(pk=row.pk)
-
-
-def stripe_event_process(*, event_pk: int) -> StripeEvent:
-    """Act on a recorded event that is not done yet: the admin's "Process again", and refunds
-    that arrived before their checkout. Errors are handled as in ``stripe_event_handle``."""
-    try:
-        with transaction.atomic():
-            row = StripeEvent.objects.select_for_update().get(pk=event_pk)
-            if row.status not in DONE:
-                _apply(row)
-            return row
-    except ApplicationError as exc:
-        logger.error("Stripe event %s could not be applied: %s", event_pk, exc.message)
-        _mark_failed(event_pk, exc.message)
-        return StripeEvent.objects.get(pk=event_pk)
-    except Exception as exc:
-        _mark_failed(event_pk, f"{type(exc).__name__}: {exc}")
-        raise
-
-
-def _mark_failed(event_pk: int, message: str) -> None:
-    # Never overwrite a success another delivery recorded meanwhile.
-    StripeEvent.objects.filter(pk=event_pk).exclude(status__in=DONE).update(
+def _mark_failed(outcome_pk: int, message: str) -> None:
+    # Never overwrite a success recorded meanwhile.
+    StripeEventOutcome.objects.filter(pk=outcome_pk).exclude(status__in=DONE).update(
         status=StripeEventStatus.FAILED, error=message[:5000], processed_at=timezone.now()
     )
 
@@ -214,14 +192,14 @@ def _unmatched_charge(charge: dict) -> Outcome:
 
 def _retry_waiting_refunds(payment_intent_id: str) -> None:
     """A refund that arrived before its checkout was credited was left unmatched; place it now."""
-    waiting = StripeEvent.objects.filter(
+    waiting = StripeEventOutcome.objects.filter(
         status=StripeEventStatus.UNMATCHED,
         type="charge.refunded",
-        payload__data__object__payment_intent=payment_intent_id,
+        event__data__object__payment_intent=payment_intent_id,
     ).values_list("pk", flat=True)
     for pk in waiting:
         try:
-            stripe_event_process(event_pk=pk)
+            stripe_event_process(outcome_pk=pk)
         except Exception:
             logger.exception("Stripe event %s: retrying a waiting refund failed", pk)
 
@@ -234,8 +212,8 @@ def _move(checkout: CheckoutSession, status: str) -> None:
 # --- what each event does -----------------------------------------------------------------
 
 
-def _on_session_paid(row: StripeEvent, obj: dict) -> Outcome:
-    outcome = checkout_fulfil(event=row.payload)
+def _on_session_paid(event: dict, obj: dict) -> Outcome:
+    outcome = checkout_fulfil(event=event)
     payment_intent_id = outcome.checkout.payment_intent_id if outcome.granted else ""
     if payment_intent_id:
         transaction.on_commit(lambda: _retry_waiting_refunds(payment_intent_id))
@@ -248,7 +226,7 @@ def _not_ours(obj: dict) -> Outcome:
     )
 
 
-def _on_async_payment_failed(row: StripeEvent, obj: dict) -> Outcome:
+def _on_async_payment_failed(event: dict, obj: dict) -> Outcome:
     checkout = _checkout_for_session(obj)
     if checkout is None:
         return _not_ours(obj)
@@ -257,7 +235,7 @@ def _on_async_payment_failed(row: StripeEvent, obj: dict) -> Outcome:
     return Outcome(StripeEventStatus.PROCESSED, "", checkout)
 
 
-def _on_session_expired(row: StripeEvent, obj: dict) -> Outcome:
+def _on_session_expired(event: dict, obj: dict) -> Outcome:
     checkout = _checkout_for_session(obj)
     if checkout is None:
         return _not_ours(obj)
@@ -266,7 +244,7 @@ def _on_session_expired(row: StripeEvent, obj: dict) -> Outcome:
     return Outcome(StripeEventStatus.PROCESSED, "", checkout)
 
 
-def _on_charge(row: StripeEvent, charge: dict) -> Outcome:
+def _on_charge(event: dict, charge: dict) -> Outcome:
     checkout = _checkout_for_charge(charge)
     if checkout is None:
         return Outcome(
@@ -278,7 +256,7 @@ def _on_charge(row: StripeEvent, charge: dict) -> Outcome:
     return Outcome(StripeEventStatus.PROCESSED, "", checkout)
 
 
-def _on_charge_refunded(row: StripeEvent, charge: dict) -> Outcome:
+def _on_charge_refunded(event: dict, charge: dict) -> Outcome:
     checkout = _checkout_for_charge(charge)
     if checkout is None:
         return _unmatched_charge(charge)
@@ -321,12 +299,12 @@ def _on_charge_refunded(row: StripeEvent, charge: dict) -> Outcome:
     checkout.credits_clawed_back += taken
     checkout.clawback_shortfall += shortfall
     checkout.save()
-    reason = f"Stripe refund of {refunded} of {amount} {checkout.currency.upper()} minor units ({row.event_id})"
+    reason = f"Stripe refund of {refunded} of {amount} {checkout.currency.upper()} minor units ({event['id']})"
     if shortfall:
         reason += f"; {shortfall} credits were already spent and could not be taken back"
         logger.warning(
             "Refund %s on checkout %s: %s of %s credits could not be clawed back from user %s (already spent)",
-            row.event_id,
+            event["id"],
             checkout.stripe_id,
             shortfall,
             owed_now,
@@ -357,3 +335,6 @@ _HANDLERS = {
     "charge.updated": _on_charge,
     "charge.refunded": _on_charge_refunded,
 }
+
+# The event types Cohorta acts on: dj-stripe sends them to ``stripe_event_receive``.
+WEBHOOK_EVENTS = tuple(_HANDLERS)

@@ -1,19 +1,23 @@
 import logging
 import uuid
+from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
+from djstripe.views import ProcessWebhookView
 
 from billing import selectors
 from billing.forms import BuyForm
 from billing.stripe_checkout import PaymentProviderError, checkout_session_create, payments_enabled
-from billing.stripe_webhooks import stripe_webhook_receive
+from billing.stripe_setup import configured_webhook_endpoint
+from billing.stripe_webhooks import stripe_webhook_verify
 from cohorta.api.errors import error_body
 from cohorta.errors import ApplicationError
 
@@ -98,16 +102,44 @@ def checkout_status(request: HttpRequest, session_id: str) -> HttpResponse:
     return render(request, "billing/_checkout_status.html", context)
 
 
+_djstripe_webhook = ProcessWebhookView.as_view()
+
+
+# dj-stripe's view manages its own transactions (its delivery log must survive a failed event).
+@transaction.non_atomic_requests
 @csrf_exempt  # Stripe cannot send a CSRF token; the signature is the authentication.
 @require_POST
-def stripe_webhook(request: HttpRequest) -> JsonResponse:
+def stripe_webhook(request: HttpRequest, uuid: UUID | None = None) -> JsonResponse:
+    """Stripe's webhook, at dj-stripe's ``/stripe/webhook/<uuid>/`` and at the older
+    ``/billing/stripe/webhook/`` (the endpoint ``manage.py stripe_setup`` recorded).
+
+    The signature is checked here first, so an unsigned or forged delivery is a 400 that stores
+    nothing; then dj-stripe logs the delivery, stores the event once and sends the signals billing's
+    receivers credit from. The answer says what the event did (``selectors.stripe_event_status``).
+    """
+    endpoint = configured_webhook_endpoint()
+    if endpoint is None or (uuid is not None and endpoint.djstripe_uuid != uuid):
+        exc = ApplicationError(
+            "Stripe webhooks are not configured (STRIPE_WEBHOOK_SECRET, then manage.py stripe_setup).",
+            code="payments_not_configured",
+            status_code=503 if uuid is None else 404,
+        )
+        return JsonResponse(error_body(exc.code, exc.message), status=exc.status_code)
     try:
-        event = stripe_webhook_receive(payload=request.body, signature=request.headers.get("Stripe-Signature", ""))
+        event = stripe_webhook_verify(
+            payload=request.body, signature=request.headers.get("Stripe-Signature", ""), secret=endpoint.secret
+        )
     except ApplicationError as exc:
         return JsonResponse(error_body(exc.code, exc.message), status=exc.status_code)
+    try:
+        response = _djstripe_webhook(request, uuid=endpoint.djstripe_uuid)
     except Exception:
-        # Marked failed on the event row; a 500 makes Stripe deliver it again later.
-        logger.exception("Stripe webhook could not be processed")
+        # dj-stripe logged the traceback on the delivery (admin: Webhook event triggers); a 500 makes
+        # Stripe deliver the event again later.
+        logger.exception("Stripe webhook %s could not be processed", event["id"])
         body = error_body("server_error", "The event could not be processed; it will be retried.")
         return JsonResponse(body, status=500)
-    return JsonResponse({"received": True, "status": event.status})
+    if response.status_code != 200:
+        exc = ApplicationError("Stripe webhook was not accepted.", code="invalid_event", status_code=400)
+        return JsonResponse(error_body(exc.code, exc.message), status=response.status_code)
+    return JsonResponse({"received": True, "status": selectors.stripe_event_status(event_id=event["id"])})

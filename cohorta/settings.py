@@ -109,6 +109,7 @@ INSTALLED_APPS = [
     "cohorta.privacy",
     "personas",
     "focusgroups",
+    "djstripe",
     "billing",
     "usage",
 ]
@@ -325,6 +326,14 @@ if not DEBUG and STRIPE_SECRET_KEY and not STRIPE_API_BASE.startswith("https://"
 # A page waits on checkout creation, so keep it short; the idempotency key makes SDK retries safe.
 STRIPE_TIMEOUT_SECONDS = 15
 STRIPE_MAX_NETWORK_RETRIES = 2
+# dj-stripe keeps Stripe's objects (customers, checkout sessions, charges, events) in Postgres and
+# receives the webhooks; billing's receivers turn the verified events into credits.
+STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
+# dj-stripe sets stripe.api_base from this when it loads; billing keeps the two in step in tests.
+STRIPE_API_HOST = STRIPE_API_BASE
+DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+DJSTRIPE_SUBSCRIBER_MODEL = "accounts.User"
+DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
 
 # --- back office -------------------------------------------------------------------------
 # USD value of one credit in the admin's margin reports: ledger purchase rows record credits, not

@@ -38,6 +38,7 @@ urlpatterns = [
     path("focus-groups/", include("focusgroups.urls")),
     path("usage/", include("usage.urls")),
     path("billing/", include("billing.urls")),
+    path("stripe/", include("billing.stripe_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("cohorta.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -6,6 +6,7 @@ from rest_framework.test import APIClient
 
 from cohorta.accounts.services import api_token_create
 from tests.factories import UserFactory
+from tests.migrated_template import migrated_template
 
 # The project's fake OpenAI server as the ``fake_openai`` fixture.
 pytest_plugins = ["tests.fakes.fixtures"]
@@ -25,6 +26,17 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("service"):
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -> None:
+    """Test databases are copies of a migrated template (tests/migrated_template.py): dj-stripe's slow
+    migrations run once per change of the migrations, not once per test database."""
+    from django.conf import settings
+
+    template = migrated_template()
+    if template:
+        settings.DATABASES["default"].setdefault("TEST", {})["TEMPLATE"] = template
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 
 from billing.models import CheckoutAttempt, CheckoutSession, CreditPack
+from billing.stripe_setup import stripe_setup
 from tests.fakes.stripe_server import signed_event
 
 WEBHOOK_SECRET = "whsec_test_0123456789abcdef"
@@ -31,7 +32,7 @@ def packs(db) -> dict[str, CreditPack]:
 @pytest.fixture
 def stripe_on(settings, fake_stripe):
     """Payments configured, the SDK pointed at the fake server, no SDK retries (faults reach the code)."""
-    settings.STRIPE_SECRET_KEY = "sk_test_fake"
+    settings.STRIPE_SECRET_KEY = "sk_test_fakecohorta000000000000000000"
     settings.STRIPE_PUBLISHABLE_KEY = "pk_test_fake"
     settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
     settings.STRIPE_API_BASE = fake_stripe.base_url
@@ -41,9 +42,11 @@ def stripe_on(settings, fake_stripe):
 
 
 @pytest.fixture
-def webhook_secret(settings) -> str:
-    """Only the webhook secret: enough to receive events, no API calls."""
-    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+def webhook_secret(stripe_on) -> str:
+    """Webhooks received: the keys set and ``stripe_setup`` run, as the release step does (it reads the
+    platform account from the fake Stripe once). Receiving an event calls no API."""
+    stripe_setup()
+    stripe_on.requests.clear()
     return WEBHOOK_SECRET
 
 

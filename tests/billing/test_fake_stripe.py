@@ -3,7 +3,7 @@
 import pytest
 import stripe
 
-from tests.fakes.stripe_server import decode_form, make_event, signed_event
+from tests.fakes.stripe_server import FAKE_SECRET_KEY, decode_form, make_event, signed_event
 
 PARAMS = {
     "mode": "payment",
@@ -17,7 +17,7 @@ PARAMS = {
 
 @pytest.fixture
 def client(fake_stripe):
-    return stripe.StripeClient("sk_test_fake", base_addresses={"api": fake_stripe.base_url}, max_network_retries=0)
+    return stripe.StripeClient(FAKE_SECRET_KEY, base_addresses={"api": fake_stripe.base_url}, max_network_retries=0)
 
 
 def test_creates_and_retrieves_a_checkout_session(client, fake_stripe):
@@ -52,7 +52,7 @@ def test_faults_come_first_and_are_not_saved_under_the_key(client, fake_stripe):
 
 def test_a_hang_outlasts_a_client_timeout(fake_stripe):
     client = stripe.StripeClient(
-        "sk_test_fake",
+        FAKE_SECRET_KEY,
         base_addresses={"api": fake_stripe.base_url},
         max_network_retries=0,
         http_client=stripe.RequestsClient(timeout=0.3),

@@ -5,8 +5,9 @@ from decimal import Decimal
 
 import pytest
 from django.apps import apps
+from djstripe.models import Event, WebhookEventTrigger
 
-from billing.models import CreditPack, StripeEvent
+from billing.models import CreditPack, StripeEventOutcome
 from cohorta.audit.models import AuditEntry
 from tests.billing.conftest import make_checkout, post_event
 from tests.fakes.stripe_server import charge_object, checkout_session_object, make_event
@@ -74,13 +75,13 @@ def test_admin_adds_a_pack_audited_and_cannot_delete_one(client, staff_user, pac
 def test_stripe_events_and_checkouts_are_read_only_in_the_admin(client, staff_user, owner, packs, webhook_secret):
     checkout = make_checkout(owner, packs["Starter"], stripe_id="cs_test_admin")
     post_event(client, make_event("checkout.session.completed", checkout_session_object("cs_test_admin")))
-    event = StripeEvent.objects.get()
+    event = StripeEventOutcome.objects.get()
     client.force_login(staff_user)
-    assert client.get("/admin/billing/stripeevent/").status_code == 200
-    assert client.get(f"/admin/billing/stripeevent/{event.pk}/change/").status_code == 200
+    assert client.get("/admin/billing/stripeeventoutcome/").status_code == 200
+    assert client.get(f"/admin/billing/stripeeventoutcome/{event.pk}/change/").status_code == 200
     assert client.get(f"/admin/billing/checkoutsession/{checkout.pk}/change/").status_code == 200
-    assert client.get("/admin/billing/stripeevent/add/").status_code == 403
-    assert client.post(f"/admin/billing/stripeevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert client.get("/admin/billing/stripeeventoutcome/add/").status_code == 403
+    assert client.post(f"/admin/billing/stripeeventoutcome/{event.pk}/delete/", {"post": "yes"}).status_code == 403
 
 
 def test_unmatched_events_are_listed_for_attention_and_can_be_processed_again(
@@ -90,9 +91,9 @@ def test_unmatched_events_are_listed_for_attention_and_can_be_processed_again(
     checkout = make_checkout(owner, packs["Starter"], stripe_id="cs_test_late")
     charge = charge_object("ch_late", payment_intent="pi_late", amount=4900, amount_refunded=4900)
     post_event(client, make_event("charge.refunded", charge))
-    event = StripeEvent.objects.get()
+    event = StripeEventOutcome.objects.get()
     client.force_login(staff_user)
-    listed = client.get("/admin/billing/stripeevent/?attention=any").content.decode()
+    listed = client.get("/admin/billing/stripeeventoutcome/?attention=any").content.decode()
     assert event.event_id in listed and "Unmatched" in listed and 'data-status="unmatched"' in listed
 
     # The checkout is paid (its own retry of waiting refunds did not run); an operator processes the refund again.
@@ -101,10 +102,35 @@ def test_unmatched_events_are_listed_for_attention_and_can_be_processed_again(
     owner.refresh_from_db()
     assert owner.credit_balance == 50
     response = client.post(
-        "/admin/billing/stripeevent/", {"action": "process_again", "_selected_action": [event.pk]}, follow=True
+        "/admin/billing/stripeeventoutcome/", {"action": "process_again", "_selected_action": [event.pk]}, follow=True
     )
     assert "Processed 1 event(s) again" in response.content.decode()
     event.refresh_from_db()
     assert event.status == "processed"
     owner.refresh_from_db()
     assert owner.credit_balance == 0
+
+
+def test_djstripe_objects_are_browsable_and_read_only_next_to_the_ledger(
+    client, staff_user, owner, packs, webhook_secret
+):
+    checkout = make_checkout(owner, packs["Starter"], stripe_id="cs_test_browse")
+    event = make_event("checkout.session.completed", checkout_session_object("cs_test_browse", amount_total=4900))
+    post_event(client, event)
+    trigger = WebhookEventTrigger.objects.get()
+    client.force_login(staff_user)
+    index = client.get("/admin/").content.decode()
+    assert "/admin/billing/credittransaction/" in index and "/admin/djstripe/event/" in index
+    for model in ["event", "webhookeventtrigger", "customer", "session", "charge", "paymentintent", "refund"]:
+        assert client.get(f"/admin/djstripe/{model}/").status_code == 200, model
+        assert client.get(f"/admin/djstripe/{model}/add/").status_code == 403, model
+    stored = Event.objects.get(id=event["id"])
+    assert client.get(f"/admin/djstripe/event/{stored.pk}/change/").status_code == 200
+    assert client.post(f"/admin/djstripe/event/{stored.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert client.post(f"/admin/djstripe/webhookeventtrigger/{trigger.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert Event.objects.filter(id=event["id"]).exists() and checkout.pk
+    # dj-stripe's models Cohorta does not use stay out of the back office.
+    assert client.get("/admin/djstripe/subscription/").status_code == 404
+    # Deliveries (with their tracebacks) are for staff only.
+    client.force_login(owner)
+    assert client.get(f"/admin/djstripe/webhookeventtrigger/{trigger.pk}/change/").status_code == 302

@@ -1,11 +1,13 @@
 """Buying a pack: the Checkout Session Cohorta asks Stripe for, through the real SDK against the fake Stripe."""
 
+import io
 import re
 import uuid
 
 import pytest
+from djstripe.models import Customer
 
-from billing.models import CheckoutAttempt, CheckoutSession, CreditTransaction, StripeCustomer
+from billing.models import CheckoutAttempt, CheckoutSession, CreditTransaction
 from tests.factories import UserFactory
 from tests.integration.helpers import wait_until
 
@@ -46,7 +48,7 @@ def test_without_keys_buy_buttons_are_disabled_with_the_reason(client, owner, pa
 
 def test_without_a_webhook_secret_payments_stay_off(client, owner, packs, settings, fake_stripe):
     # A secret key alone would take money that no webhook could ever credit.
-    settings.STRIPE_SECRET_KEY = "sk_test_fake"
+    settings.STRIPE_SECRET_KEY = "sk_test_fakecohorta000000000000000000"
     settings.STRIPE_API_BASE = fake_stripe.base_url
     client.force_login(owner)
     assert "Payments are not configured" in _text(client.get("/billing/"))
@@ -91,11 +93,14 @@ def test_buy_opens_a_checkout_session_for_the_pack(client, owner, packs, stripe_
     customer_call, session_call = stripe_on.requests
     assert customer_call.path == "/v1/customers" and customer_call.idempotency_key == f"customer:{owner.pk}"
     assert customer_call.params["email"] == owner.email
-    assert StripeCustomer.objects.get(user=owner).stripe_id == stripe_on.sessions[session.stripe_id]["customer"]
+    # The user's Stripe customer is dj-stripe's, with the user as its subscriber.
+    customer = Customer.objects.get(subscriber=owner)
+    assert customer.id == stripe_on.sessions[session.stripe_id]["customer"] and customer.email == owner.email
+    assert customer_call.params["metadata"]["djstripe_subscriber"] == str(owner.pk)
     sent = session_call.params
     assert session_call.idempotency_key == f"checkout:{attempt}"
     assert sent["mode"] == "payment"
-    assert sent["customer"] == StripeCustomer.objects.get(user=owner).stripe_id
+    assert sent["customer"] == customer.id
     assert sent["client_reference_id"] == str(owner.pk)
     assert sent["line_items"] == [
         {
@@ -237,7 +242,7 @@ def test_retrying_a_click_after_the_pack_changed_is_refused(client, owner, packs
 def test_a_stripe_error_shows_a_clear_message_and_a_retry_reuses_the_key(client, owner, packs, stripe_on, fault):
     client.force_login(owner)
     attempt = _attempt_for(client.get("/billing/"), packs["Pro"])
-    StripeCustomer.objects.create(user=owner, stripe_id="cus_existing")
+    Customer.objects.create(id="cus_existing", subscriber=owner, livemode=False)
     stripe_on.customers["cus_existing"] = {"id": "cus_existing"}
     stripe_on.add_fault(fault)
 
@@ -247,7 +252,7 @@ def test_a_stripe_error_shows_a_clear_message_and_a_retry_reuses_the_key(client,
     text = _text(failed)
     assert "Checkout could not start." in text
     assert "The payment provider could not start checkout. Nothing was charged; please try again in a minute." in text
-    assert "sk_test_fake" not in failed.content.decode()
+    assert "sk_test_fakecohorta000000000000000000" not in failed.content.decode()
     assert CheckoutSession.objects.count() == 0 and CreditTransaction.objects.count() == 0
     assert CheckoutAttempt.objects.get(pk=attempt).last_error
     # The page offers the same attempt again for that pack: "Try again" is the same click to Stripe.
@@ -349,12 +354,38 @@ def test_checkout_detail_api_is_scoped_to_the_owner(owner_api, owner, other_user
 
 def test_a_stored_customer_missing_from_the_stripe_account_is_replaced(client, owner, packs, stripe_on):
     # The keys moved (test → live, or another account): the customer we stored does not exist there.
-    StripeCustomer.objects.create(user=owner, stripe_id="cus_from_the_old_account")
+    Customer.objects.create(id="cus_from_the_old_account", subscriber=owner, livemode=False)
     client.force_login(owner)
     response = _buy(client, packs["Starter"])
     assert response.status_code == 302
-    replaced = StripeCustomer.objects.get(user=owner)
-    assert replaced.stripe_id != "cus_from_the_old_account" and replaced.stripe_id in stripe_on.customers
+    replaced = Customer.objects.get(subscriber=owner)
+    assert replaced.id != "cus_from_the_old_account" and replaced.id in stripe_on.customers
+    assert Customer.objects.get(id="cus_from_the_old_account").date_purged is not None
     (create_customer,) = stripe_on.requests_to("POST", "/v1/customers")
     assert create_customer.idempotency_key == f"customer:{owner.pk}:replaces:cus_from_the_old_account"
-    assert stripe_on.sessions[CheckoutSession.objects.get().stripe_id]["customer"] == replaced.stripe_id
+    assert stripe_on.sessions[CheckoutSession.objects.get().stripe_id]["customer"] == replaced.id
+
+
+def test_djstripe_sync_models_mirrors_a_purchase_from_the_fake_stripe(client, owner, packs, stripe_on):
+    from django.core.management import call_command
+    from djstripe.models import Charge, PaymentIntent, Session
+
+    from billing.stripe_setup import stripe_setup
+
+    stripe_setup()
+    client.force_login(owner)
+    _buy(client, packs["Starter"])
+    session_id = CheckoutSession.objects.get().stripe_id
+    stripe_on.complete(session_id)
+
+    out = io.StringIO()
+    call_command("djstripe_sync_models", "Customer", "Session", "PaymentIntent", "Charge", stdout=out, stderr=out)
+
+    assert "fail" not in out.getvalue().lower(), out.getvalue()
+
+    assert Customer.objects.get(subscriber=owner).id == stripe_on.sessions[session_id]["customer"]
+    assert Session.objects.filter(id=session_id).exists()
+    charge = stripe_on.charge_for(session_id)
+    assert Charge.objects.get(id=charge["id"]).amount == 49
+    assert PaymentIntent.objects.filter(id=charge["payment_intent"]).exists()
+    assert CreditTransaction.objects.count() == 0  # mirroring Stripe grants nothing: only the webhook does

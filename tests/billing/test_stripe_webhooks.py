@@ -3,12 +3,15 @@
 import json
 import logging
 import time
+import uuid
 
 import pytest
+from djstripe.models import Customer, Event, WebhookEventTrigger
 
 from billing import selectors
-from billing.models import CheckoutSession, CreditTransaction, StripeCustomer, StripeEvent
+from billing.models import CheckoutSession, CreditTransaction, StripeEventOutcome
 from billing.services import credits_spend
+from billing.stripe_setup import configured_webhook_endpoint, stripe_setup
 from cohorta.audit.models import AuditEntry
 from tests.billing.conftest import WEBHOOK_URL, make_checkout, post_event
 from tests.fakes.stripe_server import (
@@ -16,6 +19,7 @@ from tests.fakes.stripe_server import (
     checkout_session_object,
     make_event,
     sign_payload,
+    signed_event,
 )
 
 pytestmark = pytest.mark.django_db
@@ -67,7 +71,9 @@ def test_an_unverifiable_event_is_refused_and_credits_nothing(client, owner, che
     response = client.post(WEBHOOK_URL, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_signature"
-    assert StripeEvent.objects.count() == 0 and CreditTransaction.objects.count() == 0
+    assert StripeEventOutcome.objects.count() == 0 and CreditTransaction.objects.count() == 0
+    # Refused before dj-stripe sees it: not even its delivery log keeps a forged request.
+    assert WebhookEventTrigger.objects.count() == 0 and Event.objects.count() == 0
     assert CheckoutSession.objects.get().status == "pending"
 
 
@@ -112,14 +118,17 @@ def test_a_paid_checkout_credits_the_pack_once(client, owner, checkout, webhook_
     assert purchase.description == "Pro pack: 220 credits"
     checkout.refresh_from_db()
     assert checkout.status == "paid" and checkout.paid_at is not None and checkout.payment_intent_id == "pi_1"
-    recorded = StripeEvent.objects.get()
+    recorded = StripeEventOutcome.objects.get()
     assert (recorded.event_id, recorded.type, recorded.status, recorded.received_count) == (
         event["id"],
         "checkout.session.completed",
         "processed",
         1,
     )
-    assert recorded.checkout_session == checkout and recorded.payload == event
+    assert recorded.checkout_session == checkout and recorded.event.data == event["data"]
+    # dj-stripe stored the event and logged the delivery as processed.
+    (trigger,) = WebhookEventTrigger.objects.all()
+    assert trigger.valid and trigger.processed and trigger.event_id == event["id"] and not trigger.exception
     audit = AuditEntry.objects.get(action=AuditEntry.Action.CREDIT_PURCHASE)
     assert audit.actor is None and audit.subject_user == owner and audit.target_id == str(checkout.pk)
     assert audit.before == {"status": "pending", "balance": 0}
@@ -131,7 +140,7 @@ def test_a_replayed_event_credits_once_and_counts_the_deliveries(client, owner, 
     for _ in range(5):
         assert post_event(client, event).status_code == 200
     assert len(_purchases(owner)) == 1 and selectors.credits_balance(user=owner) == 220
-    assert StripeEvent.objects.get().received_count == 5
+    assert StripeEventOutcome.objects.get().received_count == 5
     assert AuditEntry.objects.filter(action=AuditEntry.Action.CREDIT_PURCHASE).count() == 1
 
 
@@ -140,7 +149,7 @@ def test_async_succeeded_before_completed_credits_once(client, owner, checkout, 
     post_event(client, make_event("checkout.session.completed", _session(checkout)))
     post_event(client, make_event("checkout.session.async_payment_succeeded", _session(checkout)))
     assert len(_purchases(owner)) == 1 and selectors.credits_balance(user=owner) == 220
-    assert StripeEvent.objects.filter(status="processed").count() == 3
+    assert StripeEventOutcome.objects.filter(status="processed").count() == 3
 
 
 def test_a_delayed_payment_waits_then_credits_once(client, owner, checkout, webhook_secret):
@@ -185,7 +194,7 @@ def test_credits_come_from_our_record_not_from_the_event_metadata(client, owner,
 # --- payments that are refused: nothing credited, a final status, flagged, audited, logged ------------------------
 
 
-def _refusal(event: StripeEvent) -> AuditEntry:
+def _refusal(event: StripeEventOutcome) -> AuditEntry:
     (audit,) = AuditEntry.objects.filter(action=AuditEntry.Action.PAYMENT_REFUSED, reason__startswith="Refused")
     assert event.event_id in audit.reason and audit.actor is None and audit.after["credits"] == 0
     return audit
@@ -193,7 +202,7 @@ def _refusal(event: StripeEvent) -> AuditEntry:
 
 def test_a_session_cohorta_never_created_grants_nothing(client, owner, packs, webhook_secret, caplog, staff_user):
     # The reported attack: a signed event for a session made outside Cohorta, claiming 100,000 credits for $1.
-    StripeCustomer.objects.create(user=owner, stripe_id="cus_owner")
+    Customer.objects.create(id="cus_owner", subscriber=owner, livemode=False)
     obj = checkout_session_object(
         "cs_test_forged",
         customer="cus_owner",
@@ -208,7 +217,7 @@ def test_a_session_cohorta_never_created_grants_nothing(client, owner, packs, we
     assert response.status_code == 200 and response.json() == {"received": True, "status": "unknown_checkout"}
     assert CreditTransaction.objects.count() == 0 and selectors.credits_balance(user=owner) == 0
     assert CheckoutSession.objects.count() == 0  # nothing is rebuilt from what the event says
-    recorded = StripeEvent.objects.get()
+    recorded = StripeEventOutcome.objects.get()
     assert recorded.status == "unknown_checkout" and recorded.get_status_display() == "Unknown checkout"
     assert "no record of checkout session cs_test_forged" in recorded.error
     assert "1.00 USD" in recorded.error and "claims 100000 credits" in recorded.error
@@ -217,14 +226,17 @@ def test_a_session_cohorta_never_created_grants_nothing(client, owner, packs, we
     assert "refused (Unknown checkout)" in caplog.text and "cs_test_forged" in caplog.text
     # A replay is counted and changes nothing, not even the audit log.
     assert post_event(client, event).json()["status"] == "unknown_checkout"
-    assert StripeEvent.objects.get().received_count == 2 and selectors.credits_balance(user=owner) == 0
-    _refusal(StripeEvent.objects.get())
+    assert StripeEventOutcome.objects.get().received_count == 2 and selectors.credits_balance(user=owner) == 0
+    _refusal(StripeEventOutcome.objects.get())
     # The admin flags it, under "needs attention" and its own filter.
     client.force_login(staff_user)
-    for url in ["/admin/billing/stripeevent/?attention=refused", "/admin/billing/stripeevent/?attention=any"]:
+    for url in [
+        "/admin/billing/stripeeventoutcome/?attention=refused",
+        "/admin/billing/stripeeventoutcome/?attention=any",
+    ]:
         listed = client.get(url).content.decode()
         assert event["id"] in listed and 'data-status="unknown_checkout"' in listed and "Unknown checkout" in listed
-    assert event["id"] not in client.get("/admin/billing/stripeevent/?attention=failed").content.decode()
+    assert event["id"] not in client.get("/admin/billing/stripeeventoutcome/?attention=failed").content.decode()
 
 
 def test_a_checkout_row_not_made_by_a_click_on_buy_grants_nothing(client, owner, checkout, webhook_secret):
@@ -235,7 +247,7 @@ def test_a_checkout_row_not_made_by_a_click_on_buy_grants_nothing(client, owner,
     assert selectors.credits_balance(user=owner) == 0
     checkout.refresh_from_db()
     assert checkout.status == "pending"
-    assert _refusal(StripeEvent.objects.get()).subject_user == owner
+    assert _refusal(StripeEventOutcome.objects.get()).subject_user == owner
 
 
 @pytest.mark.parametrize("event_type", ["checkout.session.completed", "checkout.session.async_payment_succeeded"])
@@ -246,7 +258,7 @@ def test_paying_less_than_the_pack_costs_grants_nothing(client, owner, checkout,
 
     assert response.status_code == 200 and response.json()["status"] == "amount_mismatch"
     assert CreditTransaction.objects.count() == 0
-    recorded = StripeEvent.objects.get()
+    recorded = StripeEventOutcome.objects.get()
     assert recorded.get_status_display() == "Amount mismatch" and recorded.checkout_session == checkout
     assert "costs 199.00 USD but 1.00 USD was paid" in recorded.error
     checkout.refresh_from_db()
@@ -275,7 +287,7 @@ def test_paying_in_another_currency_grants_nothing(client, owner, checkout, webh
         response = post_event(client, make_event("checkout.session.completed", obj))
 
     assert response.status_code == 200 and response.json()["status"] == "currency_mismatch"
-    recorded = StripeEvent.objects.get()
+    recorded = StripeEventOutcome.objects.get()
     assert recorded.get_status_display() == "Currency mismatch"
     assert "costs 199.00 USD but was paid in 19900 JPY" in recorded.error
     assert selectors.credits_balance(user=owner) == 0
@@ -294,13 +306,13 @@ def test_a_session_that_is_not_paid_grants_nothing(
 
     assert response.status_code == 200 and response.json()["status"] == "not_paid"
     assert CreditTransaction.objects.count() == 0
-    recorded = StripeEvent.objects.get()
+    recorded = StripeEventOutcome.objects.get()
     shown = repr(payment_status) if payment_status else "missing"
     assert recorded.get_status_display() == "Not paid" and f"payment status {shown}" in recorded.error
     assert _refusal(recorded).after["refused"] == "Not paid"
     assert "refused (Not paid)" in caplog.text
     client.force_login(staff_user)
-    listed = client.get("/admin/billing/stripeevent/?attention=refused").content.decode()
+    listed = client.get("/admin/billing/stripeeventoutcome/?attention=refused").content.decode()
     assert recorded.event_id in listed and 'data-status="not_paid"' in listed
 
 
@@ -312,7 +324,7 @@ def test_a_payment_for_a_deleted_account_credits_nobody(client, owner, checkout,
     assert post_event(client, make_event("checkout.session.completed", _session(checkout))).json()["status"] == (
         "unmatched"
     )
-    assert "account that paid was deleted" in StripeEvent.objects.filter(status="unmatched").get().error
+    assert "account that paid was deleted" in StripeEventOutcome.objects.filter(status="unmatched").get().error
     late = make_event("checkout.session.async_payment_succeeded", _session(paid_before))
     assert post_event(client, late).json()["status"] == "processed"
     assert CreditTransaction.objects.filter(kind="purchase").count() == 1
@@ -330,7 +342,7 @@ def test_an_unknown_event_type_is_acknowledged_and_ignored(client, webhook_secre
         client, make_event("customer.subscription.created", {"id": "sub_1", "object": "subscription"})
     )
     assert response.status_code == 200 and response.json()["status"] == "ignored"
-    assert StripeEvent.objects.get().status == "ignored"
+    assert Event.objects.get().type == "customer.subscription.created" and not StripeEventOutcome.objects.exists()
 
 
 def test_a_refund_for_a_charge_we_do_not_know_is_unmatched(client, webhook_secret):
@@ -345,7 +357,7 @@ def test_a_ledger_refusal_marks_the_event_failed_without_a_500(client, owner, ot
     credits_grant(user=other_user, amount=5, idempotency_key="checkout:cs_test_pro_1")
     response = post_event(client, make_event("checkout.session.completed", _session(checkout)))
     assert response.status_code == 200 and response.json()["status"] == "failed"
-    recorded = StripeEvent.objects.get()
+    recorded = StripeEventOutcome.objects.get()
     assert "idempotency key" in recorded.error
     assert selectors.credits_balance(user=owner) == 0
 
@@ -368,9 +380,14 @@ def test_an_unexpected_error_is_a_500_so_stripe_retries_and_the_retry_credits(
     event = make_event("checkout.session.completed", _session(checkout))
     client.raise_request_exception = False
     assert post_event(client, event).status_code == 500
-    assert StripeEvent.objects.get().status == "failed" and selectors.credits_balance(user=owner) == 0
+    # dj-stripe rolled the event back and kept the delivery, with the error and its traceback, for staff.
+    assert not StripeEventOutcome.objects.exists() and not Event.objects.exists()
+    (failed,) = WebhookEventTrigger.objects.all()
+    assert failed.valid and not failed.processed and failed.exception == "database went away"
+    assert "RuntimeError: database went away" in failed.traceback
+    assert selectors.credits_balance(user=owner) == 0
     assert post_event(client, event).status_code == 200
-    assert StripeEvent.objects.get().status == "processed" and selectors.credits_balance(user=owner) == 220
+    assert StripeEventOutcome.objects.get().status == "processed" and selectors.credits_balance(user=owner) == 220
 
 
 # --- receipts ----------------------------------------------------------------------------------------------------
@@ -456,14 +473,14 @@ def test_a_refund_after_the_credits_were_spent_takes_what_is_left_and_flags_the_
     assert CreditTransaction.objects.get(kind="adjustment").delta == -20
     checkout.refresh_from_db()
     assert (checkout.credits_clawed_back, checkout.clawback_shortfall) == (20, 200)
-    event = StripeEvent.objects.get(type="charge.refunded")
+    event = StripeEventOutcome.objects.get(type="charge.refunded")
     assert event.clawback_shortfall == 200 and "200 credits could not be taken back" in event.error
     assert "200 of 220 credits could not be clawed back" in caplog.text
     audit = AuditEntry.objects.get(action=AuditEntry.Action.CREDIT_CLAWBACK)
     assert audit.after["clawback_shortfall"] == 200 and "already spent" in audit.reason
     # Admins see it under "needs attention" on both lists.
     client.force_login(staff_user)
-    listed = client.get("/admin/billing/stripeevent/?attention=shortfall").content.decode()
+    listed = client.get("/admin/billing/stripeeventoutcome/?attention=shortfall").content.decode()
     assert event.event_id in listed and "⚠ 200 credits" in listed
     assert "cs_test_pro_1" in client.get("/admin/billing/checkoutsession/?shortfall=yes").content.decode()
     # A replay neither takes more nor flags twice.
@@ -481,7 +498,7 @@ def test_a_refund_that_arrives_before_the_purchase_is_placed_when_it_completes(
     assert post_event(client, make_event("charge.refunded", charge)).json()["status"] == "unmatched"
     with django_capture_on_commit_callbacks(execute=True):
         _paid(client, checkout)
-    assert StripeEvent.objects.get(type="charge.refunded").status == "processed"
+    assert StripeEventOutcome.objects.get(type="charge.refunded").status == "processed"
     assert selectors.credits_balance(user=owner) == 0
     assert selectors.ledger_is_consistent(user=owner)
 
@@ -530,9 +547,54 @@ def test_a_refund_before_a_delayed_payment_is_credited_waits_for_it(
     charge = charge_object("ch_slow", payment_intent="pi_1", amount=19900, amount_refunded=19900)
     response = post_event(client, make_event("charge.refunded", charge))
     assert response.json()["status"] == "unmatched" and CreditTransaction.objects.count() == 0
-    assert "has not been credited" in StripeEvent.objects.get(type="charge.refunded").error
+    assert "has not been credited" in StripeEventOutcome.objects.get(type="charge.refunded").error
     with django_capture_on_commit_callbacks(execute=True):
         post_event(client, make_event("checkout.session.async_payment_succeeded", _session(checkout)))
-    assert StripeEvent.objects.get(type="charge.refunded").status == "processed"
+    assert StripeEventOutcome.objects.get(type="charge.refunded").status == "processed"
     assert selectors.credits_balance(user=owner) == 0
     assert selectors.ledger_is_consistent(user=owner)
+
+
+# --- dj-stripe's endpoint ------------------------------------------------------------------------------------------
+
+
+def test_dj_stripes_uuid_url_credits_like_the_old_one(client, owner, checkout, webhook_secret):
+    endpoint = configured_webhook_endpoint()
+    event = make_event("checkout.session.completed", _session(checkout))
+    body, header = signed_event(event, webhook_secret)
+    url = f"/stripe/webhook/{endpoint.djstripe_uuid}/"
+    response = client.post(url, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header)
+    assert response.status_code == 200 and response.json()["status"] == "processed"
+    assert selectors.credits_balance(user=owner) == 220
+    other = client.post(
+        f"/stripe/webhook/{uuid.uuid4()}/", data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+    )
+    assert other.status_code == 404
+
+
+def test_the_debug_secret_header_never_replaces_a_signature(client, owner, checkout, webhook_secret, settings):
+    # dj-stripe accepts X-Djstripe-Webhook-Secret instead of a signature when DEBUG is on; Cohorta does not.
+    settings.DEBUG = True
+    body, _ = signed_event(make_event("checkout.session.completed", _session(checkout)), webhook_secret)
+    forged = sign_payload(body, "whsec_attacker")
+    response = client.post(
+        WEBHOOK_URL,
+        data=body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=forged,
+        HTTP_X_DJSTRIPE_WEBHOOK_SECRET="whsec_attacker",
+    )
+    assert response.status_code == 400 and selectors.credits_balance(user=owner) == 0
+    assert WebhookEventTrigger.objects.count() == 0
+
+
+def test_stripe_setup_is_idempotent_and_follows_the_secret(webhook_secret, settings, stripe_on):
+    first = configured_webhook_endpoint()
+    settings.STRIPE_WEBHOOK_SECRET = "whsec_rotated_0123456789"
+    stripe_setup(site_url="https://cohorta.example.com")
+    again = configured_webhook_endpoint()
+    assert again.pk == first.pk and again.djstripe_uuid == first.djstripe_uuid
+    assert again.secret == "whsec_rotated_0123456789"
+    assert again.url == f"https://cohorta.example.com/stripe/webhook/{first.djstripe_uuid}/"
+    assert again.djstripe_owner_account.id == stripe_on.account_id
+    assert stripe_on.requests == []  # the account was read once, the first time: no call now

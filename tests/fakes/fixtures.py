@@ -29,7 +29,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.fakes.stripe_server import FakeStripeServer
+from tests.fakes.stripe_server import FAKE_SECRET_KEY, FakeStripeServer
 
 __all__ = ["fake_openai", "fake_stripe"]
 
@@ -43,8 +43,8 @@ def fake_openai() -> Iterator[FakeOpenAIServer]:
 
 @pytest.fixture
 def fake_stripe() -> Iterator[FakeStripeServer]:
-    """A started fake Stripe API (api key ``"sk_test_fake"``), stopped after the test. Point Cohorta at it with
-    ``settings.STRIPE_SECRET_KEY = "sk_test_fake"`` and ``settings.STRIPE_API_BASE = fake_stripe.base_url``
+    """A started fake Stripe API (api key ``FAKE_SECRET_KEY``), stopped after the test. Point Cohorta at it with
+    ``settings.STRIPE_SECRET_KEY = FAKE_SECRET_KEY`` and ``settings.STRIPE_API_BASE = fake_stripe.base_url``
     (``tests/billing/conftest.py`` has a ``stripe_on`` fixture that does both)."""
-    with FakeStripeServer(api_key="sk_test_fake") as server:
+    with FakeStripeServer(api_key=FAKE_SECRET_KEY) as server:
         yield server

@@ -2,8 +2,8 @@
 
 The official ``stripe`` SDK (15.x) works against it unmodified::
 
-    with FakeStripeServer(api_key="sk_test_fake") as server:
-        client = stripe.StripeClient("sk_test_fake", base_addresses={"api": server.base_url})
+    with FakeStripeServer(api_key="sk_test_fakecohorta000000000000000000") as server:
+        client = stripe.StripeClient("sk_test_fakecohorta000000000000000000", base_addresses={"api": server.base_url})
         session = client.v1.checkout.sessions.create(params={...}, options={"idempotency_key": "k1"})
         server.requests[-1].params  # the decoded form the SDK sent
 
@@ -13,7 +13,12 @@ Endpoints (form-encoded bodies, Stripe's nested ``a[b][0][c]=v`` keys decoded):
 * ``POST /v1/checkout/sessions`` → a ``checkout.session`` (``status "open"``, ``payment_status "unpaid"``,
   ``amount_total`` from ``price_data`` or a price registered in ``server.prices``; an unknown price is a 400
   ``resource_missing``, as at Stripe);
-* ``GET /v1/checkout/sessions/{id}`` → the stored session, or 404 ``resource_missing``.
+* ``GET /v1/checkout/sessions/{id}`` → the stored session, or 404 ``resource_missing``;
+* what dj-stripe reads (``stripe_setup``, ``djstripe_sync_models``, re-fetching an object): ``GET /v1/account``
+  (the platform account, ``account_id``), ``GET /v1/{customers,checkout/sessions,payment_intents,charges,refunds,
+  balance_transactions,events}`` (lists, ``{"object": "list", "has_more": false}``) and ``GET …/{id}`` for each
+  (404 ``resource_missing`` when unknown). Paying a session makes its payment intent, charge, balance
+  transaction and, on ``refund``, a refund; ``deliver`` keeps the events it sends.
 
 Every ``/v1`` request needs ``Authorization: Bearer <api_key>`` (401 otherwise). ``Idempotency-Key`` is honoured
 like Stripe does: the same key with the same parameters replays the first response (with
@@ -67,6 +72,7 @@ from typing import Any
 from tests.fakes.hang import hang
 
 __all__ = [
+    "FAKE_SECRET_KEY",
     "FAULT_KINDS",
     "FakeStripeServer",
     "RecordedRequest",
@@ -77,6 +83,9 @@ __all__ = [
     "sign_payload",
     "signed_event",
 ]
+
+# dj-stripe checks a key's shape (sk_test_ and 24 or more letters and digits) before using it.
+FAKE_SECRET_KEY = "sk_test_fakecohorta000000000000000000"
 
 FAULT_KINDS: dict[str, dict[str, Any]] = {
     # kind: (status, error type, code, message) and the options it takes
@@ -256,7 +265,7 @@ class FakeStripeServer:
     def __init__(
         self,
         *,
-        api_key: str = "sk_test_fake",
+        api_key: str = FAKE_SECRET_KEY,
         host: str = "127.0.0.1",
         port: int = 0,
         webhook_url: str | None = None,
@@ -273,6 +282,12 @@ class FakeStripeServer:
         self.customers: dict[str, dict[str, Any]] = {}
         self.sessions: dict[str, dict[str, Any]] = {}
         self.prices: dict[str, dict[str, Any]] = {}
+        self.account_id = "acct_test_cohorta"
+        self.payment_intents: dict[str, dict[str, Any]] = {}
+        self.charges: dict[str, dict[str, Any]] = {}
+        self.refunds: dict[str, dict[str, Any]] = {}
+        self.balance_transactions: dict[str, dict[str, Any]] = {}
+        self.events: dict[str, dict[str, Any]] = {}
         self.webhook_deliveries: list[tuple[str, int]] = []  # (event type, HTTP status)
         self._faults: deque[_Fault] = deque()
         self._idempotent: dict[str, _Saved] = {}
@@ -339,7 +354,41 @@ class FakeStripeServer:
                     customer=session.get("customer"),
                     receipt_url=f"{self.base_url}/receipts/{_new_id('ch')}",
                 )
+                self._record_payment(session)
             return self._public(session)
+
+    def _record_payment(self, session: dict[str, Any]) -> None:
+        """The payment intent, charge and balance transaction Stripe keeps for a paid session."""
+        charge = session["_charge"]
+        txn = {
+            "id": _new_id("txn"),
+            "object": "balance_transaction",
+            "amount": charge["amount"],
+            "currency": charge["currency"],
+            "created": int(time.time()),
+            "fee": 0,
+            "net": charge["amount"],
+            "status": "available",
+            "type": "charge",
+            "source": charge["id"],
+        }
+        charge["balance_transaction"] = txn["id"]
+        charge["created"] = int(time.time())
+        self.balance_transactions[txn["id"]] = txn
+        self.charges[charge["id"]] = charge
+        self.payment_intents[session["payment_intent"]] = {
+            "id": session["payment_intent"],
+            "object": "payment_intent",
+            "amount": charge["amount"],
+            "amount_received": charge["amount"],
+            "currency": charge["currency"],
+            "customer": session.get("customer"),
+            "created": int(time.time()),
+            "latest_charge": charge["id"],
+            "metadata": charge.get("metadata") or {},
+            "status": "succeeded",
+            "livemode": False,
+        }
 
     def charge_for(self, session_id: str) -> dict[str, Any]:
         return dict(self.sessions[session_id]["_charge"])
@@ -359,11 +408,25 @@ class FakeStripeServer:
             left = charge["amount"] - charge["amount_refunded"]
             charge["amount_refunded"] += left if amount is None else min(amount, left)
             charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+            refund = {
+                "id": _new_id("re"),
+                "object": "refund",
+                "amount": left if amount is None else min(amount, left),
+                "charge": charge["id"],
+                "currency": charge["currency"],
+                "created": int(time.time()),
+                "payment_intent": charge.get("payment_intent"),
+                "status": "succeeded",
+                "metadata": {},
+            }
+            self.refunds[refund["id"]] = refund
             return make_event("charge.refunded", dict(charge))
 
     def deliver(self, event: dict[str, Any]) -> int:
         """POST a signed event to ``webhook_url``; returns the HTTP status."""
         assert self.webhook_url and self.webhook_secret, "set webhook_url and webhook_secret to deliver events"
+        with self._lock:
+            self.events[event["id"]] = event
         body, signature = signed_event(event, self.webhook_secret)
         request = urllib.request.Request(
             self.webhook_url,
@@ -414,20 +477,65 @@ class FakeStripeServer:
             self._idempotent[key] = _Saved(fingerprint, status, body)
             return status, body
 
+    def _collections(self) -> dict[str, tuple[str, dict[str, dict[str, Any]]]]:
+        return {
+            "customers": ("customer", self.customers),
+            "checkout/sessions": ("checkout.session", self.sessions),
+            "payment_intents": ("payment_intent", self.payment_intents),
+            "charges": ("charge", self.charges),
+            "refunds": ("refund", self.refunds),
+            "balance_transactions": ("balance_transaction", self.balance_transactions),
+            "events": ("event", self.events),
+        }
+
+    def _account(self) -> dict[str, Any]:
+        return {
+            "id": self.account_id,
+            "object": "account",
+            "business_profile": {"name": "Cohorta (fake Stripe)"},
+            "charges_enabled": True,
+            "country": "US",
+            "created": 1_700_000_000,
+            "default_currency": "usd",
+            "details_submitted": True,
+            "email": "billing@example.com",
+            "metadata": {},
+            "payouts_enabled": True,
+            "settings": {"dashboard": {"display_name": "Cohorta (fake Stripe)"}},
+            "type": "standard",
+        }
+
     def _route(self, method: str, path: str, params: dict[str, Any]) -> tuple[int, dict]:
         if method == "POST" and path == "/v1/customers":
             return 200, self._create_customer(params)
         if method == "POST" and path == "/v1/checkout/sessions":
             return 200, self._create_session(params)
-        match = re.fullmatch(r"/v1/checkout/sessions/([^/]+)", path)
-        if method == "GET" and match:
-            with self._lock:
-                session = self.sessions.get(match.group(1))
-            if session is None:
+        if method == "GET" and path == "/v1/account":
+            return 200, self._account()
+        if method == "GET" and path == "/v1/accounts":  # connected accounts: Cohorta has none
+            return 200, {"object": "list", "url": path, "has_more": False, "data": []}
+        if method == "GET" and re.fullmatch(r"/v1/customers/[^/]+/(sources|payment_methods|tax_ids)", path):
+            return 200, {"object": "list", "url": path, "has_more": False, "data": []}  # Checkout saves none
+        if method == "GET":
+            for collection, (kind, store) in self._collections().items():
+                if path == f"/v1/{collection}":
+                    with self._lock:
+                        data = [self._public(o) if kind == "checkout.session" else o for o in store.values()]
+                    return 200, {"object": "list", "url": path, "has_more": False, "data": data}
+                match = re.fullmatch(rf"/v1/{collection}/([^/]+)", path)
+                if match:
+                    with self._lock:
+                        found = store.get(match.group(1))
+                    if found is None:
+                        raise _ApiError(
+                            404, "invalid_request_error", f"No such {kind}: '{match.group(1)}'", "resource_missing"
+                        )
+                    return 200, self._public(found) if kind == "checkout.session" else found
+            other = re.fullmatch(r"/v1/([a-z_]+)/([^/]+)", path)
+            if other:  # an object of a kind this fake never makes: as at Stripe, it does not exist
                 raise _ApiError(
-                    404, "invalid_request_error", f"No such checkout.session: '{match.group(1)}'", "resource_missing"
+                    404, "invalid_request_error", f"No such {other.group(1)}: '{other.group(2)}'", "resource_missing"
                 )
-            return 200, self._public(session)
         raise _ApiError(404, "invalid_request_error", f"Unrecognized request URL ({method}: {path}).")
 
     def _create_customer(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -643,7 +751,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.fakes.stripe_server", description="A fake Stripe API.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8812)
-    parser.add_argument("--api-key", default="sk_test_fake")
+    parser.add_argument("--api-key", default=FAKE_SECRET_KEY)
     parser.add_argument("--webhook-url", help="where the Pay button sends checkout.session.completed")
     parser.add_argument("--webhook-secret", help="the whsec_… the events are signed with")
     parser.add_argument("--webhook-delay", type=float, default=2.0, help="seconds between paying and the webhook")

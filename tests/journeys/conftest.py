@@ -154,7 +154,7 @@ def stack(django_db_setup, tmp_path_factory, request) -> Iterator[Stack]:
     llm = QuotingFakeLLM(api_key="test-key", ttft=0.05, tokens_per_second=0, completion_tokens=40).start()
     # Payments on, against the project's fake Stripe (its hosted /pay page stands in for Checkout).
     # No webhook_url yet: the billing journey sends the signed event itself, when it wants to.
-    stripe = FakeStripeServer(api_key="sk_test_fake").start()
+    stripe = FakeStripeServer(api_key="sk_test_fakecohorta000000000000000000").start()
     oidc = FakeOIDCServer(client_id=OIDC_CLIENT_ID, client_secret=OIDC_CLIENT_SECRET, consent="page").start()
     env = base_env(
         DATABASE_URL=service_database_url(),
@@ -166,7 +166,7 @@ def stack(django_db_setup, tmp_path_factory, request) -> Iterator[Stack]:
         LLM_DEADLINE_SECONDS="60",
         # What production does (DEBUG=1 would make it optional): the journey clicks the emailed link.
         ACCOUNT_EMAIL_VERIFICATION="mandatory",
-        STRIPE_SECRET_KEY="sk_test_fake",
+        STRIPE_SECRET_KEY="sk_test_fakecohorta000000000000000000",
         STRIPE_PUBLISHABLE_KEY="pk_test_fake",
         STRIPE_WEBHOOK_SECRET=STRIPE_WEBHOOK_SECRET,
         STRIPE_API_BASE=stripe.base_url,

@@ -251,6 +251,7 @@ PUBLIC_OR_STAFF_ROUTES: dict[str, str] = {
     "favicon": "public: a redirect to the static icon",
     "account_deleted": "public goodbye page shown after an account is deleted",
     "billing:stripe-webhook": "Stripe's signed callback; a bad signature is a 400 (tests/billing)",
+    "djstripe:djstripe_webhook_by_uuid": "Stripe's signed callback at dj-stripe's URL, same view (tests/billing)",
     "api:staff-usage-summary": "staff only (IsAdminUser); non-staff get 403: tests/backoffice/test_access.py",
 }
 
