@@ -107,6 +107,7 @@ INSTALLED_APPS = [
     "cohorta.privacy",
     "personas",
     "focusgroups",
+    "surveys",
     "billing",
     "usage",
 ]
@@ -234,7 +235,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"cohorta.jobs.tasks.*": {"queue": "llm"}, "focusgroups.tasks.*": {"queue": "llm"}}
+CELERY_TASK_ROUTES = {
+    "cohorta.jobs.tasks.*": {"queue": "llm"},
+    "focusgroups.tasks.*": {"queue": "llm"},
+    "surveys.tasks.*": {"queue": "llm"},
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "reap-dead-jobs": {"task": "cohorta.jobs.tasks.reap_jobs", "schedule": 30.0, "options": {"queue": "default"}},
@@ -285,6 +290,7 @@ LLM_FEATURES = {
     "image_description": "main",
     "grounding_summary": "mini",
     "healthcheck": "mini",
+    "survey_answer": "main",
 }
 # Per-feature override, e.g. LLM_FEATURE_KEY_THEMES=mini
 for _feature in list(LLM_FEATURES):

@@ -22,6 +22,7 @@ urlpatterns = [
     path("jobs/", include("cohorta.jobs.urls")),
     path("personas/", include("personas.urls")),
     path("focus-groups/", include("focusgroups.urls")),
+    path("surveys/", include("surveys.urls")),
     path("usage/", include("usage.urls")),
     path("billing/", include("billing.urls")),
     path("admin/", admin.site.urls),

@@ -21,6 +21,7 @@ FEATURE_LABELS = {
     "image_description": "Image description",
     "grounding_summary": "Grounding document summary",
     "healthcheck": "AI connection check",
+    "survey_answer": "Survey answers",
 }
 
 
