@@ -211,7 +211,6 @@ def test_offline_hashing_stand_in_is_simulated_and_free(owner, settings):
     assert embedding_model_name("survey_rating") == event.model == "hashing-256"
 
 
-@pytest.mark.slow
 def test_offline_local_model_is_real_e5_simulated_and_free(owner, settings):
     import numpy as np
 
