@@ -271,7 +271,7 @@ def _answers(run: Run, respondent: Respondent, questions: list[dict], data: dict
                 if q.get("direct_elicitation") and isinstance(item.get("rating"), int):
                     answer.direct = item["rating"]
                 pmf = rate_answers(answers=[text], anchor_sets=anchor_sets_for(q), user=run.owner)[0]
-                answer.pmf = [round(float(p), 6) for p in pmf]
+                answer.pmf = [float(p) for p in pmf]
                 answer.expected = float(expected_value(pmf, scale_values(q["kind"])))
             elif q["kind"] == QuestionKind.SINGLE and item.get("choice") in q["shown_options"]:
                 answer.choices = [item["choice"]]
