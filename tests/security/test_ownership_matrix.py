@@ -198,7 +198,6 @@ OBJECT_ROUTES: dict[str, Kwargs] = {
     "api:focusgroup-transcript": fg,
     "api:focusgroup-analysis": fg,
     "api:focusgroup-export": lambda w: {"fg_id": w.focus_group.pk, "kind": "transcript-csv"},
-    "api:focusgroup-live-themes": fg,
     "surveys:detail": lambda w: {"survey_id": w.survey.pk},
     "surveys:delete": lambda w: {"survey_id": w.survey.pk},
     "surveys:preview": lambda w: {"survey_id": w.survey.pk},
