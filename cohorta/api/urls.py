@@ -25,4 +25,5 @@ urlpatterns = [
     path("", include("billing.api_urls")),
     path("", include("personas.api_urls")),
     path("", include("focusgroups.api_urls")),
+    path("", include("surveys.api_urls")),
 ]

@@ -33,6 +33,17 @@ class AppSettingsAdmin(AuditedAdminMixin, admin.ModelAdmin):
             },
         ),
         ("Live sessions", {"fields": ("live_themes_every_turns",)}),
+        (
+            "Surveys",
+            {
+                "fields": (
+                    "survey_credits_per_block",
+                    "survey_questions_per_block",
+                    "survey_parallelism",
+                    "survey_max_panel",
+                )
+            },
+        ),
         ("LLM cost quotas", {"fields": ("default_monthly_quota_usd", "quota_warning_ratio")}),
         ("Audit", {"fields": ("change_reason",)}),
     )

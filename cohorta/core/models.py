@@ -65,6 +65,29 @@ class AppSettings(models.Model):
             "after every this many participant answers, shown as provisional on the session page. 0 switches it off."
         ),
     )
+    survey_credits_per_block = models.PositiveIntegerField(
+        "survey credits per respondent and block",
+        default=1,
+        help_text="Credits for one survey respondent answering one block of questions (see the block size).",
+    )
+    survey_questions_per_block = models.PositiveSmallIntegerField(
+        "survey questions per block",
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(200)],
+        help_text="A survey's questions are priced in blocks of this many, rounded up (11 questions = 2 blocks).",
+    )
+    survey_parallelism = models.PositiveSmallIntegerField(
+        "survey respondents at once",
+        default=8,
+        validators=[MinValueValidator(1), MaxValueValidator(64)],
+        help_text="How many respondents of one survey run answer at the same time (one task each).",
+    )
+    survey_max_panel = models.PositiveIntegerField(
+        "largest survey panel",
+        default=500,
+        validators=[MinValueValidator(1), MaxValueValidator(10000)],
+        help_text="The most personas one survey run may ask.",
+    )
     default_monthly_quota_usd = models.DecimalField(
         max_digits=10,
         decimal_places=2,

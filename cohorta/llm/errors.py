@@ -40,6 +40,12 @@ class LLMTruncated(LLMError):
     code = "llm_truncated"
 
 
+class LLMInvalidEmbedding(LLMError):
+    """Embeddings that could not be read, or whose dimensions disagree, after the retries."""
+
+    code = "llm_invalid_embedding"
+
+
 class LLMConfigurationError(LLMError):
     """The provider refused our credentials or request: retrying cannot help."""
 

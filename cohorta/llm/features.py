@@ -1,8 +1,8 @@
 """What each LLM feature is called where people read it: the Usage page, the admin, analytics and CSVs.
 
-The feature names themselves (``settings.LLM_FEATURES``) are identifiers stored on every
-usage event and used in ``LLM_FEATURE_<NAME>`` overrides; they never change. Every name in
-``LLM_FEATURES`` has a label here (a test holds them together).
+The feature names themselves (``settings.LLM_FEATURES`` and ``settings.LLM_EMBEDDING_FEATURES``) are
+identifiers stored on every usage event and used in ``LLM_FEATURE_<NAME>`` overrides; they never change.
+Every name in both has a label here (a test holds them together).
 """
 
 FEATURE_LABELS = {
@@ -21,6 +21,8 @@ FEATURE_LABELS = {
     "image_description": "Image description",
     "grounding_summary": "Grounding document summary",
     "healthcheck": "AI connection check",
+    "survey_answer": "Survey answers",
+    "survey_rating": "Survey answer rating",
 }
 
 

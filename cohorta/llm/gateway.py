@@ -2,6 +2,7 @@
 
     result = complete(feature="persona_response", messages=[...], user=user, stream_to=send_delta)
     result = complete(feature="persona_basic", messages=[...], schema=PERSONAS_SCHEMA, user=user, job=job)
+    vectors = embed(feature="survey_rating", texts=["I'd buy it", ...], user=user)
 
 For every request it sends to the provider it writes exactly one UsageEvent
 (success or failure) with tokens, cost, latency and time to first token. It
@@ -10,7 +11,8 @@ checks the user's quota first, retries 429/5xx/timeouts at most
 deadline, fits structured output to its JSON schema where strict mode cannot
 (text over a length limit cut at a word boundary, see cohorta.llm.schemas), validates
 it (one retry on invalid output; output cut at the token limit is never repaired), and raises
-typed errors (cohorta.llm.errors) whose messages carry no secrets.
+typed errors (cohorta.llm.errors) whose messages carry no secrets. ``embed()`` does the same for
+embeddings: batches of ``LLM_EMBEDDING_BATCH_SIZE`` texts, one metered request each.
 """
 
 import json
@@ -20,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 import jsonschema
@@ -28,6 +30,7 @@ from django.conf import settings
 from tenacity import RetryCallState, Retrying, stop_after_attempt
 
 from cohorta.llm import errors
+from cohorta.llm.embedders import EmbeddingRequest, get_embedder
 from cohorta.llm.providers import ProviderRequest, ProviderResponse, get_provider
 from cohorta.llm.schemas import schema_fit, wire_schema
 from cohorta.llm.tokens import count_message_tokens, count_tokens
@@ -246,6 +249,10 @@ def _wait(state: RetryCallState) -> float:
 def _call_with_retries(
     ctx: _CallContext, request: ProviderRequest, on_retry
 ) -> tuple[ProviderResponse, TokenUsage, int]:
+    return _with_retries(ctx, partial(_one_call, ctx, request), on_retry, _typed_error)
+
+
+def _with_retries(ctx: _CallContext, call: Callable[[], Any], on_retry, typed_error) -> Any:
     next_wait = [0.0]
 
     def retryable(state: RetryCallState) -> bool:
@@ -278,9 +285,9 @@ def _call_with_retries(
     try:
         for attempt in retrying:
             with attempt:
-                return _one_call(ctx, request)
+                return call()
     except errors.ProviderError as exc:
-        raise _typed_error(exc) from None
+        raise typed_error(exc) from None
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -403,3 +410,149 @@ def _typed_error(exc: errors.ProviderError) -> errors.LLMError:
     if isinstance(exc, errors.ProviderMalformed | errors.ProviderStreamCut):
         return errors.LLMUnavailable("The AI provider sent a broken answer. Please try again.")
     return errors.LLMUnavailable("The AI provider is unavailable right now. Please try again shortly.")
+
+
+# --- embeddings ----------------------------------------------------------------------------------------------
+
+
+def embedding_model_for(feature: str) -> tuple[str, str]:
+    """(alias, model) for an embedding feature, from settings (``LLM_EMBEDDING_FEATURES``)."""
+    try:
+        alias = settings.LLM_EMBEDDING_FEATURES[feature]
+    except KeyError:
+        raise ValueError(f"Unknown embedding feature {feature!r}; add it to LLM_EMBEDDING_FEATURES") from None
+    return alias, settings.LLM_EMBEDDING_MODELS[alias]
+
+
+def embedding_model_name(feature: str) -> str:
+    """The model ``embed(feature=…)`` uses now, as its usage events record it: the configured one, or the
+    local model when there is no API key. Stored with results so they can be traced to the model."""
+    embedder = get_embedder()
+    return embedder.fixed_model or embedding_model_for(feature)[1]
+
+
+def embed(
+    *,
+    feature: str,
+    texts: list[str],
+    user=None,
+    job=None,
+    dimensions: int | None = None,
+    deadline_seconds: float | None = None,
+    on_retry: Callable[[], None] | None = None,
+) -> list[list[float]]:
+    """One vector per text, in order, from ``/v1/embeddings`` (or the local model offline).
+
+    Texts go in batches of ``LLM_EMBEDDING_BATCH_SIZE``; each batch is one request and one UsageEvent, checked
+    against the user's quota first and retried like a completion. Every vector of a call has the same length
+    (``dimensions``, or ``LLM_EMBEDDING_DIMENSIONS``, when given): a batch that breaks that, or an answer that
+    cannot be read, is retried and then raises ``LLMInvalidEmbedding``. Blank texts are refused (ValueError):
+    providers reject them, and a blank answer has nothing to rate.
+    """
+    texts = list(texts)
+    for text in texts:
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("embed() takes non-blank strings only")
+    alias, model = embedding_model_for(feature)
+    if not texts:
+        return []
+    embedder = get_embedder()
+    ctx = _CallContext(
+        feature=feature,
+        alias=alias,
+        model=embedder.fixed_model or model,
+        user=user,
+        job_id=getattr(job, "pk", job),
+        focus_group_id=None,
+        persona_id=None,
+        provider=embedder,
+        messages=[],
+        deadline=time.monotonic() + (deadline_seconds or settings.LLM_DEADLINE_SECONDS),
+    )
+    # A local model has one size; only a provider can be asked for shorter vectors.
+    wanted = None if embedder.fixed_model else (dimensions or settings.LLM_EMBEDDING_DIMENSIONS)
+    size = max(1, settings.LLM_EMBEDDING_BATCH_SIZE)
+    vectors: list[list[float]] = []
+    for start in range(0, len(texts), size):
+        if user is not None:
+            quota_check(user=user)
+        request = EmbeddingRequest(
+            model=ctx.model,
+            texts=texts[start : start + size],
+            deadline=ctx.deadline,
+            dimensions=wanted,
+            encoding_format=settings.LLM_EMBEDDING_ENCODING_FORMAT,
+        )
+        expected = wanted or (len(vectors[0]) if vectors else None)
+        call = partial(_one_embedding_call, ctx, request, expected)
+        vectors.extend(_with_retries(ctx, call, on_retry, _typed_embedding_error))
+    return vectors
+
+
+def _one_embedding_call(ctx: _CallContext, request: EmbeddingRequest, expected_dimensions: int | None):
+    ctx.attempts += 1
+    started = time.monotonic()
+    try:
+        response = ctx.provider.embed(request)
+        if expected_dimensions is not None and len(response.vectors[0]) != expected_dimensions:
+            raise errors.ProviderMalformed(
+                f"Embeddings of {len(response.vectors[0])} dimensions where {expected_dimensions} were expected"
+            )
+    except errors.ProviderError as exc:
+        if not exc.sent:
+            raise
+        if exc.estimate_input:
+            tokens = TokenUsage(input_tokens=_embedding_tokens(request.texts), source=UsageSource.ESTIMATED)
+        else:
+            tokens = TokenUsage(source=UsageSource.NONE)
+        _record(
+            ctx,
+            tokens,
+            status=UsageStatus.ERROR,
+            error_class=exc.__class__.__name__,
+            latency_s=time.monotonic() - started,
+            ttft_s=None,
+            streamed=False,
+        )
+        raise
+    except Exception as exc:
+        _record(
+            ctx,
+            TokenUsage(),
+            status=UsageStatus.ERROR,
+            error_class=exc.__class__.__name__,
+            latency_s=time.monotonic() - started,
+            ttft_s=None,
+            streamed=False,
+        )
+        logger.exception("Unexpected failure embedding with %s for %s", ctx.model, ctx.feature)
+        raise errors.LLMError("The AI call failed unexpectedly. It has been logged; please try again.") from None
+    if response.input_tokens is not None:
+        tokens = TokenUsage(input_tokens=response.input_tokens, source=UsageSource.REPORTED)
+    else:
+        tokens = TokenUsage(input_tokens=_embedding_tokens(request.texts), source=UsageSource.ESTIMATED)
+    _record(
+        ctx,
+        tokens,
+        status=UsageStatus.OK,
+        error_class="",
+        latency_s=response.latency_s,
+        ttft_s=None,
+        streamed=False,
+        request_id=response.request_id,
+    )
+    return response.vectors
+
+
+def _embedding_tokens(texts: list[str]) -> int:
+    return sum(count_tokens(text) for text in texts)
+
+
+def _typed_embedding_error(exc: errors.ProviderError) -> errors.LLMError:
+    if isinstance(exc, errors.ProviderMalformed):
+        logger.warning("Embedding call failed: %s", scrub(f"{exc.__class__.__name__}: {exc}"))
+        return errors.LLMInvalidEmbedding(
+            "The AI provider sent embeddings in the wrong shape, twice or more. Please try again; if it keeps "
+            "happening, an administrator needs to check the embedding model (LLM_MODEL_EMBEDDING)."
+        )
+    return _typed_error(exc)

@@ -57,7 +57,7 @@ class ProviderRequest:
     seed_hint: str = ""
 
 
-def _retry_after(exc) -> float | None:
+def retry_after(exc) -> float | None:
     headers = getattr(getattr(exc, "response", None), "headers", None) or {}
     for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
         value = headers.get(name)
@@ -171,7 +171,7 @@ class OpenAIProvider:
         except ProviderError:
             raise
         except openai.RateLimitError as exc:
-            raise ProviderRateLimited("Rate limited by the provider", retry_after=_retry_after(exc)) from None
+            raise ProviderRateLimited("Rate limited by the provider", retry_after=retry_after(exc)) from None
         except openai.APITimeoutError:
             raise ProviderTimeout("The provider did not answer in time", partial_text="".join(parts)) from None
         except openai.APIConnectionError:
@@ -179,10 +179,10 @@ class OpenAIProvider:
                 raise ProviderStreamCut("The stream broke off", partial_text="".join(parts)) from None
             raise ProviderUnavailable("Could not reach the provider") from None
         except openai.InternalServerError as exc:
-            raise ProviderServerError(f"Provider error {exc.status_code}", retry_after=_retry_after(exc)) from None
+            raise ProviderServerError(f"Provider error {exc.status_code}", retry_after=retry_after(exc)) from None
         except openai.APIStatusError as exc:
             if exc.status_code >= 500:
-                raise ProviderServerError(f"Provider error {exc.status_code}", retry_after=_retry_after(exc)) from None
+                raise ProviderServerError(f"Provider error {exc.status_code}", retry_after=retry_after(exc)) from None
             raise ProviderRejected(f"The provider refused the request ({exc.status_code})") from None
         except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError):
             raise ProviderMalformed(

@@ -18,6 +18,7 @@ from django.conf import settings
 from cohorta.llm.providers import ProviderRequest, ProviderResponse, ProviderUsage
 from cohorta.llm.schema_faker import fake_instance
 from cohorta.llm.simulator_people import profile, sketches
+from cohorta.llm.simulator_surveys import survey_answers
 from cohorta.llm.simulator_talk import answer, decision, guide
 from cohorta.llm.simulator_text import image_url, user_prompt
 from cohorta.llm.simulator_vision import describe
@@ -219,10 +220,19 @@ def _crafted(schema: dict, request: ProviderRequest, data, rng: random.Random):
     return crafted
 
 
+def _survey_answers(schema: dict, messages: list[dict]) -> dict | None:
+    """A survey questionnaire is answered from the respondent's profile (cohorta/llm/simulator_surveys.py)."""
+    prompt = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), "")
+    return survey_answers(schema, prompt) if isinstance(prompt, str) else None
+
+
 def simulated_json(request: ProviderRequest, rng: random.Random) -> str:
     response_format = request.response_format or {}
     if response_format.get("type") == "json_schema":
         schema = response_format["json_schema"]["schema"]
+        survey = _survey_answers(schema, request.messages)
+        if survey is not None:
+            return json.dumps(survey)
         data = fake_instance(schema, seed=rng.randrange(2**31), hint=_topic(request.messages))
         modified = _modified_profile(schema, request.messages, data)
         if modified is not None:

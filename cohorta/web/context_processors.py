@@ -7,6 +7,7 @@ _NAV = [
     ("dashboard", "Dashboard", "bi-speedometer2", "dashboard"),
     ("personas", "Personas", "bi-people", "personas:index"),
     ("focusgroups", "Focus groups", "bi-chat-square-text", "focusgroups:index"),
+    ("surveys", "Surveys", "bi-ui-checks", "surveys:index"),
     ("usage", "Usage", "bi-graph-up", "usage:index"),
     ("billing", "Billing", "bi-credit-card", "billing:index"),
 ]
@@ -31,6 +32,7 @@ def _section_from_path(path: str) -> str:
         "": "dashboard",
         "personas": "personas",
         "focus-groups": "focusgroups",
+        "surveys": "surveys",
         "usage": "usage",
         "billing": "billing",
     }.get(first, "")

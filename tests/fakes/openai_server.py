@@ -7,9 +7,9 @@ The official ``openai`` SDK (3.52, over httpx2) works against it unmodified::
         client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}])
         server.responses[-1].usage  # exactly what the server reported: the truth to compare against
 
-Endpoints: ``POST /v1/chat/completions`` (plain and ``stream: true``), ``GET /v1/models`` and
-``GET /v1/models/{id}``. Every request needs ``Authorization: Bearer <api_key>``; anything else is a 401 with
-an OpenAI-style error body that never repeats the key that was sent.
+Endpoints: ``POST /v1/chat/completions`` (plain and ``stream: true``), ``POST /v1/embeddings``,
+``GET /v1/models`` and ``GET /v1/models/{id}``. Every request needs ``Authorization: Bearer <api_key>``; anything
+else is a 401 with an OpenAI-style error body that never repeats the key that was sent.
 
 What it answers:
 
@@ -18,6 +18,11 @@ What it answers:
 * ``response_format={"type": "json_schema", "json_schema": {"schema": ...}}``: compact JSON of
   ``fake_instance(schema, seed=<hash of the request>)``, which validates against the schema;
 * ``response_format={"type": "json_object"}``: a small JSON object.
+
+* ``/v1/embeddings``: one vector per input (a string or a list of strings), ``embedding_dimensions`` long (or the
+  request's ``dimensions``), a deterministic bag-of-words hash of the text (``cohorta.llm.embedders.hashing_vector``):
+  texts sharing words point alike. ``encoding_format`` ``float`` (default) or ``base64`` (little-endian float32);
+  ``usage.prompt_tokens`` = ``total_tokens`` = the o200k_base tokens of the inputs. ``embedding_requests`` counts them.
 
 The content is a pure function of (model, messages, response_format, seed): the same request gets the same
 answer, streamed or not. ``max_completion_tokens``/``max_tokens`` are honoured (cut, ``finish_reason
@@ -34,8 +39,8 @@ The server keeps its own clock for tests that check durations (a client's clock 
 client is descheduled): each request's ``received_monotonic`` and each answer's ``content_sent_at``, and a
 ``hang`` records whether the client hung up before it ended (``client_disconnected``).
 
-Faults (``add_fault``) are queued first in, first out, and are taken by the next chat-completion requests
-(``/v1/models`` and rejected-key requests never take one). See ``FAULT_KINDS`` and the report of each kind
+Faults (``add_fault``) are queued first in, first out, and are taken by the next chat-completion or embeddings
+requests (``/v1/models`` and rejected-key requests never take one). See ``FAULT_KINDS`` and the report of each kind
 in ``add_fault``.
 
 Run by hand or for benchmarks::
@@ -46,6 +51,7 @@ Run by hand or for benchmarks::
 from __future__ import annotations
 
 import argparse
+import base64
 import codecs
 import contextlib
 import hashlib
@@ -54,6 +60,7 @@ import http.server
 import json
 import math
 import socket
+import struct
 import sys
 import threading
 import time
@@ -62,6 +69,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from cohorta.llm.embedders import hashing_vector
 from cohorta.llm.schema_faker import fake_instance, reply_sentences
 from tests.fakes.hang import hang
 
@@ -78,8 +86,9 @@ FAULT_KINDS: dict[str, dict[str, Any]] = {
     "truncated": {"fraction": 0.5},
     "stream_cut": {"after_tokens": None},
     "no_usage": {},
+    "wrong_dimension": {"dimension": 17},
 }
-DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1", "o4-mini")
+DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1", "o4-mini", "text-embedding-3-small")
 _MESSAGE_OVERHEAD = 3  # tokens per message, as in OpenAI's cookbook
 _REPLY_OVERHEAD = 3  # every reply is primed with <|start|>assistant<|message|>
 
@@ -314,6 +323,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     return
                 self._chat_completions(raw, body)
                 return
+            if path == "/v1/embeddings":
+                if method != "POST":
+                    owner._record_response(
+                        RecordedResponse(path, 405, None, None, False, None, request_id=self.request_id)
+                    )
+                    self._error(405, f"Method {method} not allowed.", "invalid_request_error", None)
+                    return
+                self._embeddings(raw, body)
+                return
             owner._record_response(RecordedResponse(path, 404, None, None, False, None, request_id=self.request_id))
             self._error(404, f"Unknown request URL: {method} {path}.", "invalid_request_error", "unknown_url")
         except _ClientGone:
@@ -335,6 +353,83 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
             )
         return "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys."
+
+    # ---- embeddings --------------------------------------------------------------------------------------
+
+    def _embeddings(self, raw: bytes, body: Any) -> None:
+        owner = self.server.owner
+        path = "/v1/embeddings"
+        problem = _validate_embeddings_body(raw, body)
+        if problem is not None:
+            message, param = problem
+            owner._record_response(RecordedResponse(path, 400, None, None, False, None, request_id=self.request_id))
+            self._error(400, message, "invalid_request_error", None, param)
+            return
+        with owner._lock:
+            owner.embedding_requests += 1
+        fault = owner._take_fault()
+        kind = fault.kind if fault else None
+        options = fault.options if fault else {}
+        model = body["model"]
+        if kind == "hang":
+            record = RecordedResponse(path, None, None, None, False, kind, model=model, request_id=self.request_id)
+            owner._record_response(record)
+            hang(self.connection, float(options["seconds"]), owner.stopping, lambda: _mark_hung_up(record))
+            self._abort()
+            return
+        if kind == "rate_limit":
+            retry_after = float(options["retry_after"])
+            owner._record_response(
+                RecordedResponse(path, 429, None, None, False, kind, model=model, request_id=self.request_id)
+            )
+            headers = {"retry-after": _format_seconds(retry_after), "retry-after-ms": str(round(retry_after * 1000))}
+            payload = {
+                "error": {"message": options["message"], "type": "rate_limit_error", "param": None,
+                          "code": "rate_limit_exceeded"}
+            }  # fmt: skip
+            self._send_json(429, payload, headers)
+            return
+        if kind == "server_error":
+            status = int(options["status"])
+            owner._record_response(
+                RecordedResponse(path, status, None, None, False, kind, model=model, request_id=self.request_id)
+            )
+            self._error(status, options["message"], "server_error", None)
+            return
+
+        texts = [body["input"]] if isinstance(body["input"], str) else list(body["input"])
+        dimensions = body.get("dimensions") or owner.embedding_dimensions
+        vectors = [hashing_vector(text, dimensions) for text in texts]
+        if kind == "wrong_dimension":  # the last vector of the answer has another length
+            vectors[-1] = hashing_vector(texts[-1], int(options["dimension"]))
+        as_base64 = body.get("encoding_format") == "base64"
+        data = [
+            {"object": "embedding", "index": i, "embedding": _base64_floats(v) if as_base64 else v}
+            for i, v in enumerate(vectors)
+        ]
+        tokens = sum(count_tokens(text) for text in texts)
+        usage = None if kind in ("no_usage", "malformed_json") else {"prompt_tokens": tokens, "total_tokens": tokens}
+        payload = {"object": "list", "data": data, "model": model}
+        if usage is not None:
+            payload["usage"] = usage
+        owner._record_response(
+            RecordedResponse(path, 200, usage, None, False, kind, model=model, request_id=self.request_id)
+        )
+        text = json.dumps(payload)
+        if kind == "malformed_json":
+            self._send_bytes(200, text[: max(1, len(text) // 2)].encode(), "application/json")
+            return
+        if kind == "stream_cut":  # promise the whole body, send half, hang up
+            encoded = text.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(encoded)))
+            self.send_header("x-request-id", self.request_id)
+            self.end_headers()
+            self._write(encoded[: len(encoded) // 2])
+            self._abort()
+            return
+        self._send_bytes(200, text.encode(), "application/json")
 
     # ---- chat completions --------------------------------------------------------------------------------
 
@@ -579,6 +674,34 @@ def _validate_chat_body(raw: bytes, body: Any) -> tuple[str, str | None] | None:
     return None
 
 
+def _validate_embeddings_body(raw: bytes, body: Any) -> tuple[str, str | None] | None:
+    if not raw:
+        return ("You must provide a JSON body.", None)
+    if not isinstance(body, dict):
+        return ("We could not parse the JSON body of your request.", None)
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        return ("you must provide a model parameter", "model")
+    texts = body.get("input")
+    if isinstance(texts, str):
+        texts = [texts]
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+        return ("'input' must be a string or a non-empty array of strings.", "input")
+    if any(not t for t in texts):
+        return ("'$.input' is invalid: an input cannot be an empty string.", "input")
+    if len(texts) > 2048:
+        return ("'input' can have at most 2048 items.", "input")
+    if body.get("encoding_format", "float") not in ("float", "base64"):
+        return ("Invalid value for 'encoding_format': expected 'float' or 'base64'.", "encoding_format")
+    dimensions = body.get("dimensions")
+    if dimensions is not None and (not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions < 1):
+        return ("'dimensions' must be a positive integer.", "dimensions")
+    return None
+
+
+def _base64_floats(vector: list[float]) -> str:
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+
+
 @dataclass
 class _Plan:
     content: str
@@ -616,7 +739,7 @@ class FakeOpenAIServer:
 
     Start it with ``with FakeOpenAIServer() as server:`` (or ``start()``/``stop()``); point a client at
     ``server.base_url``. ``ttft``, ``tokens_per_second``, ``completion_tokens``, ``cached_tokens``,
-    ``reasoning_tokens`` and ``api_key`` can be changed while it runs.
+    ``reasoning_tokens``, ``embedding_dimensions`` and ``api_key`` can be changed while it runs.
     """
 
     def __init__(
@@ -632,6 +755,7 @@ class FakeOpenAIServer:
         reasoning_tokens: int = 0,
         models: tuple[str, ...] | list[str] = DEFAULT_MODELS,
         verbose: bool = False,
+        embedding_dimensions: int = 1536,
     ) -> None:
         self.api_key = api_key
         self.ttft = ttft
@@ -641,6 +765,8 @@ class FakeOpenAIServer:
         self.reasoning_tokens = reasoning_tokens
         self.models = list(models)
         self.verbose = verbose
+        self.embedding_dimensions = embedding_dimensions
+        self.embedding_requests = 0  # /v1/embeddings requests that were well-formed (the batching check)
         self.host = host
         self._port = port
         self.stopping = threading.Event()
@@ -730,6 +856,7 @@ class FakeOpenAIServer:
             self._requests.clear()
             self._responses.clear()
             self._faults.clear()
+            self.embedding_requests = 0
 
     def _record_request(self, request: RecordedRequest) -> None:
         with self._lock:
@@ -788,6 +915,12 @@ class FakeOpenAIServer:
           closed mid-body (no finish_reason, usage or ``[DONE]``) -> ``openai.APIConnectionError`` while
           iterating. Non-stream: the body is cut half-way below its Content-Length -> ``APIConnectionError``.
         * ``no_usage``: a normal answer without ``usage`` (stream: no usage chunk, even with include_usage).
+        * ``wrong_dimension`` (``dimension=17``): embeddings only: the last vector of the answer has that many
+          numbers. A chat completion serves normally.
+
+        On ``/v1/embeddings``: ``rate_limit``, ``server_error`` and ``hang`` as above; ``malformed_json`` sends half
+        the body; ``stream_cut`` promises the whole body and hangs up half-way; ``no_usage`` leaves out ``usage``;
+        the chat-only kinds (``invalid_output``, ``garbage_output``, ``truncated``) serve normally.
         """
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {', '.join(FAULT_KINDS)}")

@@ -16,6 +16,7 @@ import pytest
 from openai import AsyncOpenAI, OpenAI
 from pydantic import BaseModel
 
+from cohorta.llm.embedders import hashing_vector
 from tests.fakes.fixtures import fake_openai  # noqa: F401 - the fixture under test
 from tests.fakes.openai_server import FAULT_KINDS, FakeOpenAIServer, count_prompt_tokens, count_tokens
 from tests.integration.helpers import wait_until
@@ -327,6 +328,7 @@ def test_unknown_fault_kind_or_option_is_refused(server):
         "truncated",
         "stream_cut",
         "no_usage",
+        "wrong_dimension",
     }
 
 
@@ -566,3 +568,32 @@ def _expect_timeout(client, errors):
         client.chat.completions.create(model=MODEL, messages=MESSAGES)
     except openai.APIError as exc:
         errors.append(type(exc))
+
+
+# ---- embeddings ------------------------------------------------------------------------------------------------
+
+
+def test_embeddings_through_the_sdk_in_both_encodings(server, client):
+    texts = ["I would buy it", "Not for me"]
+    # The SDK asks for base64 by default and decodes it itself: the wire shape is the real one.
+    result = client.embeddings.create(model="text-embedding-3-small", input=texts)
+    assert [d.index for d in result.data] == [0, 1] and len(result.data[0].embedding) == 1536
+    assert result.data[1].embedding == pytest.approx(hashing_vector(texts[1], 1536), abs=1e-6)
+    assert result.usage.prompt_tokens == result.usage.total_tokens == sum(count_tokens(t) for t in texts)
+    floats = client.embeddings.create(model="m", input="one text", encoding_format="float", dimensions=8)
+    assert floats.data[0].embedding == hashing_vector("one text", 8)
+    assert server.embedding_requests == 2
+
+
+def test_embeddings_bad_requests_get_400_and_take_no_fault(server, client):
+    server.add_fault("server_error")
+    for body in ({"model": "m", "input": []}, {"model": "m", "input": [""]}, {"model": "m", "input": [1]}):
+        with pytest.raises(openai.BadRequestError):
+            client.post("/embeddings", body=body, cast_to=object)
+    assert server.embedding_requests == 0 and server.pending_faults == [("server_error", 1)]
+
+
+def test_embeddings_wrong_dimension_shortens_the_last_vector(server, client):
+    server.add_fault("wrong_dimension", dimension=5)
+    result = client.embeddings.create(model="m", input=["a", "b", "c"], encoding_format="float")
+    assert [len(d.embedding) for d in result.data] == [1536, 1536, 5]

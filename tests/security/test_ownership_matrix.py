@@ -34,6 +34,7 @@ from cohorta.accounts.services import api_token_create
 from cohorta.privacy.models import DataExport
 from focusgroups.models import Asset, AssetKind, AutonomousRun, DiscussionGuide, RunEndReason, RunStatus
 from personas.models import GenerationBrief
+from surveys.models import Answer, Respondent, RespondentState, Run, Survey
 from tests.factories import JobFactory, UserFactory
 from tests.focusgroups.factories import FocusGroupFactory, add_message, add_participants
 from tests.personas.factories import FolderFactory, PersonaFactory
@@ -61,6 +62,9 @@ class World:
     token: object
     export_job: object
     checkout: object
+    survey: object = None
+    run: object = None
+    respondent: object = None
 
 
 @pytest.fixture
@@ -108,7 +112,17 @@ def world(db) -> World:
         credits=50,
         amount=4900,
     )
-    return World(owner, other, folder, persona, brief, focus_group, asset, message, job, token, export_job, checkout)
+    survey = Survey.objects.create(owner=owner, title=f"{CANARY} survey")
+    question = survey.questions.create(kind="open", text=f"{CANARY} question?")
+    questions = [{"id": question.pk, "number": 1, "kind": "open", "text": f"{CANARY} question?"}]
+    run = Run.objects.create(survey=survey, owner=owner, title=survey.title, questions=questions, job=job)
+    respondent = Respondent.objects.create(run=run, persona=persona, profile={"name": f"{CANARY} Persona"},
+                                           state=RespondentState.DONE)  # fmt: skip
+    Answer.objects.create(respondent=respondent, question_id=question.pk, shown_position=1, text=f"{CANARY} answer")
+    return World(
+        owner, other, folder, persona, brief, focus_group, asset, message, job, token, export_job, checkout,
+        survey, run, respondent,
+    )  # fmt: skip
 
 
 def _png() -> bytes:
@@ -184,6 +198,23 @@ OBJECT_ROUTES: dict[str, Kwargs] = {
     "api:focusgroup-transcript": fg,
     "api:focusgroup-analysis": fg,
     "api:focusgroup-export": lambda w: {"fg_id": w.focus_group.pk, "kind": "transcript-csv"},
+    "surveys:detail": lambda w: {"survey_id": w.survey.pk},
+    "surveys:delete": lambda w: {"survey_id": w.survey.pk},
+    "surveys:preview": lambda w: {"survey_id": w.survey.pk},
+    "surveys:question_add": lambda w: {"survey_id": w.survey.pk},
+    "surveys:question_edit": lambda w: {"survey_id": w.survey.pk, "question_id": w.survey.questions.first().pk},
+    "surveys:question_delete": lambda w: {"survey_id": w.survey.pk, "question_id": w.survey.questions.first().pk},
+    "surveys:question_move": lambda w: {"survey_id": w.survey.pk, "question_id": w.survey.questions.first().pk},
+    "surveys:run_start": lambda w: {"survey_id": w.survey.pk},
+    "surveys:run": lambda w: {"run_id": w.run.pk},
+    "surveys:run_progress": lambda w: {"run_id": w.run.pk},
+    "surveys:respondent": lambda w: {"run_id": w.run.pk, "respondent_id": w.respondent.pk},
+    "surveys:export": lambda w: {"run_id": w.run.pk, "fmt": "csv"},
+    "api:survey-detail": lambda w: {"survey_id": w.survey.pk},
+    "api:survey-runs": lambda w: {"survey_id": w.survey.pk},
+    "api:survey-run-detail": lambda w: {"run_id": w.run.pk},
+    "api:survey-run-results": lambda w: {"run_id": w.run.pk},
+    "api:survey-run-export": lambda w: {"run_id": w.run.pk, "fmt": "json"},
 }
 
 # Object routes whose GET is a 404 for the owner too until the thing exists; the
@@ -240,6 +271,10 @@ OWN_SCOPE_ROUTES: set[str] = {
     "api:me-export",
     "api:billing-packs",
     "api:billing-checkout",
+    "surveys:index",
+    "surveys:import",
+    "api:survey-list",
+    "api:survey-import",
 }
 
 # Pages anyone may open; signed out they show the public landing page.
@@ -329,6 +364,7 @@ def test_another_user_gets_404_for_every_object_route(world, name):
     world.asset.refresh_from_db()
     assert world.focus_group.title == f"{CANARY} session" and not world.focus_group.archived
     assert world.focus_group.status == "draft"
+    assert Survey.objects.filter(pk=world.survey.pk).exists() and world.survey.questions.count() == 1
     assert world.token.revoked_at is None
 
     owner = _client_for(world.owner, name)

@@ -1,0 +1,130 @@
+"""The surveys API: thin views over surveys.services / surveys.results. Another user's survey or
+run is a 404, never a 403. Starting a run answers 202 with the run and its job; 402 when credits
+are short (nothing is started)."""
+
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cohorta.errors import ApplicationError
+from personas.models import Folder
+from surveys import exports, selectors, services
+from surveys.access import get_run_for_user, get_survey_for_user
+from surveys.io import questionnaire_read
+from surveys.results import run_results
+from surveys.runner import run_counts
+from surveys.serializers import RunSerializer, RunStartSerializer, SurveyInputSerializer, SurveySerializer
+
+TAGS = ["surveys"]
+_FILE_UPLOAD = {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
+_NOT_FOUND = OpenApiResponse(description="Not your survey (or run), or no such one.")
+
+
+def _run_data(run) -> dict:
+    return RunSerializer(run, context={"counts": run_counts(run)}).data
+
+
+class SurveyListCreateView(APIView):
+    @extend_schema(tags=TAGS, responses=SurveySerializer(many=True))
+    def get(self, request):
+        """Your surveys, newest first, with their questions."""
+        surveys = selectors.surveys_for_user(user=request.user).prefetch_related("questions")
+        return Response(SurveySerializer(surveys, many=True).data)
+
+    @extend_schema(tags=TAGS, request=SurveyInputSerializer, responses={201: SurveySerializer})
+    def post(self, request):
+        """Create a survey; `questions` (optional) is a list of `{kind, text, labels, options, …}`."""
+        data = SurveyInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        survey = services.survey_create(owner=request.user, **data.validated_data)
+        return Response(SurveySerializer(survey).data, status=status.HTTP_201_CREATED)
+
+
+class SurveyImportView(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(tags=TAGS, request={"multipart/form-data": _FILE_UPLOAD}, responses={201: SurveySerializer})
+    def post(self, request):
+        """Create a survey from a questionnaire file (JSON or CSV); 400 `invalid_file` says what is wrong."""
+        survey = services.survey_create(owner=request.user, **questionnaire_read(request.FILES.get("file")))
+        return Response(SurveySerializer(survey).data, status=status.HTTP_201_CREATED)
+
+
+class SurveyDetailView(APIView):
+    @extend_schema(tags=TAGS, responses={200: SurveySerializer, 404: _NOT_FOUND})
+    def get(self, request, survey_id: int):
+        return Response(SurveySerializer(get_survey_for_user(request, survey_id)).data)
+
+    @extend_schema(tags=TAGS, request=SurveyInputSerializer, responses={200: SurveySerializer, 404: _NOT_FOUND})
+    def patch(self, request, survey_id: int):
+        """Change the title, intro or randomisation; `questions`, when given, replaces them all."""
+        survey = get_survey_for_user(request, survey_id)
+        data = SurveyInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        survey = services.survey_update(survey=survey, **data.validated_data)
+        return Response(SurveySerializer(survey).data)
+
+    @extend_schema(tags=TAGS, responses={204: None, 404: _NOT_FOUND})
+    def delete(self, request, survey_id: int):
+        services.survey_delete(survey=get_survey_for_user(request, survey_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SurveyRunsView(APIView):
+    @extend_schema(tags=TAGS, responses={200: RunSerializer(many=True), 404: _NOT_FOUND})
+    def get(self, request, survey_id: int):
+        survey = get_survey_for_user(request, survey_id)
+        return Response([_run_data(run) for run in selectors.runs_for_survey(survey=survey)])
+
+    @extend_schema(
+        tags=TAGS,
+        request=RunStartSerializer,
+        responses={
+            202: RunSerializer,
+            400: OpenApiResponse(description="Empty questionnaire or panel, or too large a panel."),
+            402: OpenApiResponse(description="Not enough credits."),
+            404: _NOT_FOUND,
+        },
+    )
+    def post(self, request, survey_id: int):
+        """Run the survey on a folder (`folder_id`) or a list of personas (`persona_ids`): 202 + the run."""
+        survey = get_survey_for_user(request, survey_id)
+        data = RunStartSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        folder = None
+        if data.validated_data.get("folder_id") is not None:
+            folder = Folder.objects.filter(owner=request.user, pk=data.validated_data["folder_id"]).first()
+            if folder is None:
+                raise ApplicationError("No such folder.", code="not_found", status_code=404)
+        run = services.run_start(survey=survey, folder=folder, persona_ids=data.validated_data["persona_ids"])
+        return Response(_run_data(run), status=status.HTTP_202_ACCEPTED)
+
+
+class RunDetailView(APIView):
+    @extend_schema(tags=TAGS, responses={200: RunSerializer, 404: _NOT_FOUND})
+    def get(self, request, run_id: int):
+        """A run's state and progress (respondents per state)."""
+        return Response(_run_data(get_run_for_user(request, run_id)))
+
+
+class RunResultsView(APIView):
+    @extend_schema(tags=TAGS, responses={200: OpenApiResponse(description="Statistics per question."), 404: _NOT_FOUND})
+    def get(self, request, run_id: int):
+        """Per question: distribution, mean and top-2-box with 95% bootstrap intervals, segments."""
+        return Response(run_results(get_run_for_user(request, run_id)))
+
+
+class RunExportView(APIView):
+    @extend_schema(tags=TAGS, responses={200: OpenApiResponse(description="CSV or JSON file."), 404: _NOT_FOUND})
+    def get(self, request, run_id: int, fmt: str):
+        """`csv`: a row per respondent × question; `json`: everything, with the statistics."""
+        run = get_run_for_user(request, run_id)
+        if fmt not in ("csv", "json"):
+            raise ApplicationError("Unknown export format: use csv or json.", code="not_found", status_code=404)
+        body = exports.export_csv(run) if fmt == "csv" else exports.export_json(run)
+        response = HttpResponse(body, content_type="text/csv; charset=utf-8" if fmt == "csv" else "application/json")
+        response["Content-Disposition"] = f'attachment; filename="survey-{run.survey_id}-run-{run.pk}.{fmt}"'
+        return response

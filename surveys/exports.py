@@ -1,0 +1,118 @@
+"""CSV and JSON exports of a run: a row per respondent × question (text, distribution, expected
+value, the number stated directly, the choice, the order shown), and the statistics."""
+
+import csv
+import io
+import json
+
+from surveys.models import Run
+from surveys.results import run_results
+from surveys.selectors import answers_of_run, respondents_of
+
+CSV_HEADER = [
+    "respondent_id",
+    "persona",
+    "age",
+    "gender",
+    "location",
+    "respondent_status",
+    "question_id",
+    "question_number",
+    "question_type",
+    "question",
+    "position_shown",
+    "options_order_shown",
+    "answer",
+    "answer_status",
+    "distribution",
+    "expected_value",
+    "direct_rating",
+    "choices",
+]
+
+
+def _safe(value):
+    """Spreadsheets run cells that start with = + - @ as formulas; a quote keeps them text."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def export_csv(run: Run) -> str:
+    questions = {q["id"]: q for q in run.questions}
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_HEADER)
+    for answer in answers_of_run(run=run):
+        respondent = answer.respondent
+        question = questions.get(answer.question_id, {})
+        profile = respondent.profile
+        row = [
+            respondent.pk,
+            profile.get("name", ""),
+            profile.get("age", ""),
+            profile.get("gender", ""),
+            profile.get("location", ""),
+            respondent.state,
+            answer.question_id,
+            question.get("number", ""),
+            question.get("kind", ""),
+            question.get("text", ""),
+            answer.shown_position,
+            " | ".join(answer.option_order),
+            answer.text,
+            answer.status,
+            json.dumps(answer.pmf) if answer.pmf else "",
+            f"{answer.expected:.4f}" if answer.expected is not None else "",
+            answer.direct if answer.direct is not None else "",
+            " | ".join(answer.choices),
+        ]
+        writer.writerow([_safe(cell) for cell in row])
+    return out.getvalue()
+
+
+def export_data(run: Run) -> dict:
+    answers: dict[int, list] = {}
+    for answer in answers_of_run(run=run):
+        answers.setdefault(answer.respondent_id, []).append(
+            {
+                "question_id": answer.question_id,
+                "position_shown": answer.shown_position,
+                "options_order_shown": answer.option_order,
+                "text": answer.text,
+                "status": answer.status,
+                "distribution": answer.pmf,
+                "expected_value": answer.expected,
+                "direct_rating": answer.direct,
+                "choices": answer.choices,
+            }
+        )
+    return {
+        "survey": {"id": run.survey_id, "title": run.title, "intro": run.intro},
+        "run": {
+            "id": run.pk,
+            "panel": run.panel_label,
+            "created_at": run.created_at.isoformat(),
+            "seed": run.seed,
+            "randomize_questions": run.randomize_questions,
+        },
+        "questions": run.questions,
+        "respondents": [
+            {
+                "id": r.pk,
+                "persona_id": r.persona_id,
+                "profile": {k: r.profile.get(k) for k in ("name", "age", "gender", "location", "occupation")},
+                "status": r.state,
+                "error": r.error,
+                "question_order": r.question_order,
+                "simulated": r.simulated,
+                "answers": answers.get(r.pk, []),
+            }
+            for r in respondents_of(run=run)
+        ],
+        "results": run_results(run),
+    }
+
+
+def export_json(run: Run) -> str:
+    return json.dumps(export_data(run), ensure_ascii=False, indent=1)

@@ -1,0 +1,163 @@
+"""Questionnaires and their runs on a panel of personas.
+
+A run freezes the questionnaire (``Run.questions``) when it starts, so editing a survey never
+changes results already collected; answers point at the frozen questions by their id.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class QuestionKind(models.TextChoices):
+    LIKERT5 = "likert5", "Likert scale (5 points)"
+    LIKERT7 = "likert7", "Likert scale (7 points)"
+    NPS = "nps", "Rating 0–10 (NPS)"
+    SINGLE = "single", "Single choice"
+    MULTIPLE = "multiple", "Multiple choice"
+    OPEN = "open", "Open text"
+
+
+SCALE_KINDS = (QuestionKind.LIKERT5, QuestionKind.LIKERT7, QuestionKind.NPS)
+CHOICE_KINDS = (QuestionKind.SINGLE, QuestionKind.MULTIPLE)
+SCALE_POINTS = {QuestionKind.LIKERT5: 5, QuestionKind.LIKERT7: 7, QuestionKind.NPS: 11}
+
+
+class Survey(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="surveys")
+    title = models.CharField(max_length=200)
+    intro = models.TextField(
+        blank=True, max_length=4000, help_text="What respondents read before the questions (context, a concept…)."
+    )
+    randomize_questions = models.BooleanField(
+        default=False, help_text="Show the questions in a different order to each respondent (the order is recorded)."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Question(models.Model):
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="questions")
+    position = models.PositiveIntegerField(default=0)
+    kind = models.CharField(max_length=16, choices=QuestionKind.choices)
+    text = models.TextField(max_length=1000)
+    # Scale questions: one label per point, lowest first (a Likert question must have them).
+    labels = models.JSONField(default=list, blank=True)
+    # Choice questions: the options, in their written order.
+    options = models.JSONField(default=list, blank=True)
+    randomize_options = models.BooleanField(default=False)
+    # Scale questions: the anchor statements SSR compares answers with; blank = the preset's.
+    anchor_preset = models.CharField(max_length=40, blank=True)
+    anchor_sets = models.JSONField(default=list, blank=True)
+    direct_elicitation = models.BooleanField(
+        default=True, help_text="Also ask for the number directly, shown beside the SSR rating as a method check."
+    )
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.text[:60]
+
+    @property
+    def is_scale(self) -> bool:
+        return self.kind in SCALE_KINDS
+
+    @property
+    def is_choice(self) -> bool:
+        return self.kind in CHOICE_KINDS
+
+
+class Run(models.Model):
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="runs")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="survey_runs")
+    job = models.OneToOneField("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="survey_run")
+    panel_label = models.CharField(max_length=200, blank=True)
+    # The questionnaire as it was when the run started: [{id, kind, text, labels, options, ...}].
+    questions = models.JSONField(default=list)
+    title = models.CharField(max_length=200)
+    intro = models.TextField(blank=True)
+    randomize_questions = models.BooleanField(default=False)
+    seed = models.PositiveIntegerField(default=0)
+    unit_cost = models.PositiveIntegerField(default=0, help_text="Credits per respondent.")
+    # Why the run stopped early, when it did ("quota": the monthly AI budget ran out).
+    stop_reason = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.created_at:%Y-%m-%d})"
+
+
+class RespondentState(models.TextChoices):
+    PENDING = "pending", "Waiting"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Answering"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+OPEN_RESPONDENT_STATES = (RespondentState.PENDING, RespondentState.QUEUED, RespondentState.RUNNING)
+
+
+class Respondent(models.Model):
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="respondents")
+    persona = models.ForeignKey("personas.Persona", null=True, blank=True, on_delete=models.SET_NULL)
+    position = models.PositiveIntegerField(default=0)
+    # Who answered, as they were then (segments are computed from this, not the live persona).
+    profile = models.JSONField(default=dict)
+    state = models.CharField(max_length=16, choices=RespondentState.choices, default=RespondentState.PENDING)
+    error = models.CharField(max_length=500, blank=True)
+    question_order = models.JSONField(default=list, blank=True)
+    simulated = models.BooleanField(default=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        indexes = [models.Index(fields=["run", "state"], name="respondent_run_state_idx")]
+
+    def __str__(self) -> str:
+        return self.profile.get("name", f"Respondent {self.pk}")
+
+    @property
+    def name(self) -> str:
+        return self.profile.get("name", "Respondent")
+
+
+class AnswerStatus(models.TextChoices):
+    OK = "ok", "Answered"
+    EMPTY = "empty", "Empty answer"
+    REFUSED = "refused", "Refused to answer"
+
+
+class Answer(models.Model):
+    respondent = models.ForeignKey(Respondent, on_delete=models.CASCADE, related_name="answers")
+    question_id = models.PositiveIntegerField(help_text="The id of the question in the run's frozen questionnaire.")
+    shown_position = models.PositiveSmallIntegerField(help_text="1 = asked first.")
+    option_order = models.JSONField(default=list, blank=True)
+    text = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=AnswerStatus.choices, default=AnswerStatus.OK)
+    # Scale questions: the SSR distribution over the points, and its expected value.
+    pmf = models.JSONField(null=True, blank=True)
+    expected = models.FloatField(null=True, blank=True)
+    # The number the respondent stated when asked directly (direct elicitation).
+    direct = models.SmallIntegerField(null=True, blank=True)
+    # Choice questions: what was picked.
+    choices = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["shown_position"]
+        constraints = [models.UniqueConstraint(fields=["respondent", "question_id"], name="answer_unique_per_question")]
+
+    def __str__(self) -> str:
+        return f"Answer to question {self.question_id} by respondent {self.respondent_id}"

@@ -1,0 +1,182 @@
+"""Statistics of a run: per question the distribution, mean and top-2-box with 95% bootstrap intervals,
+segments by persona attribute, and the per-respondent drill-down.
+
+Only finished respondents count, and only their usable answers (empty or refused ones are counted
+and shown, never rated). Every interval is seeded by the run and the question, so a page, the API
+and the exports show the same numbers every time.
+"""
+
+import re
+from collections import Counter, defaultdict
+
+import numpy as np
+from django.core.cache import cache
+
+from surveys.models import SCALE_POINTS, Answer, AnswerStatus, QuestionKind, Respondent, RespondentState, Run
+from surveys.questionnaire import scale_values
+from surveys.stats import bootstrap_mean_ci, compare_segments, distribution_ci
+
+RESAMPLES = 2000
+TOP_BOX = 2
+SEGMENT_ATTRIBUTES = (("age_band", "Age"), ("gender", "Gender"), ("location", "Location"))
+MAX_SEGMENTS = 6
+CACHE_SECONDS = 600
+
+
+def age_band(age) -> str:
+    try:
+        age = int(age)
+    except (TypeError, ValueError):
+        return "Unknown"
+    for top, label in ((29, "18–29"), (44, "30–44"), (59, "45–59")):
+        if age <= top:
+            return label
+    return "60+"
+
+
+def segment_of(profile: dict, attribute: str) -> str:
+    if attribute == "age_band":
+        return age_band(profile.get("age"))
+    value = str(profile.get(attribute) or "").strip()
+    if attribute == "location":
+        value = re.split(r"[,(]", value)[0].strip()  # "Leeds, UK" and "Leeds" are one place
+    return value.capitalize() if attribute == "gender" and value else (value or "Not stated")
+
+
+def _ci(values, seed: int) -> dict | None:
+    values = [float(v) for v in values]
+    if not values:
+        return None
+    mean, low, high = bootstrap_mean_ci(values, seed=seed, resamples=RESAMPLES)
+    return {"mean": float(mean), "low": float(low), "high": float(high), "n": len(values)}
+
+
+def _top_box_values(pmfs: np.ndarray, k: int) -> list[float]:
+    """Each respondent's probability of answering in the top ``k`` points."""
+    return [float(row[-k:].sum()) for row in pmfs]
+
+
+def _scale_stats(question: dict, answers: list[Answer], seed: int) -> dict:
+    values = scale_values(question["kind"])
+    rated = [a for a in answers if a.status == AnswerStatus.OK and a.pmf]
+    stats: dict = {"points": values, "labels": _point_labels(question), "n": len(rated)}
+    if rated:
+        pmfs = np.array([a.pmf for a in rated], dtype=float)
+        mean_pmf, low, high = distribution_ci(pmfs, seed=seed, resamples=RESAMPLES)
+        stats["distribution"] = {
+            "mean": [float(x) for x in mean_pmf],
+            "low": [float(x) for x in low],
+            "high": [float(x) for x in high],
+        }
+        stats["mean"] = _ci([a.expected for a in rated], seed)
+        stats["top_box"] = _ci(_top_box_values(pmfs, TOP_BOX), seed + 1)
+    direct = [a.direct for a in answers if a.status == AnswerStatus.OK and a.direct is not None]
+    if direct:
+        counts = Counter(direct)
+        stats["direct"] = {
+            "mean": _ci(direct, seed + 2),
+            "shares": [counts.get(v, 0) / len(direct) for v in values],
+            "top_box": _ci([1.0 if v in values[-TOP_BOX:] else 0.0 for v in direct], seed + 3),
+        }
+    return stats
+
+
+def _point_labels(question: dict) -> list[str]:
+    values = scale_values(question["kind"])
+    labels = question.get("labels") or []
+    if len(labels) == len(values):
+        return [f"{v} {label}" for v, label in zip(values, labels, strict=True)]
+    if len(labels) == 2:
+        return [f"{v} {labels[0]}" if i == 0 else f"{v} {labels[1]}" if i == len(values) - 1 else str(v)
+                for i, v in enumerate(values)]  # fmt: skip
+    return [str(v) for v in values]
+
+
+def _choice_stats(question: dict, answers: list[Answer], seed: int) -> dict:
+    usable = [a for a in answers if a.status == AnswerStatus.OK]
+    options = []
+    for index, option in enumerate(question["options"]):
+        picked = [1.0 if option in a.choices else 0.0 for a in usable]
+        options.append({"option": option, "share": _ci(picked, seed + index)})
+    return {"n": len(usable), "options": options}
+
+
+def _segments(question: dict, respondents: dict[int, Respondent], answers: list[Answer], seed: int) -> list[dict]:
+    rated = [a for a in answers if a.status == AnswerStatus.OK and a.expected is not None]
+    breakdowns = []
+    for attribute, label in SEGMENT_ATTRIBUTES:
+        groups: dict[str, list[float]] = defaultdict(list)
+        for answer in rated:
+            groups[segment_of(respondents[answer.respondent_id].profile, attribute)].append(answer.expected)
+        if len(groups) < 2:
+            continue
+        ordered = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
+        if len(ordered) > MAX_SEGMENTS:
+            rest = [v for _, values in ordered[MAX_SEGMENTS - 1 :] for v in values]
+            ordered = [*ordered[: MAX_SEGMENTS - 1], ("Other", rest)]
+        rows = []
+        for index, (name, values) in enumerate(ordered):
+            others = [v for other, vals in ordered if other != name for v in vals]
+            comparison = compare_segments(values, others) if len(values) >= 2 and len(others) >= 2 else None
+            rows.append(
+                {
+                    "segment": name,
+                    "mean": _ci(values, seed + 10 + index),
+                    "vs_rest": _plain(comparison) if comparison else None,
+                }
+            )
+        breakdowns.append({"attribute": attribute, "label": label, "rows": rows})
+    return breakdowns
+
+
+def _plain(value):
+    """numpy numbers to Python ones, so results go to JSON and templates as they are."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def run_results(run: Run) -> dict:
+    """Everything the results page, the API and the JSON export show, cached per state of the run."""
+    done = Respondent.objects.filter(run=run, state=RespondentState.DONE).count()
+    key = f"survey-results:v1:{run.pk}:{done}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    respondents = {r.pk: r for r in Respondent.objects.filter(run=run, state=RespondentState.DONE)}
+    by_question: dict[int, list[Answer]] = defaultdict(list)
+    for answer in Answer.objects.filter(respondent_id__in=list(respondents)):
+        by_question[answer.question_id].append(answer)
+    questions = []
+    for question in run.questions:
+        answers = by_question.get(question["id"], [])
+        seed = run.seed + question["id"]
+        entry = {
+            "id": question["id"],
+            "number": question["number"],
+            "kind": question["kind"],
+            "kind_label": QuestionKind(question["kind"]).label,
+            "text": question["text"],
+            "answered": sum(a.status == AnswerStatus.OK for a in answers),
+            "empty": sum(a.status == AnswerStatus.EMPTY for a in answers),
+            "refused": sum(a.status == AnswerStatus.REFUSED for a in answers),
+        }
+        if question["kind"] in SCALE_POINTS:
+            entry["scale"] = _scale_stats(question, answers, seed)
+            entry["segments"] = _segments(question, respondents, answers, seed)
+        elif question["kind"] in (QuestionKind.SINGLE, QuestionKind.MULTIPLE):
+            entry["choice"] = _choice_stats(question, answers, seed)
+        else:
+            entry["texts"] = [
+                {"respondent_id": a.respondent_id, "name": respondents[a.respondent_id].name, "text": a.text}
+                for a in answers
+                if a.status == AnswerStatus.OK
+            ]
+        questions.append(entry)
+    results = _plain({"run_id": run.pk, "respondents": done, "resamples": RESAMPLES, "questions": questions})
+    cache.set(key, results, CACHE_SECONDS)
+    return results

@@ -1,0 +1,384 @@
+"""Running a survey on a panel: one Job for the run, one short task per respondent.
+
+The run's job (``survey_run``, surveys/jobs.py) hands respondents to the ``llm`` queue, at most
+*survey respondents at once* (App settings) at a time, and reports progress until every respondent
+is done, failed or cancelled. Each respondent task (surveys/tasks.py) claims its respondent with a
+conditional UPDATE, asks the persona every question in one structured call, rates scale answers by
+semantic similarity (surveys/ssr.py) and saves everything in one transaction, again conditionally:
+an answer that arrives after the run was cancelled or abandoned is discarded, never half-saved.
+
+Credits: the run reserved ``unit_cost`` per respondent. A respondent that fails is refunded at once
+(ledger key ``survey-run:<run>:refund:<respondent>``); whatever is neither delivered nor refunded when
+the run ends — cancelled, crashed, or its worker died (the reaper calls ``run_settle``) — is refunded
+in one go (``…:refund:rest``). Both are idempotent.
+"""
+
+import logging
+import random
+import re
+import threading
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from billing.models import CreditTransaction
+from billing.services import credits_refund
+from cohorta.core.models import get_app_settings
+from cohorta.errors import ApplicationError, QuotaExceeded
+from cohorta.jobs.errors import JobCancelled
+from cohorta.jobs.models import Job, JobState
+from cohorta.llm.errors import LLMError
+from cohorta.llm.gateway import complete
+from cohorta.llm.prompts import render_prompt
+from surveys.models import (
+    OPEN_RESPONDENT_STATES,
+    SCALE_POINTS,
+    Answer,
+    AnswerStatus,
+    QuestionKind,
+    Respondent,
+    RespondentState,
+    Run,
+)
+from surveys.questionnaire import anchor_sets_for, scale_values
+from surveys.ssr import expected_value, rate_answers
+
+logger = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.5
+MAX_ANSWER_WORDS = 80
+QUOTA_MESSAGE = "Not asked: your monthly AI budget ran out during the run. Your credits for it were refunded."
+_REFUSAL = re.compile(
+    r"\b(as an ai|language model|i can(?:no|')t (?:answer|respond|help)|i (?:won't|will not) answer|"
+    r"(?:i'd|i would) rather not (?:say|answer)|prefer not to (?:say|answer)|decline to answer|no comment)\b",
+    re.I,
+)
+
+
+# --- the questionnaire as one respondent sees it -----------------------------------------------------
+
+
+def respondent_rng(run: Run, respondent: Respondent) -> random.Random:
+    return random.Random(f"{run.seed}:{respondent.pk}")
+
+
+def shown_questions(run: Run, respondent: Respondent) -> list[dict]:
+    """The run's questions in the order this respondent sees them, options shuffled where asked.
+    Seeded by the run and the respondent, so the recorded order can be reproduced."""
+    rng = respondent_rng(run, respondent)
+    questions = [dict(q) for q in run.questions]
+    if run.randomize_questions:
+        rng.shuffle(questions)
+    for question in questions:
+        options = list(question.get("options") or [])
+        if question.get("randomize_options"):
+            rng.shuffle(options)
+        question["shown_options"] = options
+        question["key"] = f"q{question['id']}"
+    return questions
+
+
+def _scale_text(question: dict) -> str:
+    kind = question["kind"]
+    labels = question.get("labels") or []
+    values = scale_values(kind)
+    if len(labels) == len(values):
+        return ", ".join(f"{value} = {label}" for value, label in zip(values, labels, strict=True))
+    if len(labels) == 2:
+        return f"{values[0]} = {labels[0]} … {values[-1]} = {labels[1]}"
+    return f"{values[0]} to {values[-1]}"
+
+
+def respondent_prompt(run: Run, respondent: Respondent, questions: list[dict]) -> str:
+    shown = [
+        {
+            "key": q["key"],
+            "kind_label": QuestionKind(q["kind"]).label,
+            "text": q["text"],
+            "scale": _scale_text(q) if q["kind"] in SCALE_POINTS else "",
+            "options": q["shown_options"],
+        }
+        for q in questions
+    ]
+    return render_prompt(
+        "surveys:respondent",
+        {"persona": respondent.profile, "title": run.title, "intro": run.intro, "questions": shown},
+    )
+
+
+def respondent_schema(questions: list[dict]) -> dict:
+    """One object per question, keyed ``q<id>`` in the order shown: the free-text answer, plus the
+    number (direct elicitation) or the option(s) picked, constrained to what the question allows."""
+    properties = {}
+    for q in questions:
+        fields: dict = {
+            "answer": {"type": "string", "description": f"In your own words, at most {MAX_ANSWER_WORDS} words."}
+        }
+        if q["kind"] in SCALE_POINTS and q.get("direct_elicitation"):
+            fields["rating"] = {"type": "integer", "enum": scale_values(q["kind"])}
+        elif q["kind"] == QuestionKind.SINGLE:
+            fields["choice"] = {"type": "string", "enum": q["shown_options"]}
+        elif q["kind"] == QuestionKind.MULTIPLE:
+            fields["choices"] = {"type": "array", "items": {"type": "string", "enum": q["shown_options"]}}
+        properties[q["key"]] = {
+            "type": "object",
+            "properties": fields,
+            "required": list(fields),
+            "additionalProperties": False,
+        }
+    return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
+
+
+def answer_status(text: str) -> str:
+    if not (text or "").strip(" .…-\n\t"):
+        return AnswerStatus.EMPTY
+    if _REFUSAL.search(text):
+        return AnswerStatus.REFUSED
+    return AnswerStatus.OK
+
+
+# --- credits -----------------------------------------------------------------------------------------
+
+
+def _reserve(run: Run) -> CreditTransaction | None:
+    return CreditTransaction.objects.filter(idempotency_key=f"survey-run:{run.pk}:reserve").first()
+
+
+def _refund_respondent(run: Run, respondent: Respondent) -> None:
+    reserve = _reserve(run)
+    if reserve is None or not run.unit_cost:
+        return
+    credits_refund(
+        spend=reserve,
+        amount=run.unit_cost,
+        idempotency_key=f"survey-run:{run.pk}:refund:{respondent.pk}",
+        description=f"Refund: {respondent.name} did not answer",
+    )
+
+
+def run_settle(run: Run) -> int:
+    """Close every respondent still open (its late answer will be discarded) and refund what was
+    reserved and neither delivered nor refunded yet. Idempotent; returns the credits refunded now."""
+    Respondent.objects.filter(run=run, state__in=OPEN_RESPONDENT_STATES).update(
+        state=RespondentState.CANCELLED, finished_at=timezone.now(), error="Not asked: the run stopped."
+    )
+    reserve = _reserve(run)
+    if reserve is None:
+        return 0
+    delivered = Respondent.objects.filter(run=run, state=RespondentState.DONE).count()
+    refunded = CreditTransaction.objects.filter(refund_of=reserve).aggregate(total=Sum("delta"))["total"] or 0
+    rest = -reserve.delta - refunded - delivered * run.unit_cost
+    if rest <= 0:
+        return 0
+    credits_refund(
+        spend=reserve,
+        amount=rest,
+        idempotency_key=f"survey-run:{run.pk}:refund:rest",
+        description="Refund: survey respondents not asked",
+    )
+    return rest
+
+
+# --- one respondent ----------------------------------------------------------------------------------
+
+
+def _fail(run: Run, respondent: Respondent, reason: str, *, from_states=(RespondentState.RUNNING,)) -> bool:
+    with transaction.atomic():
+        moved = Respondent.objects.filter(pk=respondent.pk, state__in=from_states).update(
+            state=RespondentState.FAILED, error=reason[:500], finished_at=timezone.now()
+        )
+        if moved:
+            _refund_respondent(run, respondent)
+    return bool(moved)
+
+
+def _job_running(run: Run) -> bool:
+    return Job.objects.filter(pk=run.job_id, state=JobState.RUNNING, cancel_requested=False).exists()
+
+
+def respondent_answer(*, respondent_id: int) -> str:
+    """Ask one persona the whole questionnaire. Safe to call twice: only one claim wins."""
+    claimed = Respondent.objects.filter(pk=respondent_id, state=RespondentState.QUEUED).update(
+        state=RespondentState.RUNNING, started_at=timezone.now()
+    )
+    if not claimed:
+        return "not-claimed"
+    respondent = Respondent.objects.select_related("run", "run__owner").get(pk=respondent_id)
+    run = respondent.run
+    if run.stop_reason == "quota":
+        _fail(run, respondent, QUOTA_MESSAGE)
+        return "failed"
+    if not _job_running(run):
+        return "stopped"  # the run's settlement closes and refunds it
+    questions = shown_questions(run, respondent)
+    try:
+        result = complete(
+            feature="survey_answer",
+            messages=[{"role": "user", "content": respondent_prompt(run, respondent, questions)}],
+            schema=respondent_schema(questions),
+            schema_name="survey_answers",
+            user=run.owner,
+            job=run.job_id,
+            persona_id=respondent.persona_id,
+        )
+        answers = _answers(run, respondent, questions, result.data)
+    except QuotaExceeded:
+        Run.objects.filter(pk=run.pk).update(stop_reason="quota")
+        _fail(run, respondent, QUOTA_MESSAGE)
+        return "failed"
+    except (LLMError, ApplicationError) as exc:
+        _fail(run, respondent, f"{exc.message} Your credits for this respondent were refunded.")
+        return "failed"
+    except Exception:
+        logger.exception("Survey respondent %s crashed", respondent_id)
+        _fail(run, respondent, "An unexpected error stopped this respondent. Your credits for it were refunded.")
+        return "failed"
+    if not any(answer.status == AnswerStatus.OK for answer in answers):
+        _fail(run, respondent, "Gave no usable answer (empty or refused). Your credits for it were refunded.")
+        return "failed"
+    with transaction.atomic():
+        moved = Respondent.objects.filter(pk=respondent.pk, state=RespondentState.RUNNING).update(
+            state=RespondentState.DONE,
+            finished_at=timezone.now(),
+            question_order=[q["id"] for q in questions],
+            simulated=result.simulated,
+        )
+        if not moved:
+            return "discarded"  # cancelled or abandoned meanwhile: already refunded, nothing saved
+        Answer.objects.bulk_create(answers)
+    return "done"
+
+
+def _answers(run: Run, respondent: Respondent, questions: list[dict], data: dict) -> list[Answer]:
+    answers = []
+    for position, q in enumerate(questions, start=1):
+        item = data.get(q["key"]) or {}
+        text = str(item.get("answer") or "").strip()
+        answer = Answer(
+            respondent=respondent,
+            question_id=q["id"],
+            shown_position=position,
+            option_order=q["shown_options"],
+            text=text,
+            status=answer_status(text),
+        )
+        if answer.status == AnswerStatus.OK:
+            if q["kind"] in SCALE_POINTS:
+                if q.get("direct_elicitation") and isinstance(item.get("rating"), int):
+                    answer.direct = item["rating"]
+                pmf = rate_answers(answers=[text], anchor_sets=anchor_sets_for(q), user=run.owner)[0]
+                answer.pmf = [float(p) for p in pmf]
+                answer.expected = float(expected_value(pmf, scale_values(q["kind"])))
+            elif q["kind"] == QuestionKind.SINGLE and item.get("choice") in q["shown_options"]:
+                answer.choices = [item["choice"]]
+            elif q["kind"] == QuestionKind.MULTIPLE:
+                picked = [c for c in item.get("choices") or [] if c in q["shown_options"]]
+                answer.choices = list(dict.fromkeys(picked))
+        answers.append(answer)
+    return answers
+
+
+# --- the run ------------------------------------------------------------------------------------------
+
+
+def run_counts(run: Run) -> dict[str, int]:
+    row = Respondent.objects.filter(run=run).aggregate(
+        total=Count("pk"),
+        **{state: Count("pk", filter=Q(state=state)) for state in RespondentState.values},
+    )
+    return {key: value or 0 for key, value in row.items()}
+
+
+def _eta_text(seconds: float) -> str:
+    if seconds < 60:
+        return "less than a minute left"
+    minutes = round(seconds / 60)
+    return f"about {minutes} minute{'s' if minutes != 1 else ''} left"
+
+
+def progress_message(counts: dict[str, int], elapsed: float | None = None) -> str:
+    finished = counts["done"] + counts["failed"] + counts["cancelled"]
+    message = f"{finished} of {counts['total']} respondents answered"
+    if counts["failed"]:
+        message += f", {counts['failed']} failed"
+    remaining = counts["total"] - finished
+    if elapsed is not None and finished and remaining:
+        message += f" · {_eta_text(elapsed / finished * remaining)}"
+    return message
+
+
+def _fail_stale(run: Run) -> None:
+    """A respondent whose worker died mid-answer would otherwise hold the run open forever."""
+    cutoff = timezone.now() - timedelta(seconds=settings.LLM_DEADLINE_SECONDS * 2 + 120)
+    for respondent in Respondent.objects.filter(run=run, state=RespondentState.RUNNING, started_at__lt=cutoff):
+        _fail(run, respondent, "The worker answering stopped responding. Your credits for it were refunded.")
+
+
+def _fail_unasked(run: Run) -> None:
+    for respondent in Respondent.objects.filter(run=run, state__in=(RespondentState.PENDING, RespondentState.QUEUED)):
+        _fail(run, respondent, QUOTA_MESSAGE, from_states=(RespondentState.PENDING, RespondentState.QUEUED))
+
+
+def _hand_out(run: Run, free: int) -> list[int]:
+    ids = list(
+        Respondent.objects.filter(run=run, state=RespondentState.PENDING)
+        .order_by("position", "id")[:free]
+        .values_list("pk", flat=True)
+    )
+    if not ids:
+        return []
+    Respondent.objects.filter(pk__in=ids, state=RespondentState.PENDING).update(state=RespondentState.QUEUED)
+    return ids
+
+
+def run_execute(job, ctx, *, dispatch) -> dict:
+    """The run's job: hand respondents out, ``dispatch(respondent_id)`` each, until all are finished."""
+    run = Run.objects.get(pk=job.params["run_id"])
+    parallel = max(1, get_app_settings().survey_parallelism)
+    started = time.monotonic()
+    idle = threading.Event()
+    try:
+        while True:
+            run.refresh_from_db(fields=["stop_reason"])
+            if run.stop_reason == "quota":
+                _fail_unasked(run)
+            _fail_stale(run)
+            counts = run_counts(run)
+            ctx.progress(
+                counts["done"] + counts["failed"] + counts["cancelled"],
+                counts["total"],
+                progress_message(counts, time.monotonic() - started),
+            )
+            in_flight = counts["queued"] + counts["running"]
+            if not counts["pending"] and not in_flight:
+                break
+            handed = _hand_out(run, parallel - in_flight) if in_flight < parallel else []
+            for respondent_id in handed:
+                dispatch(respondent_id)
+            if not handed:
+                idle.wait(POLL_SECONDS)
+    except JobCancelled as exc:
+        run_settle(run)
+        counts = run_counts(run)
+        raise JobCancelled("Cancelled", result=_summary(run, counts)) from exc
+    finally:
+        refunded = run_settle(run)
+        if refunded:
+            logger.info("Survey run %s: refunded %s credits for respondents not asked", run.pk, refunded)
+    counts = run_counts(run)
+    return _summary(run, counts)
+
+
+def _summary(run: Run, counts: dict[str, int]) -> dict:
+    return {
+        "run_id": run.pk,
+        "total": counts["total"],
+        "done": counts["done"],
+        "failed": counts["failed"],
+        "cancelled": counts["cancelled"],
+        "stop_reason": Run.objects.filter(pk=run.pk).values_list("stop_reason", flat=True).first() or "",
+    }

@@ -1,0 +1,38 @@
+"""Reads for surveys, always scoped to their owner."""
+
+from django.db.models import Count, QuerySet
+
+from personas.models import Folder, Persona
+from surveys.models import Answer, Respondent, Run, Survey
+
+
+def surveys_for_user(*, user) -> QuerySet[Survey]:
+    return Survey.objects.filter(owner=user).annotate(question_count=Count("questions", distinct=True))
+
+
+def runs_for_survey(*, survey: Survey) -> QuerySet[Run]:
+    return Run.objects.filter(survey=survey).select_related("job").annotate(respondent_count=Count("respondents"))
+
+
+def folders_with_counts(*, user) -> QuerySet[Folder]:
+    return Folder.objects.filter(owner=user).annotate(persona_count=Count("personas")).order_by("name")
+
+
+def personas_for_panel(*, user, limit: int = 500) -> list[Persona]:
+    return list(Persona.objects.filter(owner=user).select_related("folder").order_by("name", "id")[:limit])
+
+
+def respondents_of(*, run: Run) -> QuerySet[Respondent]:
+    return Respondent.objects.filter(run=run).order_by("position", "id")
+
+
+def answers_of(*, respondent: Respondent) -> QuerySet[Answer]:
+    return Answer.objects.filter(respondent=respondent).order_by("shown_position")
+
+
+def answers_of_run(*, run: Run) -> QuerySet[Answer]:
+    return (
+        Answer.objects.filter(respondent__run=run)
+        .select_related("respondent")
+        .order_by("respondent__position", "respondent_id", "shown_position")
+    )

@@ -1,0 +1,210 @@
+"""Writes for surveys: questionnaires, their questions, and starting a run on a panel.
+
+Starting a run answers at once: it checks the questionnaire and the panel, reserves the credits
+(402 before any work when they are short) and creates one Job; the work runs in surveys/runner.py.
+"""
+
+import math
+import random
+
+from django.db import transaction
+from django.db.models import Max
+
+from billing.services import credits_spend
+from cohorta.core.models import get_app_settings
+from cohorta.errors import ApplicationError
+from cohorta.jobs.services import job_create
+from personas.models import Folder, Persona
+from surveys.models import Question, Respondent, Run, Survey
+from surveys.questionnaire import question_clean, questions_clean
+
+EDITABLE = ("title", "intro", "randomize_questions")
+
+
+def _survey_fields(title, intro) -> tuple[str, str]:
+    title = (title or "").strip()
+    if not title:
+        raise ApplicationError(
+            "Give the survey a title.", code="validation_error", extra={"fields": {"title": ["Required."]}}
+        )
+    return title[:200], (intro or "").strip()[:4000]
+
+
+@transaction.atomic
+def survey_create(*, owner, title: str, intro: str = "", randomize_questions: bool = False, questions=None) -> Survey:
+    title, intro = _survey_fields(title, intro)
+    cleaned = questions_clean(questions) if questions is not None else []
+    survey = Survey.objects.create(owner=owner, title=title, intro=intro, randomize_questions=bool(randomize_questions))
+    for position, data in enumerate(cleaned):
+        Question.objects.create(survey=survey, position=position, **data)
+    return survey
+
+
+@transaction.atomic
+def survey_update(*, survey: Survey, questions=None, **fields) -> Survey:
+    unknown = set(fields) - set(EDITABLE)
+    if unknown:
+        raise ValueError(f"Not editable: {sorted(unknown)}")
+    if "title" in fields or "intro" in fields:
+        survey.title, survey.intro = _survey_fields(
+            fields.get("title", survey.title), fields.get("intro", survey.intro)
+        )
+    if "randomize_questions" in fields:
+        survey.randomize_questions = bool(fields["randomize_questions"])
+    survey.save()
+    if questions is not None:
+        cleaned = questions_clean(questions)
+        survey.questions.all().delete()
+        for position, data in enumerate(cleaned):
+            Question.objects.create(survey=survey, position=position, **data)
+    return survey
+
+
+def survey_delete(*, survey: Survey) -> None:
+    survey.delete()
+
+
+def question_create(*, survey: Survey, data: dict) -> Question:
+    clean = question_clean(data)
+    position = (survey.questions.aggregate(top=Max("position"))["top"] or 0) + 1
+    return Question.objects.create(survey=survey, position=position, **clean)
+
+
+def question_update(*, question: Question, data: dict) -> Question:
+    for field, value in question_clean(data).items():
+        setattr(question, field, value)
+    question.save()
+    return question
+
+
+def question_delete(*, question: Question) -> None:
+    question.delete()
+
+
+@transaction.atomic
+def question_move(*, question: Question, direction: str) -> None:
+    """Move a question one place up or down; positions are renumbered 0…n-1."""
+    ordered = list(question.survey.questions.select_for_update().order_by("position", "id"))
+    index = next(i for i, q in enumerate(ordered) if q.pk == question.pk)
+    target = index - 1 if direction == "up" else index + 1
+    if 0 <= target < len(ordered):
+        ordered[index], ordered[target] = ordered[target], ordered[index]
+    for position, item in enumerate(ordered):
+        if item.position != position:
+            Question.objects.filter(pk=item.pk).update(position=position)
+
+
+# --- runs ------------------------------------------------------------------------------------------
+
+
+def run_unit_cost(*, question_count: int) -> int:
+    """Credits per respondent: a price per block of questions, blocks rounded up."""
+    app = get_app_settings()
+    return app.survey_credits_per_block * math.ceil(question_count / app.survey_questions_per_block)
+
+
+def frozen_questions(survey: Survey) -> list[dict]:
+    return [
+        {
+            "id": q.pk,
+            "number": number,
+            "kind": q.kind,
+            "text": q.text,
+            "labels": q.labels,
+            "options": q.options,
+            "randomize_options": q.randomize_options,
+            "anchor_preset": q.anchor_preset,
+            "anchor_sets": q.anchor_sets,
+            "direct_elicitation": q.direct_elicitation,
+        }
+        for number, q in enumerate(survey.questions.order_by("position", "id"), start=1)
+    ]
+
+
+def persona_profile(persona: Persona) -> dict:
+    """What a respondent is segmented by and answers from, frozen with the run."""
+    return {"name": persona.name, **{k: v for k, v in persona.profile_data().items() if k != "name"}}
+
+
+def _panel(*, owner, folder: Folder | None, persona_ids) -> tuple[list[Persona], str]:
+    if folder is not None:
+        if folder.owner_id != owner.pk:
+            raise ApplicationError("No such folder.", code="not_found", status_code=404)
+        return list(Persona.objects.filter(owner=owner, folder=folder).order_by("name", "id")), folder.name
+    ids = []
+    for value in persona_ids or []:
+        try:
+            ids.append(int(value))
+        except (TypeError, ValueError):
+            continue
+    found = Persona.objects.filter(owner=owner, pk__in=ids).in_bulk()
+    personas = [found[pk] for pk in dict.fromkeys(ids) if pk in found]
+    if len(personas) != len(dict.fromkeys(ids)):
+        raise ApplicationError(
+            "Some of those personas do not exist (or are not yours).", code="not_found", status_code=404
+        )
+    return personas, f"{len(personas)} selected persona{'s' if len(personas) != 1 else ''}"
+
+
+def run_start(*, survey: Survey, folder: Folder | None = None, persona_ids=None) -> Run:
+    """Check the questionnaire and the panel, reserve the credits, create the run's job."""
+    owner = survey.owner
+    questions = frozen_questions(survey)
+    if not questions:
+        raise ApplicationError(
+            "This survey has no questions yet. Add at least one question, then run it.",
+            code="empty_questionnaire",
+            extra={"fields": {"questions": ["Add at least one question."]}},
+        )
+    personas, label = _panel(owner=owner, folder=folder, persona_ids=persona_ids)
+    limit = get_app_settings().survey_max_panel
+    if not personas:
+        where = "This folder has no personas" if folder is not None else "No personas were picked"
+        raise ApplicationError(
+            f"{where}. Pick a folder with personas, or tick at least one persona.",
+            code="empty_panel",
+            extra={"fields": {"panel": ["The panel is empty."]}},
+        )
+    if len(personas) > limit:
+        raise ApplicationError(
+            f"A run can ask at most {limit} personas; this panel has {len(personas)}. Pick fewer.",
+            code="panel_too_large",
+            extra={"fields": {"panel": [f"At most {limit} personas."]}, "limit": limit},
+        )
+    unit = run_unit_cost(question_count=len(questions))
+    cost = unit * len(personas)
+    with transaction.atomic():
+        run = Run.objects.create(
+            survey=survey,
+            owner=owner,
+            panel_label=label[:200],
+            questions=questions,
+            title=survey.title,
+            intro=survey.intro,
+            randomize_questions=survey.randomize_questions,
+            seed=random.SystemRandom().randrange(1, 2**31),
+            unit_cost=unit,
+        )
+        Respondent.objects.bulk_create(
+            Respondent(run=run, persona=persona, position=position, profile=persona_profile(persona))
+            for position, persona in enumerate(personas)
+        )
+        if cost:
+            credits_spend(
+                user=owner,
+                amount=cost,
+                idempotency_key=f"survey-run:{run.pk}:reserve",
+                reference=f"survey-run:{run.pk}",
+                description=f"Survey “{survey.title[:60]}”: {len(personas)} respondents × {len(questions)} questions",
+            )
+        job = job_create(
+            owner=owner,
+            kind="survey_run",
+            target=run,
+            total=len(personas),
+            params={"run_id": run.pk},
+            message="Waiting to start",
+        )
+        run.job = job
+        run.save(update_fields=["job"])
+    return run
