@@ -279,8 +279,8 @@ def live_themes_payload(row: LiveThemes) -> dict:
 def live_themes_panel(*, focus_group: FocusGroup) -> dict | None:
     """The session page's "Emerging themes" card: None when the feature is off and nothing was read.
 
-    ``final``: the latest analysis reads at least as far as the provisional themes (link to it instead);
-    ``analysing``: an analysis is on its way."""
+    ``final``: the latest analysis reads at least as far as the provisional themes, or, with none, as the
+    session's last message (link to it instead); ``analysing``: an analysis is on its way."""
     every = every_turns()
     row = LiveThemes.objects.filter(focus_group=focus_group).first()
     themes = row.themes if row is not None and row.themes else []
@@ -295,6 +295,6 @@ def live_themes_panel(*, focus_group: FocusGroup) -> dict | None:
         "answers": answers,
         "next_at": (due_mark(answers=answers, every=every) + every) if every > 0 else None,
         "read": live_themes_payload(row) if themes else None,
-        "final": done is not None and through >= (row.through_sequence if themes else 0),
+        "final": done is not None and through >= (row.through_sequence if themes else focus_group.last_sequence),
         "analysing": latest is not None and latest.is_active,
     }

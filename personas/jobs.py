@@ -18,6 +18,7 @@ from cohorta.jobs.registry import job_kind
 from cohorta.llm.errors import LLMError
 from cohorta.llm.gateway import complete
 from cohorta.llm.prompts import fence, render_prompt
+from personas.brief_limits import BriefLimits, mismatch_text
 from personas.models import GenerationBrief, Persona, PersonaSource
 from personas.schemas import (
     DETAIL_PROFILE_SCHEMA,
@@ -150,41 +151,94 @@ def persona_generation(job, ctx):
             logger.info("Brief %s: refunded %s credits for personas not delivered", brief.pk, refunded)
 
 
+def _sketch(
+    brief: GenerationBrief,
+    job,
+    *,
+    count: int,
+    limits: BriefLimits,
+    references: list[str],
+    avoid: set[str],
+    genders: dict[str, int] | None = None,
+    replacing: list[str] = (),
+) -> list[dict]:
+    """Stage 1: ``count`` basic profiles, asked for within the brief's limits."""
+    result = complete(
+        feature="persona_basic",
+        messages=[
+            {
+                "role": "user",
+                "content": render_prompt(
+                    "personas:persona_basic",
+                    {
+                        "description": brief.description,
+                        "count": count,
+                        "limits": limits.prompt_lines(count, genders),
+                        "replacing": list(replacing),
+                        "image_description": brief.image_description,
+                        "references": references,
+                        "avoid_names": sorted(avoid)[:50],
+                    },
+                ),
+            }
+        ],
+        schema=basic_profiles_schema(count),
+        schema_name="personas",
+        user=brief.owner,
+        job=job,
+    )
+    return result.data["personas"][:count]
+
+
+def _within_limits(
+    brief: GenerationBrief, job, ctx, profiles: list[dict], *, limits: BriefLimits, references: list[str]
+) -> tuple[list[dict], list[list[str]]]:
+    """The sketches, those outside the brief's limits sketched again once; and what is still off with each.
+
+    Only the sketch is redone (the limits are all stage-1 fields), before any profile is written: credits
+    are per persona delivered, so a redo costs the researcher nothing more."""
+    issues = limits.panel_issues(profiles)
+    redo = [index for index, found in enumerate(issues) if found]
+    if not redo:
+        return profiles, issues
+    count = len(profiles)
+    ctx.progress(0, count, f"Sketching {len(redo)} again to fit the brief…")
+    kept = {profile.get("name", "") for index, profile in enumerate(profiles) if index not in redo}
+    try:
+        again = _sketch(
+            brief,
+            job,
+            count=len(redo),
+            limits=limits,
+            references=references,
+            avoid=existing_names(user=brief.owner) | kept,
+            genders=limits.genders_needed(profiles, redo),
+            replacing=[" ".join(issues[index]) for index in redo],
+        )
+    except (LLMError, ApplicationError) as exc:
+        logger.warning("Brief %s: sketching %s again failed (%s); kept with a flag", brief.pk, len(redo), exc.message)
+        return profiles, issues
+    for index, new in zip(redo, again, strict=False):
+        # The new sketch, unless it is further off than the first (a panel-level gender note aside).
+        if len(limits.person_issues(new)) <= len(limits.person_issues(profiles[index])):
+            profiles[index] = new
+    return profiles, limits.panel_issues(profiles)
+
+
 def _generate(brief: GenerationBrief, job, ctx, unit_cost: int) -> dict:
     owner, count = brief.owner, brief.count
+    limits = BriefLimits.of(brief)
     ctx.progress(0, count, "Reading the brief…")
     try:
         references = _references(brief, job)
         ctx.progress(0, count, f"Sketching {count} {'person' if count == 1 else 'people'}…")
-        stage1 = complete(
-            feature="persona_basic",
-            messages=[
-                {
-                    "role": "user",
-                    "content": render_prompt(
-                        "personas:persona_basic",
-                        {
-                            "description": brief.description,
-                            "count": count,
-                            "age_min": brief.age_min,
-                            "age_max": brief.age_max,
-                            "locations": brief.locations,
-                            "gender_mix": brief.gender_mix,
-                            "image_description": brief.image_description,
-                            "references": references,
-                            "avoid_names": sorted(existing_names(user=owner))[:50],
-                        },
-                    ),
-                }
-            ],
-            schema=basic_profiles_schema(count),
-            schema_name="personas",
-            user=owner,
-            job=job,
+        sketches = _sketch(
+            brief, job, count=count, limits=limits, references=references, avoid=existing_names(user=owner)
         )
     except (LLMError, ApplicationError) as exc:
         raise JobFailure(f"Could not sketch the panel: {exc.message} Your credits were refunded.") from None
-    profiles = _unique_names(stage1.data["personas"][:count], existing_names(user=owner), random.Random(brief.pk))
+    sketches, issues = _within_limits(brief, job, ctx, sketches, limits=limits, references=references)
+    profiles = _unique_names(sketches, existing_names(user=owner), random.Random(brief.pk))
     ctx.progress(0, count, f"Writing {count} detailed profile{'' if count == 1 else 's'}…")
 
     reserve = _reserve(brief)
@@ -226,6 +280,7 @@ def _generate(brief: GenerationBrief, job, ctx, unit_cost: int) -> dict:
                 brief=brief,
                 grounding=_citation(brief, basic.get("grounded_in")),
                 simulated=result.simulated,
+                brief_mismatch=mismatch_text(issues[index]),
                 note="Generated by AI",
             )
             return "ok", persona.pk

@@ -87,6 +87,11 @@ class Persona(models.Model):
     grounding = models.JSONField(
         default=list, blank=True, help_text="Which sources/segments it was grounded in: [{source, segment}]."
     )
+    brief_mismatch = models.TextField(
+        blank=True,
+        help_text="What is outside its brief's limits (age, location, gender mix), e.g. \"Age 72 is outside the "
+        "brief's 25–50.\"; blank when it fits.",
+    )
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)

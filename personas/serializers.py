@@ -19,6 +19,7 @@ class PersonaSerializer(serializers.ModelSerializer):
             "source",
             "simulated",
             "brief",
+            "brief_mismatch",
             "grounding",
             "version",
             "created_at",

@@ -5,6 +5,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from cohorta.errors import ApplicationError
+from personas.brief_limits import mismatch_after_edit
 from personas.models import (
     BIG_FIVE,
     LIST_FIELDS,
@@ -65,6 +66,7 @@ def persona_create(
     brief=None,
     grounding: list[dict] | None = None,
     simulated: bool = False,
+    brief_mismatch: str = "",
     note: str = "Created",
 ) -> Persona:
     persona = Persona(
@@ -75,6 +77,7 @@ def persona_create(
         brief=brief,
         grounding=grounding or [],
         simulated=simulated,
+        brief_mismatch=brief_mismatch,
         version=1,
         **_clean_profile(data),
     )
@@ -89,8 +92,12 @@ def persona_update(*, persona: Persona, data: dict, source: str | None = None, n
     changes = {k: v for k, v in _clean_profile(data).items() if getattr(persona, k) != v}
     if not changes and source is None:
         return persona
+    gender_before = persona.gender
     for field, value in changes.items():
         setattr(persona, field, value)
+    if persona.brief_id and changes.keys() & {"age", "location", "gender"}:
+        # The flag says what is outside the brief now, not what was when it was generated.
+        persona.brief_mismatch = mismatch_after_edit(persona, gender_before=gender_before)
     if source is not None:
         persona.source = source
     _validated(persona)

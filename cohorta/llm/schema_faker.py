@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from random import Random
 from typing import Any
 
-__all__ = ["fake_instance", "fake_reply", "reply_sentences"]
+__all__ = ["fake_instance", "fake_person", "fake_reply", "reply_sentences"]
 
 _MAX_DEPTH = 8
 _NULL_PROBABILITY = 0.15  # how often a nullable value comes out as null
@@ -1694,3 +1694,56 @@ def fake_reply(*, seed: int | str = 0, prompt: str = "", sentences: int = 3) -> 
         if len(out) >= sentences:
             break
     return " ".join(out)
+
+
+_COUNTRY_NAMES = {
+    "uk": "United Kingdom", "britain": "United Kingdom", "great britain": "United Kingdom", "england": "United Kingdom",
+    "scotland": "United Kingdom", "wales": "United Kingdom", "northern ireland": "United Kingdom",
+    "us": "United States", "usa": "United States", "america": "United States",
+}  # fmt: skip
+
+
+def _place_words(place: str) -> str:
+    """``place`` lower-cased, its words between single spaces and one on each side: " leeds uk "."""
+    return " " + " ".join(re.sub(r"[^\w]+", " ", place.lower().replace(".", "")).split()) + " "
+
+
+def _locale_of(place: str) -> dict[str, Any] | None:
+    """The word bank of the country ``place`` names or is a city of ("Leeds, UK", "Glasgow", "Germany")."""
+    words = _place_words(place)
+    for loc in _LOCALES:
+        if _place_words(loc["country"]) in words or any(_place_words(city) in words for city in loc["cities"]):
+            return loc
+    for alias, country in _COUNTRY_NAMES.items():
+        if f" {alias} " in words:
+            return next(loc for loc in _LOCALES if loc["country"] == country)
+    return None
+
+
+def fake_person(
+    *, seed: int | str = 0, gender: str | None = None, age: int | None = None, place: str = "", avoid=()
+) -> dict[str, Any]:
+    """One coherent person, for the offline simulator: ``name`` fitting ``gender`` ("female", "male",
+    "nonbinary"; else drawn) and the country of ``place`` (a city or country the word banks know; other
+    places get names of an English-speaking one), ``age`` (drawn when not given), ``city`` (the one
+    ``place`` names, else one of the country's) and ``country``, an ``occupation`` and ``household`` that
+    fit the age, and ``education``. Names in ``avoid`` are not used."""
+    rng = Random(seed)
+    person = _Person(rng, set(avoid))
+    if place:
+        english = [loc for loc in _LOCALES if loc["language"] == "English"]
+        person.locale = _locale_of(place) or _weighted_choice(rng, english, [loc["weight"] for loc in english])
+    person.gender = gender if gender in ("female", "male", "nonbinary") else None
+    person.age = age
+    named = [city for city in person.locale["cities"] if _place_words(city) in _place_words(place)]
+    return {
+        "name": person.full_name,
+        "first_name": person.first_name,
+        "gender": person.get_gender(),
+        "age": person.get_age(),
+        "city": named[0] if named else person.city,
+        "country": person.country,
+        "occupation": person.occupation,
+        "household": person.household(),
+        "education": rng.choice(_EDUCATION),
+    }

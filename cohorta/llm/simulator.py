@@ -7,14 +7,23 @@ nothing. It streams like a real model so live pages behave the same.
 
 import hashlib
 import json
+import logging
 import random
 import re
 import time
 
+import jsonschema
 from django.conf import settings
 
 from cohorta.llm.providers import ProviderRequest, ProviderResponse, ProviderUsage
+from cohorta.llm.schema_faker import fake_instance
+from cohorta.llm.simulator_people import profile, sketches
+from cohorta.llm.simulator_talk import answer, decision, guide
+from cohorta.llm.simulator_text import image_url, user_prompt
+from cohorta.llm.simulator_vision import describe
 from cohorta.llm.tokens import count_message_tokens, count_tokens
+
+logger = logging.getLogger(__name__)
 
 _OPENINGS = [
     "Honestly,",
@@ -182,9 +191,35 @@ def _one_stance_each(data, schema: dict):
     return data
 
 
-def simulated_json(request: ProviderRequest, rng: random.Random) -> str:
-    from cohorta.llm.schema_faker import fake_instance
+def _crafted(schema: dict, request: ProviderRequest, data, rng: random.Random):
+    """``data`` rewritten for what the request is for — a panel within the brief, a profile with a point of
+    view, a guide about the objective, a moderator that follows it — or ``data`` itself when it is not one
+    of those (or the rewrite would not fit ``schema``)."""
+    if not isinstance(data, dict):
+        return data
+    properties = schema.get("properties") or {}
+    prompt = user_prompt(request.messages)
+    if "personas" in properties:
+        crafted = sketches(schema, prompt, data, rng)
+    elif "backstory" in properties and "THE PERSON:" in prompt:
+        crafted = profile(schema, prompt, data, rng)
+    elif "sections" in properties and "RESEARCH OBJECTIVE" in prompt:
+        crafted = guide(schema, prompt, data, rng)
+    elif "next_speaker" in properties:
+        crafted = decision(schema, prompt, data, rng)
+    else:
+        return data
+    try:
+        jsonschema.Draft202012Validator(schema).validate(crafted)
+    except jsonschema.ValidationError as exc:
+        logger.warning(
+            "Simulator: a crafted %s answer broke its schema (%s); using a generic one", request.seed_hint, exc.message
+        )
+        return data
+    return crafted
 
+
+def simulated_json(request: ProviderRequest, rng: random.Random) -> str:
     response_format = request.response_format or {}
     if response_format.get("type") == "json_schema":
         schema = response_format["json_schema"]["schema"]
@@ -194,8 +229,21 @@ def simulated_json(request: ProviderRequest, rng: random.Random) -> str:
             return json.dumps(modified)
         data = _pick_speaker(data, request.messages, rng)
         data = _one_stance_each(data, schema)
-        return json.dumps(_about_the_person(data, request.messages))
+        data = _about_the_person(data, request.messages)
+        return json.dumps(_crafted(schema, request, data, rng))
     return json.dumps({"answer": simulated_text(request, rng)})
+
+
+def simulated_reply(request: ProviderRequest, rng: random.Random) -> str:
+    """A plain-text answer: an image described from its properties, a persona speaking from their profile,
+    or a short generic answer about the prompt's topic."""
+    url = image_url(request.messages)
+    if url is not None:
+        described = describe(url, for_personas=request.seed_hint != "asset_description")
+        if described:
+            return described
+    spoken = answer(request.messages, rng)
+    return spoken or simulated_text(request, rng)
 
 
 def _chunks(text: str) -> list[str]:
@@ -210,7 +258,7 @@ class SimulatedProvider:
     def complete(self, request: ProviderRequest) -> ProviderResponse:
         started = time.monotonic()
         rng = random.Random(_seed(request))
-        text = simulated_json(request, rng) if request.response_format else simulated_text(request, rng)
+        text = simulated_json(request, rng) if request.response_format else simulated_reply(request, rng)
         delay = settings.LLM_SIMULATOR_TOKEN_DELAY
         ttft = None
         for piece in _chunks(text):

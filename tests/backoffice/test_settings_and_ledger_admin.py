@@ -22,6 +22,7 @@ def test_app_settings_changes_are_audited_with_before_and_after(staff_client, st
         "autonomous_failed_turns_to_pause": 3,
         "autonomous_retry_seconds": 10,
         "autonomous_refund_min_answers": 3,
+        "live_themes_every_turns": 6,
         "default_monthly_quota_usd": "30.00",
         "quota_warning_ratio": "0.80",
         "change_reason": "Q4 pricing",

@@ -246,3 +246,18 @@ async def test_the_socket_pushes_a_new_read_and_replays_the_latest(owner, owner_
     done = await communicator.receive_json_from()
     assert done["type"] == "replay.done" and done["live_themes"] == pushed
     await communicator.disconnect()
+
+
+def test_without_a_read_the_analysis_is_final_only_while_it_covers_the_session(owner):
+    session = make_session(owner)
+    every(0)
+    discussion.message_post(focus_group=session, text="What would make you try a meal kit?")
+    every(6)
+    session.refresh_from_db()
+    assert live_themes.live_themes_panel(focus_group=session)["final"] is False
+    _analysed(session, through=session.last_sequence)
+    assert live_themes.live_themes_panel(focus_group=session)["final"] is True
+    discussion.message_post(focus_group=session, text="@Priya, one more thing?")  # e.g. a reopened session
+    session.refresh_from_db()
+    panel = live_themes.live_themes_panel(focus_group=session)
+    assert panel["final"] is False and panel["read"] is None and panel["answers"] == 4

@@ -173,6 +173,7 @@ OBJECT_ROUTES: dict[str, Kwargs] = {
     "api:focusgroup-detail": fg,
     "api:focusgroup-participants": fg,
     "api:focusgroup-reopen": fg,
+    "api:focusgroup-live-themes": fg,
     "api:focusgroup-assets": fg,
     "api:focusgroup-asset": lambda w: {"fg_id": w.focus_group.pk, "asset_id": w.asset.pk},
     "api:focusgroup-guide": fg,
