@@ -356,8 +356,10 @@ STRIPE_MAX_NETWORK_RETRIES = 2
 # dj-stripe keeps Stripe's objects (customers, checkout sessions, charges, events) in Postgres and
 # receives the webhooks; billing's receivers turn the verified events into credits.
 STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
-# dj-stripe sets stripe.api_base from this when it loads; billing keeps the two in step in tests.
-STRIPE_API_HOST = STRIPE_API_BASE
+# dj-stripe sets stripe.api_base from this when it loads; billing keeps the two in step in tests. Only
+# set for another address (the fake server): dj-stripe's deploy check warns about it in production.
+if STRIPE_API_BASE != "https://api.stripe.com":
+    STRIPE_API_HOST = STRIPE_API_BASE
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_SUBSCRIBER_MODEL = "accounts.User"
 DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"

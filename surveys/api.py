@@ -16,7 +16,13 @@ from surveys.access import get_run_for_user, get_survey_for_user
 from surveys.io import questionnaire_read
 from surveys.results import run_results
 from surveys.runner import run_counts
-from surveys.serializers import RunSerializer, RunStartSerializer, SurveyInputSerializer, SurveySerializer
+from surveys.serializers import (
+    RunSerializer,
+    RunStartSerializer,
+    SurveyCreateSerializer,
+    SurveyInputSerializer,
+    SurveySerializer,
+)
 
 TAGS = ["surveys"]
 _FILE_UPLOAD = {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
@@ -34,10 +40,10 @@ class SurveyListCreateView(APIView):
         surveys = selectors.surveys_for_user(user=request.user).prefetch_related("questions")
         return Response(SurveySerializer(surveys, many=True).data)
 
-    @extend_schema(tags=TAGS, request=SurveyInputSerializer, responses={201: SurveySerializer})
+    @extend_schema(tags=TAGS, request=SurveyCreateSerializer, responses={201: SurveySerializer})
     def post(self, request):
         """Create a survey; `questions` (optional) is a list of `{kind, text, labels, options, …}`."""
-        data = SurveyInputSerializer(data=request.data)
+        data = SurveyCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         survey = services.survey_create(owner=request.user, **data.validated_data)
         return Response(SurveySerializer(survey).data, status=status.HTTP_201_CREATED)

@@ -50,6 +50,12 @@ class SurveyInputSerializer(serializers.Serializer):
     questions = serializers.ListField(child=serializers.DictField(), required=False)
 
 
+class SurveyCreateSerializer(SurveyInputSerializer):
+    """A new survey needs its title; the rest may come later."""
+
+    title = serializers.CharField(allow_blank=True)
+
+
 class RunStartSerializer(serializers.Serializer):
     folder_id = serializers.IntegerField(required=False, allow_null=True)
     persona_ids = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)

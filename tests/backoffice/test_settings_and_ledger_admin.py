@@ -14,19 +14,11 @@ pytestmark = pytest.mark.django_db
 def test_app_settings_changes_are_audited_with_before_and_after(staff_client, staff_user):
     app = get_app_settings()
     url = reverse("admin:core_appsettings_change", args=[app.pk])
-    data = {
-        "trial_credits": 75,
-        "persona_credit_cost": 2,
-        "persona_modify_credit_cost": 2,
-        "session_run_credit_cost": 45,
-        "autonomous_failed_turns_to_pause": 3,
-        "autonomous_retry_seconds": 10,
-        "autonomous_refund_min_answers": 3,
-        "live_themes_every_turns": 6,
-        "default_monthly_quota_usd": "30.00",
-        "quota_warning_ratio": "0.80",
-        "change_reason": "Q4 pricing",
-    }
+    form = staff_client.get(url).context["adminform"].form
+    data = {key: value for key, value in form.initial.items() if value is not None}
+    data.update(
+        trial_credits=75, session_run_credit_cost=45, default_monthly_quota_usd="30.00", change_reason="Q4 pricing"
+    )
     assert staff_client.post(url, data).status_code == 302
     entry = AuditEntry.objects.get()
     assert entry.action == AuditEntry.Action.SETTINGS_CHANGE and entry.actor == staff_user
