@@ -17,6 +17,7 @@ from django.conf import settings
 
 from cohorta.llm.providers import ProviderRequest, ProviderResponse, ProviderUsage
 from cohorta.llm.schema_faker import fake_instance
+from cohorta.llm.simulator_analysis import report, themes
 from cohorta.llm.simulator_people import profile, sketches
 from cohorta.llm.simulator_surveys import survey_answers
 from cohorta.llm.simulator_talk import answer, decision, guide
@@ -194,8 +195,8 @@ def _one_stance_each(data, schema: dict):
 
 def _crafted(schema: dict, request: ProviderRequest, data, rng: random.Random):
     """``data`` rewritten for what the request is for — a panel within the brief, a profile with a point of
-    view, a guide about the objective, a moderator that follows it — or ``data`` itself when it is not one
-    of those (or the rewrite would not fit ``schema``)."""
+    view, a guide about the objective, a moderator that follows it, themes and a report from the transcript —
+    or ``data`` itself when it is not one of those (or the rewrite would not fit ``schema``)."""
     if not isinstance(data, dict):
         return data
     properties = schema.get("properties") or {}
@@ -208,6 +209,10 @@ def _crafted(schema: dict, request: ProviderRequest, data, rng: random.Random):
         crafted = guide(schema, prompt, data, rng)
     elif "next_speaker" in properties:
         crafted = decision(schema, prompt, data, rng)
+    elif "themes" in properties:
+        crafted = themes(schema, prompt, data, rng)
+    elif "stances" in properties and "findings" in properties:
+        crafted = report(schema, prompt, data, rng)
     else:
         return data
     try:

@@ -241,8 +241,8 @@ ANGLES: dict[str, Angle] = {
         Angle(
             key="quality",
             label="quality-first",
-            cues=r"quality|premium|design|designer|stylish|aesthetic\w*|looks|craft\w*|durable|lasting|taste|"
-            r"luxury|scent|well made|brand-conscious",
+            cues=r"quality|premium|design|design-led|designer|style|stylish|aesthetic\w*|looks?|feel|craft\w*|"
+            r"durable|lasting|taste|luxury|scent|well made|brand-conscious|makers?",
             values=("Quality", "Craftsmanship", "Style", "Comfort"),
             interests=("Cooking from scratch", "Interior design", "Good coffee", "Weekend markets"),
             goals=(
@@ -528,6 +528,7 @@ def sketches(schema: dict, prompt: str, generated: dict, rng: random.Random) -> 
     used: set[str] = set(avoid)
     people = []
     surnames: set[str] = set()
+    taken: set[str] = set()
     for index, item in enumerate(items):
         place = limits.places[(start + index) % len(limits.places)] if limits.places else audience
         for _ in range(8):  # no two of a small panel share a surname, when the word bank allows
@@ -541,7 +542,17 @@ def sketches(schema: dict, prompt: str, generated: dict, rng: random.Random) -> 
         segment = segments[index % len(segments)] if segments else None
         fitting = [title for title, low, high in jobs if low <= person["age"] <= high]
         segment_jobs = [t for t, low, high in _jobs(segment or "") if low <= person["age"] <= high]
-        occupation = rng.choice(segment_jobs or fitting) if (segment_jobs or fitting) else person["occupation"]
+        choices = segment_jobs or fitting
+        if choices:
+            fresh = [title for title in choices if title not in taken] or choices
+            occupation = rng.choice(fresh)
+        else:
+            occupation = person["occupation"]
+            for _ in range(6):  # a panel of six with two social workers reads like a glitch
+                if occupation not in taken:
+                    break
+                occupation = fake_person(seed=rng.randrange(2**31), age=person["age"])["occupation"]
+        taken.add(occupation)
         households = _households(audience, person["age"])
         tier = _tier(occupation)
         values = {
@@ -576,6 +587,14 @@ _PERSON = re.compile(
     r"- Name: (?P<name>[^,\n]+), (?P<age>\d+)(?:, (?P<gender>[^\n]*))?\n- Lives in: (?P<location>[^\n]*)\n"
     r"- Works as: (?P<occupation>[^\n]*)"
 )
+
+
+_PROPER = ("Instagram", "Facebook", "Reddit", "Spotify", "TikTok", "WhatsApp", "YouTube", "BBC", "Radio 4")
+
+
+def _listed(items: list[str]) -> list[str]:
+    """Items that follow the first in a running list start in lower case, proper names aside."""
+    return items[:1] + [item if item.startswith(_PROPER) else item[:1].lower() + item[1:] for item in items[1:]]
 
 
 def _a(text: str) -> str:
@@ -693,7 +712,7 @@ def profile(schema: dict, prompt: str, generated: dict, rng: random.Random) -> d
         "frustrations": pick(angle.frustrations, 2) + pick(other.frustrations, 1),
         "brand_affinities": pick(angle.brands, 2) + pick(other.brands, 1),
         "buying_behaviour": " ".join(pick(angle.buying, 2) + pick(other.buying, 1)),
-        "media_habits": f"{join_list(pick(angle.media, 2) + pick(other.media, 1))}.",
+        "media_habits": f"{join_list(_listed(pick(angle.media, 2) + pick(other.media, 1)))}.",
         "tech_savviness": tech,
         "backstory": f"{does}{home} {fill(angle.backstory)} {fill(other.backstory)}{about}{grounded}".strip(),
         "speaking_style": fill(rng.choice(angle.styles)),

@@ -518,6 +518,45 @@ _BODY = {
         "Fresh ingredients matter more to me than convenience.",
     ],
 }
+# Second versions of the openings heard most, so two people with the same angle do not speak as one.
+_ALSO: dict[str, dict[str, str]] = {
+    "example": {
+        "price": "Last month the same weekly shop cost me eight pounds more than in the spring, and I noticed.",
+        "tech": "I tried an app for meal planning last year; it looked great and I gave up after a week of bugs.",
+        "time": "Last Wednesday I was still at work at six, so tea was whatever was in the freezer.",
+        "trust": "My neighbour signed up to one of these boxes and spent a month trying to stop the payments.",
+        "planet": "I counted the plastic from one week's shop once — it filled a whole bag.",
+        "quality": "I treated myself to something nicer last month, and it was worth every penny.",
+        "health": "Last week I batch-cooked on Sunday so we weren't living on takeaways by Thursday.",
+    },
+    "why": {
+        "price": "Simple: the money has to stretch to the end of the month.",
+        "tech": "Because a good idea with a bad app is still a bad experience.",
+        "time": "Because every evening is already full before I even think about food.",
+        "trust": "Because I'd rather be safe than sorry with my bank details.",
+        "planet": "Because we throw away far too much as it is.",
+        "quality": "Because I'd rather have one thing I love than three I put up with.",
+        "health": "Because what we eat during the week really matters to me.",
+    },
+    "react": {
+        "price": "My first thought about {focus} is the price, honestly — {price} adds up.",
+        "tech": "I like the sound of {focus} — I'd want to see the app before anything else.",
+        "time": "{Focus} could be handy, if it really takes something off my plate.",
+        "trust": "I'm wary. {Focus} sounds good, but I've heard that before.",
+        "planet": "I'm interested in {focus}, as long as the packaging isn't a nightmare.",
+        "quality": "{Focus} sounds nice — I'd want to see the quality for myself.",
+        "health": "Interesting — I'd want to see what's in {focus} before I decide.",
+    },
+    "reassure": {
+        "price": "A clear saving on paper — what I'd spend with them against what I spend now.",
+        "tech": "A demo of the app that shows it's actually easy to use.",
+        "time": "Proof it takes less time than what I do now, not more.",
+        "trust": "Hearing from a couple of friends who've used it without problems.",
+        "planet": "Knowing exactly what happens to the packaging afterwards.",
+        "quality": "Seeing it in person before paying.",
+        "health": "Seeing the ingredients list before I sign up.",
+    },
+}
 _NODS = ["I'm with {other} on that.", "Like {other}, I feel the same.", "{Other} has a point there."]
 _BUTS = ["I see {other}'s point, but", "I'm not sure I agree with {other} —", "{Other} makes a fair point, but for me"]
 _KINDS = [
@@ -592,10 +631,13 @@ def answer(messages: list[dict], rng: random.Random) -> str | None:
     age = who.group(1) if who else ""
     place = (who.group(3) or "").split(",")[0].strip() if who else ""
     occupation = (who.group(4) or "").strip() if who else ""
+    # What they value and how they buy says most about them: those lines count twice.
     profile = " ".join(
         line_after(system, label)
         for label in (
             "- You value:",
+            "- You value:",
+            "- How you buy:",
             "- Interests:",
             "- Frustrations:",
             "- How you buy:",
@@ -639,12 +681,19 @@ def answer(messages: list[dict], rng: random.Random) -> str | None:
             opening = f"Hi, I'm {first}{f' — I am {age}' if age else ''}{work}. {cap(opening)}"
     else:
         opening = _SAYS[kind][main]
+        if kind in _ALSO:
+            voices = [_SAYS[kind][main], _ALSO[kind][main]]
+            if stable_int(name, kind) % 2:
+                voices.reverse()
+            opening = next((v for v in voices if not _said_before(say(v), mine)), voices[0])
         if kind == "improve":
             opening = f"If I could change one thing about {{focus}}, it'd be {opening[:1].lower()}{opening[1:]}"
     parts = [say(opening)]
+    # Not what this person said already, and, where there is a choice, not what someone else just said.
     body = [say(text) for text in _BODY[main] if not _said_before(say(text), mine)] or [say(t) for t in _BODY[main]]
+    body = [text for text in body if not _said_before(text, transcript)] or body
     rng.shuffle(body)
-    extra = [say(text) for text in _BODY[second] if not _said_before(say(text), mine)]
+    extra = [say(text) for text in _BODY[second] if not _said_before(say(text), transcript)]
     parts += body[:2] if rng.random() < 0.6 or not extra else [body[0], extra[rng.randrange(len(extra))]]
     frustrations = [f.strip() for f in line_after(system, "- Frustrations:").rstrip(".").split(",") if f.strip()]
     if frustrations and rng.random() < 0.4:

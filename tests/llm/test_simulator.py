@@ -4,6 +4,7 @@ descriptions from the picture's own properties. Always labelled simulated, and t
 
 import base64
 import io
+import json
 import re
 
 import pytest
@@ -13,7 +14,7 @@ from PIL import Image, ImageDraw
 from billing.services import credits_grant
 from cohorta.jobs.models import JobState
 from cohorta.llm.gateway import complete
-from focusgroups import autonomous, discussion
+from focusgroups import analysis, autonomous, discussion
 from focusgroups import guide as guides
 from focusgroups.models import DiscussionGuide, FocusGroup, Message, MessageRole, Participant
 from personas import generation
@@ -210,6 +211,20 @@ def test_the_offline_moderator_asks_the_guides_questions(funded, turns):
         closing = line.startswith("Thank you all")
         assert from_the_guide or closing or "do you agree with" in line, line
     assert all(q in " ".join(lines) for q in asked)  # every question of the guide was asked, in its words
+
+    # The analysis reads that transcript: themes are the angles people took, quoting their own words.
+    job = analysis.analysis_start(focus_group=session)
+    job.refresh_from_db()
+    assert job.state == JobState.DONE, job.error
+    found = analysis.analysis_get(focus_group=session)
+    titles = [theme["title"] for theme in found["themes"]]
+    assert "Price has to be clearly worth it" in titles and "The app and its features decide it" in titles
+    price = next(t for t in found["themes"] if t["title"] == "Price has to be clearly worth it")
+    assert "Dave Okafor" in price["personas"] and all(not q.get("repaired") for q in price["quotes"])
+    stances = {row["persona"]: row for row in found["report"]["stances"]}
+    assert stances["Dave Okafor"]["stance"] == "sceptical" and "cheaper" in stances["Dave Okafor"]["summary"]
+    assert stances["Mei Lin"]["stance"] == "positive" and "app" in stances["Mei Lin"]["summary"]
+    assert not re.search(r"language-learning|skincare|streaming", json.dumps(found, default=str))  # nothing made up
 
 
 def test_answers_follow_each_persona_and_the_question(funded):
