@@ -324,6 +324,9 @@ LLM_LOCAL_EMBEDDING_THREADS = env.int("LLM_LOCAL_EMBEDDING_THREADS", default=1)
 LLM_CONNECT_TIMEOUT = env.float("LLM_CONNECT_TIMEOUT", default=5.0)
 LLM_READ_TIMEOUT = env.float("LLM_READ_TIMEOUT", default=60.0)
 LLM_DEADLINE_SECONDS = env.float("LLM_DEADLINE_SECONDS", default=180.0)
+# The autonomous moderator's decision is short: a provider that hangs fails the turn after one read
+# timeout and a quick retry instead of three full ones, so a run pauses in minutes, not a quarter hour.
+LLM_DECISION_DEADLINE_SECONDS = env.float("LLM_DECISION_DEADLINE_SECONDS", default=75.0)
 LLM_MAX_RETRIES = env.int("LLM_MAX_RETRIES", default=2)
 # Streamed text goes out as it comes, but at most one event per answer per this many seconds: the first
 # token at once, then a few tokens at a time (cheaper for the worker; the reader cannot tell).
@@ -363,6 +366,9 @@ if STRIPE_API_BASE != "https://api.stripe.com":
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_SUBSCRIBER_MODEL = "accounts.User"
 DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
+# After each money-moving event, a task copies its checkout session, payment intent, charge and refunds
+# into dj-stripe's tables for the admin (billing.stripe_mirror); credits never depend on it.
+STRIPE_MIRROR_OBJECTS = True
 
 # --- back office -------------------------------------------------------------------------
 # USD value of one credit in the admin's margin reports: ledger purchase rows record credits, not

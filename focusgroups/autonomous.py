@@ -19,6 +19,7 @@ import threading
 import uuid
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -562,6 +563,7 @@ def _decide(run: AutonomousRun, focus_group: FocusGroup, participants, sections,
             focus_group_id=focus_group.pk,
             focus_group_cap_usd=focus_group.cost_cap_usd,
             alias=focus_group.model_alias or None,
+            deadline_seconds=min(settings.LLM_DECISION_DEADLINE_SECONDS, settings.LLM_DEADLINE_SECONDS),
         )
     except (QuotaExceeded, InsufficientCredits, *PROVIDER_DOWN):
         raise  # the provider is down: the answer call would fail too, so the turn fails here

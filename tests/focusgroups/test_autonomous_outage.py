@@ -132,6 +132,20 @@ def test_every_call_hanging_pauses_the_run_and_refunds_it_once(funded, turns, fa
     assert not Job.objects.filter(kind=analysis.JOB_KIND).exists()
 
 
+def test_the_decision_gives_up_on_a_hanging_provider_at_its_own_shorter_deadline(funded, turns, fake_llm, settings):
+    settings.LLM_READ_TIMEOUT = 0.3
+    settings.LLM_DEADLINE_SECONDS = 100  # the whole-call limit of other calls: three attempts would fit
+    settings.LLM_DECISION_DEADLINE_SECONDS = 0.5  # one attempt of 0.3 s leaves no room for a retry
+    app_settings(autonomous_failed_turns_to_pause=2)
+    session = make_session(funded)
+    fake_llm.add_fault("hang", times=ALWAYS, seconds=30)
+    run = autonomous.run_start(focus_group=session)
+
+    assert turns() == ["retrying", "paused"]
+    assert_paused_for_the_provider(run, session, failed=2)
+    assert len(fake_llm.requests) == 2  # one decision request per failed turn, no retries, no answer calls
+
+
 def test_a_turn_waiting_on_a_hanging_provider_keeps_its_heartbeat(funded, turns, fake_llm, settings, monkeypatch):
     """A call to a hanging provider can take minutes (retries up to the gateway's deadline): the turn keeps
     beating meanwhile, or the reaper would take the live worker's run for dead and interrupt it."""
