@@ -1,22 +1,26 @@
-"""The survey run job kind: one job per run (the work itself is in surveys/runner.py)."""
+"""The survey run job kind: one job per run. Its handler only hands out the first respondents; their
+tasks carry the run on and the last one finishes the job (surveys/runner.py)."""
 
 from cohorta.jobs.registry import job_kind
 from surveys import runner
 from surveys.models import Run
-from surveys.tasks import answer_respondent
+from surveys.tasks import dispatch_respondent
 
 
 def survey_run_abandoned(job) -> None:
-    """The run's worker died: close its open respondents and refund what they had reserved."""
+    """The run stopped (cancelled, or its worker died): close its open respondents and refund them."""
     run = Run.objects.filter(pk=job.params.get("run_id")).first()
     if run is not None:
         runner.run_settle(run)
 
 
-def _dispatch(respondent_id: int) -> None:
-    answer_respondent.apply_async((respondent_id,), queue="llm")
+def survey_run_watch(job) -> bool:
+    run = Run.objects.filter(pk=job.params.get("run_id")).first()
+    if run is None:
+        return False  # its survey was deleted: nothing is left to wait for
+    return runner.run_watch(run, dispatch=dispatch_respondent)
 
 
-@job_kind("survey_run", label="Survey run", on_abandon=survey_run_abandoned)
+@job_kind("survey_run", label="Survey run", on_abandon=survey_run_abandoned, watch=survey_run_watch)
 def survey_run(job, ctx):
-    return runner.run_execute(job, ctx, dispatch=_dispatch)
+    return runner.run_execute(job, ctx, dispatch=dispatch_respondent)

@@ -121,6 +121,9 @@ class Respondent(models.Model):
     simulated = models.BooleanField(default=False)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When it was handed out, then beaten by the task answering it: how the reaper tells a worker that
+    # died (or a task the broker lost) from one still at work.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["position", "id"]

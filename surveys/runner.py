@@ -1,11 +1,15 @@
-"""Running a survey on a panel: one Job for the run, one short task per respondent.
+"""Running a survey on a panel: one Job for the run, one short task per respondent, nobody waiting.
 
-The run's job (``survey_run``, surveys/jobs.py) hands respondents to the ``llm`` queue, at most
-*survey respondents at once* (App settings) at a time, and reports progress until every respondent
-is done, failed or cancelled. Each respondent task (surveys/tasks.py) claims its respondent with a
-conditional UPDATE, asks the persona every question in one structured call, rates scale answers by
-semantic similarity (surveys/ssr.py) and saves everything in one transaction, again conditionally:
-an answer that arrives after the run was cancelled or abandoned is discarded, never half-saved.
+The run's job (``survey_run``, surveys/jobs.py) hands out the first respondents and returns at once,
+leaving the job running (``HANDED_OFF``): no worker thread waits for a run, so runs can never hold every
+thread while their respondents wait for one. Each respondent task (surveys/tasks.py) claims its
+respondent with a conditional UPDATE, asks the persona every question in one structured call, rates
+scale answers by semantic similarity (surveys/ssr.py) and saves everything in one transaction, again
+conditionally: an answer that arrives after the run was cancelled or abandoned is discarded, never
+half-saved. As it ends, the task moves the run on (``run_advance``): it hands out the next respondent
+(at most *survey respondents at once*, App settings, in flight), reports progress with one conditional
+UPDATE, and the last one to finish finishes the job. While it answers, a task beats for its respondent;
+the reaper (``run_watch``) fails a respondent whose worker stopped beating and moves the run on.
 
 Credits: the run reserved ``unit_cost`` per respondent. A respondent that fails is refunded at once
 (ledger key ``survey-run:<run>:refund:<respondent>``); whatever is neither delivered nor refunded when
@@ -17,11 +21,11 @@ import logging
 import random
 import re
 import threading
-import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
@@ -29,8 +33,9 @@ from billing.models import CreditTransaction
 from billing.services import credits_refund
 from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError, QuotaExceeded
-from cohorta.jobs.errors import JobCancelled
 from cohorta.jobs.models import Job, JobState
+from cohorta.jobs.registry import HANDED_OFF
+from cohorta.jobs.services import job_finish, job_progress_report
 from cohorta.llm.errors import LLMError
 from cohorta.llm.gateway import complete
 from cohorta.llm.prompts import render_prompt
@@ -49,7 +54,9 @@ from surveys.ssr import expected_value, rate_answers
 
 logger = logging.getLogger(__name__)
 
-POLL_SECONDS = 0.5
+# Sends one respondent to a worker (surveys.tasks.dispatch_respondent); passed in, since the tasks
+# module calls this one.
+Dispatch = Callable[[int], None]
 MAX_ANSWER_WORDS = 80
 QUOTA_MESSAGE = "Not asked: your monthly AI budget ran out during the run. Your credits for it were refunded."
 _REFUSAL = re.compile(
@@ -200,15 +207,60 @@ def _job_running(run: Run) -> bool:
     return Job.objects.filter(pk=run.job_id, state=JobState.RUNNING, cancel_requested=False).exists()
 
 
-def respondent_answer(*, respondent_id: int) -> str:
-    """Ask one persona the whole questionnaire. Safe to call twice: only one claim wins."""
+class _Beat:
+    """Beats for a respondent (and its run's job) from a side thread while its worker waits on the
+    provider, so the reaper takes only a dead worker's respondent for lost, not a slow one."""
+
+    def __init__(self, respondent_id: int, job_id) -> None:
+        self.respondent_id, self.job_id = respondent_id, job_id
+        self.interval = settings.JOBS_HEARTBEAT_SECONDS
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"respondent-beat-{respondent_id}", daemon=True)
+
+    def __enter__(self):
+        if self.interval > 0:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(self.interval):
+                try:
+                    now = timezone.now()
+                    Respondent.objects.filter(pk=self.respondent_id, state=RespondentState.RUNNING).update(
+                        heartbeat_at=now
+                    )
+                    Job.objects.filter(pk=self.job_id, state=JobState.RUNNING).update(heartbeat_at=now)
+                except Exception:  # a missed beat is not worth failing the answer
+                    logger.exception("Heartbeat for survey respondent %s failed", self.respondent_id)
+        finally:
+            connection.close()
+
+
+def respondent_answer(*, respondent_id: int, dispatch: Dispatch) -> str:
+    """Ask one persona the whole questionnaire, then move the run on. Safe to call twice: only one claim
+    wins."""
+    now = timezone.now()
     claimed = Respondent.objects.filter(pk=respondent_id, state=RespondentState.QUEUED).update(
-        state=RespondentState.RUNNING, started_at=timezone.now()
+        state=RespondentState.RUNNING, started_at=now, heartbeat_at=now
     )
     if not claimed:
         return "not-claimed"
     respondent = Respondent.objects.select_related("run", "run__owner").get(pk=respondent_id)
     run = respondent.run
+    try:
+        with _Beat(respondent.pk, run.job_id):
+            return _answer(run, respondent)
+    finally:
+        run_advance(run, dispatch=dispatch)
+
+
+def _answer(run: Run, respondent: Respondent) -> str:
     if run.stop_reason == "quota":
         _fail(run, respondent, QUOTA_MESSAGE)
         return "failed"
@@ -234,7 +286,7 @@ def respondent_answer(*, respondent_id: int) -> str:
         _fail(run, respondent, f"{exc.message} Your credits for this respondent were refunded.")
         return "failed"
     except Exception:
-        logger.exception("Survey respondent %s crashed", respondent_id)
+        logger.exception("Survey respondent %s crashed", respondent.pk)
         _fail(run, respondent, "An unexpected error stopped this respondent. Your credits for it were refunded.")
         return "failed"
     if not any(answer.status == AnswerStatus.OK for answer in answers):
@@ -311,66 +363,109 @@ def progress_message(counts: dict[str, int], elapsed: float | None = None) -> st
     return message
 
 
-def _fail_stale(run: Run) -> None:
-    """A respondent whose worker died mid-answer would otherwise hold the run open forever."""
-    cutoff = timezone.now() - timedelta(seconds=settings.LLM_DEADLINE_SECONDS * 2 + 120)
-    for respondent in Respondent.objects.filter(run=run, state=RespondentState.RUNNING, started_at__lt=cutoff):
-        _fail(run, respondent, "The worker answering stopped responding. Your credits for it were refunded.")
-
-
 def _fail_unasked(run: Run) -> None:
     for respondent in Respondent.objects.filter(run=run, state__in=(RespondentState.PENDING, RespondentState.QUEUED)):
         _fail(run, respondent, QUOTA_MESSAGE, from_states=(RespondentState.PENDING, RespondentState.QUEUED))
 
 
-def _hand_out(run: Run, free: int) -> list[int]:
-    ids = list(
-        Respondent.objects.filter(run=run, state=RespondentState.PENDING)
-        .order_by("position", "id")[:free]
-        .values_list("pk", flat=True)
-    )
-    if not ids:
-        return []
-    Respondent.objects.filter(pk__in=ids, state=RespondentState.PENDING).update(state=RespondentState.QUEUED)
+def _hand_out(run: Run, dispatch: Dispatch) -> list[int]:
+    """Queue the next respondents while fewer than *survey respondents at once* are in flight. The run's
+    row is locked meanwhile, so two respondents finishing together do not both fill the same room."""
+    parallel = max(1, get_app_settings().survey_parallelism)
+    with transaction.atomic():
+        Run.objects.select_for_update().filter(pk=run.pk).first()
+        in_flight = Respondent.objects.filter(
+            run=run, state__in=(RespondentState.QUEUED, RespondentState.RUNNING)
+        ).count()
+        if in_flight >= parallel:
+            return []
+        ids = list(
+            Respondent.objects.filter(run=run, state=RespondentState.PENDING)
+            .order_by("position", "id")[: parallel - in_flight]
+            .values_list("pk", flat=True)
+        )
+        Respondent.objects.filter(pk__in=ids, state=RespondentState.PENDING).update(
+            state=RespondentState.QUEUED, heartbeat_at=timezone.now()
+        )
+        for respondent_id in ids:
+            transaction.on_commit(lambda respondent_id=respondent_id: dispatch(respondent_id))
     return ids
 
 
-def run_execute(job, ctx, *, dispatch) -> dict:
-    """The run's job: hand respondents out, ``dispatch(respondent_id)`` each, until all are finished."""
-    run = Run.objects.get(pk=job.params["run_id"])
-    parallel = max(1, get_app_settings().survey_parallelism)
-    started = time.monotonic()
-    idle = threading.Event()
-    try:
-        while True:
-            run.refresh_from_db(fields=["stop_reason"])
-            if run.stop_reason == "quota":
-                _fail_unasked(run)
-            _fail_stale(run)
-            counts = run_counts(run)
-            ctx.progress(
-                counts["done"] + counts["failed"] + counts["cancelled"],
-                counts["total"],
-                progress_message(counts, time.monotonic() - started),
-            )
-            in_flight = counts["queued"] + counts["running"]
-            if not counts["pending"] and not in_flight:
-                break
-            handed = _hand_out(run, parallel - in_flight) if in_flight < parallel else []
-            for respondent_id in handed:
-                dispatch(respondent_id)
-            if not handed:
-                idle.wait(POLL_SECONDS)
-    except JobCancelled as exc:
-        run_settle(run)
-        counts = run_counts(run)
-        raise JobCancelled("Cancelled", result=_summary(run, counts)) from exc
-    finally:
-        refunded = run_settle(run)
-        if refunded:
-            logger.info("Survey run %s: refunded %s credits for respondents not asked", run.pk, refunded)
+def run_advance(run: Run, *, dispatch: Dispatch) -> bool:
+    """Move a run on: hand out respondents while there is room, report progress, and finish the run's
+    job when nobody is left to answer. Called by the run's job to start, then by each respondent's task
+    as it ends (so no worker thread waits for a run) and by the reaper. The job's transition to done is
+    one conditional UPDATE, so of two last respondents finishing together only one finishes the run.
+    Returns whether the run is still going."""
+    job = Job.objects.filter(pk=run.job_id).first()
+    if job is None or job.state != JobState.RUNNING:
+        return False  # cancelled or interrupted: its settlement closed the respondents
+    if Run.objects.filter(pk=run.pk, stop_reason="quota").exists():
+        _fail_unasked(run)
+    else:
+        _hand_out(run, dispatch)
     counts = run_counts(run)
-    return _summary(run, counts)
+    finished = counts["done"] + counts["failed"] + counts["cancelled"]
+    if counts["pending"] + counts["queued"] + counts["running"]:
+        elapsed = (timezone.now() - job.started_at).total_seconds() if job.started_at else None
+        job_progress_report(
+            job_id=job.pk, done=finished, total=counts["total"], message=progress_message(counts, elapsed)
+        )
+        return True
+    refunded = run_settle(run)
+    if refunded:
+        logger.warning("Survey run %s: refunded %s credits left over at the end", run.pk, refunded)
+    job_finish(
+        job=job,
+        state=JobState.DONE,
+        result=_summary(run, counts),
+        progress_done=finished,
+        progress_total=counts["total"],
+        progress_message=progress_message(counts),
+    )
+    return False
+
+
+def run_execute(job, ctx, *, dispatch: Dispatch):
+    """The run's job: hand out the first respondents and return; their tasks carry the run on."""
+    run = Run.objects.get(pk=job.params["run_id"])
+    ctx.check_cancelled()
+    run_advance(run, dispatch=dispatch)
+    return HANDED_OFF
+
+
+def run_watch(run: Run, *, dispatch: Dispatch) -> bool:
+    """The reaper's look at a run that has gone quiet (nobody reported progress for a while): a respondent
+    whose worker stopped beating is failed and refunded, one whose task the broker lost (still queued
+    after the broker would have handed it back) too, then the run is moved on, which finishes it when
+    nobody is left. Returns True: the run goes on, or has just been finished."""
+    now = timezone.now()
+    silent = now - timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS)
+    dead = Respondent.objects.filter(run=run, state=RespondentState.RUNNING).filter(
+        Q(heartbeat_at__lt=silent) | Q(heartbeat_at__isnull=True)
+    )
+    for respondent in dead:
+        _fail(run, respondent, "The worker answering stopped responding. Your credits for it were refunded.")
+    lost = Respondent.objects.filter(
+        run=run, state=RespondentState.QUEUED, heartbeat_at__lt=now - timedelta(seconds=lost_after_seconds())
+    )
+    for respondent in lost:
+        _fail(
+            run,
+            respondent,
+            "Not asked: its task was lost on the way to a worker. Your credits for it were refunded.",
+            from_states=(RespondentState.QUEUED,),
+        )
+    run_advance(run, dispatch=dispatch)
+    return True
+
+
+def lost_after_seconds() -> float:
+    """A task a dead worker had taken comes back after the broker's visibility timeout; one not started
+    well after that is gone."""
+    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}) or {}
+    return float(options.get("visibility_timeout", 3600)) + 300
 
 
 def _summary(run: Run, counts: dict[str, int]) -> dict:

@@ -16,7 +16,7 @@ from django.utils import timezone
 from cohorta.jobs import events
 from cohorta.jobs.errors import IllegalJobTransition, JobCancelled, JobFailure
 from cohorta.jobs.models import ACTIVE_STATES, SLOT_STATES, Job, JobState, sources_of
-from cohorta.jobs.registry import get_kind
+from cohorta.jobs.registry import HANDED_OFF, get_kind
 from cohorta.secrets import scrub
 
 logger = logging.getLogger(__name__)
@@ -116,6 +116,23 @@ def job_progress(*, job_id, done: int | None = None, total: int | None = None, m
     job_raise_if_cancelled(job_id=job_id)
 
 
+def job_progress_report(*, job_id, done: int, total: int | None = None, message: str | None = None) -> bool:
+    """Progress of a handed-off job, reported by whichever of its tasks just finished: one conditional
+    UPDATE that never moves progress back (a count read before another task's arrives late and is
+    dropped). It is a heartbeat too. Returns whether it was recorded."""
+    now = timezone.now()
+    fields: dict[str, Any] = {"heartbeat_at": now, "updated_at": now, "progress_done": max(0, done)}
+    if total is not None:
+        fields["progress_total"] = max(0, total)
+    if message is not None:
+        fields["progress_message"] = message[:255]
+    with transaction.atomic():
+        updated = Job.objects.filter(pk=job_id, state=JobState.RUNNING, progress_done__lte=done).update(**fields)
+        if updated:
+            _publish_on_commit(job_id)
+    return bool(updated)
+
+
 def job_raise_if_cancelled(*, job_id) -> None:
     row = Job.objects.filter(pk=job_id).values_list("state", "cancel_requested", "owner__is_active").first()
     if row is None:
@@ -136,6 +153,8 @@ def job_cancel(*, job: Job, reason: str = "Cancelled by the user.") -> Job:
             return job_transition(job=job, to=JobState.CANCELLED, cancel_requested=True, progress_message=reason)
         except IllegalJobTransition:
             job.refresh_from_db()  # it started meanwhile: fall through to the running case
+    if job.state == JobState.RUNNING and get_kind(job.kind).watch is not None:
+        return _cancel_handed_off(job, reason)
     if job.state == JobState.RUNNING:
         with transaction.atomic():
             Job.objects.filter(pk=job.pk).update(
@@ -145,6 +164,19 @@ def job_cancel(*, job: Job, reason: str = "Cancelled by the user.") -> Job:
         job.refresh_from_db()
         return job
     raise IllegalJobTransition(job.pk, job.state, JobState.CANCELLED)
+
+
+def _cancel_handed_off(job: Job, reason: str) -> Job:
+    """A handed-off job has no handler to notice a cancel request: it stops now, and its kind gives back
+    what it reserved; its tasks still in flight find it stopped and save nothing."""
+    try:
+        job = job_transition(job=job, to=JobState.CANCELLED, cancel_requested=True, progress_message=reason)
+    except IllegalJobTransition:
+        job.refresh_from_db()  # it finished meanwhile
+        return job
+    _abandon(job)
+    jobs_dispatch(owner_id=job.owner_id)
+    return job
 
 
 def jobs_cancel_for_user(*, user, reason: str) -> int:
@@ -185,6 +217,8 @@ def jobs_reap(*, now=None) -> int:
     owners: set = set()
     stale = Job.objects.filter(state=JobState.RUNNING, heartbeat_at__lt=cutoff)
     for job in stale:
+        if job_watch(job=job):
+            continue
         try:
             job_transition(
                 job=job,
@@ -202,6 +236,22 @@ def jobs_reap(*, now=None) -> int:
     if reaped:
         logger.warning("Reaper marked %s job(s) interrupted", reaped)
     return reaped
+
+
+def job_watch(*, job: Job) -> bool:
+    """A handed-off job gone quiet: its kind looks at its tasks (see ``JobKind.watch``). True when the
+    job goes on (counted as a heartbeat) or was finished meanwhile; False when it should be interrupted."""
+    kind = get_kind(job.kind)
+    if kind.watch is None:
+        return False
+    try:
+        going = bool(kind.watch(job))
+    except Exception:  # it cannot tell: treated as dead, so what it reserved is given back
+        logger.exception("Could not watch job %s", job.pk)
+        return False
+    if going:
+        Job.objects.filter(pk=job.pk, state=JobState.RUNNING).update(heartbeat_at=timezone.now())
+    return going
 
 
 class JobContext:
@@ -285,7 +335,16 @@ def job_run(*, job_id, worker: str = "") -> Job | None:
     except Exception:
         logger.exception("Job %s (%s) crashed", job.pk, job.kind)
         return _finish(job, JobState.FAILED, error="An unexpected error stopped this job. It has been logged.")
+    if result is HANDED_OFF:
+        job.refresh_from_db()
+        return job  # its own tasks finish it (job_finish); the worker thread is free now
     return _finish(job, JobState.DONE, result=result, progress_message="Done")
+
+
+def job_finish(*, job: Job, state: str, **fields: Any) -> Job:
+    """Finish a handed-off job from the task that found nothing left to do. Several may try at once:
+    the transition is one conditional UPDATE, so one wins and the others find the job finished."""
+    return _finish(job, state, **fields)
 
 
 def _finish(job: Job, state: str, **fields: Any) -> Job:

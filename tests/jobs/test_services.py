@@ -7,7 +7,7 @@ from cohorta.accounts.services import user_set_active
 from cohorta.jobs import services
 from cohorta.jobs.errors import IllegalJobTransition, JobFailure
 from cohorta.jobs.models import Job, JobState
-from cohorta.jobs.registry import _KINDS, job_kind
+from cohorta.jobs.registry import _KINDS, HANDED_OFF, job_kind
 from tests.factories import JobFactory
 
 pytestmark = pytest.mark.django_db
@@ -192,3 +192,55 @@ def test_orphans_are_interrupted_at_embedded_startup(owner):
     assert services.jobs_reap_orphans_at_startup() == 1
     assert Job.objects.get(pk=running.pk).state == JobState.INTERRUPTED
     assert Job.objects.get(pk=pending.pk).state == JobState.PENDING
+
+
+def test_a_handed_off_job_stays_running_until_its_tasks_finish_it(owner):
+    job_kind("handoff_test", label="Hand-off test", watch=lambda job: True)(lambda job, ctx: HANDED_OFF)
+    try:
+        job = JobFactory(owner=owner, kind="handoff_test", state=JobState.QUEUED)
+        job = services.job_run(job_id=job.pk)
+        assert job.state == JobState.RUNNING  # the handler returned; the worker thread is free
+        assert services.job_progress_report(job_id=job.pk, done=5, total=10, message="5 of 10")
+        # A count read before another task's arrives late: progress never moves back.
+        assert not services.job_progress_report(job_id=job.pk, done=3, total=10, message="3 of 10")
+        job.refresh_from_db()
+        assert (job.progress_done, job.progress_message) == (5, "5 of 10")
+        job = services.job_finish(job=job, state=JobState.DONE, result={"ok": True})
+        assert job.state == JobState.DONE and job.result == {"ok": True}
+        assert services.job_finish(job=job, state=JobState.DONE).state == JobState.DONE  # a second finisher
+    finally:
+        _KINDS.pop("handoff_test", None)
+
+
+def test_a_quiet_handed_off_job_is_left_to_its_watch(owner, settings):
+    going = {"answer": True}
+    settled = []
+    job_kind("handoff_watch", label="Watched", watch=lambda job: going["answer"], on_abandon=settled.append)(
+        lambda job, ctx: HANDED_OFF
+    )
+    try:
+        old = timezone.now() - timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS + 60)
+        job = JobFactory(owner=owner, kind="handoff_watch", state=JobState.RUNNING, heartbeat_at=old)
+        assert services.jobs_reap() == 0
+        job.refresh_from_db()
+        assert job.state == JobState.RUNNING and job.heartbeat_at > old  # its watch counts as a beat
+        going["answer"] = False
+        Job.objects.filter(pk=job.pk).update(heartbeat_at=old)
+        assert services.jobs_reap() == 1
+        job.refresh_from_db()
+        assert job.state == JobState.INTERRUPTED and settled == [job]
+    finally:
+        _KINDS.pop("handoff_watch", None)
+
+
+def test_cancelling_a_running_handed_off_job_stops_it_at_once(owner):
+    settled = []
+    job_kind("handoff_cancel", label="Cancel", watch=lambda job: True, on_abandon=settled.append)(
+        lambda job, ctx: HANDED_OFF
+    )
+    try:
+        job = JobFactory(owner=owner, kind="handoff_cancel", state=JobState.RUNNING)
+        job = services.job_cancel(job=job)
+        assert job.state == JobState.CANCELLED and settled == [job]
+    finally:
+        _KINDS.pop("handoff_cancel", None)

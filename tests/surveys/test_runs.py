@@ -192,4 +192,5 @@ def test_a_run_whose_worker_died_refunds_every_respondent_not_delivered(funded, 
     assert credits_balance(user=funded) == before
     assert set(Respondent.objects.filter(run=run).values_list("state", flat=True)) == {RespondentState.CANCELLED}
     # A late answer from the respondent that was running is discarded, not saved.
-    assert runner.respondent_answer(respondent_id=Respondent.objects.get(run=run, position=0).pk) == "not-claimed"
+    late = Respondent.objects.get(run=run, position=0).pk
+    assert runner.respondent_answer(respondent_id=late, dispatch=lambda _: None) == "not-claimed"

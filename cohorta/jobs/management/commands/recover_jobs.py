@@ -21,7 +21,7 @@ from cohorta.errors import ApplicationError
 from cohorta.jobs.errors import IllegalJobTransition
 from cohorta.jobs.models import SLOT_STATES, Job, JobState
 from cohorta.jobs.registry import get_kind, kind_label
-from cohorta.jobs.services import job_transition, jobs_dispatch
+from cohorta.jobs.services import job_transition, job_watch, jobs_dispatch
 
 logger = logging.getLogger(__name__)
 
@@ -200,6 +200,8 @@ class Command(BaseCommand):
             if all_running
             else "The worker running this job stopped responding. You can retry it."
         )
+        if not all_running and job_watch(job=job):
+            return False  # handed-off work still going (its tasks wait in the broker), as the reaper judges
         try:
             job_transition(job=job, to=JobState.INTERRUPTED, error=error, progress_message="Interrupted")
         except IllegalJobTransition:
