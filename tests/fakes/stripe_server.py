@@ -16,7 +16,8 @@ Endpoints (form-encoded bodies, Stripe's nested ``a[b][0][c]=v`` keys decoded):
 * ``GET /v1/checkout/sessions/{id}`` → the stored session, or 404 ``resource_missing``;
 * what dj-stripe reads (``stripe_setup``, ``djstripe_sync_models``, re-fetching an object): ``GET /v1/account``
   (the platform account, ``account_id``), ``GET /v1/{customers,checkout/sessions,payment_intents,charges,refunds,
-  balance_transactions,events}`` (lists, ``{"object": "list", "has_more": false}``) and ``GET …/{id}`` for each
+  balance_transactions,events}`` (lists, ``{"object": "list", "has_more": false}``, filtered by ``charge``,
+  ``customer`` and ``payment_intent``) and ``GET …/{id}`` for each
   (404 ``resource_missing`` when unknown). Paying a session makes its payment intent, charge, balance
   transaction and, on ``refund``, a refund; ``deliver`` keeps the events it sends.
 
@@ -95,6 +96,10 @@ FAULT_KINDS: dict[str, dict[str, Any]] = {
     "bad_request": {"status": 400, "type": "invalid_request_error", "message": "Invalid request."},
     "hang": {"status": 500, "type": "api_error", "message": "Timed out upstream.", "seconds": 30.0},
 }
+
+
+# Query parameters that narrow a list to one object's children, as at Stripe.
+_LIST_FILTERS = ("charge", "customer", "payment_intent")
 
 
 def _new_id(prefix: str) -> str:
@@ -519,8 +524,14 @@ class FakeStripeServer:
         if method == "GET":
             for collection, (kind, store) in self._collections().items():
                 if path == f"/v1/{collection}":
+                    # Stripe's list filters (``GET /v1/refunds?charge=ch_…``); paging parameters are ignored.
+                    wanted = {k: v for k, v in params.items() if k in _LIST_FILTERS}
                     with self._lock:
-                        data = [self._public(o) if kind == "checkout.session" else o for o in store.values()]
+                        data = [
+                            self._public(o) if kind == "checkout.session" else o
+                            for o in store.values()
+                            if all(o.get(k) == v for k, v in wanted.items())
+                        ]
                     return 200, {"object": "list", "url": path, "has_more": False, "data": data}
                 match = re.fullmatch(rf"/v1/{collection}/([^/]+)", path)
                 if match:
