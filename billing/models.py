@@ -334,3 +334,33 @@ class StripeEventOutcome(models.Model):
     def received_count(self) -> int:
         """Deliveries of this event that passed the signature check (dj-stripe logs each one)."""
         return self.event.webhookeventtrigger_set.filter(valid=True).count()
+
+
+class StripeObjectMirror(models.Model):
+    """The newest event whose Stripe object was copied into dj-stripe's tables, per object.
+
+    Mirror tasks for one object lock this row and take turns; events are ordered by Stripe's
+    ``created`` (whole seconds), then by arrival. An older event retried late never overwrites
+    what a newer one wrote, and a replayed event copies nothing twice.
+    """
+
+    stripe_id = models.CharField(max_length=255, unique=True)
+    object_type = models.CharField(max_length=50)
+    event = models.ForeignKey(
+        "djstripe.Event",
+        to_field="id",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The newest event copied.",
+    )
+    mirrored_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, help_text="Why the last copy failed, if it did.")
+    failed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "Stripe mirror state"
+
+    def __str__(self) -> str:
+        return f"{self.object_type} {self.stripe_id}"

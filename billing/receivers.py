@@ -1,9 +1,11 @@
 import stripe
 from django.conf import settings
+from django.db import transaction
 from djstripe import event_handlers
 from djstripe.models import Event
 from djstripe.signals import WEBHOOK_SIGNALS
 
+from billing import tasks
 from billing.services import credits_grant_trial
 from billing.stripe_webhooks import WEBHOOK_EVENTS, stripe_event_receive
 
@@ -27,6 +29,25 @@ def stripe_connect() -> None:
             # sender=Event as dj-stripe connected them: without it the disconnect silently does nothing.
             signal.disconnect(handler, sender=Event)
         signal.connect(stripe_event_receive, sender=Event, dispatch_uid=f"billing.stripe_event_receive:{event_type}")
+        signal.connect(
+            stripe_event_mirror_later, sender=Event, dispatch_uid=f"billing.stripe_event_mirror:{event_type}"
+        )
+
+
+def stripe_event_mirror_later(sender, event: Event, **kwargs) -> None:
+    """Copy the event's object into dj-stripe's tables once the event is committed (``billing.stripe_mirror``).
+
+    Not part of handling the event: nothing is queued if handling rolls back, and ``robust`` keeps a failure
+    to queue (or, with eager tasks, to copy) from reaching the webhook's answer.
+    """
+    if not settings.STRIPE_MIRROR_OBJECTS:
+        return
+    event_id = event.id
+
+    def queue_stripe_event_mirror() -> None:  # named: Django logs a robust callback's failure by its name
+        tasks.stripe_event_mirror.delay(event_id)
+
+    transaction.on_commit(queue_stripe_event_mirror, robust=True)
 
 
 def stripe_api_base_follow(sender, setting, value, **kwargs) -> None:

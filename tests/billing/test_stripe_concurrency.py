@@ -13,10 +13,10 @@ import pytest
 from django.db import connection
 from django.db.models import Sum
 from django.test import Client
-from djstripe.models import Event, WebhookEventTrigger
+from djstripe.models import Event, Session, WebhookEventTrigger
 
 from billing import selectors
-from billing.models import CheckoutAttempt, CheckoutSession, CreditTransaction, StripeEventOutcome
+from billing.models import CheckoutAttempt, CheckoutSession, CreditTransaction, StripeEventOutcome, StripeObjectMirror
 from billing.services import credits_grant
 from cohorta.accounts.models import User
 from tests.billing.conftest import WEBHOOK_URL, make_checkout
@@ -183,4 +183,6 @@ def test_reliability_ten_thousand_deliveries_credit_each_paid_session_exactly_on
     )
     assert ledger == balances
     assert all(selectors.ledger_is_consistent(user=u) for u in users)
+    # Each session was also copied into dj-stripe's tables for the admin, after its events and apart from them.
+    assert Session.objects.count() == 1000 and not StripeObjectMirror.objects.exclude(error="").exists()
     print(f"\n10,000 webhook deliveries, 16 threads: {elapsed:.1f} s ({10_000 / elapsed:.0f}/s); {expected} credits")
