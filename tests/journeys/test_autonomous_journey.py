@@ -173,8 +173,14 @@ def test_autonomous_session_journey(page, stack, screenshots):
 
     # 4. The worker is killed (-9) while an answer streams. The reaper (run here as beat would, two minutes
     # on) marks the run interrupted; a new worker starts; the researcher resumes from the last saved turn.
+    # The next turn streams slowly (about 10 s a call), so that on a loaded machine the kill still lands
+    # inside it: at 120 tokens/s a turn could end between seeing its bubble and the kill.
+    slow_from = _turns_done(session) + 1
+    stack.llm.tokens_per_second = 4
+    _wait(lambda: _turns_done(session) >= slow_from, "the turn already under way at full speed to end")
     expect(page.locator("#transcript .msg-streaming").first).to_be_visible(timeout=JOB_TIMEOUT_MS)
     stack.kill_worker()
+    stack.llm.tokens_per_second = 120
     killed_at = _turns_done(session)
     assert _run(session).claimed_turn == killed_at, "the kill was meant to land mid-turn"
     before_kill = list(Message.objects.filter(focus_group=session).values_list("sequence", flat=True))
