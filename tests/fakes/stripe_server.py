@@ -154,8 +154,11 @@ def charge_object(
         "amount": amount,
         "amount_captured": amount,
         "amount_refunded": amount_refunded,
+        "captured": True,
+        "created": int(time.time()),
         "currency": currency,
         "customer": customer,
+        "livemode": False,
         "metadata": metadata or {},
         "paid": True,
         "payment_intent": payment_intent,
@@ -376,6 +379,7 @@ class FakeStripeServer:
             "status": "available",
             "type": "charge",
             "source": charge["id"],
+            "livemode": False,
         }
         charge["balance_transaction"] = txn["id"]
         charge["created"] = int(time.time())
@@ -421,7 +425,9 @@ class FakeStripeServer:
                 "currency": charge["currency"],
                 "created": int(time.time()),
                 "payment_intent": charge.get("payment_intent"),
+                "reason": "requested_by_customer",
                 "status": "succeeded",
+                "livemode": False,
                 "metadata": {},
             }
             self.refunds[refund["id"]] = refund
