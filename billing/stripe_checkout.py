@@ -19,6 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 from djstripe.models import Customer
 from djstripe.settings import djstripe_settings
+from djstripe.utils import convert_tstamp
 
 from billing.models import CheckoutAttempt, CheckoutSession, CreditPack
 from cohorta.errors import ApplicationError
@@ -70,6 +71,7 @@ def _customer_record(*, user, customer: stripe.Customer) -> Customer:
         defaults={
             "subscriber": user,
             "livemode": bool(data.get("livemode")),
+            "created": convert_tstamp(data.get("created")),
             "email": user.email,
             "metadata": data.get("metadata") or {},
             "stripe_data": data,

@@ -4,6 +4,7 @@ apart from it: signed events through the real endpoint, nested objects fetched f
 import logging
 
 import pytest
+from django.urls import reverse
 from djstripe.models import Charge, Customer, Event, PaymentIntent, Refund, Session
 
 from billing.models import CreditTransaction, StripeEventOutcome, StripeObjectMirror
@@ -166,3 +167,48 @@ def test_copying_can_be_turned_off(settings, paid, stripe_on, deliver):
 
     assert stripe_on.requests == []
     assert not (Session.objects.exists() or Charge.objects.exists() or Refund.objects.exists())
+
+
+def test_the_admin_shows_a_purchases_stripe_objects_linked_and_never_the_secret_key(
+    client, settings, staff_user, owner, paid, stripe_on, deliver
+):
+    for event in _purchase_events(stripe_on, paid.stripe_id):
+        deliver(event)
+    session, intent, charge = Session.objects.get(), PaymentIntent.objects.get(), Charge.objects.get()
+    refund, customer = Refund.objects.get(), Customer.objects.get()
+    stored = Event.objects.get(type="checkout.session.completed")
+    ours = reverse("admin:billing_checkoutsession_change", args=[paid.pk])
+    client.force_login(staff_user)
+
+    def page(url: str) -> str:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        html = response.content.decode()
+        # dj-stripe's own admin listed every property, the secret key among them.
+        assert settings.STRIPE_SECRET_KEY not in html and "Default api key" not in html, url
+        return html
+
+    def change(obj) -> str:
+        return reverse(f"admin:djstripe_{obj._meta.model_name}_change", args=[obj.pk])
+
+    listed = page(reverse("admin:djstripe_session_changelist"))
+    assert all(
+        text in listed for text in [paid.stripe_id, owner.email, "199.00 USD", "Paid", "Pro · 220 credits", ours]
+    )
+    listed = page(reverse("admin:djstripe_charge_changelist"))
+    assert listed.count("199.00 USD") == 2 and "Succeeded" in listed  # charged, and refunded in full
+    assert refund.id in page(reverse("admin:djstripe_refund_changelist"))
+    assert "Succeeded" in page(reverse("admin:djstripe_paymentintent_changelist"))
+    assert "In use" in page(reverse("admin:djstripe_customer_changelist"))
+    assert "Processed" in page(reverse("admin:djstripe_event_changelist"))
+    assert "Processed" in page(reverse("admin:djstripe_webhookeventtrigger_changelist"))
+    # Each object's page links to the next one of the purchase, and to Cohorta's record of it.
+    assert ours in page(change(session)) and change(intent) in page(change(session))
+    assert change(charge) in page(change(intent)) and change(refund) in page(change(charge))
+    assert change(charge) in page(change(refund)) and change(customer) in page(change(charge))
+    assert "Processed" in page(change(stored)) and page(change(customer))
+    assert all(change(obj) in page(ours) for obj in (session, intent, charge))
+    # Read-only: nothing can be added, changed or deleted.
+    assert client.get(reverse("admin:djstripe_charge_add")).status_code == 403
+    assert client.post(change(charge), {"status": "failed"}).status_code == 403
+    assert client.post(reverse("admin:djstripe_charge_delete", args=[charge.pk]), {"post": "yes"}).status_code == 403
