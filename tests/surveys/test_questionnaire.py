@@ -121,3 +121,45 @@ def test_offline_answers_follow_the_profile_and_vary_between_personas():
     assert len(texts) > 20  # varied wording
     assert "price" in " ".join(texts).lower()
     assert survey_answers(SCHEMA, "Tell me a joke") is None
+
+
+OPEN_PROMPT = """ABOUT YOU
+- 41, Male, living in Bristol.
+{profile}
+
+THE SURVEY
+Oat milk
+
+QUESTIONS
+
+### q1 (Open text)
+What is the first thing you would want to know before buying it?
+
+### q2 (Open text)
+What would make you switch from the milk you buy now?
+
+### q3 (Likert scale (5 points))
+I would try it.
+Scale: 1 = Strongly disagree, 5 = Strongly agree
+"""
+OPEN_SCHEMA = {
+    "properties": {
+        "q1": {"properties": {"answer": {}}},
+        "q2": {"properties": {"answer": {}}},
+        "q3": {"properties": {"answer": {}}},  # a scale question asked without the number
+    }
+}
+
+
+def test_offline_open_answers_say_something_to_what_was_asked_from_the_persona_s_angle():
+    frugal = survey_answers(OPEN_SCHEMA, OPEN_PROMPT.format(profile="- You value: Value for money, thrift, a deal."))
+    green = survey_answers(OPEN_SCHEMA, OPEN_PROMPT.format(profile="- You value: Sustainability, local, recycling."))
+    for answers in (frugal, green):
+        opening = answers["q1"]["answer"].split(".")[0].lower()
+        assert not any(word in opening for word in ("agree", "disagree", "neutral", "on the fence"))
+        sentences = [s.strip() for a in answers.values() for s in a["answer"].split(".") if s.strip()]
+        assert len(sentences) == len(set(sentences))  # nobody says the same thing twice
+    assert "price" in frugal["q1"]["answer"].lower() or "cost" in frugal["q1"]["answer"].lower()
+    assert any(w in green["q2"]["answer"].lower() for w in ("environment", "local", "recycle", "planet"))
+    # A scale question asked without the number is still answered with a stance, for SSR to rate.
+    assert any(w in frugal["q3"]["answer"].lower() for w in ("agree", "neutral", "on the fence"))
