@@ -1,11 +1,16 @@
 """CSV and JSON exports of a run: a row per respondent × question (text, distribution, expected
-value, the number stated directly, the choice, the order shown), and the statistics."""
+value, the number stated directly, the choice, the order shown), and the statistics.
+
+The CSV starts with a UTF-8 byte-order mark: without it Excel reads the file in the local code page and
+shows "£" and accented names as mojibake. A distribution is written as ``point:share`` pairs
+("1:0.0558 | 2:0.1601 | …"), so a cell says which share belongs to which point."""
 
 import csv
 import io
 import json
 
 from surveys.models import Run
+from surveys.questionnaire import scale_values
 from surveys.results import run_results
 from surveys.selectors import answers_of_run, respondents_of
 
@@ -38,9 +43,17 @@ def _safe(value):
     return value
 
 
+def _distribution(question: dict, pmf: list[float] | None) -> str:
+    if not pmf or not question.get("kind"):
+        return ""
+    points = scale_values(question["kind"])
+    return " | ".join(f"{point}:{share:.4f}" for point, share in zip(points, pmf, strict=False))
+
+
 def export_csv(run: Run) -> str:
     questions = {q["id"]: q for q in run.questions}
     out = io.StringIO()
+    out.write("\ufeff")
     writer = csv.writer(out)
     writer.writerow(CSV_HEADER)
     for answer in answers_of_run(run=run):
@@ -62,7 +75,7 @@ def export_csv(run: Run) -> str:
             " | ".join(answer.option_order),
             answer.text,
             answer.status,
-            json.dumps(answer.pmf) if answer.pmf else "",
+            _distribution(question, answer.pmf),
             f"{answer.expected:.4f}" if answer.expected is not None else "",
             answer.direct if answer.direct is not None else "",
             " | ".join(answer.choices),
