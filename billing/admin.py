@@ -160,13 +160,12 @@ class StripeEventOutcomeAdmin(ReadOnlyAdmin):
     fields = [
         "received",
         "event_link",
-        "type",
         "status_flag",
         "shortfall_flag",
-        "error",
+        "note",
         "checkout_link",
-        "received_count",
-        "processed_at",
+        "deliveries",
+        "processed",
     ]
     readonly_fields = fields
     actions = ["process_again"]
@@ -214,6 +213,18 @@ class StripeEventOutcomeAdmin(ReadOnlyAdmin):
     @admin.display(description="Note")
     def short_error(self, event: StripeEventOutcome) -> str:
         return truncated(event.error, 80) or "—"
+
+    @admin.display(description="Note")
+    def note(self, event: StripeEventOutcome) -> str:
+        return event.error or "—"
+
+    @admin.display(description="Deliveries")
+    def deliveries(self, event: StripeEventOutcome) -> int:
+        return event.received_count
+
+    @admin.display(description="Processed", ordering="processed_at")
+    def processed(self, event: StripeEventOutcome) -> str:
+        return short_datetime(event.processed_at)
 
     @admin.action(description="Process the selected events again (failed and unmatched only)")
     def process_again(self, request, queryset):

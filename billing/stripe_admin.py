@@ -64,7 +64,7 @@ def money(amount, currency) -> str:
     """Stripe's amount in the currency's smallest unit as "199.00 USD"."""
     if amount is None or not currency or isinstance(amount, bool):
         return "—"
-    return f"{from_minor_units(int(amount), currency)} {currency.upper()}"
+    return f"{from_minor_units(int(amount), currency)}\u00a0{currency.upper()}"  # one line in a narrow column
 
 
 def stripe_word(value) -> str:
@@ -123,16 +123,10 @@ class SessionStatusFilter(StripeDataFilter):
 # --- the admins --------------------------------------------------------------------------------------------
 
 
-class StripeObjectAdmin(HumanTitleMixin, admin.ModelAdmin):
-    """A dj-stripe model, read-only: ``detail_fields`` on top, the Stripe object as sent at the bottom."""
+class ReadOnlyAdmin(HumanTitleMixin, admin.ModelAdmin):
+    """Stripe is the source of these rows: the back office only reads them."""
 
     actions = None
-    list_per_page = 50
-    list_filter = [ModeFilter]
-    search_fields = ["id"]
-    ordering = ["-created", "-djstripe_id"]
-    detail_fields: tuple[str, ...] = ()
-    show_full_result_count = False
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -142,6 +136,17 @@ class StripeObjectAdmin(HumanTitleMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class StripeObjectAdmin(ReadOnlyAdmin):
+    """A dj-stripe model, read-only: ``detail_fields`` on top, the Stripe object as sent at the bottom."""
+
+    list_per_page = 50
+    list_filter = [ModeFilter]
+    search_fields = ["id"]
+    ordering = ["-created", "-djstripe_id"]
+    detail_fields: tuple[str, ...] = ()
+    show_full_result_count = False
 
     def object_title(self, obj) -> str:
         return f"{obj._meta.verbose_name.capitalize()} {obj.id}"
@@ -364,7 +369,7 @@ class RefundAdmin(StripeObjectAdmin):
 
     @admin.display(description="Charge", ordering="charge__id")
     def charge_link(self, refund: Refund) -> str:
-        return admin_link(refund.charge)
+        return admin_link(refund.charge, truncated(refund.charge.id, 20) if refund.charge else None)
 
     @admin.display(description="Buyer")
     def buyer(self, refund: Refund) -> str:
@@ -468,10 +473,9 @@ class ReceivedFilter(admin.DateFieldListFilter):
         self.title = "received"
 
 
-class WebhookDeliveryAdmin(HumanTitleMixin, admin.ModelAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
     """Every POST to the webhook that passed the signature check, as dj-stripe logged it."""
 
-    actions = None
     list_per_page = 50
     list_display = ["received", "event_link", "event_type", "result", "sender"]
     list_filter = [DeliveryResultFilter, ("created", ReceivedFilter)]
@@ -484,15 +488,6 @@ class WebhookDeliveryAdmin(HumanTitleMixin, admin.ModelAdmin):
         ("As Stripe sent it", {"fields": ["body_cell"], "classes": ["collapse"]}),
     ]
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def object_title(self, trigger: WebhookEventTrigger) -> str:
         return f"Delivery of {trigger.event_id or 'an unstored event'} at {short_datetime(trigger.created)}"
@@ -540,6 +535,72 @@ class WebhookDeliveryAdmin(HumanTitleMixin, admin.ModelAdmin):
         return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', text)
 
 
+class APIKeyAdmin(ReadOnlyAdmin):
+    """The secret key ``stripe_setup`` recorded, shown redacted: it is set in the environment, not here."""
+
+    list_display = ["key", "kind", "mode", "account"]
+    fields = readonly_fields = ["key", "kind", "mode", "account"]
+    list_select_related = ["djstripe_owner_account"]
+
+    def object_title(self, key: APIKey) -> str:
+        return f"API key {key.secret_redacted}"
+
+    @admin.display(description="Key")
+    def key(self, key: APIKey) -> str:
+        return key.secret_redacted
+
+    @admin.display(description="Type", ordering="type")
+    def kind(self, key: APIKey) -> str:
+        return stripe_word(key.type)
+
+    @admin.display(description="Mode", ordering="livemode")
+    def mode(self, key: APIKey) -> str:
+        return "Live" if key.livemode else "Test"
+
+    @admin.display(description="Stripe account")
+    def account(self, key: APIKey) -> str:
+        return admin_link(key.djstripe_owner_account, str(key.djstripe_owner_account or ""))
+
+
+class WebhookEndpointAdmin(ReadOnlyAdmin):
+    """Cohorta's record of the endpoint made in Stripe's dashboard, written by ``manage.py stripe_setup``
+    (which also sets the secret that verifies deliveries; never shown)."""
+
+    list_display = ["endpoint_url", "state", "event_count", "mode"]
+    fields = readonly_fields = ["endpoint_url", "state", "events", "checks", "mode", "managed_by"]
+
+    def object_title(self, endpoint: WebhookEndpoint) -> str:
+        return f"Webhook endpoint {endpoint.url or endpoint.id}"
+
+    @admin.display(description="URL")
+    def endpoint_url(self, endpoint: WebhookEndpoint) -> str:
+        return endpoint.url or "— (run manage.py stripe_setup --site-url https://<your host>)"
+
+    @admin.display(description="State", ordering="status")
+    def state(self, endpoint: WebhookEndpoint) -> str:
+        return stripe_word(endpoint.status)
+
+    @admin.display(description="Events")
+    def event_count(self, endpoint: WebhookEndpoint) -> int:
+        return len(endpoint.enabled_events or [])
+
+    @admin.display(description="Events sent")
+    def events(self, endpoint: WebhookEndpoint) -> str:
+        return ", ".join(endpoint.enabled_events or []) or "—"
+
+    @admin.display(description="Checks")
+    def checks(self, endpoint: WebhookEndpoint) -> str:
+        return f"{stripe_word(endpoint.djstripe_validation_method)}, {endpoint.djstripe_tolerance} s tolerance"
+
+    @admin.display(description="Mode", ordering="livemode")
+    def mode(self, endpoint: WebhookEndpoint) -> str:
+        return {True: "Live", False: "Test"}.get(endpoint.livemode, "—")
+
+    @admin.display(description="Managed by")
+    def managed_by(self, endpoint: WebhookEndpoint) -> str:
+        return (endpoint.metadata or {}).get("managed_by") or "—"
+
+
 class OtherStripeObjectAdmin(StripeObjectAdmin):
     """The platform account, balance transactions, prices and products: what Stripe says, by id."""
 
@@ -563,24 +624,16 @@ STRIPE_ADMINS = {
     BalanceTransaction: OtherStripeObjectAdmin,
     Price: OtherStripeObjectAdmin,
     Product: OtherStripeObjectAdmin,
+    APIKey: APIKeyAdmin,
+    WebhookEndpoint: WebhookEndpointAdmin,
 }
-
-# Shown with dj-stripe's own admin, made read-only: neither shows a secret (the key is redacted, the
-# endpoint's secret is not on its page).
-DJSTRIPE_ADMINS_KEPT = (APIKey, WebhookEndpoint)
 
 
 def stripe_admin_register(site: admin.AdminSite) -> None:
     """Cohorta's admins for the dj-stripe models it uses; dj-stripe's others are dropped from the back office."""
     stripe_admin_names()
     for model in list(apps.get_app_config("djstripe").get_models()):
-        if site.is_registered(model) and model not in DJSTRIPE_ADMINS_KEPT:
+        if site.is_registered(model):
             site.unregister(model)
     for model, model_admin in STRIPE_ADMINS.items():
         site.register(model, model_admin)
-    for model in DJSTRIPE_ADMINS_KEPT:
-        model_admin = site.get_model_admin(model)
-        model_admin.has_add_permission = lambda request: False
-        model_admin.has_change_permission = lambda request, obj=None: False
-        model_admin.has_delete_permission = lambda request, obj=None: False
-        model_admin.actions = []

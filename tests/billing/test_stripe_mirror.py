@@ -5,7 +5,7 @@ import logging
 
 import pytest
 from django.urls import reverse
-from djstripe.models import Charge, Customer, Event, PaymentIntent, Refund, Session
+from djstripe.models import APIKey, Charge, Customer, Event, PaymentIntent, Refund, Session, WebhookEndpoint
 
 from billing.models import CreditTransaction, StripeEventOutcome, StripeObjectMirror
 from billing.stripe_checkout import checkout_session_create
@@ -193,10 +193,10 @@ def test_the_admin_shows_a_purchases_stripe_objects_linked_and_never_the_secret_
 
     listed = page(reverse("admin:djstripe_session_changelist"))
     assert all(
-        text in listed for text in [paid.stripe_id, owner.email, "199.00 USD", "Paid", "Pro · 220 credits", ours]
+        text in listed for text in [paid.stripe_id, owner.email, "199.00\u00a0USD", "Paid", "Pro · 220 credits", ours]
     )
     listed = page(reverse("admin:djstripe_charge_changelist"))
-    assert listed.count("199.00 USD") == 2 and "Succeeded" in listed  # charged, and refunded in full
+    assert listed.count("199.00\u00a0USD") == 2 and "Succeeded" in listed  # charged, and refunded in full
     assert refund.id in page(reverse("admin:djstripe_refund_changelist"))
     assert "Succeeded" in page(reverse("admin:djstripe_paymentintent_changelist"))
     assert "In use" in page(reverse("admin:djstripe_customer_changelist"))
@@ -208,6 +208,12 @@ def test_the_admin_shows_a_purchases_stripe_objects_linked_and_never_the_secret_
     assert change(charge) in page(change(refund)) and change(customer) in page(change(charge))
     assert "Processed" in page(change(stored)) and page(change(customer))
     assert all(change(obj) in page(ours) for obj in (session, intent, charge))
+    # The key and the webhook secret stripe_setup recorded are never shown, the key only redacted.
+    for model in (APIKey, WebhookEndpoint):
+        (row,) = model.objects.all()
+        html = page(reverse(f"admin:djstripe_{model._meta.model_name}_change", args=[row.pk]))
+        assert settings.STRIPE_WEBHOOK_SECRET not in html and row.secret not in html
+    assert "sk_test_...0000" in page(reverse("admin:djstripe_apikey_changelist"))
     # Read-only: nothing can be added, changed or deleted.
     assert client.get(reverse("admin:djstripe_charge_add")).status_code == 403
     assert client.post(change(charge), {"status": "failed"}).status_code == 403
