@@ -12,6 +12,15 @@ from surveys.questionnaire import questions_clean
 MAX_BYTES = 512 * 1024
 CSV_COLUMNS = ("type", "question", "labels", "options", "randomize_options")
 _TRUE = {"1", "yes", "true", "y", "x"}
+# What "Download an example" gives: one question of each type, ready to edit and import.
+EXAMPLE_CSV = """type,question,labels,options,randomize_options
+likert5,I would try this product.,Strongly disagree|Disagree|Neither agree nor disagree|Agree|Strongly agree,,
+likert7,The price is fair.,Strongly disagree|Disagree|Somewhat disagree|Neither agree nor disagree|Somewhat agree|Agree|Strongly agree,,
+nps,How likely are you to recommend it to a friend?,Not at all likely|Extremely likely,,
+single,Which size would you buy first?,,Small|Medium|Large|None of these,yes
+multiple,When would you use it?,,Breakfast|Lunch|Dinner|Snacks,
+open,What would make you switch to it?,,,
+"""  # noqa: E501 - a CSV row is one line
 
 
 def _bad(message: str) -> ApplicationError:

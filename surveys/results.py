@@ -19,6 +19,8 @@ from surveys.stats import bootstrap_mean_ci, compare_segments, distribution_ci
 RESAMPLES = 2000
 TOP_BOX = 2
 SEGMENT_ATTRIBUTES = (("age_band", "Age"), ("gender", "Gender"), ("location", "Location"))
+AGE_BANDS = ("18–29", "30–44", "45–59", "60+", "Unknown")
+OTHERS = "everyone else"
 MAX_SEGMENTS = 6
 CACHE_SECONDS = 600
 
@@ -114,10 +116,18 @@ def _segments(question: dict, respondents: dict[int, Respondent], answers: list[
         if len(ordered) > MAX_SEGMENTS:
             rest = [v for _, values in ordered[MAX_SEGMENTS - 1 :] for v in values]
             ordered = [*ordered[: MAX_SEGMENTS - 1], ("Other", rest)]
+        if attribute == "age_band":  # youngest first, as people read ages
+            ordered.sort(key=lambda item: AGE_BANDS.index(item[0]) if item[0] in AGE_BANDS else len(AGE_BANDS))
         rows = []
         for index, (name, values) in enumerate(ordered):
             others = [v for other, vals in ordered if other != name for v in vals]
-            comparison = compare_segments(values, others) if len(values) >= 2 and len(others) >= 2 else None
+            # Of two groups, "everyone else" is the other one: say which.
+            rest_label = next(other for other, _ in ordered if other != name) if len(ordered) == 2 else OTHERS
+            comparison = (
+                compare_segments(values, others, label_a=name, label_b=rest_label)
+                if len(values) >= 2 and len(others) >= 2
+                else None
+            )
             rows.append(
                 {
                     "segment": name,
@@ -143,7 +153,7 @@ def _plain(value):
 def run_results(run: Run) -> dict:
     """Everything the results page, the API and the JSON export show, cached per state of the run."""
     done = Respondent.objects.filter(run=run, state=RespondentState.DONE).count()
-    key = f"survey-results:v1:{run.pk}:{done}"
+    key = f"survey-results:v2:{run.pk}:{done}"
     cached = cache.get(key)
     if cached is not None:
         return cached

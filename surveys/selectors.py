@@ -1,13 +1,19 @@
 """Reads for surveys, always scoped to their owner."""
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Max, OuterRef, QuerySet, Subquery
 
 from personas.models import Folder, Persona
-from surveys.models import Answer, Respondent, Run, Survey
+from surveys.models import Answer, Respondent, RespondentState, Run, Survey
 
 
 def surveys_for_user(*, user) -> QuerySet[Survey]:
-    return Survey.objects.filter(owner=user).annotate(question_count=Count("questions", distinct=True))
+    latest = Run.objects.filter(survey=OuterRef("pk")).order_by("-created_at", "-id")
+    return Survey.objects.filter(owner=user).annotate(
+        question_count=Count("questions", distinct=True),
+        run_count=Count("runs", distinct=True),
+        last_run_at=Max("runs__created_at"),
+        last_run_id=Subquery(latest.values("pk")[:1]),
+    )
 
 
 def runs_for_survey(*, survey: Survey) -> QuerySet[Run]:
@@ -18,12 +24,20 @@ def folders_with_counts(*, user) -> QuerySet[Folder]:
     return Folder.objects.filter(owner=user).annotate(persona_count=Count("personas")).order_by("name")
 
 
+def has_personas(*, user) -> bool:
+    return Persona.objects.filter(owner=user).exists()
+
+
 def personas_for_panel(*, user, limit: int = 500) -> list[Persona]:
     return list(Persona.objects.filter(owner=user).select_related("folder").order_by("name", "id")[:limit])
 
 
 def respondents_of(*, run: Run) -> QuerySet[Respondent]:
     return Respondent.objects.filter(run=run).order_by("position", "id")
+
+
+def answered_respondents_of(*, run: Run) -> QuerySet[Respondent]:
+    return Respondent.objects.filter(run=run, state=RespondentState.DONE).order_by("position", "id")
 
 
 def answers_of(*, respondent: Respondent) -> QuerySet[Answer]:

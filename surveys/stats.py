@@ -119,7 +119,7 @@ def format_p(p: float) -> str:
     return f"p = {p:.3f}" if p < 0.01 else f"p = {p:.2f}"
 
 
-def _effect_word(d: float) -> str:
+def effect_word(d: float) -> str:
     size = abs(d)
     # Cohen's conventional thresholds.
     if size < 0.2:
@@ -198,7 +198,7 @@ def compare_segments(
         high_mean, low_mean = (result["mean_a"], result["mean_b"]) if a_higher else (result["mean_b"], result["mean_a"])
         verdict = (
             f"{higher} rates higher than {lower} ({high_mean:.2f} vs {low_mean:.2f}, "
-            f"{_effect_word(result['cohens_d'])} difference, {format_p(result['welch_p'])})."
+            f"{effect_word(result['cohens_d'])} difference, {format_p(result['welch_p'])})."
         )
     else:
         verdict = f"No clear difference ({format_p(result['welch_p'])})."

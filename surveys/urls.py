@@ -7,6 +7,7 @@ app_name = "surveys"
 urlpatterns = [
     path("", views.index, name="index"),
     path("import/", views.import_file, name="import"),
+    path("import/example.csv", views.import_example, name="import_example"),
     path("<int:survey_id>/", views.detail, name="detail"),
     path("<int:survey_id>/delete/", views.delete, name="delete"),
     path("<int:survey_id>/preview/", views.preview, name="preview"),

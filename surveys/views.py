@@ -1,6 +1,8 @@
 """Survey pages: the list, the builder (questions added, edited, reordered, previewed), import,
 runs on a panel with live progress, results with charts, the respondent drill-down, exports."""
 
+import json
+
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -12,13 +14,13 @@ from billing.ux import error_html
 from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError
 from personas.models import Folder
-from surveys import exports, selectors, services
+from surveys import exports, pages, selectors, services
 from surveys.access import get_question_for_user, get_respondent_for_user, get_run_for_user, get_survey_for_user
-from surveys.io import questionnaire_read
+from surveys.io import EXAMPLE_CSV, questionnaire_read
 from surveys.models import SCALE_POINTS, QuestionKind
-from surveys.questionnaire import DEFAULT_LABELS, DEFAULT_PRESET, PRESET_LABELS, anchor_sets_for, presets_for
+from surveys.questionnaire import DEFAULT_LABELS, DEFAULT_PRESET, PRESET_LABELS, presets_for, scale_values
 from surveys.results import run_results
-from surveys.runner import run_counts, shown_questions
+from surveys.runner import run_counts
 
 EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
 
@@ -55,61 +57,101 @@ def _question_data(post) -> dict:
     }
 
 
-def _builder_context(survey, question_form=None, error=None) -> dict:
+def _question_form_context() -> dict:
+    """What the question fields need: the types, label defaults and anchor presets per scale."""
+    defaults = {kind: f"{PRESET_LABELS[preset]} (default)" for kind, preset in DEFAULT_PRESET.items()}
+    return {
+        "kinds": QuestionKind.choices,
+        "default_labels": {kind: "\n".join(labels) for kind, labels in DEFAULT_LABELS.items()},
+        "presets": {kind: presets_for(kind) for kind in SCALE_POINTS},
+        "default_presets_json": json.dumps(defaults),
+    }
+
+
+def _error_field(exc: ApplicationError) -> str:
+    fields = (exc.extra or {}).get("fields") or {}
+    return next(iter(fields), "")
+
+
+def _builder_context(survey, *, question_form=None, error=None, error_place="", error_field="", panel=None) -> dict:
+    """The builder page. ``error_place`` says where the error shows (``survey``, ``question`` or ``run``:
+    beside what it is about, not at the top of a long page); ``panel`` keeps the panel the user picked."""
     questions = list(survey.questions.all())
     for question in questions:
         if question.is_scale:
-            question.anchor_summary = anchor_sets_for(
-                {"kind": question.kind, "anchor_preset": question.anchor_preset, "anchor_sets": question.anchor_sets}
-            )
             question.preset_label = (
-                "Custom anchors"
+                "your own anchors"
                 if question.anchor_sets
                 else PRESET_LABELS.get(question.anchor_preset or DEFAULT_PRESET[question.kind])
             )
     unit = services.run_unit_cost(question_count=len(questions)) if questions else 0
+    runs = list(selectors.runs_for_survey(survey=survey))
+    folders = list(selectors.folders_with_counts(user=survey.owner))
+    panel = panel or {}
+    # The folder this survey last ran on, else the newest folder (likely made for it).
+    by_name = {f.name: f.pk for f in folders}
+    default_folder = next((by_name[r.panel_label] for r in runs if r.panel_label in by_name), None) or (
+        max(folders, key=lambda f: f.created_at).pk if folders else None
+    )
     return {
+        **_question_form_context(),
         "survey": survey,
         "questions": questions,
-        "kinds": QuestionKind.choices,
-        "default_labels": {kind: "\n".join(labels) for kind, labels in DEFAULT_LABELS.items()},
-        "presets": {kind: presets_for(kind) for kind in SCALE_POINTS},
         "question_form": _form_values(question_form or {"labels": DEFAULT_LABELS[QuestionKind.LIKERT5]}),
         "error": error,
-        "runs": list(selectors.runs_for_survey(survey=survey)),
-        "folders": list(selectors.folders_with_counts(user=survey.owner)),
+        "error_place": error_place if error else "",
+        "error_field": error_field,
+        "runs": runs,
+        "folders": folders,
         "personas": selectors.personas_for_panel(user=survey.owner),
+        "panel": panel.get("panel") or ("folder" if folders else "selection"),
+        "panel_folder": int(panel["folder"]) if str(panel.get("folder") or "").isdigit() else default_folder,
+        "panel_personas": {int(p) for p in panel.get("personas", []) if str(p).isdigit()},
         "unit_cost": unit,
         "balance": credits_balance(user=survey.owner),
         "max_panel": get_app_settings().survey_max_panel,
+        "block_size": get_app_settings().survey_questions_per_block,
     }
+
+
+def _index(request: HttpRequest, status: int = 200, **extra) -> HttpResponse:
+    context = {
+        "surveys": selectors.surveys_for_user(user=request.user),
+        "has_personas": selectors.has_personas(user=request.user),
+        **extra,
+    }
+    return render(request, "surveys/index.html", context, status=status)
 
 
 @login_required
 def index(request: HttpRequest) -> HttpResponse:
-    error = None
     if request.method == "POST":
         try:
             survey = services.survey_create(owner=request.user, title=request.POST.get("title", ""))
         except ApplicationError as exc:
-            error = exc.message
-        else:
-            return redirect("surveys:detail", survey_id=survey.pk)
-    surveys = selectors.surveys_for_user(user=request.user)
-    return render(request, "surveys/index.html", {"surveys": surveys, "error": error}, status=400 if error else 200)
+            return _index(request, status=400, error=exc.message)
+        return redirect("surveys:detail", survey_id=survey.pk)
+    return _index(request)
 
 
 @login_required
 @require_POST
 def import_file(request: HttpRequest) -> HttpResponse:
+    upload = request.FILES.get("file")
     try:
-        data = questionnaire_read(request.FILES.get("file"))
+        data = questionnaire_read(upload)
         survey = services.survey_create(owner=request.user, **data)
     except ApplicationError as exc:
-        surveys = selectors.surveys_for_user(user=request.user)
-        return render(request, "surveys/index.html", {"surveys": surveys, "import_error": exc.message}, status=400)
+        return _index(request, status=400, import_error=exc.message, import_name=getattr(upload, "name", ""))
     flash.success(request, f"Imported “{survey.title}” with {survey.questions.count()} questions.")
     return redirect("surveys:detail", survey_id=survey.pk)
+
+
+@login_required
+def import_example(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse(EXAMPLE_CSV, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="survey-example.csv"'
+    return response
 
 
 @login_required
@@ -124,7 +166,8 @@ def detail(request: HttpRequest, survey_id: int) -> HttpResponse:
                 randomize_questions=request.POST.get("randomize_questions") == "on",
             )
         except ApplicationError as exc:
-            return render(request, "surveys/detail.html", _builder_context(survey, error=exc.message), status=400)
+            context = _builder_context(survey, error=exc.message, error_place="survey", error_field=_error_field(exc))
+            return render(request, "surveys/detail.html", context, status=400)
         flash.success(request, "Survey saved.")
         return redirect("surveys:detail", survey_id=survey.pk)
     return render(request, "surveys/detail.html", _builder_context(survey))
@@ -138,11 +181,11 @@ def question_add(request: HttpRequest, survey_id: int) -> HttpResponse:
     try:
         services.question_create(survey=survey, data=data)
     except ApplicationError as exc:
-        form = data
-        return render(
-            request, "surveys/detail.html", _builder_context(survey, question_form=form, error=exc.message), status=400
+        context = _builder_context(
+            survey, question_form=data, error=exc.message, error_place="question", error_field=_error_field(exc)
         )
-    return redirect(f"{request.path.rsplit('questions/', 1)[0]}#questions")
+        return render(request, "surveys/detail.html", context, status=400)
+    return redirect(f"{request.path.rsplit('questions/', 1)[0]}#add-question")
 
 
 def _question_dict(question) -> dict:
@@ -153,20 +196,19 @@ def _question_dict(question) -> dict:
 @login_required
 def question_edit(request: HttpRequest, survey_id: int, question_id: int) -> HttpResponse:
     question = get_question_for_user(request, survey_id, question_id)
-    error = None
+    error, error_field = None, ""
     if request.method == "POST":
         try:
             services.question_update(question=question, data=_question_data(request.POST))
         except ApplicationError as exc:
-            error = exc.message
+            error, error_field = exc.message, _error_field(exc)
         else:
             return redirect("surveys:detail", survey_id=question.survey_id)
     context = {
+        **_question_form_context(),
         "survey": question.survey,
         "question": question,
-        "kinds": QuestionKind.choices,
-        "presets": {kind: presets_for(kind) for kind in SCALE_POINTS},
-        "default_labels": {kind: "\n".join(labels) for kind, labels in DEFAULT_LABELS.items()},
+        "error_field": error_field,
         "form": _form_values(_question_data(request.POST) if error else _question_dict(question)),
         "error": error,
     }
@@ -193,7 +235,19 @@ def question_move(request: HttpRequest, survey_id: int, question_id: int) -> Htt
 def preview(request: HttpRequest, survey_id: int) -> HttpResponse:
     survey = get_survey_for_user(request, survey_id)
     questions = list(survey.questions.all())
+    for question in questions:
+        if question.is_scale:
+            question.points = _scale_points(question.kind, question.labels)
     return render(request, "surveys/preview.html", {"survey": survey, "questions": questions})
+
+
+def _scale_points(kind: str, labels: list[str]) -> list[dict]:
+    """Each point of a scale with its label; a 0–10 scale labelled at its ends only shows those."""
+    values = scale_values(kind)
+    if len(labels) == len(values):
+        return [{"value": v, "label": label} for v, label in zip(values, labels, strict=True)]
+    ends = {values[0]: labels[0], values[-1]: labels[-1]} if len(labels) == 2 else {}
+    return [{"value": v, "label": ends.get(v, "")} for v in values]
 
 
 @login_required
@@ -210,23 +264,43 @@ def delete(request: HttpRequest, survey_id: int) -> HttpResponse:
 @require_POST
 def run_start(request: HttpRequest, survey_id: int) -> HttpResponse:
     survey = get_survey_for_user(request, survey_id)
+    panel = {
+        "panel": request.POST.get("panel", ""),
+        "folder": request.POST.get("folder", ""),
+        "personas": request.POST.getlist("personas"),
+    }
     folder = None
-    if request.POST.get("panel") == "folder":
-        folder = Folder.objects.filter(owner=request.user, pk=request.POST.get("folder") or 0).first()
+    if panel["panel"] == "folder":
+        folder = Folder.objects.filter(owner=request.user, pk=_int_or_zero(panel["folder"])).first()
         if folder is None:
-            exc = ApplicationError("Pick a folder of personas to ask.", code="validation_error")
-            return render(request, "surveys/detail.html", _builder_context(survey, error=exc.message), status=400)
+            message = "Pick a folder of personas to ask, or choose “Personas I pick” and tick some."
+            context = _builder_context(survey, error=message, error_place="run", panel=panel)
+            return render(request, "surveys/detail.html", context, status=400)
     try:
-        run = services.run_start(survey=survey, folder=folder, persona_ids=request.POST.getlist("personas"))
+        run = services.run_start(survey=survey, folder=folder, persona_ids=panel["personas"])
     except ApplicationError as exc:
-        context = _builder_context(survey, error=error_html(exc))  # a 402 comes with its way out
+        # A 402 comes with its way out (buy credits, or ask an admin).
+        context = _builder_context(survey, error=error_html(exc), error_place="run", panel=panel)
         return render(request, "surveys/detail.html", context, status=exc.status_code)
     return redirect("surveys:run", run_id=run.pk)
 
 
+def _int_or_zero(value) -> int:
+    return int(value) if str(value).isdigit() else 0
+
+
 def _run_context(run) -> dict:
     counts = run_counts(run)
-    return {"run": run, "job": run.job, "counts": counts, "active": bool(run.job and run.job.is_active)}
+    active = bool(run.job and run.job.is_active)
+    return {
+        "run": run,
+        "job": run.job,
+        "counts": counts,
+        "active": active,
+        "waiting": counts["pending"] + counts["queued"],
+        "credits_spent": run.unit_cost * counts["done"],
+        "respondents": list(selectors.respondents_of(run=run)),
+    }
 
 
 @login_required
@@ -234,8 +308,9 @@ def run(request: HttpRequest, run_id: int) -> HttpResponse:
     run = get_run_for_user(request, run_id)
     context = _run_context(run)
     if not context["active"]:
-        context["results"] = run_results(run)
-    context["respondents"] = list(selectors.respondents_of(run=run))
+        results = run_results(run)
+        context["results"] = results
+        context["page"] = pages.results_page(results)
     return render(request, "surveys/run.html", context)
 
 
@@ -253,20 +328,9 @@ def run_progress(request: HttpRequest, run_id: int) -> HttpResponse:
 def respondent(request: HttpRequest, run_id: int, respondent_id: int) -> HttpResponse:
     respondent = get_respondent_for_user(request, run_id, respondent_id)
     run = respondent.run
-    questions = {q["id"]: q for q in run.questions}
-    answers = list(selectors.answers_of(respondent=respondent))
-    for answer in answers:
-        answer.question = questions.get(answer.question_id, {})
-        if answer.pmf:
-            labels = answer.question.get("labels") or []
-            answer.bars = [
-                {"label": labels[i] if len(labels) == len(answer.pmf) else str(i), "p": p, "pct": round(p * 100)}
-                for i, p in enumerate(answer.pmf)
-            ]
-            if answer.question.get("kind") == QuestionKind.NPS:
-                for i, bar in enumerate(answer.bars):
-                    bar["label"] = str(i)
-    context = {"run": run, "respondent": respondent, "answers": answers, "order": shown_questions(run, respondent)}
+    answers = pages.respondent_answers(run, list(selectors.answers_of(respondent=respondent)))
+    previous, following = pages.neighbours(list(selectors.answered_respondents_of(run=run)), respondent)
+    context = {"run": run, "respondent": respondent, "answers": answers, "previous": previous, "next": following}
     return render(request, "surveys/respondent.html", context)
 
 

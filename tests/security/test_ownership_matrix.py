@@ -273,6 +273,7 @@ OWN_SCOPE_ROUTES: set[str] = {
     "api:billing-checkout",
     "surveys:index",
     "surveys:import",
+    "surveys:import_example",
     "api:survey-list",
     "api:survey-import",
 }
