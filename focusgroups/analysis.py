@@ -24,7 +24,9 @@ database; an unknown or repeated id is dropped, and whoever the model left out g
 "No clear stance recorded" row.
 """
 
+import bisect
 import difflib
+import functools
 import logging
 import re
 from dataclasses import dataclass, field
@@ -173,9 +175,16 @@ def session_speakers(*, focus_group: FocusGroup) -> list[Speaker]:
     """Participants with at least one complete answer in the session, in panel order."""
     order = _panel_order(focus_group)
     found: dict[int | str, Speaker] = {}
-    for message in _complete_messages(focus_group).filter(role=MessageRole.PERSONA):
-        key = message.persona_id or _speaker_name(message)
-        found.setdefault(key, Speaker(_speaker_name(message), message.persona_id))
+    # Who, not what: one row per speaker rather than every answer with its text.
+    rows = (
+        Message.objects.filter(focus_group=focus_group, status=MessageStatus.COMPLETE, role=MessageRole.PERSONA)
+        .order_by()
+        .values_list("persona_id", "persona__name", "speaker_name")
+        .distinct()
+    )
+    for persona_id, persona_name, speaker_name in rows:
+        name = persona_name if persona_id else speaker_name  # as _speaker_name reads a message
+        found.setdefault(persona_id or name, Speaker(name, persona_id))
     return sorted(found.values(), key=lambda s: (order.get(s.persona_id, len(order)), s.name))
 
 
@@ -318,38 +327,59 @@ _TYPOGRAPHY = str.maketrans({"‘": "'", "’": "'", "‚": "'", "“": '"', "�
 _ELLIPSIS = re.compile(r"\s*(?:\.\.\.|…|\[\.\.\.\]|\[…\])\s*")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+")
 _EDGES = "\"'“”‘’«» \t\n.…,;:-–—"
+_WORD = re.compile(r"\S+")
+# str.lower() lowers a capital sigma by where it stands in a word (σ or ς); quotes are compared with each
+# letter lowered on its own, so a text with one takes the letter-by-letter way.
+_SIGMA = "Σ"
+# Messages whose normalised text and passages are kept: a session's analysis checks every quote against
+# the message it names, several quotes a message.
+_MESSAGES_CACHED = 256
 
 
-def _normalise(text: str) -> tuple[str, list[int]]:
-    """Lower case, typographic quotes and dashes made plain, runs of whitespace as one space; and for
-    each character of the result, its index in ``text`` (to cut the original wording back out)."""
-    chars: list[str] = []
+def _lowered(char: str) -> str:
+    return char.translate(_TYPOGRAPHY).lower()
+
+
+@functools.lru_cache(maxsize=_MESSAGES_CACHED)
+def _normalise(text: str) -> tuple[str, tuple[int, ...]]:
+    """Lower case, typographic quotes and dashes made plain, runs of whitespace as one space, none at the
+    ends; and for each character of the result, its index in ``text`` (to cut the original wording back out).
+    Word by word: a word that lowers to as many letters maps one to one."""
+    pieces: list[str] = []
     where: list[int] = []
-    for index, char in enumerate(text):
-        if char.isspace():
-            if chars and chars[-1] != " ":
-                chars.append(" ")
-                where.append(index)
-            continue
-        chars.append(char.translate(_TYPOGRAPHY).lower())
-        where.append(index)
-    while chars and chars[-1] == " ":
-        chars.pop()
-        where.pop()
-    return "".join(chars), where
+    previous_end = 0
+    for word in _WORD.finditer(text):
+        start, end = word.span()
+        if pieces:
+            pieces.append(" ")
+            where.append(previous_end)  # the first whitespace character of the run between the words
+        lowered = word.group().translate(_TYPOGRAPHY).lower()
+        if len(lowered) == end - start and _SIGMA not in word.group():
+            pieces.append(lowered)
+            where.extend(range(start, end))
+        else:
+            for index in range(start, end):
+                char = _lowered(text[index])
+                pieces.append(char)
+                where.extend([index] * len(char))
+        previous_end = end
+    return "".join(pieces), tuple(where)
 
 
 def _norm(text: str) -> str:
-    return _normalise(text)[0]
+    if _SIGMA in text:
+        return _normalise(text)[0]
+    return " ".join(text.translate(_TYPOGRAPHY).lower().split())
 
 
 def _find(fragment: str, content: str, start: int = 0) -> tuple[int, int] | None:
-    """(start, end) in ``content`` of ``fragment``, compared normalised; None when absent."""
+    """(start, end) in ``content`` of ``fragment`` at or after index ``start``, compared normalised; None
+    when absent."""
     needle = _norm(fragment.strip(_EDGES))
     if len(needle) < 3:
         return None
     haystack, where = _normalise(content)
-    at = haystack.find(needle, start)
+    at = haystack.find(needle, bisect.bisect_left(where, start))
     if at < 0:
         return None
     end = where[at + len(needle) - 1] + 1
@@ -366,12 +396,32 @@ def _passages(content: str) -> list[str]:
     return runs
 
 
-def closest_passage(quote: str, content: str) -> tuple[str, float]:
-    """The sentence (or run of up to three) of ``content`` most like ``quote``, and how alike (0–1)."""
+@functools.lru_cache(maxsize=_MESSAGES_CACHED)
+def _passages_normalised(content: str) -> tuple[tuple[str, str], ...]:
+    return tuple((passage, _norm(passage)) for passage in _passages(content))
+
+
+def _may_win(bound: float, score: float, floor: float) -> bool:
+    return bound > score and bound >= floor
+
+
+def closest_passage(quote: str, content: str, *, floor: float = 0.0) -> tuple[str, float]:
+    """The sentence (or run of up to three) of ``content`` most like ``quote``, and how alike (0–1, difflib's
+    ratio). With ``floor``, only a passage at least that alike is sought: ("", 0.0), or one less alike,
+    when there is none.
+
+    difflib's cheap upper bounds of the ratio (lengths, then letters in common) pass over a passage that
+    cannot beat the best so far or reach the floor before the costly comparison; the first passage of the
+    highest ratio wins, as when every one is compared."""
     wanted = _norm(quote.strip(_EDGES))
     best, score = "", 0.0
-    for passage in _passages(content):
-        ratio = difflib.SequenceMatcher(None, wanted, _norm(passage), autojunk=False).ratio()
+    matcher = difflib.SequenceMatcher(None, autojunk=False)
+    matcher.set_seq1(wanted)
+    for passage, normalised in _passages_normalised(content):
+        matcher.set_seq2(normalised)
+        if not (_may_win(matcher.real_quick_ratio(), score, floor) and _may_win(matcher.quick_ratio(), score, floor)):
+            continue
+        ratio = matcher.ratio()
         if ratio > score:
             best, score = passage, ratio
     return best, score
@@ -389,15 +439,15 @@ def quote_match(quote: str, content: str) -> tuple[str, bool] | None:
     spans = []
     position = 0
     for part in parts:
-        span = _find(part, content[position:])
+        span = _find(part, content, position)
         if span is None:
             spans = []
             break
-        spans.append((position + span[0], position + span[1]))
-        position += span[1]
+        spans.append(span)
+        position = span[1]
     if spans:
         return " … ".join(content[a:b].strip() for a, b in spans), False
-    passage, ratio = closest_passage(quote, content)
+    passage, ratio = closest_passage(quote, content, floor=REPAIR_MIN_RATIO)
     if passage and ratio >= REPAIR_MIN_RATIO:
         return passage, True
     return None
@@ -424,31 +474,55 @@ def _text(value, limit: int = TEXT_MAX) -> str:
     return _one_line(value)[:limit] if isinstance(value, str) else ""
 
 
-def themes_validate(raw, *, focus_group: FocusGroup, lenient_text: bool = False) -> tuple[list[dict], dict]:
-    """The model's themes, keeping only what the session backs up, and counts of what was dropped.
+def quotable_messages(*, focus_group: FocusGroup, sequences=None) -> dict[int, Message]:
+    """The session's complete persona messages by sequence number (only ``sequences``, when given): what a
+    quote may cite."""
+    messages = Message.objects.filter(
+        focus_group=focus_group,  # this session only: a number from elsewhere finds nothing here
+        role=MessageRole.PERSONA,
+        status=MessageStatus.COMPLETE,
+    )
+    if sequences is not None:
+        messages = messages.filter(sequence__in=sequences)
+    return {m.sequence: m for m in messages.select_related("persona")}
 
-    ``lenient_text``: the offline simulator makes quote text up, so a valid message number keeps its
-    quote with the message's closest passage whatever the likeness (marked repaired)."""
-    candidates = raw.get("themes") if isinstance(raw, dict) else None
-    candidates = candidates if isinstance(candidates, list) else []
-    wanted = {
+
+def _cited(candidates: list) -> set[int]:
+    return {
         q.get("sequence")
         for t in candidates
         if isinstance(t, dict) and isinstance(t.get("quotes"), list)
         for q in t["quotes"]
         if isinstance(q, dict) and isinstance(q.get("sequence"), int) and not isinstance(q.get("sequence"), bool)
     }
-    wanted = {sequence for sequence in wanted if 0 < sequence < 2**31}  # what a sequence column can hold
-    messages = {
-        m.sequence: m
-        for m in Message.objects.filter(
-            focus_group=focus_group,  # this session only: a number from elsewhere finds nothing here
-            sequence__in=wanted,
-            role=MessageRole.PERSONA,
-            status=MessageStatus.COMPLETE,
-        ).select_related("persona")
-    }
-    speakers = session_speakers(focus_group=focus_group)
+
+
+def _candidates(raw) -> list:
+    candidates = raw.get("themes") if isinstance(raw, dict) else None
+    return candidates if isinstance(candidates, list) else []
+
+
+def themes_validate(raw, *, focus_group: FocusGroup, lenient_text: bool = False) -> tuple[list[dict], dict]:
+    """The model's themes, keeping only what the session backs up, and counts of what was dropped.
+
+    ``lenient_text``: the offline simulator makes quote text up, so a valid message number keeps its
+    quote with the message's closest passage whatever the likeness (marked repaired)."""
+    wanted = {sequence for sequence in _cited(_candidates(raw)) if 0 < sequence < 2**31}  # what the column holds
+    return themes_check(
+        raw,
+        messages=quotable_messages(focus_group=focus_group, sequences=wanted),
+        speakers=session_speakers(focus_group=focus_group),
+        lenient_text=lenient_text,
+    )
+
+
+def themes_check(
+    raw, *, messages: dict[int, Message], speakers: list[Speaker], lenient_text: bool = False
+) -> tuple[list[dict], dict]:
+    """``themes_validate`` against what it reads from the database: ``messages``, the quotable messages
+    (``quotable_messages``; a number not among them is not quotable), and ``speakers``, who spoke
+    (``session_speakers``)."""
+    candidates = _candidates(raw)
     match_name = _name_matcher(speakers)
     themes: list[dict] = []
     dropped_quotes = dropped_themes = repaired = 0

@@ -24,6 +24,7 @@ Used by the fake OpenAI server in the tests and by the offline simulator; stdlib
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import math
 import re
 import uuid
@@ -423,10 +424,20 @@ _OBJECTIVE_TEMPLATES = _split(
 # --------------------------------------------------------------------------------------------------------------
 
 
+# A schema names a few dozen properties and every value of every instance asks what its name means: the
+# answers are kept (a hint's words, a name's kind), as they depend on the name alone.
+_HINTS_CACHED = 4096
+
+
 def _words(hint: str) -> list[str]:
     """``"personaName"``/``"persona_name"``/``"Persona name"`` -> ``["persona", "name"]``."""
-    hint = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", hint or "")
-    return [w for w in re.split(r"[^a-zA-Z0-9]+", hint.lower()) if w]
+    return list(_hint_words(hint or ""))
+
+
+@functools.lru_cache(maxsize=_HINTS_CACHED)
+def _hint_words(hint: str) -> tuple[str, ...]:
+    hint = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", hint)
+    return tuple(w for w in re.split(r"[^a-zA-Z0-9]+", hint.lower()) if w)
 
 
 def _has(words: list[str], *keys: str) -> bool:
@@ -512,6 +523,11 @@ _STRING_KINDS: list[tuple[str, frozenset[str]]] = [
 
 def _string_kind(words: list[str]) -> str | None:
     """Which kind of string a property name asks for, or None when it says nothing."""
+    return _kind_of_words(tuple(words))
+
+
+@functools.lru_cache(maxsize=_HINTS_CACHED)
+def _kind_of_words(words: tuple[str, ...]) -> str | None:
     if not words:
         return None
     last = words[-1]
@@ -773,7 +789,8 @@ class _Faker:
             "title": _TITLE_TEMPLATES,
             "objective": _OBJECTIVE_TEMPLATES,
         }[kind]
-        fresh = [t for t in templates if t not in self.recent_templates] or templates
+        recent = set(self.recent_templates)
+        fresh = [t for t in templates if t not in recent] or templates
         template = self.rng.choice(fresh)
         self.recent_templates = [*self.recent_templates[-(len(templates) * 2 // 3) :], template]
         return _cap(template.format(**self._slots()))
@@ -1146,8 +1163,10 @@ class _Faker:
         if len(text) < target:
             more = [self.sentence("insight") for _ in range(3)]  # then round again: long limits stay cheap
             parts = [text] if text else []
-            while sum(len(part) + 1 for part in parts) <= target:
+            size = sum(len(part) + 1 for part in parts)
+            while size <= target:
                 parts.append(more[len(parts) % 3])
+                size += len(parts[-1]) + 1
             text = " ".join(parts)
         return text[:target]
 
@@ -1277,6 +1296,7 @@ def _singular(word: str) -> str:
     return word
 
 
+@functools.lru_cache(maxsize=_HINTS_CACHED)
 def _child_hint(owner: str, key: str) -> str:
     """The hint for property ``key`` of an object that is itself called ``owner``.
 

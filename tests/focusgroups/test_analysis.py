@@ -397,6 +397,16 @@ def test_quote_matching():
     assert analysis.quote_match("…", content) is None
 
 
+def test_quote_matching_after_a_letter_that_lowers_to_two():
+    # "İ" lowers to "i" and a combining dot: the words found after it are still cut from the message whole
+    # (they came out one letter late, or past the end of the message).
+    content = "İstanbul was lovely. The price was too high for me."
+    assert analysis.quote_match("the price was too high", content) == ("The price was too high", False)
+    assert analysis.quote_match("too high for me", content) == ("too high for me.", False)
+    assert analysis.quote_match("İstanbul was lovely... for me", content) == ("İstanbul was lovely. … for me.", False)
+    assert analysis.quote_match("I miss it", "Back from İstanbul, I miss it") == ("I miss it", False)
+
+
 # --- the report ------------------------------------------------------------------------------------
 
 

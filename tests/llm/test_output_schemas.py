@@ -107,9 +107,14 @@ def test_generated_themes_are_all_read(session):
     speakers = analysis.session_speakers(focus_group=session)
     sequences = list(session.messages.filter(persona__isnull=False).values_list("sequence", flat=True))
     themes = analysis.themes_schema(sequences=sequences, speakers=[s.name for s in speakers])
-    for _, _, data in answers(themes, seed="themes"):
-        kept, _ = analysis.themes_validate(data, focus_group=session)
+    # The session's messages and speakers are read once; every 100th answer also goes the whole way,
+    # reading them from the database, and must come out the same.
+    messages = analysis.quotable_messages(focus_group=session)
+    for i, _, data in answers(themes, seed="themes"):
+        kept, counts = analysis.themes_check(data, messages=messages, speakers=speakers)
         assert all(len(t["title"]) <= analysis.TITLE_MAX and t["quotes"] for t in kept)
+        if i % 100 == 0:
+            assert analysis.themes_validate(data, focus_group=session) == (kept, counts)
 
 
 def test_generated_reports_are_all_read(session):
