@@ -538,7 +538,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "ENUM_NAME_OVERRIDES": {"JobStateEnum": "cohorta.jobs.models.JobState"},
+    "ENUM_NAME_OVERRIDES": {
+        "JobStateEnum": "cohorta.jobs.models.JobState",
+        # A theme's sentiment and a quote's (which adds "neutral") are both fields called "sentiment".
+        "ThemeSentimentEnum": "focusgroups.analysis.SENTIMENTS",
+        "QuoteSentimentEnum": "focusgroups.analysis.QUOTE_SENTIMENTS",
+    },
 }
 
 # --- i18n, static, media -----------------------------------------------------------

@@ -17,6 +17,10 @@ closest passage when it is close enough, otherwise dropped; a theme left without
 dropped too. Persona names must be participants who spoke; within a theme a message is quoted once,
 and the same words once.
 
+A theme has a sentiment (positive, mixed, negative) and so does each of its quotes (positive, neutral,
+mixed, negative): the report shows the mix of a theme's quotes. A quote stored before quotes had one
+reads as its theme's (``quote_sentiment``).
+
 The stance table is keyed by persona id, never by name: the model picks ids from an enum of the
 participants who spoke (names are where models mix people up), and ``report_finalise`` gives
 every participant of the session exactly one row, in panel order, with the name from our
@@ -59,6 +63,8 @@ MAX_ENUM = 400
 REPAIR_MIN_RATIO = 0.6
 
 SENTIMENTS = ("positive", "mixed", "negative")
+# A supporting quote's own sentiment: a theme mostly felt one way can have a neutral or opposite quote.
+QUOTE_SENTIMENTS = ("positive", "neutral", "mixed", "negative")
 STANCES = ("enthusiastic", "positive", "neutral", "sceptical", "negative")
 # The stance of a participant the model gave none for (or who did not speak): never asked of the model.
 NO_STANCE = "unclear"
@@ -241,8 +247,13 @@ def themes_schema(*, sequences: list[int], speakers: list[str]) -> dict:
         "properties": {
             "sequence": sequence,
             "text": {**_STR, "description": "Words copied exactly from that message: one or two sentences."},
+            "sentiment": {
+                "type": "string",
+                "enum": list(QUOTE_SENTIMENTS),
+                "description": "How the participant feels about the theme in these words.",
+            },
         },
-        "required": ["sequence", "text"],
+        "required": ["sequence", "text", "sentiment"],
         "additionalProperties": False,
     }
     theme = {
@@ -453,6 +464,15 @@ def quote_match(quote: str, content: str) -> tuple[str, bool] | None:
     return None
 
 
+def quote_sentiment(quote, theme_sentiment) -> str:
+    """A quote's own sentiment; the theme's when it has none (an analysis from before quotes had one) or
+    an unknown one."""
+    own = quote.get("sentiment") if isinstance(quote, dict) else None
+    if own in QUOTE_SENTIMENTS:
+        return own
+    return theme_sentiment if theme_sentiment in SENTIMENTS else "mixed"
+
+
 def _name_matcher(speakers: list[Speaker]):
     by_name = {_norm(s.name): s for s in speakers}
     first_names: dict[str, list[Speaker]] = {}
@@ -530,6 +550,7 @@ def themes_check(
         if not isinstance(candidate, dict):
             dropped_themes += 1
             continue
+        sentiment = candidate.get("sentiment") if candidate.get("sentiment") in SENTIMENTS else "mixed"
         quotes: list[dict] = []
         # A theme quotes each message once and the same words once (two passages of one message, or one
         # sentence said twice, read as a repeat).
@@ -557,6 +578,7 @@ def themes_check(
                     "speaker": speaker,
                     "persona_id": message.persona_id,
                     "repaired": found[1],
+                    "sentiment": quote_sentiment(quote, sentiment),
                 }
             )
         if not quotes:
@@ -570,12 +592,11 @@ def themes_check(
                 voiced.setdefault(speaker.name, speaker)
         for quote in quotes:
             voiced.setdefault(quote["speaker"], Speaker(quote["speaker"], quote["persona_id"]))
-        sentiment = candidate.get("sentiment")
         themes.append(
             {
                 "title": _text(candidate.get("title"), TITLE_MAX) or "Untitled theme",
                 "description": _text(candidate.get("description")),
-                "sentiment": sentiment if sentiment in SENTIMENTS else "mixed",
+                "sentiment": sentiment,
                 "personas": [s.name for s in voiced.values()],
                 "persona_ids": [s.persona_id for s in voiced.values()],
                 "quotes": quotes,
@@ -714,7 +735,19 @@ def analysis_get(*, focus_group: FocusGroup) -> dict | None:
     if job is None or not isinstance(job.result, dict) or "themes" not in job.result:
         return None
     _name_stances(job.result.get("report"))
+    _quote_sentiments(job.result.get("themes"))
     return {**job.result, "job_id": str(job.pk), "finished_at": job.finished_at}
+
+
+def _quote_sentiments(themes) -> None:
+    """Every quote has a sentiment as read: an analysis stored before quotes had their own takes its
+    theme's."""
+    for theme in themes if isinstance(themes, list) else []:
+        if not isinstance(theme, dict):
+            continue
+        for quote in theme.get("quotes") if isinstance(theme.get("quotes"), list) else []:
+            if isinstance(quote, dict):
+                quote["sentiment"] = quote_sentiment(quote, theme.get("sentiment"))
 
 
 def _name_stances(report) -> None:

@@ -26,6 +26,11 @@ class ThemeQuoteSerializer(serializers.Serializer):
     repaired = serializers.BooleanField(
         help_text="The AI paraphrased; the text was replaced by the message's closest passage."
     )
+    sentiment = serializers.ChoiceField(
+        choices=analyses.QUOTE_SENTIMENTS,
+        help_text="How the speaker feels about the theme in these words (the theme's own, for an analysis "
+        "made before quotes had one).",
+    )
 
 
 class ThemeSerializer(serializers.Serializer):

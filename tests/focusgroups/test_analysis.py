@@ -192,7 +192,11 @@ def test_prompt_is_a_numbered_transcript_and_the_schema_is_strict(session, fake_
     assert spec["strict"] is True and spec["name"] == "key_themes"
     quote = spec["schema"]["properties"]["themes"]["items"]["properties"]["quotes"]["items"]
     assert quote["properties"]["sequence"]["enum"] == [2, 3, 6, 7]
+    # Each quote carries its own sentiment, as strict mode takes it: required, one of an enum.
+    assert quote["required"] == ["sequence", "text", "sentiment"] and quote["additionalProperties"] is False
+    assert quote["properties"]["sentiment"]["enum"] == ["positive", "neutral", "mixed", "negative"]
     prompt = themes_request.body["messages"][-1]["content"]
+    assert "Give each quote its own sentiment: positive, neutral, mixed or negative" in prompt
     assert f"[#2] Priya Shah: {PRIYA_1}" in prompt
     assert "[#1] Moderator: How do you buy milk today?" in prompt
     assert "free for everyone" not in prompt  # the failed answer
@@ -235,25 +239,37 @@ def test_scripted_quotes_are_kept_repaired_or_dropped(owner, session, people, fa
                     "personas": ["Priya Shah", "Tom Reed"],
                     "quotes": [
                         # As written, but spacing, case and typographic quotes differ: kept in the message's words.
-                        {"sequence": 2, "text": "“the PRICE has   crept up a lot this year!”"},
+                        {"sequence": 2, "text": "“the PRICE has   crept up a lot this year!”", "sentiment": "negative"},
                         # A paraphrase: replaced by the closest sentence of message #6.
-                        {"sequence": 6, "text": "If cancelling is difficult, I'm out."},
+                        {"sequence": 6, "text": "If cancelling is difficult, I'm out.", "sentiment": "mixed"},
                         # Words from another session's message: dropped.
-                        {"sequence": 3, "text": "Nothing beats a proper pint of semi-skimmed from the farm."},
+                        {
+                            "sequence": 3,
+                            "text": "Nothing beats a proper pint of semi-skimmed from the farm.",
+                            "sentiment": "positive",
+                        },
                     ],
                 },
                 {
                     **theme,
                     "title": "Made up",
                     "personas": ["Ana Costa"],
-                    "quotes": [{"sequence": 7, "text": "I would buy ten boxes tomorrow, no question about it."}],
+                    "quotes": [
+                        {
+                            "sequence": 7,
+                            "text": "I would buy ten boxes tomorrow, no question about it.",
+                            "sentiment": "positive",
+                        }
+                    ],
                 },
                 {
                     **theme,
                     "title": "Parts of a quote",
                     "sentiment": "positive",
                     "personas": ["Ana Costa"],
-                    "quotes": [{"sequence": 7, "text": "I love the idea … That matters to me."}],
+                    "quotes": [
+                        {"sequence": 7, "text": "I love the idea … That matters to me.", "sentiment": "positive"}
+                    ],
                 },
             ]
         ),
@@ -271,6 +287,7 @@ def test_scripted_quotes_are_kept_repaired_or_dropped(owner, session, people, fa
             "speaker": "Priya Shah",
             "persona_id": people["priya"].pk,
             "repaired": False,
+            "sentiment": "negative",
         },
         {
             "sequence": 6,
@@ -278,6 +295,7 @@ def test_scripted_quotes_are_kept_repaired_or_dropped(owner, session, people, fa
             "speaker": "Priya Shah",
             "persona_id": people["priya"].pk,
             "repaired": True,
+            "sentiment": "mixed",
         },
     ]
     assert price["personas"] == ["Priya Shah", "Tom Reed"]
@@ -351,6 +369,41 @@ def test_personas_must_have_spoken_and_names_are_matched(session, owner):
     assert theme["personas"] == ["Ana Costa", "Priya Shah"]
     assert theme["sentiment"] == "mixed"
     assert len(theme["quotes"]) == 1 and counts["dropped_quotes"] == 1
+
+
+def test_each_quote_keeps_its_own_sentiment_or_takes_its_themes(session):
+    raw = {
+        "themes": [
+            {
+                "title": "Price",
+                "description": "",
+                "sentiment": "negative",
+                "personas": [],
+                "quotes": [
+                    {"sequence": 2, "text": "The price has crept up a lot this year!", "sentiment": "neutral"},
+                    {"sequence": 3, "text": "I don't really drink it."},  # none given: the theme's
+                    {"sequence": 6, "text": "A box would save me a trip.", "sentiment": "thrilled"},  # unknown
+                    {"sequence": 7, "text": "I love the idea of fewer plastic bottles.", "sentiment": "positive"},
+                ],
+            },
+            {
+                "title": "Cartons",
+                "description": "",
+                "sentiment": "bogus",
+                "personas": [],
+                "quotes": [{"sequence": 7, "text": "That matters to me."}],
+            },
+        ]
+    }
+    price, cartons = analysis.themes_validate(raw, focus_group=session)[0]
+    assert price["sentiment"] == "negative"
+    assert [(q["sequence"], q["sentiment"]) for q in price["quotes"]] == [
+        (2, "neutral"),
+        (3, "negative"),
+        (6, "negative"),
+        (7, "positive"),
+    ]
+    assert cartons["sentiment"] == "mixed" and cartons["quotes"][0]["sentiment"] == "mixed"
 
 
 def test_a_theme_quotes_each_message_once_and_the_same_words_once(session, people):
@@ -487,13 +540,18 @@ def test_the_report_asks_stances_by_id_and_the_page_names_everyone_from_the_data
     add_participants(session, [silent])
     priya, tom, ana = people["priya"], people["tom"], people["ana"]
     theme = {"description": "About price.", "sentiment": "negative", "personas": ["Priya Shah"]}
+    feel = {"sentiment": "negative"}
     fake_llm.add_fault(
         "invalid_output",
         content=_scripted(
             [
-                {**theme, "title": "Price", "quotes": [{"sequence": 2, "text": "The price has crept up"}]},
-                {**theme, "title": "Cancelling", "quotes": [{"sequence": 6, "text": "if cancelling is hard"}]},
-                {**theme, "title": "Cartons", "quotes": [{"sequence": 7, "text": "Would the cartons be recyclable"}]},
+                {**theme, "title": "Price", "quotes": [{"sequence": 2, "text": "The price has crept up", **feel}]},
+                {**theme, "title": "Cancelling", "quotes": [{"sequence": 6, "text": "if cancelling is hard", **feel}]},
+                {
+                    **theme,
+                    "title": "Cartons",
+                    "quotes": [{"sequence": 7, "text": "Would the cartons be recyclable", **feel}],
+                },
             ]
         ),
     )
@@ -687,6 +745,7 @@ def test_api_analysis_404_then_202_then_200(owner, session):
     assert body["job_id"] == response.json()["id"]
     assert body["themes"] and body["report"]["limitations"][-1] == analysis.SYNTHETIC_LIMITATION
     assert set(body["themes"][0]) == {"title", "description", "sentiment", "personas", "persona_ids", "quotes"}
+    assert all(q["sentiment"] in analysis.QUOTE_SENTIMENTS for t in body["themes"] for q in t["quotes"])
     assert body["transcript"]["last_sequence"] == 7
 
 

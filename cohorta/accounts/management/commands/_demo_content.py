@@ -340,12 +340,14 @@ THEMES = {
                 {
                     "sequence": 2,
                     "text": "I do feel guilty about the pile of plastic bottles in the recycling every Sunday",
+                    "sentiment": "positive",
                 },
                 {
                     "sequence": 17,
                     "text": "I'd pay a bit more for less plastic, maybe ten or twenty pence a bottle, not double",
+                    "sentiment": "mixed",
                 },
-                {"sequence": 9, "text": "It sounds like paying for water with extra steps."},
+                {"sequence": 9, "text": "It sounds like paying for water with extra steps.", "sentiment": "negative"},
             ],
         },
         {
@@ -357,9 +359,21 @@ THEMES = {
             "sentiment": "negative",
             "personas": ["Tom Gallagher", "Dave Okafor", "Priya Shah"],
             "quotes": [
-                {"sequence": 15, "text": "You'd have to show me it works out cheaper over a year."},
-                {"sequence": 16, "text": "£6 up front is a lot when money's tight at the end of the month."},
-                {"sequence": 17, "text": "Show the price per 750 ml on the shelf so I can compare."},
+                {
+                    "sequence": 15,
+                    "text": "You'd have to show me it works out cheaper over a year.",
+                    "sentiment": "neutral",
+                },
+                {
+                    "sequence": 16,
+                    "text": "£6 up front is a lot when money's tight at the end of the month.",
+                    "sentiment": "negative",
+                },
+                {
+                    "sequence": 17,
+                    "text": "Show the price per 750 ml on the shelf so I can compare.",
+                    "sentiment": "neutral",
+                },
             ],
         },
         {
@@ -374,9 +388,18 @@ THEMES = {
                 {
                     "sequence": 10,
                     "text": "Subscriptions are how they get you: you forget to cancel and they keep charging.",
+                    "sentiment": "negative",
                 },
-                {"sequence": 12, "text": "I'd run out on a Friday night and just buy a plastic bottle anyway."},
-                {"sequence": 13, "text": "A subscription could work if I can pause it easily from my phone."},
+                {
+                    "sequence": 12,
+                    "text": "I'd run out on a Friday night and just buy a plastic bottle anyway.",
+                    "sentiment": "negative",
+                },
+                {
+                    "sequence": 13,
+                    "text": "A subscription could work if I can pause it easily from my phone.",
+                    "sentiment": "mixed",
+                },
             ],
         },
         {
@@ -388,8 +411,16 @@ THEMES = {
             "sentiment": "mixed",
             "personas": ["Priya Shah", "Mei Lin"],
             "quotes": [
-                {"sequence": 7, "text": "if I get the dilution wrong, does it still clean properly?"},
-                {"sequence": 8, "text": "But glass in a kitchen with three flatmates? Someone will drop it in a week."},
+                {
+                    "sequence": 7,
+                    "text": "if I get the dilution wrong, does it still clean properly?",
+                    "sentiment": "neutral",
+                },
+                {
+                    "sequence": 8,
+                    "text": "But glass in a kitchen with three flatmates? Someone will drop it in a week.",
+                    "sentiment": "negative",
+                },
             ],
         },
         {
@@ -398,8 +429,16 @@ THEMES = {
             "sentiment": "positive",
             "personas": ["Mei Lin"],
             "quotes": [
-                {"sequence": 18, "text": "I'd pay £2.20 for something that doesn't smell like a hospital."},
-                {"sequence": 8, "text": "it would look good on the shelf instead of hiding under the sink"},
+                {
+                    "sequence": 18,
+                    "text": "I'd pay £2.20 for something that doesn't smell like a hospital.",
+                    "sentiment": "positive",
+                },
+                {
+                    "sequence": 8,
+                    "text": "it would look good on the shelf instead of hiding under the sink",
+                    "sentiment": "positive",
+                },
             ],
         },
     ]
