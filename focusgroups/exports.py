@@ -168,7 +168,7 @@ def report_markdown(focus_group: FocusGroup, found: dict | None = None) -> str:
             lines += [
                 "",
                 f"> “{md_inline(quote['text'])}”  ",
-                f"> — {md_inline(quote['speaker'])}, message #{quote['sequence']}",
+                f"> — {md_inline(quote['speaker'])}, message #{quote['sequence']}{_quote_feeling(quote, theme)}",
             ]
     by_theme = report.get("findings_by") == "theme"
     lines += ["", "## Findings by theme" if by_theme else "## Findings by guide section"]
@@ -195,6 +195,10 @@ def report_markdown(focus_group: FocusGroup, found: dict | None = None) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _quote_feeling(quote: dict, theme: dict) -> str:
+    return f" ({analyses.quote_sentiment(quote, theme.get('sentiment'))})"
+
+
 def glance_tables(focus_group: FocusGroup, found: dict) -> list[dict]:
     """The report's pictures as tables (``report_charts``): title, note, header and rows of plain text each."""
     charts = report_charts.report_charts(focus_group=focus_group, found=found)
@@ -203,14 +207,17 @@ def glance_tables(focus_group: FocusGroup, found: dict) -> list[dict]:
     return [
         {
             "title": "Sentiment per theme",
-            "note": "Supporting quotes of each theme, with the sentiment the analysis gave it.",
-            "header": ("Theme", "Sentiment", "Supporting quotes", "Participants"),
+            "note": (
+                "Each theme's supporting quotes by their own sentiment; Overall is the sentiment the analysis "
+                "gave the theme."
+            ),
+            "header": ("Theme", "Overall", *charts["sentiment"]["labels"], "Quotes"),
             "rows": [
                 (
                     f"{row['number']}. {row['title']}",
                     row["sentiment_label"],
+                    *(str(count) for count in row["counts"]),
                     str(row["quotes"]),
-                    str(row["participants"]),
                 )
                 for row in charts["sentiment"]["rows"]
             ],
@@ -326,7 +333,11 @@ def report_docx(focus_group: FocusGroup, found: dict | None = None) -> bytes:
         document.add_paragraph(_x(theme.get("description")))
         for quote in theme.get("quotes") or []:
             document.add_paragraph(
-                _x(f"“{_line(quote['text'])}” — {quote['speaker']}, message #{quote['sequence']}"), style="Quote"
+                _x(
+                    f"“{_line(quote['text'])}” — {quote['speaker']}, message #{quote['sequence']}"
+                    f"{_quote_feeling(quote, theme)}"
+                ),
+                style="Quote",
             )
 
     by_theme = report.get("findings_by") == "theme"

@@ -3,10 +3,12 @@ asked of the model.
 
     charts = report_charts(focus_group=fg, found=analysis.analysis_get(focus_group=fg))
 
-- ``sentiment``: per theme, its sentiment and how many supporting quotes (messages) back it;
+- ``sentiment``: per theme, its sentiment and its supporting quotes counted by each quote's own sentiment
+  (the sentiment mix; a quote stored without one counts as its theme's);
 - ``voice``: share of voice per participant, from the session's complete answers up to the message the
   analysis read through (``through_sequence``): answers, words, and each as a share of the whole;
-- ``timeline``: per theme, which messages its quotes come from (how often and when it came up).
+- ``timeline``: per theme, which messages its quotes come from (how often and when it came up), each
+  with its quote's sentiment.
 
 The Report page draws them with Chart.js (``static/js/report-charts.js``, from ``charts_json``) over tables
 that print and serve readers without the picture; the Word and Markdown downloads carry the tables.
@@ -16,27 +18,50 @@ from focusgroups import analysis
 from focusgroups.models import FocusGroup, Message, MessageRole, MessageStatus
 
 SENTIMENT_LABELS = {"positive": "Positive", "mixed": "Mixed", "negative": "Negative"}
-# The report's badge colours (Bootstrap success / warning / danger), so a chart reads like the theme cards.
-SENTIMENT_COLOURS = {"positive": "#198754", "mixed": "#e0a800", "negative": "#dc3545"}
+# A quote's sentiment, in the order the bars stack: from positive to negative.
+QUOTE_SENTIMENT_LABELS = {"positive": "Positive", "neutral": "Neutral", "mixed": "Mixed", "negative": "Negative"}
+# The report's badge colours (Bootstrap success / secondary / warning / danger), so a chart reads like the
+# theme cards.
+SENTIMENT_COLOURS = {"positive": "#198754", "neutral": "#6c757d", "mixed": "#e0a800", "negative": "#dc3545"}
 
 
 def _share(part: int, whole: int) -> float:
     return round(100 * part / whole, 1) if whole else 0.0
 
 
+def _theme_sentiment(theme: dict) -> str:
+    return theme.get("sentiment") if theme.get("sentiment") in SENTIMENT_LABELS else "mixed"
+
+
+def _supporting(theme: dict) -> dict[int, dict]:
+    """The theme's quotes by message, the first quote of a message counting (a theme quotes a message once)."""
+    found: dict[int, dict] = {}
+    for quote in theme.get("quotes") or []:
+        sequence = quote.get("sequence") if isinstance(quote, dict) else None
+        if isinstance(sequence, int) and not isinstance(sequence, bool):
+            found.setdefault(sequence, quote)
+    return found
+
+
 def sentiment_by_theme(themes: list[dict]) -> dict:
-    """One row per theme (in the report's order) and the totals per sentiment."""
+    """One row per theme (in the report's order): its own sentiment and its supporting quotes by theirs
+    (``mix``: a count per quote sentiment, ``counts``: the same in ``QUOTE_SENTIMENT_LABELS`` order); and the
+    totals per quote sentiment, with how many themes have that sentiment themselves."""
     rows = []
     for number, theme in enumerate(themes, start=1):
-        quotes = theme.get("quotes") or []
-        sentiment = theme.get("sentiment") if theme.get("sentiment") in SENTIMENT_LABELS else "mixed"
+        sentiment = _theme_sentiment(theme)
+        mix = dict.fromkeys(QUOTE_SENTIMENT_LABELS, 0)
+        for quote in _supporting(theme).values():
+            mix[analysis.quote_sentiment(quote, sentiment)] += 1
         rows.append(
             {
                 "number": number,
                 "title": theme.get("title") or "Untitled theme",
                 "sentiment": sentiment,
                 "sentiment_label": SENTIMENT_LABELS[sentiment],
-                "quotes": len({q.get("sequence") for q in quotes}),
+                "mix": mix,
+                "counts": list(mix.values()),
+                "quotes": sum(mix.values()),
                 "participants": len(theme.get("personas") or []),
             }
         )
@@ -45,11 +70,11 @@ def sentiment_by_theme(themes: list[dict]) -> dict:
             "sentiment": key,
             "label": label,
             "themes": sum(1 for row in rows if row["sentiment"] == key),
-            "quotes": sum(row["quotes"] for row in rows if row["sentiment"] == key),
+            "quotes": sum(row["mix"][key] for row in rows),
         }
-        for key, label in SENTIMENT_LABELS.items()
+        for key, label in QUOTE_SENTIMENT_LABELS.items()
     ]
-    return {"rows": rows, "totals": totals}
+    return {"rows": rows, "totals": totals, "labels": list(QUOTE_SENTIMENT_LABELS.values())}
 
 
 def share_of_voice(*, focus_group: FocusGroup, through_sequence: int | None = None) -> dict:
@@ -85,21 +110,20 @@ def theme_timeline(themes: list[dict], *, first_sequence: int = 0, last_sequence
     """Per theme: the messages its supporting quotes come from, in order, who said them, first and last."""
     rows = []
     for number, theme in enumerate(themes, start=1):
-        points: dict[int, str] = {}
-        for quote in theme.get("quotes") or []:
-            sequence = quote.get("sequence")
-            if isinstance(sequence, int) and not isinstance(sequence, bool):
-                points.setdefault(sequence, quote.get("speaker") or "")
+        sentiment = _theme_sentiment(theme)
+        points = _supporting(theme)
         sequences = sorted(points)
+        speakers = [points[s].get("speaker") or "" for s in sequences]
         rows.append(
             {
                 "number": number,
                 "title": theme.get("title") or "Untitled theme",
-                "sentiment": theme.get("sentiment") if theme.get("sentiment") in SENTIMENT_LABELS else "mixed",
+                "sentiment": sentiment,
                 "messages": len(sequences),
-                "participants": len({name for name in points.values() if name}),
+                "participants": len({name for name in speakers if name}),
                 "sequences": sequences,
-                "speakers": [points[s] for s in sequences],
+                "speakers": speakers,
+                "sentiments": [analysis.quote_sentiment(points[s], sentiment) for s in sequences],
                 "first": sequences[0] if sequences else None,
                 "last": sequences[-1] if sequences else None,
             }
@@ -132,14 +156,16 @@ def charts_json(charts: dict) -> dict:
     return {
         "sentiment": {
             "labels": labels,
+            "overall": [row["sentiment_label"] for row in sentiment["rows"]],
+            # One stacked segment per quote sentiment that some theme has.
             "datasets": [
                 {
                     "label": label,
                     "color": SENTIMENT_COLOURS[key],
-                    "data": [row["quotes"] if row["sentiment"] == key else 0 for row in sentiment["rows"]],
+                    "data": [row["mix"][key] for row in sentiment["rows"]],
                 }
-                for key, label in SENTIMENT_LABELS.items()
-                if any(row["sentiment"] == key for row in sentiment["rows"])
+                for key, label in QUOTE_SENTIMENT_LABELS.items()
+                if any(row["mix"][key] for row in sentiment["rows"])
             ],
         },
         "voice": {
@@ -158,10 +184,13 @@ def charts_json(charts: dict) -> dict:
                     "x": sequence,
                     "y": index,
                     "speaker": speaker,
-                    "color": SENTIMENT_COLOURS[row["sentiment"]],
+                    "sentiment": QUOTE_SENTIMENT_LABELS[quote_sentiment],
+                    "color": SENTIMENT_COLOURS[quote_sentiment],
                 }
                 for index, row in enumerate(timeline["rows"])
-                for sequence, speaker in zip(row["sequences"], row["speakers"], strict=True)
+                for sequence, speaker, quote_sentiment in zip(
+                    row["sequences"], row["speakers"], row["sentiments"], strict=True
+                )
             ],
         },
     }

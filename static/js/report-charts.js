@@ -45,6 +45,8 @@
       },
       options: common({
         indexAxis: "y",
+        // A theme's whole mix in one tooltip, wherever on its bar the pointer is.
+        interaction: { mode: "index", axis: "y", intersect: false },
         plugins: {
           legend: { position: "bottom", labels: { boxWidth: 12 } },
           tooltip: {
@@ -53,6 +55,9 @@
               title: function (items) { return items.length ? data.labels[items[0].dataIndex] : ""; },
               label: function (ctx) {
                 return ctx.dataset.label + ": " + ctx.parsed.x + " supporting quote" + (ctx.parsed.x === 1 ? "" : "s");
+              },
+              footer: function (items) {
+                return items.length && data.overall ? "Theme overall: " + data.overall[items[0].dataIndex] : "";
               }
             }
           }
@@ -87,7 +92,10 @@
           tooltip: {
             callbacks: {
               title: function (items) { return items.length ? data.labels[items[0].raw.y] : ""; },
-              label: function (ctx) { return "Message #" + ctx.raw.x + (ctx.raw.speaker ? " · " + ctx.raw.speaker : ""); }
+              label: function (ctx) {
+                return "Message #" + ctx.raw.x + (ctx.raw.speaker ? " · " + ctx.raw.speaker : "") +
+                  (ctx.raw.sentiment ? " · " + ctx.raw.sentiment : "");
+              }
             }
           }
         },

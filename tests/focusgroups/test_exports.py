@@ -166,7 +166,8 @@ def test_report_markdown(client, owner, session, analysed):
     assert text.startswith("# Report: Oat milk: first reactions!\n")
     assert "## Executive summary\n\nInterest is real but price-sensitive." in text
     assert "### 1. Price creep (Negative)" in text
-    assert f"> “{QUOTE}”  \n> — Priya Shah, message #2" in text
+    # Stored before quotes had a sentiment of their own: the quote reads as its theme's.
+    assert f"> “{QUOTE}”  \n> — Priya Shah, message #2 (negative)" in text
     assert "## Findings by guide section" in text and "### The subscription" in text and "- Price" in text
     assert "| Priya Shah | Positive | Would switch \\| for a deal. |" in text
     assert "1. Lead with the price per litre." in text
@@ -187,7 +188,7 @@ def test_report_docx_has_the_stance_table(client, owner, session, analysed):
     for heading in ("Executive summary", "Key themes", "Findings by guide section", "Participant stances"):
         assert heading in paragraphs
     assert "1. Price creep" in paragraphs
-    assert f"“{QUOTE}” — Priya Shah, message #2" in paragraphs
+    assert f"“{QUOTE}” — Priya Shah, message #2 (negative)" in paragraphs
     assert "Lead with the price per litre." in paragraphs
     assert paragraphs[-1] == analysis.SYNTHETIC_LIMITATION
     *_glance, table = document.tables  # the "At a glance" tables (test_report_charts.py), then the stances

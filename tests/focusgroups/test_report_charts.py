@@ -1,7 +1,9 @@
-"""The report's pictures: numbers computed from a seeded session (sentiment per theme, share of voice, when
-each theme came up), drawn on the Report page over tables that print, and carried by the Word and Markdown
-downloads as tables."""
+"""The report's pictures: numbers computed from a seeded session (the sentiment mix of each theme's quotes,
+share of voice, when each theme came up), drawn on the Report page over tables that print, and carried by the
+Word and Markdown downloads as tables. An analysis stored before quotes had a sentiment counts each quote as
+its theme's."""
 
+import copy
 import io
 
 import docx
@@ -52,8 +54,27 @@ def session(owner, people):
     return fg
 
 
-def _quote(sequence, text, persona):
-    return {"sequence": sequence, "text": text, "speaker": persona.name, "persona_id": persona.pk, "repaired": False}
+def _quote(sequence, text, persona, sentiment):
+    return {
+        "sequence": sequence,
+        "text": text,
+        "speaker": persona.name,
+        "persona_id": persona.pk,
+        "repaired": False,
+        "sentiment": sentiment,
+    }
+
+
+def _store(session, result):
+    return Job.objects.create(
+        owner=session.owner,
+        kind=analysis.JOB_KIND,
+        state=JobState.DONE,
+        target_type=ContentType.objects.get_for_model(FocusGroup),
+        target_id=str(session.pk),
+        result=result,
+        finished_at=timezone.now(),
+    )
 
 
 @pytest.fixture
@@ -71,15 +92,22 @@ def analysed(session, people):
             "sentiment": "negative",
             "personas": ["Priya Shah"],
             "persona_ids": [priya.pk],
-            "quotes": [_quote(2, "the price keeps rising", priya), _quote(6, "A box would save me a trip.", priya)],
+            "quotes": [
+                _quote(2, "the price keeps rising", priya, "negative"),
+                _quote(6, "A box would save me a trip.", priya, "neutral"),
+            ],
         },
         {
             "title": "Convenience",
             "description": "Saves a trip.",
             "sentiment": "positive",
-            "personas": ["Priya Shah", "Tom Reed"],
-            "persona_ids": [priya.pk, tom.pk],
-            "quotes": [_quote(6, "save me a trip", priya), _quote(3, "I do not drink it.", tom)],
+            "personas": ["Priya Shah", "Tom Reed", "Ana Costa"],
+            "persona_ids": [priya.pk, tom.pk, ana.pk],
+            "quotes": [
+                _quote(6, "save me a trip", priya, "positive"),
+                _quote(3, "I do not drink it.", tom, "negative"),
+                _quote(7, "I love the idea", ana, "positive"),
+            ],
         },
         {
             "title": "Packaging waste",
@@ -87,7 +115,7 @@ def analysed(session, people):
             "sentiment": "mixed",
             "personas": ["Ana Costa"],
             "persona_ids": [ana.pk],
-            "quotes": [_quote(7, "fewer plastic bottles", ana)],
+            "quotes": [_quote(7, "fewer plastic bottles", ana, "mixed")],
         },
     ]
     result = {
@@ -101,32 +129,81 @@ def analysed(session, people):
         "simulated": False,
         "model": "gpt-4.1",
     }
-    return Job.objects.create(
-        owner=session.owner,
-        kind=analysis.JOB_KIND,
-        state=JobState.DONE,
-        target_type=ContentType.objects.get_for_model(FocusGroup),
-        target_id=str(session.pk),
-        result=result,
-        finished_at=timezone.now(),
-    )
+    return _store(session, result)
+
+
+@pytest.fixture
+def analysed_before_quote_sentiments(analysed):
+    """The same analysis as stored before quotes had a sentiment of their own."""
+    result = copy.deepcopy(analysed.result)
+    for theme in result["themes"]:
+        for quote in theme["quotes"]:
+            del quote["sentiment"]
+    analysed.result = result
+    analysed.save(update_fields=["result"])
+    return analysed
 
 
 def _charts(session):
     return report_charts.report_charts(focus_group=session, found=analysis.analysis_get(focus_group=session))
 
 
-def test_sentiment_per_theme(session, analysed):
+def test_sentiment_mix_per_theme(session, analysed):
     sentiment = _charts(session)["sentiment"]
-    assert [(r["number"], r["title"], r["sentiment"], r["quotes"], r["participants"]) for r in sentiment["rows"]] == [
-        (1, "Price creep", "negative", 2, 1),
-        (2, "Convenience", "positive", 2, 2),
-        (3, "Packaging waste", "mixed", 1, 1),
+    assert sentiment["labels"] == ["Positive", "Neutral", "Mixed", "Negative"]
+    # Each theme keeps its own sentiment; its quotes are counted by theirs (positive, neutral, mixed, negative).
+    assert [(r["number"], r["title"], r["sentiment"], r["counts"], r["quotes"]) for r in sentiment["rows"]] == [
+        (1, "Price creep", "negative", [0, 1, 0, 1], 2),
+        (2, "Convenience", "positive", [2, 0, 0, 1], 3),
+        (3, "Packaging waste", "mixed", [0, 0, 1, 0], 1),
     ]
+    assert sentiment["rows"][1]["mix"] == {"positive": 2, "neutral": 0, "mixed": 0, "negative": 1}
     assert sentiment["totals"] == [
         {"sentiment": "positive", "label": "Positive", "themes": 1, "quotes": 2},
+        {"sentiment": "neutral", "label": "Neutral", "themes": 0, "quotes": 1},
         {"sentiment": "mixed", "label": "Mixed", "themes": 1, "quotes": 1},
         {"sentiment": "negative", "label": "Negative", "themes": 1, "quotes": 2},
+    ]
+
+
+def test_an_analysis_from_before_quote_sentiments_counts_each_quote_as_its_theme(
+    client, owner, session, analysed_before_quote_sentiments
+):
+    sentiment = _charts(session)["sentiment"]
+    assert [(r["sentiment"], r["counts"]) for r in sentiment["rows"]] == [
+        ("negative", [0, 0, 0, 2]),
+        ("positive", [3, 0, 0, 0]),
+        ("mixed", [0, 0, 1, 0]),
+    ]
+    data = report_charts.charts_json(_charts(session))
+    assert [(d["label"], d["data"]) for d in data["sentiment"]["datasets"]] == [
+        ("Positive", [0, 3, 0]),
+        ("Mixed", [0, 0, 1]),
+        ("Negative", [2, 0, 0]),
+    ]
+    assert [p["sentiment"] for p in data["timeline"]["points"]][:2] == ["Negative", "Negative"]
+    # Read anywhere (page, API, downloads), a stored quote without a sentiment has its theme's.
+    found = analysis.analysis_get(focus_group=session)
+    assert [[q["sentiment"] for q in t["quotes"]] for t in found["themes"]] == [
+        ["negative", "negative"],
+        ["positive", "positive", "positive"],
+        ["mixed"],
+    ]
+    client.force_login(owner)
+    body = client.get(f"/api/v1/focus-groups/{session.pk}/analysis/").json()
+    assert [q["sentiment"] for q in body["themes"][0]["quotes"]] == ["negative", "negative"]
+    html = client.get(reverse("focusgroups:report", args=[session.pk])).content.decode()
+    assert (
+        '<td>2. Convenience</td><td>Positive</td><td class="text-end">3</td><td class="text-end">0</td>'
+        '<td class="text-end">0</td><td class="text-end">0</td><td class="text-end">3</td>' in html
+    )
+    document = docx.Document(
+        io.BytesIO(client.get(reverse("focusgroups:export", args=[session.pk, "report-docx"])).content)
+    )
+    assert [[c.text for c in row.cells] for row in document.tables[0].rows][1:] == [
+        ["1. Price creep", "Negative", "0", "0", "0", "2", "2"],
+        ["2. Convenience", "Positive", "3", "0", "0", "0", "3"],
+        ["3. Packaging waste", "Mixed", "0", "0", "1", "0", "1"],
     ]
 
 
@@ -161,27 +238,33 @@ def test_when_each_theme_came_up(session, analysed):
         (r["title"], r["messages"], r["participants"], r["sequences"], r["first"], r["last"]) for r in timeline["rows"]
     ] == [
         ("Price creep", 2, 1, [2, 6], 2, 6),
-        ("Convenience", 2, 2, [3, 6], 3, 6),
+        ("Convenience", 3, 3, [3, 6, 7], 3, 7),
         ("Packaging waste", 1, 1, [7], 7, 7),
     ]
-    assert timeline["rows"][1]["speakers"] == ["Tom Reed", "Priya Shah"]
+    assert timeline["rows"][1]["speakers"] == ["Tom Reed", "Priya Shah", "Ana Costa"]
+    assert timeline["rows"][1]["sentiments"] == ["negative", "positive", "positive"]
 
 
 def test_chart_data_for_the_page(session, analysed):
     data = report_charts.charts_json(_charts(session))
     assert data["sentiment"]["labels"] == ["1. Price creep", "2. Convenience", "3. Packaging waste"]
-    assert [(d["label"], d["data"]) for d in data["sentiment"]["datasets"]] == [
-        ("Positive", [0, 2, 0]),
-        ("Mixed", [0, 0, 1]),
-        ("Negative", [2, 0, 0]),
+    # Stacked: one dataset per quote sentiment, a segment per theme.
+    assert [(d["label"], d["color"], d["data"]) for d in data["sentiment"]["datasets"]] == [
+        ("Positive", "#198754", [0, 2, 0]),
+        ("Neutral", "#6c757d", [1, 0, 0]),
+        ("Mixed", "#e0a800", [0, 0, 1]),
+        ("Negative", "#dc3545", [1, 1, 0]),
     ]
+    assert data["sentiment"]["overall"] == ["Negative", "Positive", "Mixed"]
     assert data["voice"]["words_share"] == [58.1, 16.1, 25.8, 0.0]
-    assert [(p["x"], p["y"], p["speaker"]) for p in data["timeline"]["points"]] == [
-        (2, 0, "Priya Shah"),
-        (6, 0, "Priya Shah"),
-        (3, 1, "Tom Reed"),
-        (6, 1, "Priya Shah"),
-        (7, 2, "Ana Costa"),
+    # Each message in the colour of its quote's sentiment.
+    assert [(p["x"], p["y"], p["speaker"], p["sentiment"]) for p in data["timeline"]["points"]] == [
+        (2, 0, "Priya Shah", "Negative"),
+        (6, 0, "Priya Shah", "Neutral"),
+        (3, 1, "Tom Reed", "Negative"),
+        (6, 1, "Priya Shah", "Positive"),
+        (7, 1, "Ana Costa", "Positive"),
+        (7, 2, "Ana Costa", "Mixed"),
     ]
 
 
@@ -195,7 +278,16 @@ def test_the_report_page_draws_the_charts_over_tables(client, owner, session, an
     assert 'id="report-charts-data"' in html
     assert "vendor/chartjs/chart.umd.min.js" in html and "js/report-charts.js" in html
     # The tables: what prints, what screen readers read, what shows without JavaScript.
-    assert '<td>2. Convenience</td><td>Positive</td><td class="text-end">2</td><td class="text-end">2</td>' in html
+    # Theme, its overall sentiment, its quotes by sentiment (positive, neutral, mixed, negative), all its quotes.
+    assert (
+        '<th scope="col">Overall</th><th scope="col" class="text-end">Positive</th>'
+        '<th scope="col" class="text-end">Neutral</th><th scope="col" class="text-end">Mixed</th>'
+        '<th scope="col" class="text-end">Negative</th><th scope="col" class="text-end">Quotes</th>' in html
+    )
+    assert (
+        '<td>2. Convenience</td><td>Positive</td><td class="text-end">2</td><td class="text-end">0</td>'
+        '<td class="text-end">0</td><td class="text-end">1</td><td class="text-end">3</td>' in html
+    )
     assert (
         '<td>Priya Shah</td><td class="text-end">2</td><td class="text-end">18</td><td class="text-end">58.1%</td>'
         in html
@@ -216,15 +308,16 @@ def test_the_word_report_carries_the_tables(client, owner, session, analysed):
         assert heading in paragraphs
     sentiment, timeline, voice, stances = ([[c.text for c in row.cells] for row in t.rows] for t in document.tables)
     assert sentiment == [
-        ["Theme", "Sentiment", "Supporting quotes", "Participants"],
-        ["1. Price creep", "Negative", "2", "1"],
-        ["2. Convenience", "Positive", "2", "2"],
-        ["3. Packaging waste", "Mixed", "1", "1"],
+        ["Theme", "Overall", "Positive", "Neutral", "Mixed", "Negative", "Quotes"],
+        ["1. Price creep", "Negative", "0", "1", "0", "1", "2"],
+        ["2. Convenience", "Positive", "2", "0", "0", "1", "3"],
+        ["3. Packaging waste", "Mixed", "0", "0", "1", "0", "1"],
     ]
+    assert "— Tom Reed, message #3 (negative)" in "\n".join(paragraphs)  # the theme's quotes, each with its own
     assert timeline == [
         ["Theme", "Messages", "Participants", "Message numbers"],
         ["1. Price creep", "2", "1", "#2, #6"],
-        ["2. Convenience", "2", "2", "#3, #6"],
+        ["2. Convenience", "3", "3", "#3, #6, #7"],
         ["3. Packaging waste", "1", "1", "#7"],
     ]
     assert voice == [
@@ -242,7 +335,10 @@ def test_the_markdown_report_carries_the_tables(client, owner, session, analysed
     client.force_login(owner)
     text = client.get(reverse("focusgroups:export", args=[session.pk, "report-md"])).content.decode()
     glance = text[text.index("## At a glance") : text.index("## Key themes")]
-    assert "### Sentiment per theme" in glance and "| 2. Convenience | Positive | 2 | 2 |" in glance
+    assert "### Sentiment per theme" in glance
+    assert "| Theme | Overall | Positive | Neutral | Mixed | Negative | Quotes |" in glance
+    assert "| 2. Convenience | Positive | 2 | 0 | 0 | 1 | 3 |" in glance
+    assert "> — Priya Shah, message #6 (neutral)" in text
     assert "### When each theme came up" in glance and "| 1. Price creep | 2 | 1 | #2, #6 |" in glance
     assert "### Share of voice" in glance and "| Priya Shah | 2 | 18 | 58.1% |" in glance
 
