@@ -3,7 +3,8 @@
 Each participant answer is sorted by the angle it speaks from (price, time, features, trust, planet,
 quality, health — ``cohorta.llm.simulator_people``); a theme is an angle more than one answer took, its
 quotes are sentences copied from those answers, and the report's stances, findings and recommendations
-follow from who took which angle. Nothing is invented beyond the transcript's own words."""
+follow from who took which angle. Nothing is invented beyond the transcript's own words: a quote's
+sentiment comes from its words too (a small lexicon)."""
 
 import random
 import re
@@ -13,6 +14,26 @@ from cohorta.llm.simulator_people import ANGLES, angle_scores
 from cohorta.llm.simulator_text import first_name, fit, join_list, stable_int
 
 _LINE = re.compile(r"^\[#(\d+)\] ([^:\n]+): (.+)$", re.M)
+_WORDS = re.compile(r"[a-z]+(?:'[a-z]+)?")
+
+
+def _lexicon(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+# Words that lean one way in what the simulated participants say (``simulator_talk``): a quote with words of
+# one side only feels that way, with both mixed (unless one side has two more), with neither neutral.
+_POSITIVE = _lexicon(
+    "like likes love loved good great nice handy interested interesting appealing appeal keen happy enjoy "
+    "worth fair easy easily simple plus better decent fine yes win glad pleased helps help right treat "
+    "recommended genuinely intrigued"
+)
+_NEGATIVE = _lexicon(
+    "worry worried wary cancel cancelling caught clunky hidden expensive dearer nightmare greenwashing gone "
+    "wouldn't won't can't don't isn't not never cheap creeping problem problems forget faff spam bugs hard bad "
+    "sceptical distrust apart false guilty tight mustn't dropped drop stop fear afraid annoying winds piling "
+    "sugar vague"
+)
 
 _THEME = {
     "price": ("Price has to be clearly worth it", "negative"),
@@ -91,6 +112,20 @@ def _groups(turns: list[tuple[int, str, str]]) -> list[tuple[str, list[tuple[int
     return sorted(groups.items(), key=lambda item: (-len({who for _, who, _ in item[1]}), -len(item[1]), item[0]))
 
 
+def quote_feeling(text: str) -> str:
+    """positive, neutral, mixed or negative: how ``text`` reads by the lexicon's words in it."""
+    words = _WORDS.findall(text.lower().replace("’", "'"))
+    good = sum(word in _POSITIVE for word in words)
+    bad = sum(word in _NEGATIVE for word in words)
+    if good and bad and abs(good - bad) < 2:
+        return "mixed"
+    if good > bad:
+        return "positive"
+    if bad > good:
+        return "negative"
+    return "neutral"
+
+
 def _people(turns) -> list[str]:
     return list(dict.fromkeys(who for _, who, _ in turns))
 
@@ -128,12 +163,20 @@ def themes(schema: dict, prompt: str, generated: dict, rng: random.Random) -> di
             theme["personas"] = people
         if "quotes" in theme_props:
             limit = (theme_props["quotes"]).get("maxItems", 4)
+            feelings = set(
+                (((theme_props["quotes"]).get("items") or {}).get("properties") or {}).get("sentiment", {}).get("enum")
+                or []
+            )
             picked, seen = [], set()
             for sequence, who, text in said:
                 if who in seen:
                     continue
                 seen.add(who)
-                picked.append({"sequence": sequence, "text": _quote(text, angle)})
+                quote = {"sequence": sequence, "text": _quote(text, angle)}
+                if feelings:
+                    feeling = quote_feeling(quote["text"])
+                    quote["sentiment"] = feeling if feeling in feelings else sentiment
+                picked.append(quote)
             theme["quotes"] = picked[:limit]
         if "sequences" in theme_props:
             theme["sequences"] = [s for s, _, _ in said][: (theme_props["sequences"]).get("maxItems", 6)]

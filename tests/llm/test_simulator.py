@@ -5,6 +5,7 @@ descriptions from the picture's own properties. Always labelled simulated, and t
 import base64
 import io
 import json
+import random
 import re
 
 import pytest
@@ -13,6 +14,7 @@ from PIL import Image, ImageDraw
 
 from billing.services import credits_grant
 from cohorta.jobs.models import JobState
+from cohorta.llm import simulator_analysis
 from cohorta.llm.gateway import complete
 from focusgroups import analysis, autonomous, discussion
 from focusgroups import guide as guides
@@ -221,10 +223,39 @@ def test_the_offline_moderator_asks_the_guides_questions(funded, turns):
     assert "Price has to be clearly worth it" in titles and "The app and its features decide it" in titles
     price = next(t for t in found["themes"] if t["title"] == "Price has to be clearly worth it")
     assert "Dave Okafor" in price["personas"] and all(not q.get("repaired") for q in price["quotes"])
+    quotes = [q for theme in found["themes"] for q in theme["quotes"]]
+    assert all(q["sentiment"] == simulator_analysis.quote_feeling(q["text"]) for q in quotes)
     stances = {row["persona"]: row for row in found["report"]["stances"]}
     assert stances["Dave Okafor"]["stance"] == "sceptical" and "cheaper" in stances["Dave Okafor"]["summary"]
     assert stances["Mei Lin"]["stance"] == "positive" and "app" in stances["Mei Lin"]["summary"]
     assert not re.search(r"language-learning|skincare|streaming", json.dumps(found, default=str))  # nothing made up
+
+
+def test_offline_themes_give_each_quote_a_sentiment_from_its_words():
+    schema = analysis.themes_schema(sequences=[2, 3, 4, 5, 6, 7], speakers=["Dave Okafor", "Mei Lin", "Sofia Romano"])
+    prompt = "\n".join(
+        [
+            "[#1] Moderator: What do you make of FreshBox?",
+            "[#2] Dave Okafor: The price creeping up is what makes me cancel.",
+            "[#3] Mei Lin: I love how the app works.",
+            "[#4] Sofia Romano: I'd compare the price with the supermarket first.",
+            "[#5] Dave Okafor: The app is clunky but the features are good.",
+            "[#6] Sofia Romano: Less packaging is nice.",
+            "[#7] Mei Lin: I worry about the plastic packaging.",
+        ]
+    )
+    answer = simulator_analysis.themes(schema, prompt, {"themes": []}, random.Random(1))
+    feelings = {q["sequence"]: (q["text"], q["sentiment"]) for t in answer["themes"] for q in t["quotes"]}
+    assert feelings == {
+        2: ("The price creeping up is what makes me cancel.", "negative"),
+        3: ("I love how the app works.", "positive"),
+        4: ("I'd compare the price with the supermarket first.", "neutral"),
+        5: ("The app is clunky but the features are good.", "mixed"),
+        6: ("Less packaging is nice.", "positive"),
+        7: ("I worry about the plastic packaging.", "negative"),
+    }
+    # The theme keeps the sentiment of its angle.
+    assert {t["title"]: t["sentiment"] for t in answer["themes"]}["Price has to be clearly worth it"] == "negative"
 
 
 def test_answers_follow_each_persona_and_the_question(funded):
