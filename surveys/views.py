@@ -7,6 +7,7 @@ from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from billing.selectors import credits_balance
@@ -20,7 +21,7 @@ from surveys.io import EXAMPLE_CSV, questionnaire_read
 from surveys.models import SCALE_POINTS, QuestionKind
 from surveys.questionnaire import DEFAULT_LABELS, DEFAULT_PRESET, PRESET_LABELS, presets_for, scale_values
 from surveys.results import run_results
-from surveys.runner import run_counts
+from surveys.runner import progress_message, run_counts
 
 EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
 
@@ -292,7 +293,13 @@ def _int_or_zero(value) -> int:
 def _run_context(run) -> dict:
     counts = run_counts(run)
     active = bool(run.job and run.job.is_active)
+    finished = counts["done"] + counts["failed"] + counts["cancelled"]
+    started = run.job.started_at if run.job else None
+    elapsed = (timezone.now() - started).total_seconds() if started else None
     return {
+        # From the same counts as the rest of the card (the job's own message may be a moment behind).
+        "headline": progress_message(counts, elapsed),
+        "percent": round(100 * finished / counts["total"]) if counts["total"] else 0,
         "run": run,
         "job": run.job,
         "counts": counts,

@@ -49,6 +49,12 @@
     return lines.length > 1 ? lines : lines[0] || "";
   }
   function percentTick(value) { return value + "%"; }
+  /* Room above the tallest whisker, not only the tallest bar, so no interval is cut off. */
+  function top(sets) {
+    var highest = 0;
+    sets.forEach(function (set) { (set.high || set.data).forEach(function (v) { if (v > highest) highest = v; }); });
+    return Math.min(100, Math.ceil(highest / 5) * 5);
+  }
   function tooltipLabel(item) {
     var d = item.dataset, j = item.dataIndex;
     var text = d.label + ": " + item.formattedValue + "%";
@@ -71,7 +77,7 @@
         responsive: true, maintainAspectRatio: false, animation: false,
         plugins: { legend: { display: sets.length > 1, position: "bottom" }, tooltip: { callbacks: { label: tooltipLabel } } },
         scales: {
-          y: { beginAtZero: true, ticks: { callback: percentTick }, title: { display: true, text: "Share of the panel" } },
+          y: { beginAtZero: true, suggestedMax: top(sets), ticks: { callback: percentTick }, title: { display: true, text: "Share of the panel" } },
           x: { ticks: { autoSkip: false, maxRotation: 0 } },
         },
       },
