@@ -28,6 +28,7 @@ database; an unknown or repeated id is dropped, and whoever the model left out g
 "No clear stance recorded" row.
 """
 
+import array
 import bisect
 import difflib
 import functools
@@ -342,9 +343,9 @@ _WORD = re.compile(r"\S+")
 # str.lower() lowers a capital sigma by where it stands in a word (σ or ς); quotes are compared with each
 # letter lowered on its own, so a text with one takes the letter-by-letter way.
 _SIGMA = "Σ"
-# Messages whose normalised text and passages are kept: a session's analysis checks every quote against
-# the message it names, several quotes a message.
-_MESSAGES_CACHED = 256
+# Messages whose normalised text and passages are kept: an analysis checks each of its (at most 32) quotes
+# against the message it names, often several quotes a message.
+_MESSAGES_CACHED = 64
 
 
 def _lowered(char: str) -> str:
@@ -352,7 +353,7 @@ def _lowered(char: str) -> str:
 
 
 @functools.lru_cache(maxsize=_MESSAGES_CACHED)
-def _normalise(text: str) -> tuple[str, tuple[int, ...]]:
+def _normalise(text: str) -> tuple[str, array.array]:
     """Lower case, typographic quotes and dashes made plain, runs of whitespace as one space, none at the
     ends; and for each character of the result, its index in ``text`` (to cut the original wording back out).
     Word by word: a word that lowers to as many letters maps one to one."""
@@ -374,7 +375,7 @@ def _normalise(text: str) -> tuple[str, tuple[int, ...]]:
                 pieces.append(char)
                 where.extend([index] * len(char))
         previous_end = end
-    return "".join(pieces), tuple(where)
+    return "".join(pieces), array.array("q", where)  # kept: 8 bytes an index, not an int object
 
 
 def _norm(text: str) -> str:
