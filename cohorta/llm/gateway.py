@@ -313,27 +313,11 @@ def _one_call(ctx: _CallContext, request: ProviderRequest) -> tuple[ProviderResp
             # A 429, a 5xx, a refused connection or a rejected request: no completion came back, so the
             # model did not run and nothing was billed. Said as such, not as a reported zero.
             tokens = TokenUsage(source=UsageSource.NONE)
-        _record(
-            ctx,
-            tokens,
-            status=UsageStatus.ERROR,
-            error_class=exc.__class__.__name__,
-            latency_s=time.monotonic() - started,
-            ttft_s=None,
-            streamed=True,
-        )
+        _record_failure(ctx, tokens, exc, started=started, streamed=True)
         raise
     except Exception as exc:
         # Anything unexpected is still a metered call, then a typed failure.
-        _record(
-            ctx,
-            TokenUsage(),
-            status=UsageStatus.ERROR,
-            error_class=exc.__class__.__name__,
-            latency_s=time.monotonic() - started,
-            ttft_s=None,
-            streamed=True,
-        )
+        _record_failure(ctx, TokenUsage(), exc, started=started, streamed=True)
         logger.exception("Unexpected failure calling %s for %s", ctx.model, ctx.feature)
         raise errors.LLMError("The AI call failed unexpectedly. It has been logged; please try again.") from None
 
@@ -362,6 +346,19 @@ def _one_call(ctx: _CallContext, request: ProviderRequest) -> tuple[ProviderResp
         request_id=response.request_id,
     )
     return response, tokens, event_id
+
+
+def _record_failure(ctx, tokens: TokenUsage, exc: BaseException, *, started: float, streamed: bool) -> None:
+    """A failed request is still one metered call: completions and embeddings record it the same way."""
+    _record(
+        ctx,
+        tokens,
+        status=UsageStatus.ERROR,
+        error_class=exc.__class__.__name__,
+        latency_s=time.monotonic() - started,
+        ttft_s=None,
+        streamed=streamed,
+    )
 
 
 def _record(
@@ -505,26 +502,10 @@ def _one_embedding_call(ctx: _CallContext, request: EmbeddingRequest, expected_d
             tokens = TokenUsage(input_tokens=_embedding_tokens(request.texts), source=UsageSource.ESTIMATED)
         else:
             tokens = TokenUsage(source=UsageSource.NONE)
-        _record(
-            ctx,
-            tokens,
-            status=UsageStatus.ERROR,
-            error_class=exc.__class__.__name__,
-            latency_s=time.monotonic() - started,
-            ttft_s=None,
-            streamed=False,
-        )
+        _record_failure(ctx, tokens, exc, started=started, streamed=False)
         raise
     except Exception as exc:
-        _record(
-            ctx,
-            TokenUsage(),
-            status=UsageStatus.ERROR,
-            error_class=exc.__class__.__name__,
-            latency_s=time.monotonic() - started,
-            ttft_s=None,
-            streamed=False,
-        )
+        _record_failure(ctx, TokenUsage(), exc, started=started, streamed=False)
         logger.exception("Unexpected failure embedding with %s for %s", ctx.model, ctx.feature)
         raise errors.LLMError("The AI call failed unexpectedly. It has been logged; please try again.") from None
     if response.input_tokens is not None:
