@@ -44,7 +44,7 @@ run: seed
 ## The second README command: install, lint, check migrations, run every test
 test: install-dev
 	$(BIN)/ruff check .
-	$(BIN)/python manage.py makemigrations --check --dry-run --settings=cohorta.test_settings
+	$(BIN)/python manage.py makemigrations --check --dry-run --settings=config.test_settings
 	$(BIN)/pytest -n auto $(PYTEST_DB) -m "not reliability" $(PYTEST_ARGS)
 	@# The reliability suite (kill -9, reconnect storms) runs alone: it measures the product under
 	@# faults, not under a second test run competing for two cores. A narrowed run may select none.
@@ -55,11 +55,11 @@ lint: install-dev
 
 # Service mode processes (set DATABASE_URL and REDIS_URL first), as in the Procfile.
 web: install
-	$(BIN)/daphne -b $(HOST) -p $(PORT) cohorta.asgi:application
+	$(BIN)/daphne -b $(HOST) -p $(PORT) config.asgi:application
 worker: install
-	$(BIN)/celery -A cohorta worker -Q llm,default --pool threads --concurrency 32 --loglevel INFO
+	$(BIN)/celery -A config worker -Q llm,default --pool threads --concurrency 32 --loglevel INFO
 beat: install
-	$(BIN)/celery -A cohorta beat --loglevel INFO --schedule /tmp/cohorta-celerybeat-schedule
+	$(BIN)/celery -A config beat --loglevel INFO --schedule /tmp/cohorta-celerybeat-schedule
 
 clean:
 	rm -rf $(VENV) .test-db .test-media staticfiles

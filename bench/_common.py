@@ -72,7 +72,7 @@ def setup_django(base_url: str) -> None:
             "OPENAI_BASE_URL": base_url,
             "CELERY_TASK_ALWAYS_EAGER": "1",  # run jobs inline: we time the work, not the queue
             "LOG_LEVEL": "WARNING",
-            "DJANGO_SETTINGS_MODULE": "cohorta.settings",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
         }
     )
     sys.path.insert(0, str(ROOT))
@@ -117,7 +117,7 @@ def service_stack(
             "OPENAI_BASE_URL": llm_url,
             "DEBUG": "1",
             "LOG_LEVEL": "WARNING",
-            "DJANGO_SETTINGS_MODULE": "cohorta.settings",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
             "SECRET_KEY": "bench-" + "k" * 60,
         }
         os.environ.update(env)
@@ -139,7 +139,7 @@ def service_stack(
                     "-m",
                     "celery",
                     "-A",
-                    "cohorta",
+                    "config",
                     "worker",
                     "-n",
                     f"bench{index}@%h",
@@ -165,7 +165,7 @@ def service_stack(
         ]
         worker = workers[0]
         web = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "cohorta.asgi:application"],
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,

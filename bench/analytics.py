@@ -34,7 +34,7 @@ def setup(database: str, reuse: bool) -> bool:
     os.environ.update(
         {
             "DATABASE_URL": f"{base}/{database}",
-            "DJANGO_SETTINGS_MODULE": "cohorta.settings",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
             "DEBUG": "1",
             "LOG_LEVEL": "WARNING",
             "ALLOWED_HOSTS": "testserver,127.0.0.1,localhost",
@@ -179,8 +179,8 @@ def measure(runs: int) -> list[tuple[str, str]]:
     from django.test.utils import CaptureQueriesContext
     from django.urls import reverse
 
+    from backoffice.views import PAGES
     from cohorta.accounts.models import User
-    from cohorta.backoffice.views import PAGES
 
     client = Client()
     client.force_login(User.objects.get(email="staff@bench.example"))

@@ -65,7 +65,7 @@ def stack_worker_pids(first) -> list[int]:
     """Every Celery worker process the stack started (they are the bench's children, like the first)."""
     import subprocess as sp
 
-    out = sp.run(["pgrep", "-f", "celery -A cohorta worker -n bench"], capture_output=True, text=True).stdout
+    out = sp.run(["pgrep", "-f", "celery -A config worker -n bench"], capture_output=True, text=True).stdout
     return [int(pid) for pid in out.split()] or [first.pid]
 
 

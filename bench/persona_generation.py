@@ -21,8 +21,8 @@ def main() -> None:
         setup_django(base_url)
         from billing.services import credits_grant
         from cohorta.accounts.models import User
-        from cohorta.llm.gateway import complete
-        from cohorta.llm.prompts import render_prompt
+        from llm.gateway import complete
+        from llm.prompts import render_prompt
         from personas import generation
         from personas.models import Persona
         from personas.schemas import DETAIL_PROFILE_SCHEMA, basic_profiles_schema

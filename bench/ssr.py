@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cohorta.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     import django
 
@@ -39,7 +39,7 @@ def main() -> None:
     import numpy as np
     from django.conf import settings
 
-    from cohorta.llm.embedders import EmbeddingRequest, LocalE5Embedder
+    from llm.embedders import EmbeddingRequest, LocalE5Embedder
     from surveys.ssr import DEFAULT_ANCHOR_SETS, response_pmf
 
     embedder = LocalE5Embedder()

@@ -27,9 +27,6 @@ from django.utils import timezone
 from billing.services import credits_refund, credits_spend
 from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError, InsufficientCredits, QuotaExceeded
-from cohorta.llm.errors import LLMConfigurationError, LLMError, LLMRateLimited, LLMTimeout, LLMUnavailable
-from cohorta.llm.gateway import complete
-from cohorta.llm.prompts import render_prompt
 from focusgroups import discussion, events, live_themes
 from focusgroups.models import (
     AutonomousRun,
@@ -41,6 +38,9 @@ from focusgroups.models import (
     RunEndReason,
     RunStatus,
 )
+from llm.errors import LLMConfigurationError, LLMError, LLMRateLimited, LLMTimeout, LLMUnavailable
+from llm.gateway import complete
+from llm.prompts import render_prompt
 
 logger = logging.getLogger(__name__)
 

@@ -17,9 +17,6 @@ from django.db.models import F
 from django.utils import timezone
 
 from cohorta.errors import ApplicationError
-from cohorta.llm.errors import LLMError
-from cohorta.llm.gateway import complete
-from cohorta.llm.prompts import fence, render_prompt
 from focusgroups import events, live_themes
 from focusgroups.models import (
     Answer,
@@ -31,6 +28,9 @@ from focusgroups.models import (
     MessageStatus,
     Participant,
 )
+from llm.errors import LLMError
+from llm.gateway import complete
+from llm.prompts import fence, render_prompt
 from usage.quotas import quota_check
 
 logger = logging.getLogger(__name__)

@@ -21,9 +21,9 @@ from cohorta.errors import ApplicationError
 from cohorta.jobs.models import ACTIVE_STATES, Job
 from cohorta.jobs.selectors import jobs_for_target
 from cohorta.jobs.services import job_create
-from cohorta.llm.schemas import text_fit
 from focusgroups.markdown import md_inline
 from focusgroups.models import DiscussionGuide, FocusGroup
+from llm.schemas import text_fit
 
 JOB_KIND = "discussion_guide"
 

@@ -15,11 +15,11 @@ from django.utils import timezone
 from cohorta.errors import ApplicationError
 from cohorta.jobs.errors import JobFailure
 from cohorta.jobs.registry import job_kind
-from cohorta.llm.errors import LLMError
-from cohorta.llm.gateway import complete
-from cohorta.llm.prompts import fence, render_prompt
 from focusgroups import analysis
 from focusgroups.models import FocusGroup
+from llm.errors import LLMError
+from llm.gateway import complete
+from llm.prompts import fence, render_prompt
 
 
 def _context(focus_group: FocusGroup, transcript: analysis.Transcript) -> dict:

@@ -5,10 +5,10 @@ import base64
 from cohorta.errors import ApplicationError
 from cohorta.jobs.errors import JobFailure
 from cohorta.jobs.registry import job_kind
-from cohorta.llm.errors import LLMError
-from cohorta.llm.gateway import complete
-from cohorta.llm.prompts import fence, render_prompt
 from focusgroups.models import Asset, AssetKind
+from llm.errors import LLMError
+from llm.gateway import complete
+from llm.prompts import fence, render_prompt
 
 CONCEPT_MAX_CHARS = 2000
 

@@ -6,11 +6,11 @@ Free (no credits), but every call is metered like any other (usage events, quota
 from cohorta.errors import ApplicationError
 from cohorta.jobs.errors import JobFailure
 from cohorta.jobs.registry import job_kind
-from cohorta.llm.errors import LLMError
-from cohorta.llm.gateway import complete
-from cohorta.llm.prompts import fence, render_prompt
 from focusgroups import guide as guides
 from focusgroups.models import FocusGroup
+from llm.errors import LLMError
+from llm.gateway import complete
+from llm.prompts import fence, render_prompt
 
 # Reference material goes in as excerpts: enough to ground the questions, not a whole document.
 ASSET_EXCERPT_CHARS = 2000

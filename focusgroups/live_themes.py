@@ -25,9 +25,6 @@ from django.utils import timezone
 
 from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError
-from cohorta.llm.errors import LLMError
-from cohorta.llm.gateway import complete
-from cohorta.llm.prompts import fence, render_prompt
 from focusgroups import analysis, events
 from focusgroups.models import (
     AutonomousRun,
@@ -39,6 +36,9 @@ from focusgroups.models import (
     RunEndReason,
     RunStatus,
 )
+from llm.errors import LLMError
+from llm.gateway import complete
+from llm.prompts import fence, render_prompt
 from usage.models import UsageEvent, UsageStatus
 
 logger = logging.getLogger(__name__)

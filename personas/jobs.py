@@ -15,9 +15,9 @@ from billing.services import credits_refund
 from cohorta.errors import ApplicationError
 from cohorta.jobs.errors import JobCancelled, JobFailure
 from cohorta.jobs.registry import job_kind
-from cohorta.llm.errors import LLMError
-from cohorta.llm.gateway import complete
-from cohorta.llm.prompts import fence, render_prompt
+from llm.errors import LLMError
+from llm.gateway import complete
+from llm.prompts import fence, render_prompt
 from personas.brief_limits import BriefLimits, mismatch_text
 from personas.models import GenerationBrief, Persona, PersonaSource
 from personas.schemas import (

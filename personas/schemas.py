@@ -2,7 +2,7 @@
 
 Strict mode: every property required, no extra properties; optional values
 are nullable instead of missing. Every property that fills a Persona field is
-built from that field (``cohorta.llm.schemas.field_schema``): its length,
+built from that field (``llm.schemas.field_schema``): its length,
 choices and range are the model's, so an answer the schema allows is one the
 model can store. ``profile_repair`` then mends what a schema cannot rule out
 (blank or padded text, a stray control character) instead of discarding a
@@ -13,7 +13,7 @@ import re
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 
-from cohorta.llm.schemas import field_schema, text_fit
+from llm.schemas import field_schema, text_fit
 from personas.models import BIG_FIVE, LIST_FIELDS, PROFILE_FIELDS, GroundingSource, Persona
 
 _STR = {"type": "string"}

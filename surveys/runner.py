@@ -36,9 +36,9 @@ from cohorta.errors import ApplicationError, QuotaExceeded
 from cohorta.jobs.models import Job, JobState
 from cohorta.jobs.registry import HANDED_OFF
 from cohorta.jobs.services import job_finish, job_progress_report
-from cohorta.llm.errors import LLMError
-from cohorta.llm.gateway import complete
-from cohorta.llm.prompts import render_prompt
+from llm.errors import LLMError
+from llm.gateway import complete
+from llm.prompts import render_prompt
 from surveys.models import (
     OPEN_RESPONDENT_STATES,
     SCALE_POINTS,

@@ -25,7 +25,7 @@ from collections import OrderedDict
 import numpy as np
 from django.conf import settings
 
-from cohorta.llm.gateway import embed, embedding_model_name
+from llm.gateway import embed, embedding_model_name
 
 FEATURE = "survey_rating"
 # Bump when DEFAULT_ANCHOR_SETS change: stored with results, so a rating can be traced to its anchors.

@@ -65,7 +65,7 @@ def migrated_template() -> str | None:
                 building = name + "_new"
                 conn.execute(f'DROP DATABASE IF EXISTS "{building}"')
                 conn.execute(f'CREATE DATABASE "{building}"')
-                env = {**os.environ, "DATABASE_URL": _url(db, building), "DJANGO_SETTINGS_MODULE": "cohorta.settings"}
+                env = {**os.environ, "DATABASE_URL": _url(db, building), "DJANGO_SETTINGS_MODULE": "config.settings"}
                 result = subprocess.run(
                     [sys.executable, "manage.py", "migrate", "--noinput"],
                     cwd=ROOT,

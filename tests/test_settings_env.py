@@ -24,7 +24,7 @@ PRODUCTION_ENV = {
 def _django(args: list[str], extra_env: dict[str, str]) -> subprocess.CompletedProcess:
     dropped = {"DJANGO_SETTINGS_MODULE", "DEBUG", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "OPENAI_API_KEY"}
     env = {key: value for key, value in os.environ.items() if key not in dropped}
-    env.update({"DJANGO_SETTINGS_MODULE": "cohorta.settings", "SQLITE_PATH": "/tmp/cohorta-settings-test.sqlite3"})
+    env.update({"DJANGO_SETTINGS_MODULE": "config.settings", "SQLITE_PATH": "/tmp/cohorta-settings-test.sqlite3"})
     env.update(extra_env)
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120

@@ -13,8 +13,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
-from cohorta.audit.models import AuditEntry
-from cohorta.backoffice.admin_tools import (
+from backoffice.admin_tools import (
     AuditedAdminMixin,
     HumanTitleMixin,
     TextInputFilter,
@@ -24,9 +23,10 @@ from cohorta.backoffice.admin_tools import (
     usd_cell,
     user_admin_link,
 )
-from cohorta.backoffice.csv_export import csv_stream_response
-from cohorta.backoffice.forms import AuditedModelForm
-from cohorta.llm.features import feature_choices, feature_label
+from backoffice.csv_export import csv_stream_response
+from backoffice.forms import AuditedModelForm
+from cohorta.audit.models import AuditEntry
+from llm.features import feature_choices, feature_label
 from usage.models import ModelAlias, ModelPrice, UsageEvent, UsageSource, UsageStatus
 from usage.pricing import invalidate_pricing_cache
 from usage.selectors import last_priced_event_at, price_row_is_used

@@ -6,8 +6,8 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from cohorta.core.models import AppSettings
-from cohorta.llm.features import feature_label
 from focusgroups.models import FocusGroup
+from llm.features import feature_label
 from usage.models import ModelAlias, ModelPrice, UsageEvent
 from usage.quotas import quota_status
 from usage.services import month_start

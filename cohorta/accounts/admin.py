@@ -11,10 +11,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from backoffice import services as backoffice
+from backoffice.forms import CreditChangeForm, QuotaForm, change_reason_field
 from billing.selectors import ledger_for_user
 from cohorta.accounts.models import ApiToken, User
-from cohorta.backoffice import services as backoffice
-from cohorta.backoffice.forms import CreditChangeForm, QuotaForm, change_reason_field
 from cohorta.errors import ApplicationError
 from usage.selectors import effective_quota_expression, month_spend_subquery
 

@@ -7,9 +7,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cohorta.jobs.serializers import JobSerializer
-from cohorta.privacy import erasure
-from cohorta.privacy import selectors as privacy_selectors
-from cohorta.privacy import services as privacy_services
+from privacy import erasure
+from privacy import selectors as privacy_selectors
+from privacy import services as privacy_services
 
 
 class MeSerializer(serializers.Serializer):

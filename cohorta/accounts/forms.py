@@ -37,7 +37,7 @@ class AccountDeleteForm(forms.Form):
     )
 
     def clean_confirm(self) -> str:
-        from cohorta.privacy.erasure import CONFIRMATION_WORD
+        from privacy.erasure import CONFIRMATION_WORD
 
         value = self.cleaned_data["confirm"].strip()
         if value != CONFIRMATION_WORD:

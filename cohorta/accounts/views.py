@@ -10,9 +10,9 @@ from cohorta.accounts import selectors, services
 from cohorta.accounts.forms import AccountDeleteForm, ApiTokenForm, ProfileForm
 from cohorta.accounts.models import ApiToken
 from cohorta.errors import ApplicationError
-from cohorta.privacy import erasure
-from cohorta.privacy import selectors as privacy_selectors
-from cohorta.privacy import services as privacy_services
+from privacy import erasure
+from privacy import selectors as privacy_selectors
+from privacy import services as privacy_services
 
 
 @login_required

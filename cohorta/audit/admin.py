@@ -4,8 +4,8 @@ from django.apps import apps
 from django.contrib import admin
 from django.utils.html import format_html
 
+from backoffice.admin_tools import short_datetime, truncated, user_admin_link
 from cohorta.audit.models import AuditEntry
-from cohorta.backoffice.admin_tools import short_datetime, truncated, user_admin_link
 
 
 @admin.register(AuditEntry)

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
+from backoffice.admin_tools import AuditedAdminMixin
 from cohorta.audit.models import AuditEntry
-from cohorta.backoffice.admin_tools import AuditedAdminMixin
 from cohorta.core.models import AppSettings
 
 

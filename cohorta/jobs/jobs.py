@@ -47,8 +47,8 @@ def worker_check(job, ctx):
 def llm_check(job, ctx):
     """One small call through the gateway: proves the configured model answers,
     and shows its latency and cost like any other metered call."""
-    from cohorta.llm.gateway import complete
-    from cohorta.llm.prompts import render_prompt
+    from llm.gateway import complete
+    from llm.prompts import render_prompt
 
     ctx.progress(0, 1, "Asking the model to say hello")
     result = complete(

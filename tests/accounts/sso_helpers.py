@@ -16,7 +16,7 @@ LOGIN_PATH = f"/accounts/oidc/{PROVIDER_ID}/login/"
 
 
 def oidc_provider_settings(idp: FakeOIDCServer) -> dict:
-    """SOCIALACCOUNT_PROVIDERS as cohorta/settings.py builds it from OIDC_* (no database SocialApp)."""
+    """SOCIALACCOUNT_PROVIDERS as config/settings.py builds it from OIDC_* (no database SocialApp)."""
     return {
         "openid_connect": {
             "APPS": [

@@ -45,7 +45,7 @@ print(json.dumps({"providers": settings.SOCIALACCOUNT_PROVIDERS, "routes": {p: r
 def _settings(extra_env: dict[str, str]) -> subprocess.CompletedProcess:
     dropped = {"DJANGO_SETTINGS_MODULE", "DEBUG", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", *SSO_VARIABLES}
     env = {key: value for key, value in os.environ.items() if key not in dropped}
-    env.update({"DJANGO_SETTINGS_MODULE": "cohorta.settings", "SQLITE_PATH": "/tmp/cohorta-sso-settings.sqlite3"})
+    env.update({"DJANGO_SETTINGS_MODULE": "config.settings", "SQLITE_PATH": "/tmp/cohorta-sso-settings.sqlite3"})
     env.update(extra_env)
     return subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", PROBE],

@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from cohorta.backoffice.views import PAGES
+from backoffice.views import PAGES
 from tests.backoffice.conftest import make_event
 
 pytestmark = pytest.mark.django_db

@@ -9,9 +9,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from backoffice.views import PAGES
 from billing.models import CheckoutSession, CheckoutStatus, CreditTransactionKind
 from billing.services import credits_grant, credits_refund, credits_spend
-from cohorta.backoffice.views import PAGES
 from focusgroups.models import FocusGroup
 from tests.backoffice.conftest import make_event
 from usage import analytics

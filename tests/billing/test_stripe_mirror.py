@@ -10,7 +10,7 @@ from djstripe.models import APIKey, Charge, Customer, Event, PaymentIntent, Refu
 from billing.models import CreditTransaction, StripeEventOutcome, StripeObjectMirror
 from billing.stripe_checkout import checkout_session_create
 from billing.tasks import MIRROR_MAX_RETRIES, stripe_event_mirror
-from cohorta.celery import app
+from config.celery import app
 from tests.billing.conftest import post_event
 
 pytestmark = pytest.mark.django_db

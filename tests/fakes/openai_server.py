@@ -14,13 +14,13 @@ else is a 401 with an OpenAI-style error body that never repeats the key that wa
 What it answers:
 
 * plain requests: a persona's first-person answer of roughly ``completion_tokens`` tokens, picking up words
-  of the last user message (``cohorta.llm.schema_faker.reply_sentences``);
+  of the last user message (``llm.schema_faker.reply_sentences``);
 * ``response_format={"type": "json_schema", "json_schema": {"schema": ...}}``: compact JSON of
   ``fake_instance(schema, seed=<hash of the request>)``, which validates against the schema;
 * ``response_format={"type": "json_object"}``: a small JSON object.
 
 * ``/v1/embeddings``: one vector per input (a string or a list of strings), ``embedding_dimensions`` long (or the
-  request's ``dimensions``), a deterministic bag-of-words hash of the text (``cohorta.llm.embedders.hashing_vector``):
+  request's ``dimensions``), a deterministic bag-of-words hash of the text (``llm.embedders.hashing_vector``):
   texts sharing words point alike. ``encoding_format`` ``float`` (default) or ``base64`` (little-endian float32);
   ``usage.prompt_tokens`` = ``total_tokens`` = the o200k_base tokens of the inputs. ``embedding_requests`` counts them.
 
@@ -69,8 +69,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from cohorta.llm.embedders import hashing_vector
-from cohorta.llm.schema_faker import fake_instance, reply_sentences
+from llm.embedders import hashing_vector
+from llm.schema_faker import fake_instance, reply_sentences
 from tests.fakes.hang import hang
 
 __all__ = ["FAULT_KINDS", "FakeOpenAIServer", "RecordedRequest", "RecordedResponse", "count_prompt_tokens"]

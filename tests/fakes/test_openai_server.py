@@ -16,7 +16,7 @@ import pytest
 from openai import AsyncOpenAI, OpenAI
 from pydantic import BaseModel
 
-from cohorta.llm.embedders import hashing_vector
+from llm.embedders import hashing_vector
 from tests.fakes.fixtures import fake_openai  # noqa: F401 - the fixture under test
 from tests.fakes.openai_server import FAULT_KINDS, FakeOpenAIServer, count_prompt_tokens, count_tokens
 from tests.integration.helpers import wait_until

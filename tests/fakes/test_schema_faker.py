@@ -12,7 +12,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from cohorta.llm.schema_faker import fake_instance, fake_reply
+from llm.schema_faker import fake_instance, fake_reply
 
 SEEDS = range(25)
 
@@ -228,7 +228,7 @@ def test_personas_read_like_people():
 
 def test_name_follows_the_gender():
     """A persona's first name belongs to the gender the schema gave it."""
-    from cohorta.llm import schema_faker
+    from llm import schema_faker
 
     female = {n for loc in schema_faker._LOCALES for n in loc["female"]}
     male = {n for loc in schema_faker._LOCALES for n in loc["male"]}
@@ -297,7 +297,7 @@ def test_age_respects_bounds_outside_the_usual_range():
 def test_deterministic_across_processes():
     """String seeds and word banks do not depend on PYTHONHASHSEED."""
     code = (
-        "import json; from cohorta.llm.schema_faker import fake_instance; "
+        "import json; from llm.schema_faker import fake_instance; "
         f"print(json.dumps(fake_instance(json.loads({json.dumps(json.dumps(PERSONA_LIST))}), seed='abc')))"
     )
     root = Path(__file__).resolve().parents[2]

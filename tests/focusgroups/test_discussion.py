@@ -271,7 +271,7 @@ def test_prompt_size_stays_bounded_after_200_turns(owner):
 
 
 async def _socket(session_id, token):
-    from cohorta.asgi import application
+    from config.asgi import application
 
     communicator = WebsocketCommunicator(
         application, f"/ws/focus-groups/{session_id}/", headers=[(b"authorization", f"Bearer {token}".encode())]

@@ -10,9 +10,9 @@ from rest_framework.test import APIClient
 from billing.models import CreditTransaction
 from cohorta.errors import ApplicationError
 from cohorta.jobs.models import Job, JobState
-from cohorta.llm.schemas import wire_schema
 from focusgroups import guide as guides
 from focusgroups.models import Asset, AssetKind, DiscussionGuide, FocusGroup, Participant
+from llm.schemas import wire_schema
 from tests.personas.factories import PersonaFactory
 from usage.models import UsageEvent
 

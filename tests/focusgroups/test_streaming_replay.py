@@ -71,7 +71,7 @@ def test_the_copy_is_written_at_most_every_snapshot_interval(owner, monkeypatch)
 
 
 async def _socket(session_id, token):
-    from cohorta.asgi import application
+    from config.asgi import application
 
     communicator = WebsocketCommunicator(
         application, f"/ws/focus-groups/{session_id}/", headers=[(b"authorization", f"Bearer {token}".encode())]

@@ -43,7 +43,7 @@ def base_env(**overrides: str) -> dict[str, str]:
     }
     env.update(
         {
-            "DJANGO_SETTINGS_MODULE": "cohorta.settings",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
             "DEBUG": "1",
             "SECRET_KEY": STRONG_KEY,
             "PYTHONUNBUFFERED": "1",
@@ -156,7 +156,7 @@ def run_worker_check_over_websocket(base_url: str, token: str, steps: int = 3, t
 def celery_worker_args(hostname: str, *, concurrency: int, queues: str = "llm,default") -> list[str]:
     """The command of a test worker: the production worker (threads pool, our queues), without the
     cluster chatter a single test worker does not need."""
-    args = [sys.executable, "-m", "celery", "-A", "cohorta", "worker", "-Q", queues, "--pool", "threads"]
+    args = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues, "--pool", "threads"]
     args += ["--concurrency", str(concurrency), "--without-gossip", "--without-mingle", "--without-heartbeat"]
     return [*args, "-n", hostname, "--loglevel", "INFO"]
 

@@ -60,7 +60,7 @@ def test_embedded_server_runs_jobs_in_process_and_streams_progress(tmp_path):
     port = free_port()
     with processes(tmp_path) as group:
         group.start(
-            "web", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "cohorta.asgi:application"], env
+            "web", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"], env
         )
         base_url = f"http://127.0.0.1:{port}"
         health = wait_for_health(base_url, group)

@@ -79,7 +79,7 @@ def test_release_step_then_daphne_serves_pages_and_hashed_static_files(tmp_path,
     port = free_port()
     with processes(tmp_path) as group:
         args = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "--proxy-headers"]
-        group.start("web", [*args, "cohorta.asgi:application"], env)
+        group.start("web", [*args, "config.asgi:application"], env)
         health = wait_for_health(f"http://127.0.0.1:{port}", group)
         assert health["mode"] == "service"
 

@@ -50,7 +50,7 @@ def test_job_runs_on_a_separate_worker_and_progress_reaches_the_websocket(tmp_pa
             env,
         )
         group.start(
-            "web", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "cohorta.asgi:application"], env
+            "web", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"], env
         )
         base_url = f"http://127.0.0.1:{port}"
         health = wait_for_health(base_url, group)

@@ -6,10 +6,10 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from cohorta.asgi import application
 from cohorta.jobs import services
 from cohorta.jobs.events import publish_job_update
 from cohorta.jobs.models import JobState
+from config.asgi import application
 from tests.factories import JobFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from cohorta.llm.schema_faker import fake_instance
+from llm.schema_faker import fake_instance
 from tests.fakes.oidc_server import FakeOIDCServer
 from tests.fakes.openai_server import FakeOpenAIServer, request_seed
 from tests.fakes.stripe_server import FakeStripeServer
@@ -189,7 +189,7 @@ def stack(django_db_setup, tmp_path_factory, request) -> Iterator[Stack]:
         group.start("worker", worker_args, env)
         group.start(
             "web",
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "cohorta.asgi:application"],
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
             env,
         )
         base_url = f"http://127.0.0.1:{port}"

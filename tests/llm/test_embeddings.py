@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from cohorta.errors import QuotaExceeded
-from cohorta.llm import errors
-from cohorta.llm.embedders import decode_vector, hashing_vector, vectors_from_payload
-from cohorta.llm.features import FEATURE_LABELS, feature_label
-from cohorta.llm.gateway import embed, embedding_model_name
+from llm import errors
+from llm.embedders import decode_vector, hashing_vector, vectors_from_payload
+from llm.features import FEATURE_LABELS, feature_label
+from llm.gateway import embed, embedding_model_name
 from tests.fakes.openai_server import count_tokens
 from usage.models import UsageEvent, UsageSource
 

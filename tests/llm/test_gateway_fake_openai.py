@@ -12,8 +12,8 @@ from types import SimpleNamespace
 import pytest
 
 from cohorta.errors import QuotaExceeded
-from cohorta.llm import errors
-from cohorta.llm.gateway import DeltaBatcher, complete
+from llm import errors
+from llm.gateway import DeltaBatcher, complete
 from tests.fakes.openai_server import count_prompt_tokens
 from tests.integration.helpers import wait_until
 from usage.models import UsageEvent, UsageSource, UsageStatus
@@ -318,7 +318,7 @@ def test_streamed_text_goes_out_at_once_then_a_few_tokens_at_a_time(llm, owner, 
 
 def test_the_batcher_sends_the_first_piece_at_once_then_at_most_once_per_interval(monkeypatch):
     now = [0]
-    monkeypatch.setattr("cohorta.llm.gateway.time", SimpleNamespace(monotonic=lambda: now[0]))
+    monkeypatch.setattr("llm.gateway.time", SimpleNamespace(monotonic=lambda: now[0]))
     sent: list[tuple[int, str]] = []
     batcher = DeltaBatcher(lambda text: sent.append((now[0], text)), interval=100)
     for i in range(40):  # a token every 10 ticks

@@ -5,8 +5,8 @@ from decimal import Decimal
 import pytest
 
 from cohorta.errors import QuotaExceeded
-from cohorta.llm.gateway import complete, model_for
-from cohorta.llm.prompts import fence, render_prompt
+from llm.gateway import complete, model_for
+from llm.prompts import fence, render_prompt
 from usage.models import UsageEvent
 
 pytestmark = pytest.mark.django_db

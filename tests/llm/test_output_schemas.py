@@ -2,7 +2,7 @@
 the schema allows, goes through the gateway's fitting and validation and then the service that stores it
 without an error.
 
-The answers come from ``cohorta.llm.schema_faker`` with edge cases switched on: strings at exactly their
+The answers come from ``llm.schema_faker`` with edge cases switched on: strings at exactly their
 ``maxLength`` (or a long paragraph without one), lists at ``maxItems``, numbers at their bounds, and blank,
 space-only or padded strings. A third of them come from the schema with every ``maxLength`` doubled, which
 is what a model answering in strict mode may do, since strict mode does not enforce string lengths."""
@@ -12,11 +12,11 @@ import json
 import jsonschema
 import pytest
 
-from cohorta.llm.gateway import structured_output
-from cohorta.llm.schema_faker import fake_instance
 from focusgroups import analysis, autonomous, live_themes
 from focusgroups import guide as guides
 from focusgroups.models import AutonomousRun
+from llm.gateway import structured_output
+from llm.schema_faker import fake_instance
 from personas.models import Persona
 from personas.schemas import (
     DETAIL_PROFILE_SCHEMA,

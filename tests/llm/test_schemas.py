@@ -1,14 +1,14 @@
-"""cohorta.llm.schemas: schemas read from model fields, what strict mode is sent, and answers fitted to limits."""
+"""llm.schemas: schemas read from model fields, what strict mode is sent, and answers fitted to limits."""
 
 import json
 
 import pytest
 from django.core.validators import MaxValueValidator, MinValueValidator
 
-from cohorta.llm.gateway import complete
-from cohorta.llm.schemas import STRICT_UNSUPPORTED, field_schema, schema_fit, text_fit, wire_schema
 from focusgroups import analysis, autonomous
 from focusgroups import guide as guides
+from llm.gateway import complete
+from llm.schemas import STRICT_UNSUPPORTED, field_schema, schema_fit, text_fit, wire_schema
 from personas.models import PROFILE_FIELDS, Persona
 from personas.schemas import DETAIL_PROFILE_SCHEMA, MODIFIED_PROFILE_SCHEMA, basic_profiles_schema
 from usage.models import UsageEvent, UsageStatus

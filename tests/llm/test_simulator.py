@@ -14,11 +14,11 @@ from PIL import Image, ImageDraw
 
 from billing.services import credits_grant
 from cohorta.jobs.models import JobState
-from cohorta.llm import simulator_analysis
-from cohorta.llm.gateway import complete
 from focusgroups import analysis, autonomous, discussion
 from focusgroups import guide as guides
 from focusgroups.models import DiscussionGuide, FocusGroup, Message, MessageRole, Participant
+from llm import simulator_analysis
+from llm.gateway import complete
 from personas import generation
 from personas.models import Persona
 from personas.services import persona_create

@@ -9,7 +9,7 @@ from billing.selectors import credits_balance, ledger_is_consistent
 from billing.services import credits_grant
 from cohorta.errors import ApplicationError
 from cohorta.jobs.models import JobState
-from cohorta.llm.schema_faker import fake_instance
+from llm.schema_faker import fake_instance
 from personas import generation
 from personas.models import BASIC_FIELDS, Persona
 from personas.schemas import DETAIL_PROFILE_SCHEMA, MODIFIED_PROFILE_SCHEMA, basic_profiles_schema

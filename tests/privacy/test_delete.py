@@ -17,11 +17,11 @@ from cohorta.accounts.models import ApiToken, User
 from cohorta.audit.models import AuditEntry
 from cohorta.audit.services import audit_record
 from cohorta.jobs.models import Job, JobState
-from cohorta.privacy import services as privacy_services
-from cohorta.privacy.erasure import anonymised_email
-from cohorta.privacy.models import DataExport
 from focusgroups.models import Asset, FocusGroup, Message, Participant
 from personas.models import Folder, Persona, PersonaVersion
+from privacy import services as privacy_services
+from privacy.erasure import anonymised_email
+from privacy.models import DataExport
 from tests.factories import DEFAULT_PASSWORD, JobFactory, UserFactory
 from usage.models import UsageEvent
 

@@ -11,8 +11,8 @@ from rest_framework.test import APIClient
 
 from cohorta.audit.models import AuditEntry
 from cohorta.jobs.models import Job, JobState
-from cohorta.privacy import services
-from cohorta.privacy.models import DataExport
+from privacy import services
+from privacy.models import DataExport
 from tests.privacy.conftest import PNG
 
 pytestmark = pytest.mark.django_db
@@ -187,7 +187,7 @@ def test_cancelled_export_stores_nothing(owner, django_capture_on_commit_callbac
     def cancelled(*args, **kwargs):
         raise JobCancelled("stop")
 
-    monkeypatch.setattr("cohorta.privacy.exports.profile_data", cancelled)
+    monkeypatch.setattr("privacy.exports.profile_data", cancelled)
     with django_capture_on_commit_callbacks(execute=True):
         job = services.data_export_start(user=owner)
     job.refresh_from_db()

@@ -118,7 +118,7 @@ class Stack:
     def start_web(self) -> str:
         port = free_port()
         self._spawn(
-            "web", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "cohorta.asgi:application"]
+            "web", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"]
         )
         self.base_url = f"http://127.0.0.1:{port}"
         group = _HealthView(self)

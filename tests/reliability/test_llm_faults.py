@@ -24,8 +24,6 @@ import pytest
 from billing.models import CreditTransaction
 from billing.selectors import credits_balance, ledger_is_consistent
 from cohorta.core.models import get_app_settings
-from cohorta.llm import errors
-from cohorta.llm.gateway import complete
 from focusgroups.autonomous import decision_schema
 from focusgroups.models import (
     Answer,
@@ -37,6 +35,8 @@ from focusgroups.models import (
     RunEndReason,
     RunStatus,
 )
+from llm import errors
+from llm.gateway import complete
 from tests.integration.helpers import wait_until
 from tests.reliability.conftest import chat_responses, closing_turns, guide, make_session
 from usage.models import UsageEvent, UsageSource, UsageStatus

@@ -14,7 +14,7 @@ import sys
 
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cohorta.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 
     django.setup()
@@ -24,8 +24,8 @@ def main() -> None:
     import celery.worker.consumer  # noqa: F401
     import openai  # noqa: F401
 
-    from cohorta.celery import app
-    from cohorta.llm.tokens import count_tokens
+    from config.celery import app
+    from llm.tokens import count_tokens
 
     app.loader.import_default_modules()
     count_tokens("warm up")  # the tokenizer tables, loaded once and shared copy-on-write

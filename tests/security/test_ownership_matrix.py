@@ -31,9 +31,9 @@ from rest_framework.test import APIClient
 
 from billing.models import CheckoutSession, CreditPack
 from cohorta.accounts.services import api_token_create
-from cohorta.privacy.models import DataExport
 from focusgroups.models import Asset, AssetKind, AutonomousRun, DiscussionGuide, RunEndReason, RunStatus
 from personas.models import GenerationBrief
+from privacy.models import DataExport
 from surveys.models import Answer, Respondent, RespondentState, Run, Survey
 from tests.factories import JobFactory, UserFactory
 from tests.focusgroups.factories import FocusGroupFactory, add_message, add_participants

@@ -6,7 +6,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from cohorta.errors import ApplicationError
-from cohorta.llm.simulator_surveys import survey_answers
+from llm.simulator_surveys import survey_answers
 from surveys import services
 from surveys.io import questionnaire_read
 from surveys.questionnaire import question_clean, questions_clean

@@ -8,7 +8,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from cohorta.llm.gateway import embed
+from llm.gateway import embed
 from surveys.ssr import (
     DEFAULT_ANCHOR_SETS,
     SCALE_LABELS,

@@ -6,8 +6,8 @@ from channels.testing import WebsocketCommunicator
 from django.urls import reverse
 
 from cohorta.errors import QuotaExceeded
-from cohorta.llm.features import FEATURE_LABELS, feature_label
 from focusgroups.models import FocusGroup
+from llm.features import FEATURE_LABELS, feature_label
 from usage.models import ModelPrice
 from usage.services import TokenUsage, usage_event_record
 
@@ -182,7 +182,7 @@ def test_a_refused_call_refreshes_the_cached_banner(client, owner, priced):
 
 @pytest.mark.django_db(transaction=True)
 async def test_quota_warning_reaches_the_socket(owner, owner_token, priced):
-    from cohorta.asgi import application
+    from config.asgi import application
     from usage.quotas import quota_check
 
     communicator = WebsocketCommunicator(

@@ -20,7 +20,7 @@ def test_healthz_is_503_when_a_configured_redis_is_down(client, settings):
 
 
 def test_healthz_is_503_when_a_configured_broker_is_down(client, settings):
-    from cohorta.celery import app
+    from config.celery import app
 
     settings.EMBEDDED_WORKER = False
     original = app.conf.broker_url

@@ -6,8 +6,8 @@ import re
 import pytest
 from django.urls import reverse
 
+from backoffice.services import credits_admin_change
 from billing.services import credits_grant
-from cohorta.backoffice.services import credits_admin_change
 from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError
 from focusgroups import guide as guides

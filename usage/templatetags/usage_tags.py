@@ -1,6 +1,6 @@
 from django import template
 
-from cohorta.llm.features import feature_label as label_of
+from llm.features import feature_label as label_of
 
 register = template.Library()
 

@@ -1,7 +1,0 @@
-from django.contrib.admin.apps import AdminConfig
-
-
-class BackofficeAdminConfig(AdminConfig):
-    """Django's admin app, serving Cohorta's admin site (dashboard and analytics pages)."""
-
-    default_site = "cohorta.backoffice.site.CohortaAdminSite"

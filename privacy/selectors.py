@@ -1,0 +1,42 @@
+import uuid
+
+from cohorta.jobs.models import ACTIVE_STATES, Job
+from privacy.models import DataExport
+
+EXPORT_KIND = "account_export"
+
+
+def data_export_get_for_user(*, user, job_id) -> DataExport | None:
+    """The user's export made by job ``job_id``, or None: another user's is indistinguishable from none."""
+    try:
+        job_uuid = uuid.UUID(str(job_id))
+    except ValueError:
+        return None
+    return DataExport.objects.select_related("job").filter(owner=user, job_id=job_uuid).first()
+
+
+def data_exports_for_user(*, user, limit: int = 5) -> list[DataExport]:
+    return list(DataExport.objects.filter(owner=user).select_related("job").order_by("-created_at")[:limit])
+
+
+def data_export_active_job(*, user) -> Job | None:
+    return Job.objects.filter(owner=user, kind=EXPORT_KIND, state__in=ACTIVE_STATES).order_by("-created_at").first()
+
+
+def account_content_counts(*, user) -> dict[str, int]:
+    """What deleting the account removes, and what it keeps anonymised (for the confirmation page)."""
+    from billing.models import CreditTransaction
+    from cohorta.accounts.models import ApiToken
+    from focusgroups.models import Asset, FocusGroup
+    from personas.models import Folder, Persona
+    from usage.models import UsageEvent
+
+    return {
+        "personas": Persona.objects.filter(owner=user).count(),
+        "sessions": FocusGroup.objects.filter(owner=user).count(),
+        "folders": Folder.objects.filter(owner=user).count(),
+        "files": Asset.objects.filter(focus_group__owner=user).exclude(image="").count(),
+        "api_tokens": ApiToken.objects.active().filter(user=user).count(),
+        "ledger_entries": CreditTransaction.objects.filter(user_id=user.pk).count(),
+        "usage_events": UsageEvent.objects.filter(user_id=user.pk).count(),
+    }
