@@ -119,19 +119,3 @@ class PeriodForm(forms.Form):
 
     def granularity_value(self) -> str:
         return (self.is_valid() and self.cleaned_data.get("granularity")) or "day"
-
-
-def change_reason_field() -> forms.CharField:
-    return forms.CharField(
-        label="Reason for this change",
-        required=False,
-        max_length=255,
-        widget=forms.TextInput(attrs={"size": 60}),
-        help_text="Optional. Kept in the audit log with the values before and after.",
-    )
-
-
-class AuditedModelForm(forms.ModelForm):
-    """An admin change form with an optional reason that goes into the audit entry."""
-
-    change_reason = change_reason_field()

@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from django.db import transaction
-from django.forms.models import model_to_dict
 from django.template.defaultfilters import pluralize
 
 from billing.models import CreditTransaction, CreditTransactionKind
@@ -184,28 +183,3 @@ def user_form_changes_audit(*, user, before: dict, after: dict, actor, request=N
             request=request,
         )
     return len(grouped)
-
-
-def snapshot(obj) -> dict:
-    """An object's editable fields (not its id: the entry names its target), for an audit entry."""
-    values = model_to_dict(obj)
-    values.pop(obj._meta.pk.name, None)
-    return values
-
-
-def object_change_audit(
-    *, action: str, obj, before: dict, after: dict, actor, request=None, reason: str = ""
-) -> AuditEntry | None:
-    """Audit an admin add, change or delete of a pricing or settings row: only the fields that changed."""
-    changed = sorted(key for key in set(before) | set(after) if before.get(key) != after.get(key))
-    if not changed:
-        return None
-    return audit_record(
-        action=action,
-        actor=actor,
-        target=obj,
-        before={key: before.get(key) for key in changed if key in before},
-        after={key: after.get(key) for key in changed if key in after},
-        reason=reason,
-        request=request,
-    )

@@ -3,6 +3,8 @@ from functools import partial
 from django.contrib import admin
 from django.urls import path
 
+from backoffice import margins, views
+
 
 class CohortaAdminSite(admin.AdminSite):
     """The operators' home: Django's admin with a dashboard on the index page and analytics pages.
@@ -17,8 +19,6 @@ class CohortaAdminSite(admin.AdminSite):
     index_template = "admin/backoffice_index.html"
 
     def get_urls(self):
-        from backoffice import views
-
         # Before the default patterns: their <app_label>/ catch-all would swallow "analytics/".
         pages = [
             path(
@@ -31,10 +31,8 @@ class CohortaAdminSite(admin.AdminSite):
         return [*pages, *super().get_urls()]
 
     def each_context(self, request):
-        from backoffice.views import PAGES
-
         context = super().each_context(request)
-        context["analytics_pages"] = PAGES
+        context["analytics_pages"] = views.PAGES
         return context
 
     # The apps operators use most come first; the rest (auth, allauth, MFA…) follow alphabetically.
@@ -49,7 +47,5 @@ class CohortaAdminSite(admin.AdminSite):
         return sorted(apps, key=lambda app: (rank.get(app["app_label"], len(rank)), app["name"].lower()))
 
     def index(self, request, extra_context=None):
-        from usage.analytics import dashboard_summary
-
-        extra_context = {"dashboard": dashboard_summary(), **(extra_context or {})}
+        extra_context = {"dashboard": margins.dashboard_summary(), **(extra_context or {})}
         return super().index(request, extra_context)

@@ -12,12 +12,13 @@ from decimal import Decimal
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from backoffice.csv_export import csv_response
+from backoffice import margins
 from backoffice.forms import PRESETS, PeriodForm
-from llm.features import feature_label
+from cohorta.admin_tools.csv_export import csv_response
 from usage import analytics
 from usage.analytics import Period
 from usage.charts import metric_chart, ranked_metric_chart
+from usage.features import feature_label
 
 TOP_ROWS = 100  # rows shown on a page; the CSV has them all
 
@@ -164,7 +165,7 @@ def _grouped(dimension: str, label: str, plural: str) -> Callable[..., dict]:
 
 
 def _margin(period: Period, export: bool, granularity: str) -> dict:
-    rows = analytics.margin_by_period(period=period, granularity=granularity)
+    rows = margins.margin_by_period(period=period, granularity=granularity)
     return {
         "table": Table(
             [
@@ -187,13 +188,13 @@ def _margin(period: Period, export: bool, granularity: str) -> dict:
             empty={"cost": "No revenue and no LLM cost in this period."},
         ),
         "note": "Revenue: paid Stripe checkouts in USD, net of refunds; credits sold without a payment "
-        f"record are valued at ${analytics.usd_per_credit()} a credit (ANALYTICS_USD_PER_CREDIT).",
+        f"record are valued at ${margins.usd_per_credit()} a credit (ANALYTICS_USD_PER_CREDIT).",
     }
 
 
 def _focus_groups(period: Period, export: bool, granularity: str) -> dict:
     limit = None if export else TOP_ROWS
-    rows = analytics.margin_by_focus_group(period=period, limit=limit)
+    rows = margins.margin_by_focus_group(period=period, limit=limit)
     for row in rows:
         row["cost_usd"], row["tokens"] = row["llm_cost_usd"], row["input_tokens"] + row["output_tokens"]
     return {
@@ -212,7 +213,7 @@ def _focus_groups(period: Period, export: bool, granularity: str) -> dict:
         ),
         "chart": ranked_metric_chart(rows=rows, label=lambda row: row["title"]),
         "note": "Credits charged: spends referenced to the focus group, minus refunds, valued at "
-        f"${analytics.usd_per_credit()} a credit (ANALYTICS_USD_PER_CREDIT).",
+        f"${margins.usd_per_credit()} a credit (ANALYTICS_USD_PER_CREDIT).",
     }
 
 

@@ -4,7 +4,6 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from djstripe.models import Charge, PaymentIntent, Session
 
-from backoffice.admin_tools import short_datetime, truncated, user_admin_link
 from billing.models import (
     REFUSED_EVENT_STATUSES,
     CheckoutSession,
@@ -17,6 +16,7 @@ from billing.models import (
 from billing.packs import credit_pack_save
 from billing.stripe_admin import stripe_admin_register
 from billing.stripe_webhooks import DONE, stripe_event_process
+from cohorta.admin_tools.display import short_datetime, truncated, user_admin_link
 
 
 @admin.register(CreditTransaction)

@@ -30,8 +30,8 @@ from djstripe.models import (
     WebhookEventTrigger,
 )
 
-from backoffice.admin_tools import HumanTitleMixin, short_datetime, truncated, user_admin_link
 from billing.models import CheckoutSession, from_minor_units
+from cohorta.admin_tools.display import HumanTitleMixin, short_datetime, truncated, user_admin_link
 
 # dj-stripe's models keep their names in code (and in its migrations); the back office uses the words
 # operators know. Only the labels change (Meta's declared options are what migrations compare).

@@ -1,16 +1,16 @@
 from django.urls import include, path
 
 from billing import api as billing_api
-from cohorta.accounts import api as accounts_api
 from cohorta.jobs import api as jobs_api
+from privacy import api as privacy_api
 from usage import api as usage_api
 
 app_name = "api"
 
 urlpatterns = [
-    path("me/", accounts_api.MeView.as_view(), name="me"),
-    path("me/export/", accounts_api.DataExportStartView.as_view(), name="me-export"),
-    path("me/export/<str:job_id>/download/", accounts_api.DataExportDownloadView.as_view(), name="me-export-download"),
+    path("me/", privacy_api.AccountView.as_view(), name="me"),
+    path("me/export/", privacy_api.DataExportStartView.as_view(), name="me-export"),
+    path("me/export/<str:job_id>/download/", privacy_api.DataExportDownloadView.as_view(), name="me-export-download"),
     path("credits/", billing_api.CreditsView.as_view(), name="credits"),
     path("credits/ledger/", billing_api.CreditLedgerView.as_view(), name="credit-ledger"),
     path("jobs/", jobs_api.JobListView.as_view(), name="job-list"),

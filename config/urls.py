@@ -33,6 +33,7 @@ urlpatterns = [
     *sso_urlpatterns,
     path("accounts/", include("allauth.urls")),
     path("settings/", include("cohorta.accounts.urls")),
+    path("settings/", include("privacy.urls")),
     path("jobs/", include("cohorta.jobs.urls")),
     path("personas/", include("personas.urls")),
     path("focus-groups/", include("focusgroups.urls")),

@@ -9,7 +9,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from backoffice.admin_tools import OwnerLinkMixin
+from cohorta.admin_tools.display import OwnerLinkMixin
 from focusgroups.models import Asset, DiscussionGuide, FocusGroup, Message, Participant
 from focusgroups.selectors import with_counts
 from usage.selectors import focus_group_cost_subquery

@@ -79,3 +79,8 @@ def picker_personas(*, user, q: str = "", limit: int = PICKER_LIMIT) -> tuple[li
     rows = list(qs[: limit + 1])
     total = len(rows) if len(rows) <= limit else qs.count()
     return rows[:limit], total
+
+
+def focus_group_titles(*, user, ids) -> dict[int, str]:
+    """The titles of the user's own focus groups among ``ids`` (others' stay unnamed)."""
+    return dict(FocusGroup.objects.filter(owner=user, pk__in=ids).values_list("pk", "title"))

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.db.models import Count
 
-from backoffice.admin_tools import OwnerLinkMixin
+from cohorta.admin_tools.display import OwnerLinkMixin
 from personas.models import Folder, GenerationBrief, GroundingSource, Persona, PersonaVersion
 
 

@@ -13,8 +13,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
-from backoffice.admin_tools import (
-    AuditedAdminMixin,
+from cohorta.admin_tools.csv_export import csv_stream_response
+from cohorta.admin_tools.display import (
     HumanTitleMixin,
     TextInputFilter,
     price_cell,
@@ -23,10 +23,9 @@ from backoffice.admin_tools import (
     usd_cell,
     user_admin_link,
 )
-from backoffice.csv_export import csv_stream_response
-from backoffice.forms import AuditedModelForm
+from cohorta.audit.admin_tools import AuditedAdminMixin, AuditedModelForm
 from cohorta.audit.models import AuditEntry
-from llm.features import feature_choices, feature_label
+from usage.features import feature_choices, feature_label
 from usage.models import ModelAlias, ModelPrice, UsageEvent, UsageSource, UsageStatus
 from usage.pricing import invalidate_pricing_cache
 from usage.selectors import last_priced_event_at, price_row_is_used

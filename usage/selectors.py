@@ -6,8 +6,8 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from cohorta.core.models import AppSettings
-from focusgroups.models import FocusGroup
-from llm.features import feature_label
+from usage.features import feature_label
+from usage.labels import session_titles
 from usage.models import ModelAlias, ModelPrice, UsageEvent
 from usage.quotas import quota_status
 from usage.services import month_start
@@ -57,7 +57,7 @@ def _by_focus_group(qs, *, user) -> list[dict]:
     calls made outside any session (persona generation, checks) are their own row, last."""
     grouped = _grouped(qs, "focus_group_id")
     ids = [row["key"] for row in grouped if row["key"] is not None]
-    titles = dict(FocusGroup.objects.filter(owner=user, pk__in=ids).values_list("pk", "title")) if ids else {}
+    titles = session_titles(user=user, ids=ids)
     sessions, deleted, outside = [], None, None
     for row in grouped:
         if row["key"] is None:

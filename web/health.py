@@ -2,6 +2,8 @@
 
 import time
 
+import redis
+from celery import current_app
 from django.conf import settings
 from django.db import connection
 
@@ -30,8 +32,6 @@ def _database() -> dict:
 
 
 def _redis() -> None:
-    import redis
-
     client = redis.Redis.from_url(
         settings.REDIS_URL, socket_connect_timeout=_TIMEOUT_SECONDS, socket_timeout=_TIMEOUT_SECONDS
     )
@@ -42,8 +42,8 @@ def _redis() -> None:
 
 
 def _broker() -> dict:
-    from config.celery import app
-
+    # The project's app (config/celery.py), made current when Django loads the config package.
+    app = current_app
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=_TIMEOUT_SECONDS)
     return {"transport": app.conf.broker_url.split(":", 1)[0]}

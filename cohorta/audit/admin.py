@@ -4,7 +4,7 @@ from django.apps import apps
 from django.contrib import admin
 from django.utils.html import format_html
 
-from backoffice.admin_tools import short_datetime, truncated, user_admin_link
+from cohorta.admin_tools.display import short_datetime, truncated, user_admin_link
 from cohorta.audit.models import AuditEntry
 
 

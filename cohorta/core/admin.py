@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from backoffice.admin_tools import AuditedAdminMixin
+from cohorta.audit.admin_tools import AuditedAdminMixin
 from cohorta.audit.models import AuditEntry
 from cohorta.core.models import AppSettings
 

@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from backoffice.admin_tools import HumanTitleMixin, short_datetime, truncated, user_admin_link
+from cohorta.admin_tools.display import HumanTitleMixin, short_datetime, truncated, user_admin_link
 from cohorta.jobs import services
 from cohorta.jobs.errors import IllegalJobTransition
 from cohorta.jobs.models import Job

@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from backoffice import margins
 from backoffice.views import PAGES
 from billing.models import CheckoutSession, CheckoutStatus, CreditTransactionKind
 from billing.services import credits_grant, credits_refund, credits_spend
@@ -119,7 +120,7 @@ def test_margin_uses_the_money_paid_and_the_rate_for_the_rest(settings, today, o
     spend = credits_spend(user=owner, amount=40, idempotency_key="s:1")
     credits_refund(spend=spend, amount=10, idempotency_key="r:1")
     make_event(user=owner, cost="12.34")
-    (row,) = analytics.margin_by_period(period=period, granularity="day")
+    (row,) = margins.margin_by_period(period=period, granularity="day")
     assert (row["credits_sold"], row["credits_spent"]) == (320, 30)
     assert row["revenue_usd"] == Decimal("179.00") + Decimal("50.00")
     assert row["llm_cost_usd"] == Decimal("12.34")
@@ -130,8 +131,8 @@ def test_margin_uses_the_money_paid_and_the_rate_for_the_rest(settings, today, o
 def test_margin_buckets_by_week_and_month(today, owner):
     period = Period(today - timedelta(days=40), today)
     make_event(user=owner, cost="1", at=_at(period.start))
-    weeks = analytics.margin_by_period(period=period, granularity="week")
-    months = analytics.margin_by_period(period=period, granularity="month")
+    weeks = margins.margin_by_period(period=period, granularity="week")
+    months = margins.margin_by_period(period=period, granularity="month")
     assert all(row["period"].weekday() == 0 for row in weeks) and len(weeks) in (6, 7)
     assert all(row["period"].day == 1 for row in months) and len(months) in (2, 3)
     assert sum(row["llm_cost_usd"] for row in weeks) == sum(row["llm_cost_usd"] for row in months) == Decimal(1)
@@ -148,12 +149,12 @@ def test_margin_per_focus_group(settings, week, owner):
     credits_spend(user=owner, amount=40, idempotency_key="run:2", reference=f"focusgroup:{cheap.pk}")
     make_event(user=owner, cost="30", focus_group_id=dear.pk)
     make_event(user=owner, cost="1", focus_group_id=cheap.pk)
-    rows = analytics.margin_by_focus_group(period=week)
+    rows = margins.margin_by_focus_group(period=week)
     assert [(r["title"], r["credits_spent"], r["llm_cost_usd"], r["margin_usd"]) for r in rows] == [
         ("Dear", 35, Decimal(30), Decimal("5.00")),
         ("Cheap", 40, Decimal(1), Decimal("39.00")),
     ]
-    assert analytics.margin_by_focus_group(period=week, limit=1)[0]["title"] == "Dear"
+    assert margins.margin_by_focus_group(period=week, limit=1)[0]["title"] == "Dear"
 
 
 def test_dashboard_summary(owner, other_user):
@@ -164,7 +165,7 @@ def test_dashboard_summary(owner, other_user):
     make_event(user=other_user, cost="1", at=timezone.now() - timedelta(days=40))
     JobFactory(owner=owner, state=JobState.RUNNING)
     JobFactory(owner=owner, state=JobState.FAILED)
-    summary = analytics.dashboard_summary()
+    summary = margins.dashboard_summary()
     assert summary["today_cost_usd"] == Decimal(2) and summary["active_users"] == 1
     assert summary["jobs"]["running"] == 1 and summary["jobs"]["failed_24h"] == 1
     assert summary["top_spenders"][0]["label"] == "owner@example.com"
@@ -287,7 +288,7 @@ def test_a_ranked_chart_ranks_each_metric_on_its_own(staff_client, owner):
 
 def test_margin_rows_carry_calls_and_tokens(week, today, owner):
     make_event(user=owner, cost="1", at=_at(today), input_tokens=700, output_tokens=30)
-    rows = {row["period"]: row for row in analytics.margin_by_period(period=week)}
+    rows = {row["period"]: row for row in margins.margin_by_period(period=week)}
     assert (rows[today]["calls"], rows[today]["input_tokens"], rows[today]["output_tokens"]) == (1, 700, 30)
     assert rows[today - timedelta(days=1)]["calls"] == 0
 

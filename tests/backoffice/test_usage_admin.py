@@ -130,7 +130,7 @@ def _consume_measuring(iterator) -> tuple[int, int, int]:
 
 
 def test_export_memory_stays_bounded(staff_client, owner, monkeypatch):
-    monkeypatch.setattr("backoffice.csv_export.CHUNK_ROWS", 500)
+    monkeypatch.setattr("cohorta.admin_tools.csv_export.CHUNK_ROWS", 500)
     _bulk_events(30_000, owner)
     response = staff_client.get(EXPORT)
     size, lines, peak = _consume_measuring(response.streaming_content)

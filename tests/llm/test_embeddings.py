@@ -11,9 +11,9 @@ import pytest
 from cohorta.errors import QuotaExceeded
 from llm import errors
 from llm.embedders import decode_vector, hashing_vector, vectors_from_payload
-from llm.features import FEATURE_LABELS, feature_label
 from llm.gateway import embed, embedding_model_name
 from tests.fakes.openai_server import count_tokens
+from usage.features import FEATURE_LABELS, feature_label
 from usage.models import UsageEvent, UsageSource
 
 pytestmark = pytest.mark.django_db

@@ -14,8 +14,8 @@ from allauth.mfa.models import Authenticator
 from allauth.socialaccount.models import SocialAccount
 from django.core.files.base import ContentFile
 
+from backoffice.demo_content import SESSION_TITLE, demo_content_ensure
 from billing.services import credits_grant, credits_spend
-from cohorta.accounts.management.commands._demo_content import SESSION_TITLE, demo_content_ensure
 from cohorta.accounts.services import api_token_create
 from focusgroups.models import Asset, AssetKind, FocusGroup
 from personas.models import Persona

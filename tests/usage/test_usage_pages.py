@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from cohorta.errors import QuotaExceeded
 from focusgroups.models import FocusGroup
-from llm.features import FEATURE_LABELS, feature_label
+from usage.features import FEATURE_LABELS, feature_label
 from usage.models import ModelPrice
 from usage.services import TokenUsage, usage_event_record
 

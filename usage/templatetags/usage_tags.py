@@ -1,6 +1,6 @@
 from django import template
 
-from llm.features import feature_label as label_of
+from usage.features import feature_label as label_of
 
 register = template.Library()
 

@@ -5,8 +5,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from backoffice.demo_content import SESSION_TITLE, demo_content_ensure
 from billing.services import credits_grant
-from cohorta.accounts.management.commands._demo_content import SESSION_TITLE, demo_content_ensure
 from cohorta.accounts.models import User
 
 DEMO_ACCOUNTS = [

@@ -1,56 +1,12 @@
-"""Pieces shared by the back office's ModelAdmins: audit logging, owner links, text filters, compact list cells."""
+"""Pieces any app's ModelAdmin can use: owner links, text filters, compact list cells, human titles."""
 
 from django import forms
 from django.contrib import admin
 from django.contrib.admin import helpers
-from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
-
-from backoffice.forms import AuditedModelForm
-from backoffice.services import object_change_audit, snapshot
-
-
-class AuditedAdminMixin:
-    """Audit-log every add, change and delete made through this admin, with the values before and after."""
-
-    audit_action: str
-    form = AuditedModelForm
-
-    def save_model(self, request, obj, form, change):
-        # Both states as stored (read back), so values compare and print alike (2.00 vs 2.000000).
-        manager = type(obj)._default_manager
-        before = snapshot(manager.get(pk=obj.pk)) if change else {}
-        with transaction.atomic():
-            super().save_model(request, obj, form, change)
-            object_change_audit(
-                action=self.audit_action,
-                obj=obj,
-                before=before,
-                after=snapshot(manager.get(pk=obj.pk)),
-                actor=request.user,
-                request=request,
-                reason=form.cleaned_data.get("change_reason", ""),
-            )
-
-    def delete_model(self, request, obj):
-        with transaction.atomic():
-            # Audited first: deleting clears the object's primary key.
-            object_change_audit(
-                action=self.audit_action,
-                obj=obj,
-                before=snapshot(obj),
-                after={"deleted": True},
-                actor=request.user,
-                request=request,
-            )
-            super().delete_model(request, obj)
-
-    def delete_queryset(self, request, queryset):
-        for obj in queryset:
-            self.delete_model(request, obj)
 
 
 def user_admin_link(user_id, label) -> str:

@@ -12,9 +12,10 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from backoffice import services as backoffice
-from backoffice.forms import CreditChangeForm, QuotaForm, change_reason_field
+from backoffice.forms import CreditChangeForm, QuotaForm
 from billing.selectors import ledger_for_user
 from cohorta.accounts.models import ApiToken, User
+from cohorta.audit.admin_tools import change_reason_field
 from cohorta.errors import ApplicationError
 from usage.selectors import effective_quota_expression, month_spend_subquery
 

@@ -1,0 +1,93 @@
+"""Your data in the account settings: the export of everything, and deleting the account."""
+
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from cohorta.errors import ApplicationError
+from privacy import erasure, selectors, services
+from privacy.forms import AccountDeleteForm
+
+# --- your data ---------------------------------------------------------------------------------
+
+
+def export_context(request: HttpRequest) -> dict:
+    exports = selectors.data_exports_for_user(user=request.user)
+    active = selectors.data_export_active_job(user=request.user)
+    return {
+        "exports": exports,
+        "active_job": active,
+        "ready": next((e for e in exports if e.is_downloadable), None),
+        "latest": exports[0] if exports else None,
+        "ttl_days": services.EXPORT_TTL.days,
+    }
+
+
+@login_required
+@require_GET
+def settings_data(request: HttpRequest) -> HttpResponse:
+    context = {**export_context(request), "settings_section": "data"}
+    return render(request, "privacy/data.html", context)
+
+
+@login_required
+@require_GET
+def settings_data_status(request: HttpRequest) -> HttpResponse:
+    """The export card alone: htmx polls it while an export is being built."""
+    return render(request, "privacy/_data_export.html", export_context(request))
+
+
+@login_required
+@require_POST
+def settings_data_export(request: HttpRequest) -> HttpResponse:
+    services.data_export_start(user=request.user, request=request)
+    if request.htmx:
+        return render(request, "privacy/_data_export.html", export_context(request))
+    messages.info(request, "Your export is being prepared. It appears here, ready to download, in a moment.")
+    return redirect("settings_data")
+
+
+@login_required
+@require_GET
+def settings_data_download(request: HttpRequest, job_id: str) -> HttpResponse:
+    export = selectors.data_export_get_for_user(user=request.user, job_id=job_id)
+    if export is None:
+        raise Http404("No such export")
+    try:
+        return services.data_export_response(export=export)
+    except ApplicationError as exc:
+        messages.warning(request, exc.message)
+        return redirect("settings_data")
+
+
+# --- deleting the account ------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def settings_delete(request: HttpRequest) -> HttpResponse:
+    form = AccountDeleteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            erasure.account_delete(user=request.user, password=form.cleaned_data["password"])
+        except ApplicationError as exc:
+            form.add_error("password" if exc.code in ("wrong_password", "rate_limited") else None, exc.message)
+        else:
+            logout(request)
+            return redirect("account_deleted")
+    context = {
+        "form": form,
+        "counts": selectors.account_content_counts(user=request.user),
+        "confirmation_word": erasure.CONFIRMATION_WORD,
+        "settings_section": "delete",
+    }
+    return render(request, "privacy/delete.html", context)
+
+
+@require_GET
+def account_deleted(request: HttpRequest) -> HttpResponse:
+    # Public: by the time this page shows, the account and its session are gone.
+    return render(request, "privacy/deleted.html")
