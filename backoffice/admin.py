@@ -15,6 +15,7 @@ from backoffice import services as backoffice
 from backoffice.forms import CreditChangeForm, QuotaForm
 from billing.selectors import ledger_for_user
 from cohorta.accounts.models import ApiToken, User
+from cohorta.accounts.services import user_set_active
 from cohorta.audit.admin_tools import change_reason_field
 from cohorta.errors import ApplicationError
 from usage.selectors import effective_quota_expression, month_spend_subquery
@@ -180,8 +181,6 @@ class UserAdmin(DjangoUserAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if change and "is_active" in form.changed_data and not obj.is_active:
-            from cohorta.accounts.services import user_set_active
-
             user_set_active(user=obj, active=False)  # also cancels the user's running jobs
 
     def save_related(self, request, form, formsets, change):

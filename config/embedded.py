@@ -8,6 +8,9 @@ job. Only for a laptop; service mode runs workers as separate processes.
 import logging
 import threading
 
+from cohorta.jobs.services import jobs_reap_orphans_at_startup
+from config.celery import app
+
 logger = logging.getLogger(__name__)
 
 _started = threading.Event()
@@ -22,8 +25,6 @@ def start_embedded_worker(concurrency: int = 8) -> None:
 
 
 def _run_worker(concurrency: int) -> None:
-    from cohorta.jobs.services import jobs_reap_orphans_at_startup
-    from config.celery import app
 
     # Jobs left "running" by a previous run of this process can never finish.
     try:

@@ -2,6 +2,7 @@
 
 from django.http import Http404
 
+from cohorta.errors import ApplicationError
 from focusgroups.models import FocusGroup
 
 
@@ -13,7 +14,6 @@ def get_focus_group_for_user(request_or_user, focus_group_id, *, write: bool = F
         raise Http404("No such focus group") from None
     if write and focus_group.archived:
         # Archived sessions are read-only; say so rather than pretend they are missing.
-        from cohorta.errors import ApplicationError
 
         raise ApplicationError("This session is archived. Restore it to change it.", code="archived", status_code=409)
     return focus_group

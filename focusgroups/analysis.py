@@ -42,6 +42,7 @@ from cohorta.errors import ApplicationError
 from cohorta.jobs.models import ACTIVE_STATES, Job, JobState
 from cohorta.jobs.selectors import jobs_for_target
 from cohorta.jobs.services import job_create
+from focusgroups.guide import guide_get
 from focusgroups.models import FocusGroup, Message, MessageRole, MessageStatus
 from personas.models import Persona
 
@@ -209,7 +210,6 @@ def session_participants(*, focus_group: FocusGroup) -> list[Speaker]:
 
 
 def guide_sections(*, focus_group: FocusGroup) -> list[dict]:
-    from focusgroups.guide import guide_get
 
     guide = guide_get(focus_group=focus_group)
     sections = (guide.data or {}).get("sections") if guide is not None else None

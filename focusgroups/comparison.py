@@ -6,6 +6,7 @@ from django.db import transaction
 from django.db.models import Avg, Count, Sum
 
 from cohorta.errors import ApplicationError
+from focusgroups.analysis import analysis_get
 from focusgroups.autonomous import _guide_sections, run_start
 from focusgroups.models import Asset, DiscussionGuide, FocusGroup, FocusGroupStatus, Participant
 from usage.models import UsageEvent
@@ -72,7 +73,6 @@ def usage_for(focus_group: FocusGroup) -> dict:
 
 def comparison_columns(*, focus_group: FocusGroup) -> list[dict]:
     """The original session and every re-run of it, each with its usage and themes."""
-    from focusgroups.analysis import analysis_get
 
     original = focus_group.compare_of or focus_group
     sessions = [original, *original.comparisons.order_by("created_at")]

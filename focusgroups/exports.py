@@ -22,8 +22,10 @@ from django.utils.text import slugify
 from cohorta.errors import ApplicationError
 from focusgroups import analysis as analyses
 from focusgroups import report_charts
+from focusgroups.guide import guide_get
 from focusgroups.markdown import md_cell, md_inline, md_text
 from focusgroups.models import FocusGroup, Message, MessageStatus
+from usage.models import UsageEvent, UsageStatus
 
 EXPORT_VERSION = 1
 # Spreadsheet apps run cells that start with these as formulas: such cells get a leading apostrophe.
@@ -383,7 +385,6 @@ def report_docx(focus_group: FocusGroup, found: dict | None = None) -> bytes:
 
 def usage_summary(focus_group: FocusGroup) -> dict:
     """Calls, tokens and cost of every AI call made for this session (from the usage events)."""
-    from usage.models import UsageEvent, UsageStatus
 
     events = UsageEvent.objects.filter(focus_group_id=focus_group.pk)
     sums = {
@@ -420,7 +421,6 @@ def _asset(asset) -> dict:
 
 
 def everything(focus_group: FocusGroup) -> dict:
-    from focusgroups.guide import guide_get
 
     participants = focus_group.participants.select_related("persona", "persona__folder").order_by("position", "id")
     guide = guide_get(focus_group=focus_group)

@@ -30,6 +30,7 @@ from personas.models import (
     PersonaSource,
     TechSavviness,
 )
+from personas.selectors import folder_get_for_user, personas_for_user
 from personas.services import folder_create, persona_create
 
 EXPORT_FORMAT_VERSION = 1
@@ -344,7 +345,6 @@ def personas_import(*, owner, filename: str, content: bytes, folder: Folder | No
 def export_selection(*, user, ids: list[int] | None = None, folder: str | int | None = None):
     """(personas, label) to export: a selection, a folder (``"none"``: no folder) or everything.
     None when any id or the folder is not the user's, which callers turn into a 404."""
-    from personas.selectors import folder_get_for_user, personas_for_user
 
     if ids:
         personas = personas_for_user(user=user).filter(pk__in=ids)

@@ -22,9 +22,16 @@ from django.db.models import Q, Value
 from django.db.models.functions import Replace
 
 from billing.privacy import billing_anonymise_user
+from cohorta.accounts.models import ApiToken
 from cohorta.audit.models import AuditEntry
 from cohorta.audit.services import audit_record
 from cohorta.errors import ApplicationError
+from cohorta.jobs.models import Job
+from cohorta.jobs.services import jobs_cancel_for_user
+from focusgroups.models import Asset, FocusGroup, Participant
+from personas.models import Folder, GenerationBrief, Persona
+from privacy.models import DataExport
+from privacy.services import export_files_remove_for_user
 from usage.privacy import usage_anonymise_user
 
 logger = logging.getLogger(__name__)
@@ -131,14 +138,6 @@ def _erase(user) -> ErasureResult:
     from allauth.account.models import EmailAddress
     from allauth.mfa.models import Authenticator
     from allauth.socialaccount.models import SocialAccount
-
-    from cohorta.accounts.models import ApiToken
-    from cohorta.jobs.models import Job
-    from cohorta.jobs.services import jobs_cancel_for_user
-    from focusgroups.models import Asset, FocusGroup, Participant
-    from personas.models import Folder, GenerationBrief, Persona
-    from privacy.models import DataExport
-    from privacy.services import export_files_remove_for_user
 
     User = get_user_model()  # noqa: N806
     # The row lock makes a second, concurrent deletion wait and then find nothing.

@@ -31,6 +31,16 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 from django.utils.text import get_valid_filename, slugify
 
+from billing.models import CreditTransaction
+from cohorta.accounts.models import ApiToken
+from cohorta.audit.models import AuditEntry
+from cohorta.jobs.models import Job
+from cohorta.jobs.registry import kind_label
+from focusgroups.exports import everything
+from focusgroups.models import Asset, FocusGroup
+from personas.models import Folder, GenerationBrief, Persona
+from usage.models import UsageEvent
+
 logger = logging.getLogger(__name__)
 
 FORMAT = "cohorta.account_export"
@@ -126,8 +136,6 @@ def profile_data(user) -> dict:
     from allauth.mfa.models import Authenticator
     from allauth.socialaccount.models import SocialAccount
 
-    from cohorta.accounts.models import ApiToken
-
     return {
         "id": user.pk,
         "email": user.email,
@@ -161,13 +169,11 @@ def profile_data(user) -> dict:
 
 
 def folders_data(user) -> list[dict]:
-    from personas.models import Folder
 
     return list(Folder.objects.filter(owner=user).order_by("name").values("id", "name", "created_at"))
 
 
 def personas_rows(user) -> Iterable[dict]:
-    from personas.models import Persona
 
     personas = (
         Persona.objects.filter(owner=user)
@@ -203,7 +209,6 @@ def personas_rows(user) -> Iterable[dict]:
 
 
 def briefs_rows(user) -> Iterable[dict]:
-    from personas.models import GenerationBrief
 
     briefs = GenerationBrief.objects.filter(owner=user).prefetch_related("sources").order_by("id")
     for brief in briefs.iterator(chunk_size=200):
@@ -235,7 +240,6 @@ def briefs_rows(user) -> Iterable[dict]:
 
 
 def ledger_rows(user) -> Iterable[dict]:
-    from billing.models import CreditTransaction
 
     rows = CreditTransaction.objects.filter(user_id=user.pk).order_by("id")
     for row in rows.iterator(chunk_size=500):
@@ -277,7 +281,6 @@ USAGE_FIELDS = (
 
 
 def usage_rows(user) -> Iterable[dict]:
-    from usage.models import UsageEvent
 
     rows = UsageEvent.objects.filter(user_id=user.pk).order_by("id").values(*USAGE_FIELDS, "job_id")
     for row in rows.iterator(chunk_size=1000):
@@ -286,8 +289,6 @@ def usage_rows(user) -> Iterable[dict]:
 
 
 def jobs_rows(user) -> Iterable[dict]:
-    from cohorta.jobs.models import Job
-    from cohorta.jobs.registry import kind_label
 
     for job in Job.objects.filter(owner=user).order_by("created_at").iterator(chunk_size=500):
         yield {
@@ -306,7 +307,6 @@ def jobs_rows(user) -> Iterable[dict]:
 
 
 def history_rows(user) -> Iterable[dict]:
-    from cohorta.audit.models import AuditEntry
 
     entries = AuditEntry.objects.filter(subject_user=user).order_by("created_at", "id")
     for entry in entries.iterator(chunk_size=500):
@@ -346,7 +346,6 @@ def export_write(*, user, storage, name: str, progress: Progress, ttl_days: int)
     Returns (the stored name, its size in bytes, counts per kind). ``progress(done, total, message)``
     is called between parts; it raises JobCancelled to stop, and nothing is stored then.
     """
-    from focusgroups.models import Asset, FocusGroup
 
     sessions = list(FocusGroup.objects.filter(owner=user).order_by("id").only("id", "title"))
     assets = list(Asset.objects.filter(focus_group__owner=user).exclude(image="").order_by("focus_group_id", "id"))
@@ -387,7 +386,6 @@ def export_write(*, user, storage, name: str, progress: Progress, ttl_days: int)
 
 
 def _write_parts(archive: _Archive, *, user, sessions, assets, step: Callable[[str], None], counts: dict) -> None:
-    from focusgroups.exports import everything
 
     step("Your profile")
     archive.json("profile.json", profile_data(user))

@@ -1,7 +1,12 @@
 import uuid
 
+from billing.models import CreditTransaction
+from cohorta.accounts.models import ApiToken
 from cohorta.jobs.models import ACTIVE_STATES, Job
+from focusgroups.models import Asset, FocusGroup
+from personas.models import Folder, Persona
 from privacy.models import DataExport
+from usage.models import UsageEvent
 
 EXPORT_KIND = "account_export"
 
@@ -25,11 +30,6 @@ def data_export_active_job(*, user) -> Job | None:
 
 def account_content_counts(*, user) -> dict[str, int]:
     """What deleting the account removes, and what it keeps anonymised (for the confirmation page)."""
-    from billing.models import CreditTransaction
-    from cohorta.accounts.models import ApiToken
-    from focusgroups.models import Asset, FocusGroup
-    from personas.models import Folder, Persona
-    from usage.models import UsageEvent
 
     return {
         "personas": Persona.objects.filter(owner=user).count(),

@@ -2,6 +2,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from cohorta.accounts.models import ApiToken, User, hash_token
+from cohorta.jobs.services import jobs_cancel_for_user
 
 
 @transaction.atomic
@@ -25,7 +26,6 @@ def api_token_revoke(*, token: ApiToken) -> ApiToken:
 @transaction.atomic
 def user_set_active(*, user: User, active: bool) -> User:
     """Enable or disable a user. A disabled user's unfinished jobs are cancelled."""
-    from cohorta.jobs.services import jobs_cancel_for_user
 
     user.is_active = active
     user.save(update_fields=["is_active"])

@@ -22,6 +22,9 @@ from cohorta.jobs.errors import IllegalJobTransition
 from cohorta.jobs.models import SLOT_STATES, Job, JobState
 from cohorta.jobs.registry import get_kind, kind_label
 from cohorta.jobs.services import job_transition, job_watch, jobs_dispatch
+from cohorta.jobs.tasks import run_job
+from focusgroups.autonomous import STALE_SECONDS, run_resume, runs_reap
+from focusgroups.models import AutonomousRun, FocusGroupStatus, RunStatus
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +109,6 @@ class Command(BaseCommand):
     # --- what is stuck --------------------------------------------------------------------------
 
     def make_plan(self, *, now, stale_after: int, all_running: bool, requeue_after: int, resume_runs: bool) -> Plan:
-        from focusgroups.autonomous import STALE_SECONDS
-        from focusgroups.models import AutonomousRun, FocusGroupStatus, RunStatus
 
         running = Job.objects.filter(state=JobState.RUNNING).select_related("owner").order_by("started_at")
         if not all_running:
@@ -217,7 +218,6 @@ class Command(BaseCommand):
     def requeue_job(self, job: Job, *, now) -> int:
         """Send a queued job to the workers again. Claiming it stays a conditional UPDATE, so if the
         first message was not lost after all, one of the two deliveries simply finds nothing to do."""
-        from cohorta.jobs.tasks import run_job
 
         with transaction.atomic():
             # Restamping queued_at is the claim: a second run of this command leaves it alone.
@@ -231,14 +231,12 @@ class Command(BaseCommand):
         return claimed
 
     def interrupt_runs(self, *, now, all_running: bool) -> int:
-        from focusgroups.autonomous import runs_reap
 
         # runs_reap judges heartbeats against ``now``; a clock far ahead makes every active run stale,
         # which is what --all-running means.
         return runs_reap(now=now + timedelta(days=3650) if all_running else now)
 
     def resume_run(self, run) -> int:
-        from focusgroups.autonomous import run_resume
 
         try:
             run_resume(run=run)
