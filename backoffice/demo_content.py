@@ -15,9 +15,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from cohorta.jobs.models import Job, JobState
-from focusgroups import analysis
-from focusgroups.guide import guide_save
+from focusgroups.guide.services import guide_save
 from focusgroups.models import FocusGroup, FocusGroupStatus, Message, MessageRole
+from focusgroups.report import analysis
 from focusgroups.services import focus_group_create
 from personas.models import Folder, Persona, PersonaSource
 from personas.services import persona_create

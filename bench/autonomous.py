@@ -44,7 +44,7 @@ def make_session(user, turns: int, index: int = 0):
 
 
 def run_and_wait(sessions, timeout: float = 1800) -> dict:
-    from focusgroups.autonomous import run_start
+    from focusgroups.autonomous.runs import run_start
     from focusgroups.models import AutonomousRun
 
     started = {}

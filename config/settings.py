@@ -543,8 +543,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "JobStateEnum": "cohorta.jobs.models.JobState",
         # A theme's sentiment and a quote's (which adds "neutral") are both fields called "sentiment".
-        "ThemeSentimentEnum": "focusgroups.analysis.SENTIMENTS",
-        "QuoteSentimentEnum": "focusgroups.analysis.QUOTE_SENTIMENTS",
+        "ThemeSentimentEnum": "focusgroups.report.analysis.SENTIMENTS",
+        "QuoteSentimentEnum": "focusgroups.report.analysis.QUOTE_SENTIMENTS",
     },
 }
 

@@ -1,6 +1,11 @@
 from django.urls import path
 
-from focusgroups import api, api_assets, api_discussion, api_guide, api_report
+from focusgroups import api
+from focusgroups.assets import api as api_assets
+from focusgroups.autonomous import api as autonomous_api
+from focusgroups.discussion import api as api_discussion
+from focusgroups.guide import api as api_guide
+from focusgroups.report import api as api_report
 
 urlpatterns = [
     path("focus-groups/", api.FocusGroupListCreateView.as_view(), name="focusgroup-list"),
@@ -23,7 +28,7 @@ urlpatterns = [
         api_discussion.RetryView.as_view(),
         name="focusgroup-message-retry",
     ),
-    path("focus-groups/<int:fg_id>/autonomous/", api_discussion.AutonomousView.as_view(), name="focusgroup-autonomous"),
+    path("focus-groups/<int:fg_id>/autonomous/", autonomous_api.AutonomousView.as_view(), name="focusgroup-autonomous"),
     path("focus-groups/<int:fg_id>/transcript/", api_discussion.TranscriptView.as_view(), name="focusgroup-transcript"),
     path("focus-groups/<int:fg_id>/analysis/", api_report.AnalysisView.as_view(), name="focusgroup-analysis"),
     path("focus-groups/<int:fg_id>/live-themes/", api_report.LiveThemesView.as_view(), name="focusgroup-live-themes"),

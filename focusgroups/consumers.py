@@ -28,8 +28,8 @@ from channels.db import database_sync_to_async
 from cohorta.realtime import CLOSE_NOT_FOUND, UserConsumer
 from focusgroups.access import user_owns_focus_group
 from focusgroups.events import group_name, message_payload, stream_snapshots
-from focusgroups.live_themes import live_themes_payload
 from focusgroups.models import Answer, AnswerStatus, FocusGroup, LiveThemes, Message, Participant
+from focusgroups.report.live_themes import live_themes_payload
 
 RECHECK_SECONDS = 5.0
 REPLAY_BATCH = 500

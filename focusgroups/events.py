@@ -56,7 +56,7 @@ def message_payload(message) -> dict:
     }
 
 
-def _send(focus_group_id, event: dict) -> None:
+def send_event(focus_group_id, event: dict) -> None:
     publish(group_name(focus_group_id), {**event, "focus_group_id": focus_group_id})
 
 
@@ -67,7 +67,7 @@ def publish_message_on_commit(message) -> None:
     def send() -> None:
         if message.answer_id and message.persona_id:  # the saved answer now stands for its stream
             _stream_end(focus_group_id, answer_id=message.answer_id, persona_id=message.persona_id)
-        _send(focus_group_id, {"type": "fg.message", "message": payload})
+        send_event(focus_group_id, {"type": "fg.message", "message": payload})
 
     transaction.on_commit(send)
 
@@ -136,7 +136,7 @@ def publish_delta(focus_group_id, *, answer_id, persona_id, delta: str) -> None:
     if time.monotonic() - stream["written"] >= SNAPSHOT_SECONDS:
         _write_snapshot(stream)
     # "t": when the worker got the token from the model; clients and benchmarks measure delivery latency with it.
-    _send(
+    send_event(
         focus_group_id,
         {
             "type": "fg.delta",
@@ -152,7 +152,9 @@ def publish_delta(focus_group_id, *, answer_id, persona_id, delta: str) -> None:
 def publish_typing(focus_group_id, *, answer_id, persona_id, name: str) -> None:
     """An answer starts (or starts again, after a stop or a crash): its text so far is empty."""
     _stream_start(focus_group_id, answer_id=answer_id, persona_id=persona_id, name=name)
-    _send(focus_group_id, {"type": "fg.typing", "answer_id": str(answer_id), "persona_id": persona_id, "name": name})
+    send_event(
+        focus_group_id, {"type": "fg.typing", "answer_id": str(answer_id), "persona_id": persona_id, "name": name}
+    )
 
 
 def publish_reset(focus_group_id, *, answer_id) -> None:
@@ -161,14 +163,14 @@ def publish_reset(focus_group_id, *, answer_id) -> None:
     if stream is not None:
         stream["text"] = ""
         _write_snapshot(stream)
-    _send(focus_group_id, {"type": "fg.reset", "answer_id": str(answer_id)})
+    send_event(focus_group_id, {"type": "fg.reset", "answer_id": str(answer_id)})
 
 
 def publish_status_on_commit(focus_group) -> None:
     focus_group_id, status = focus_group.pk, focus_group.status
-    transaction.on_commit(lambda: _send(focus_group_id, {"type": "fg.status", "status": status}))
+    transaction.on_commit(lambda: send_event(focus_group_id, {"type": "fg.status", "status": status}))
 
 
 def publish_live_themes_on_commit(focus_group_id, payload: dict) -> None:
-    """A new provisional read of the emerging themes (``focusgroups.live_themes``)."""
-    transaction.on_commit(lambda: _send(focus_group_id, {"type": "fg.live_themes", "live_themes": payload}))
+    """A new provisional read of the emerging themes (``focusgroups.report.live_themes``)."""
+    transaction.on_commit(lambda: send_event(focus_group_id, {"type": "fg.live_themes", "live_themes": payload}))

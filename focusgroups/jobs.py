@@ -1,3 +1,5 @@
-"""Job kinds for focus groups, registered when the modules are imported."""
+"""Job kinds for focus groups, registered when the modules are imported (each feature keeps its own)."""
 
-from focusgroups import jobs_analysis, jobs_assets, jobs_guide  # noqa: F401
+from focusgroups.assets import jobs as asset_jobs  # noqa: F401
+from focusgroups.guide import jobs as guide_jobs  # noqa: F401
+from focusgroups.report import jobs as report_jobs  # noqa: F401

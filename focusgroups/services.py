@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from cohorta.errors import ApplicationError
-from focusgroups import discussion, events
+from focusgroups import conversation, events
 from focusgroups.models import (
     MAX_PARTICIPANTS,
     MIN_PARTICIPANTS,
@@ -281,7 +281,7 @@ def focus_group_reopen(*, focus_group: FocusGroup) -> FocusGroup:
         )
     note = Message.objects.create(
         focus_group=focus_group,
-        sequence=discussion.reserve_sequences(focus_group.pk, 1),
+        sequence=conversation.reserve_sequences(focus_group.pk, 1),
         role=MessageRole.SYSTEM,
         speaker_name="Note",
         content=REOPEN_NOTE,

@@ -1,7 +1,11 @@
+"""The focus groups' Celery tasks: each takes ids and calls the service that does the work."""
+
 from celery import shared_task
 
-from focusgroups import discussion
-from focusgroups.live_themes import refresh_live_themes  # noqa: F401  (registered here like the others)
+from focusgroups import conversation
+from focusgroups.autonomous import runs, turns
+from focusgroups.discussion import services as discussion
+from focusgroups.report import live_themes
 
 
 @shared_task(name="focusgroups.tasks.generate_answer")
@@ -11,18 +15,19 @@ def generate_answer(answer_id: str) -> None:
 
 @shared_task(name="focusgroups.tasks.refresh_summary")
 def refresh_summary(focus_group_id: int) -> None:
-    discussion.summary_refresh(focus_group_id=focus_group_id)
+    conversation.summary_refresh(focus_group_id=focus_group_id)
 
 
 @shared_task(name="focusgroups.tasks.autonomous_turn")
 def autonomous_turn(run_id: int, turn: int) -> str:
-    from focusgroups.autonomous import turn_run
-
-    return turn_run(run_id=run_id, turn=turn)
+    return turns.turn_run(run_id=run_id, turn=turn)
 
 
 @shared_task(name="focusgroups.tasks.reap_runs")
 def reap_runs() -> int:
-    from focusgroups.autonomous import runs_reap
+    return runs.runs_reap()
 
-    return runs_reap()
+
+@shared_task(name="focusgroups.tasks.refresh_live_themes")
+def refresh_live_themes(focus_group_id: int) -> str:
+    return live_themes.live_themes_refresh(focus_group_id=focus_group_id)

@@ -1,6 +1,11 @@
 from django.urls import path
 
-from focusgroups import views, views_assets, views_discussion, views_guide, views_report
+from focusgroups import views
+from focusgroups.assets import views as views_assets
+from focusgroups.autonomous import views as autonomous_views
+from focusgroups.discussion import views as views_discussion
+from focusgroups.guide import views as views_guide
+from focusgroups.report import views as views_report
 
 app_name = "focusgroups"
 
@@ -27,8 +32,8 @@ urlpatterns = [
     path("<int:fg_id>/transcript/", views_discussion.transcript, name="transcript"),
     path("<int:fg_id>/messages/<int:message_id>/retry/", views_discussion.retry_answer, name="retry_answer"),
     path("<int:fg_id>/status/", views_discussion.set_status, name="set_status"),
-    path("<int:fg_id>/autonomous/<str:action>/", views_discussion.autonomous, name="autonomous"),
-    path("<int:fg_id>/compare/", views_discussion.compare, name="compare"),
+    path("<int:fg_id>/autonomous/<str:action>/", autonomous_views.autonomous, name="autonomous"),
+    path("<int:fg_id>/compare/", views_report.compare, name="compare"),
     # Themes, report and exports (views_report.py)
     path("<int:fg_id>/report/", views_report.report, name="report"),
     path("<int:fg_id>/report/analyse/", views_report.analyse, name="analyse"),

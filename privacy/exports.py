@@ -36,8 +36,8 @@ from cohorta.accounts.models import ApiToken
 from cohorta.audit.models import AuditEntry
 from cohorta.jobs.models import Job
 from cohorta.jobs.registry import kind_label
-from focusgroups.exports import everything
 from focusgroups.models import Asset, FocusGroup
+from focusgroups.report.exports import everything
 from personas.models import Folder, GenerationBrief, Persona
 from usage.models import UsageEvent
 

@@ -89,9 +89,9 @@ def _demo_counts(user):
 
 
 def test_seed_demo_gives_the_researcher_personas_and_a_finished_session(settings, capsys):
-    from focusgroups import analysis
-    from focusgroups.exports import report_markdown
     from focusgroups.models import FocusGroup, FocusGroupStatus, MessageRole
+    from focusgroups.report import analysis
+    from focusgroups.report.exports import report_markdown
 
     settings.DEBUG = True
     call_command("seed_demo")

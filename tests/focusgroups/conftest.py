@@ -3,7 +3,7 @@
 import pytest
 
 from billing.services import credits_grant
-from focusgroups import autonomous
+from focusgroups.autonomous import turns as autonomous_turns
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def turns(monkeypatch):
         done = []
         while queue and len(done) < limit:
             run_id, turn = queue.pop(0)
-            done.append(autonomous.turn_run(run_id=run_id, turn=turn))
+            done.append(autonomous_turns.turn_run(run_id=run_id, turn=turn))
         return done
 
     drain.queue = queue

@@ -13,9 +13,9 @@ from rest_framework.test import APIClient
 from cohorta.errors import ApplicationError
 from cohorta.jobs.models import Job, JobState
 from cohorta.jobs.registry import get_kind
-from focusgroups import analysis
-from focusgroups import guide as guides
+from focusgroups.guide import services as guides
 from focusgroups.models import FocusGroup, Message, MessageRole, MessageStatus
+from focusgroups.report import analysis
 from tests.focusgroups.factories import FocusGroupFactory, add_message, add_participants
 from tests.personas.factories import PersonaFactory
 from usage.models import UsageEvent
@@ -634,7 +634,7 @@ def test_a_long_transcript_keeps_the_most_recent_part_and_says_so(session, peopl
     limitation = analysis.truncation_limitation(transcript)
     assert f"#{transcript.first_sequence}–#37" in limitation
 
-    from focusgroups import jobs_analysis
+    from focusgroups.report import jobs as jobs_analysis
 
     prompt = jobs_analysis.themes_prompt(session, transcript)
     assert f"starts at message #{transcript.first_sequence} and leaves out the {transcript.omitted} earlier" in prompt

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import docx
 import pytest
+from django.apps import apps
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from PIL import Image
@@ -14,7 +15,7 @@ from rest_framework.test import APIClient
 
 from cohorta.errors import ApplicationError
 from cohorta.jobs.models import Job, JobState
-from focusgroups import assets as asset_services
+from focusgroups.assets import services as asset_services
 from focusgroups.models import Asset, AssetKind, FocusGroup
 from personas.uploads import UploadRejected
 from tests.personas.test_uploads import make_pdf
@@ -505,4 +506,4 @@ def test_api_needs_authentication(session):
 
 
 def test_prompt_file_exists():
-    assert os.path.isfile(Path(asset_services.__file__).parent / "prompts" / "asset_description.md")
+    assert os.path.isfile(Path(apps.get_app_config("focusgroups").path) / "prompts" / "asset_description.md")

@@ -9,7 +9,10 @@ from django.utils import timezone
 from billing.models import CreditTransaction
 from billing.selectors import credits_balance
 from cohorta.errors import ApplicationError, InsufficientCredits
-from focusgroups import autonomous, discussion
+from focusgroups import conversation
+from focusgroups.autonomous import runs as autonomous
+from focusgroups.autonomous import turns as autonomous_turns
+from focusgroups.discussion import services as discussion
 from focusgroups.models import (
     AutonomousRun,
     DiscussionGuide,
@@ -97,13 +100,13 @@ def test_each_section_gets_its_own_turn_budget(funded, turns, monkeypatch):
         },
     )
     seen = []
-    decide = autonomous._decide
+    decide = autonomous_turns._decide
 
     def spy(run, *args, **kwargs):
         seen.append(run.section_index)
         return decide(run, *args, **kwargs)
 
-    monkeypatch.setattr(autonomous, "_decide", spy)
+    monkeypatch.setattr(autonomous_turns, "_decide", spy)
     run = autonomous.run_start(focus_group=session)
     turns()
     run.refresh_from_db()
@@ -159,7 +162,7 @@ def test_two_personas_with_one_name_get_distinct_labels(funded):
         focus_group=session, position=2, persona=persona_create(owner=funded, data={"name": "Priya Shah", "age": 41})
     )
     participants = list(session.participants.select_related("persona").order_by("position"))
-    labels = autonomous.speaker_labels(participants)
+    labels = autonomous_turns.speaker_labels(participants)
     assert list(labels) == ["Priya Shah", "Tom Reed", "Priya Shah (2)"]
     assert [p.pk for p in labels.values()] == [p.persona_id for p in participants]
 
@@ -215,7 +218,7 @@ def test_a_failed_turn_is_tried_again_later_for_someone_else(funded, turns, fake
     run = autonomous.run_start(focus_group=session)
     outcomes = turns(limit=2)
     assert outcomes == ["retrying", "saved"] and fake_llm.pending_faults == []
-    assert turns.countdowns == [autonomous.retry_delay(1)] == [10]
+    assert turns.countdowns == [autonomous_turns.retry_delay(1)] == [10]
     run.refresh_from_db()
     assert run.turns_done == 1 and run.failed_turns == 0 and run.missed_turns == {str(priya.pk): 1}
     assert run.next_reason.startswith("The last turn failed")
@@ -261,7 +264,7 @@ def test_a_worker_killed_mid_turn_is_interrupted_then_resumed_without_duplicates
     turns(limit=2)
     # A worker claims turn 2 and dies (kill -9): nothing of that turn is saved.
     turns.queue.clear()
-    assert autonomous._claim(run.pk, 2) is not None
+    assert autonomous_turns._claim(run.pk, 2) is not None
     before = sequences(session)
     AutonomousRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=2))
     assert autonomous.runs_reap() == 1
@@ -270,7 +273,7 @@ def test_a_worker_killed_mid_turn_is_interrupted_then_resumed_without_duplicates
     autonomous.run_resume(run=run)
     turns(limit=1)
     # The dead worker's task is redelivered late: it finds nothing to claim.
-    assert autonomous.turn_run(run_id=run.pk, turn=2) == "not-claimed"
+    assert autonomous_turns.turn_run(run_id=run.pk, turn=2) == "not-claimed"
     after = sequences(session)
     assert after[: len(before)] == before and after == list(range(1, len(after) + 1))
     assert credits_balance(user=funded) == 60
@@ -360,7 +363,7 @@ def test_long_runs_keep_their_context_bounded_with_the_summary(funded, turns, se
     turns(limit=40)
     session.refresh_from_db()
     run.refresh_from_db()
-    assert run.turns_done >= 20 and session.last_sequence > discussion.WINDOW_MESSAGES + discussion.SUMMARY_EVERY
+    assert run.turns_done >= 20 and session.last_sequence > conversation.WINDOW_MESSAGES + conversation.SUMMARY_EVERY
     assert session.summary and session.summary_through > 0
 
 
@@ -382,7 +385,7 @@ def test_an_interjection_made_during_a_turn_reaches_the_next_decision_once(funde
     session = make_session(funded)
     autonomous.run_start(focus_group=session)
     turns(limit=1)
-    build = discussion.build_persona_messages
+    build = conversation.build_persona_messages
 
     def researcher_speaks_mid_turn(**kwargs):
         # The researcher posts while turn 1 is in flight: their message is numbered before the turn's own.
@@ -390,7 +393,7 @@ def test_an_interjection_made_during_a_turn_reaches_the_next_decision_once(funde
             discussion.message_post(focus_group=session, text="Ask them about price, please.")
         return build(**kwargs)
 
-    monkeypatch.setattr(discussion, "build_persona_messages", researcher_speaks_mid_turn)
+    monkeypatch.setattr(conversation, "build_persona_messages", researcher_speaks_mid_turn)
     turns(limit=1)
     said = Message.objects.get(focus_group=session, role=MessageRole.RESEARCHER)
     assert said.sequence < Message.objects.filter(focus_group=session).order_by("-sequence")[0].sequence

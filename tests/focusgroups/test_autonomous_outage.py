@@ -16,8 +16,12 @@ from billing.models import CreditTransaction
 from billing.selectors import credits_balance, ledger_is_consistent
 from cohorta.core.models import get_app_settings
 from cohorta.jobs.models import Job
-from focusgroups import analysis, autonomous, discussion
+from focusgroups import conversation
+from focusgroups.autonomous import runs as autonomous
+from focusgroups.autonomous import turns as autonomous_turns
+from focusgroups.discussion import services as discussion
 from focusgroups.models import AutonomousRun, Message, MessageRole, RunEndReason, RunStatus
+from focusgroups.report import analysis
 from tests.focusgroups.test_autonomous import make_session, sequences
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -44,9 +48,9 @@ def refunds(run) -> list[CreditTransaction]:
 
 def fill_past_the_summary_window(session) -> None:
     """Enough earlier talk (no participant answers) that every saved turn would ask for a summary."""
-    count = discussion.WINDOW_MESSAGES + discussion.SUMMARY_EVERY + 2
+    count = conversation.WINDOW_MESSAGES + conversation.SUMMARY_EVERY + 2
     with transaction.atomic():
-        first = discussion.reserve_sequences(session.pk, count)
+        first = conversation.reserve_sequences(session.pk, count)
         Message.objects.bulk_create(
             Message(focus_group=session, sequence=first + i, role=MessageRole.RESEARCHER, content=f"Note {i}")
             for i in range(count)
@@ -150,7 +154,7 @@ def test_a_turn_waiting_on_a_hanging_provider_keeps_its_heartbeat(funded, turns,
     """A call to a hanging provider can take minutes (retries up to the gateway's deadline): the turn keeps
     beating meanwhile, or the reaper would take the live worker's run for dead and interrupt it."""
     settings.LLM_READ_TIMEOUT = 0.5
-    monkeypatch.setattr(autonomous, "BEAT_SECONDS", 0.05)
+    monkeypatch.setattr(autonomous_turns, "BEAT_SECONDS", 0.05)
     app_settings(autonomous_failed_turns_to_pause=1)
     session = make_session(funded)
     fake_llm.add_fault("hang", times=ALWAYS, seconds=30)

@@ -4,8 +4,10 @@ import pytest
 
 from billing.selectors import credits_balance
 from cohorta.errors import ApplicationError
-from focusgroups import autonomous, comparison, discussion
+from focusgroups.autonomous import runs as autonomous
+from focusgroups.discussion import services as discussion
 from focusgroups.models import FocusGroup
+from focusgroups.report import comparison
 from tests.focusgroups.test_autonomous import make_session
 from usage.models import UsageEvent
 

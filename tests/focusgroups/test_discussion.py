@@ -9,7 +9,8 @@ from channels.testing import WebsocketCommunicator
 from django.db import connection
 
 from cohorta.errors import ApplicationError, QuotaExceeded
-from focusgroups import discussion
+from focusgroups import conversation
+from focusgroups.discussion import services as discussion
 from focusgroups.models import FocusGroup, FocusGroupStatus, Message, MessageStatus, Participant
 from personas.services import persona_create
 
@@ -129,7 +130,7 @@ def test_the_persona_is_addressed_by_its_given_name(owner):
     session = make_session(owner, names=HARD_NAMES[:2])
     message, _ = discussion.message_post(focus_group=session, text="@SarahJones hello")
     jones = session.participants.get(persona__name="Dr. Sarah Jones").persona
-    prompt = discussion.build_persona_messages(focus_group=session, persona=jones, prompt_message=message)
+    prompt = conversation.build_persona_messages(focus_group=session, persona=jones, prompt_message=message)
     assert "Reply as Sarah," in prompt[-1]["content"]
 
 
@@ -220,7 +221,7 @@ def test_sequence_numbers_are_unique_and_gap_free_under_concurrency(owner):
     def take():
         try:
             for _ in range(10):
-                value = discussion.next_sequence(session.pk)
+                value = conversation.next_sequence(session.pk)
                 with lock:
                     numbers.append(value)
         finally:
@@ -254,17 +255,17 @@ def test_prompt_size_stays_bounded_after_200_turns(owner):
         )
         FocusGroup.objects.filter(pk=session.pk).update(last_sequence=turns, summary="", summary_through=0)
         session.refresh_from_db()
-        discussion.summary_refresh(focus_group_id=session.pk)
+        conversation.summary_refresh(focus_group_id=session.pk)
         session.refresh_from_db()
         prompt = Message.objects.get(focus_group=session, sequence=turns)
-        messages = discussion.build_persona_messages(focus_group=session, persona=priya, prompt_message=prompt)
+        messages = conversation.build_persona_messages(focus_group=session, persona=priya, prompt_message=prompt)
         return sum(len(m["content"]) for m in messages)
 
     at_50, at_200 = prompt_size(50), prompt_size(200)
     assert at_200 <= at_50 * 1.3
-    assert at_200 < discussion.WINDOW_CHARS + 8000
+    assert at_200 < conversation.WINDOW_CHARS + 8000
     session.refresh_from_db()
-    assert session.summary and session.summary_through == 200 - discussion.WINDOW_MESSAGES
+    assert session.summary and session.summary_through == 200 - conversation.WINDOW_MESSAGES
 
 
 # --- realtime ---------------------------------------------------------------------------

@@ -15,8 +15,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from cohorta.jobs.models import Job, JobState
-from focusgroups import analysis, exports
 from focusgroups.models import Asset, AssetKind, FocusGroup, Message, MessageStatus
+from focusgroups.report import analysis, exports
 from tests.focusgroups.factories import FocusGroupFactory, add_message, add_participants
 from tests.personas.factories import PersonaFactory
 from usage.models import UsageEvent

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from billing.models import CreditTransaction
 from cohorta.errors import ApplicationError
 from cohorta.jobs.models import Job, JobState
-from focusgroups import guide as guides
+from focusgroups.guide import services as guides
 from focusgroups.models import Asset, AssetKind, DiscussionGuide, FocusGroup, Participant
 from llm.schemas import wire_schema
 from tests.personas.factories import PersonaFactory

@@ -15,8 +15,11 @@ from billing.selectors import credits_balance
 from billing.services import credits_grant
 from cohorta.core.models import get_app_settings
 from cohorta.jobs.models import Job, JobState
-from focusgroups import analysis, autonomous, discussion, events, live_themes
+from focusgroups import events
+from focusgroups.autonomous import runs as autonomous
+from focusgroups.discussion import services as discussion
 from focusgroups.models import AutonomousRun, FocusGroup, LiveThemes, RunStatus
+from focusgroups.report import analysis, live_themes
 from tests.focusgroups.test_autonomous import make_session as make_guided_session
 from tests.focusgroups.test_discussion import _collect, _socket, make_session
 from usage.models import UsageEvent, UsageStatus

@@ -8,10 +8,10 @@ from django.utils import timezone
 from markdown_it import MarkdownIt
 
 from cohorta.jobs.models import Job, JobState
-from focusgroups import analysis
-from focusgroups import guide as guides
+from focusgroups.guide import services as guides
 from focusgroups.markdown import md_cell, md_inline, md_text
 from focusgroups.models import FocusGroup, Message, MessageStatus
+from focusgroups.report import analysis
 from tests.focusgroups.factories import FocusGroupFactory, add_message, add_participants
 from tests.personas.factories import PersonaFactory
 

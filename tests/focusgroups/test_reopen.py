@@ -6,7 +6,9 @@ from rest_framework.test import APIClient
 
 from billing.models import CreditTransaction
 from billing.selectors import credits_balance
-from focusgroups import autonomous, discussion, services
+from focusgroups import services
+from focusgroups.autonomous import runs as autonomous
+from focusgroups.discussion import services as discussion
 from focusgroups.models import AutonomousRun, FocusGroup, Message, MessageRole, RunStatus
 from tests.focusgroups.test_autonomous import make_session
 

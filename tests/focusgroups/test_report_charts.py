@@ -13,8 +13,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from cohorta.jobs.models import Job, JobState
-from focusgroups import analysis, report_charts
 from focusgroups.models import FocusGroup, Message, MessageStatus
+from focusgroups.report import analysis
+from focusgroups.report import charts as report_charts
 from tests.focusgroups.factories import FocusGroupFactory, add_message, add_participants
 from tests.personas.factories import PersonaFactory
 

@@ -9,7 +9,8 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.core.cache import cache
 
-from focusgroups import discussion, events
+from focusgroups import conversation, events
+from focusgroups.discussion import services as discussion
 from focusgroups.models import Answer, AnswerStatus, Message, MessageRole
 from tests.focusgroups.test_discussion import make_session
 
@@ -25,7 +26,7 @@ def _sent(monkeypatch) -> list[dict]:
 def _mid_answer(session) -> Answer:
     """A moderated answer the worker has started: its question saved, the answer not yet."""
     question = Message.objects.create(
-        focus_group=session, sequence=discussion.next_sequence(session.pk), role=MessageRole.RESEARCHER, content="Hi?"
+        focus_group=session, sequence=conversation.next_sequence(session.pk), role=MessageRole.RESEARCHER, content="Hi?"
     )
     persona = session.participants.first().persona
     return Answer.objects.create(

@@ -186,7 +186,7 @@ def test_autonomous_session_journey(page, stack, screenshots):
     before_kill = list(Message.objects.filter(focus_group=session).values_list("sequence", flat=True))
     stack.manage(
         "from datetime import timedelta; from django.utils import timezone; "
-        "from focusgroups.autonomous import runs_reap; "
+        "from focusgroups.autonomous.runs import runs_reap; "
         "print(runs_reap(now=timezone.now() + timedelta(seconds=120)))"
     )
     expect(page.locator("#autopilot-status")).to_have_text("Interrupted")

@@ -12,9 +12,10 @@ import json
 import jsonschema
 import pytest
 
-from focusgroups import analysis, autonomous, live_themes
-from focusgroups import guide as guides
+from focusgroups.autonomous import turns as autonomous_turns
+from focusgroups.guide import services as guides
 from focusgroups.models import AutonomousRun
+from focusgroups.report import analysis, live_themes
 from llm.gateway import structured_output
 from llm.schema_faker import fake_instance
 from personas.models import Persona
@@ -142,8 +143,8 @@ def test_generated_emerging_themes_are_all_read(session):
 
 def test_generated_decisions_are_all_usable():
     labels = ["Priya Shah", "Tom Reed", "Ana Costa"]
-    schema = autonomous.decision_schema(labels)
+    schema = autonomous_turns.decision_schema(labels)
     reason = AutonomousRun._meta.get_field("next_reason")
     for _, _, data in answers(schema, seed="decision"):
-        assert data["next_speaker"] in labels and data["action"] in autonomous.ACTIONS
+        assert data["next_speaker"] in labels and data["action"] in autonomous_turns.ACTIONS
         reason.clean(data["reason"], None)  # fits the column it is shown from

@@ -5,8 +5,9 @@ import json
 import pytest
 from django.core.validators import MaxValueValidator, MinValueValidator
 
-from focusgroups import analysis, autonomous
-from focusgroups import guide as guides
+from focusgroups.autonomous import turns as autonomous_turns
+from focusgroups.guide import services as guides
+from focusgroups.report import analysis
 from llm.gateway import complete
 from llm.schemas import STRICT_UNSUPPORTED, field_schema, schema_fit, text_fit, wire_schema
 from personas.models import PROFILE_FIELDS, Persona
@@ -54,7 +55,7 @@ def test_other_schemas_carry_the_limits_their_readers_keep():
     assert theme["properties"]["title"]["maxLength"] == analysis.TITLE_MAX
     report = analysis.report_schema(sections=["S"], participant_ids=[1])["properties"]
     assert report["executive_summary"]["maxLength"] == analysis.SUMMARY_MAX
-    decision = autonomous.decision_schema(["A"])["properties"]
+    decision = autonomous_turns.decision_schema(["A"])["properties"]
     assert decision["reason"]["maxLength"] == 300
 
 

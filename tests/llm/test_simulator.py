@@ -14,9 +14,12 @@ from PIL import Image, ImageDraw
 
 from billing.services import credits_grant
 from cohorta.jobs.models import JobState
-from focusgroups import analysis, autonomous, discussion
-from focusgroups import guide as guides
+from focusgroups import conversation
+from focusgroups.autonomous import runs as autonomous
+from focusgroups.autonomous import turns as autonomous_turns
+from focusgroups.guide import services as guides
 from focusgroups.models import DiscussionGuide, FocusGroup, Message, MessageRole, Participant
+from focusgroups.report import analysis
 from llm import simulator_analysis
 from llm.gateway import complete
 from personas import generation
@@ -130,7 +133,7 @@ def turns(monkeypatch):
         done = []
         while queue and len(done) < limit:
             run_id, turn = queue.pop(0)
-            done.append(autonomous.turn_run(run_id=run_id, turn=turn))
+            done.append(autonomous_turns.turn_run(run_id=run_id, turn=turn))
         return done
 
     return drain
@@ -267,7 +270,7 @@ def test_answers_follow_each_persona_and_the_question(funded):
     for participant in session.participants.select_related("persona"):
         result = complete(
             feature="persona_response",
-            messages=discussion.build_persona_messages(
+            messages=conversation.build_persona_messages(
                 focus_group=session, persona=participant.persona, prompt_message=question
             ),
             user=funded,

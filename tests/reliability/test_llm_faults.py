@@ -24,7 +24,7 @@ import pytest
 from billing.models import CreditTransaction
 from billing.selectors import credits_balance, ledger_is_consistent
 from cohorta.core.models import get_app_settings
-from focusgroups.autonomous import decision_schema
+from focusgroups.autonomous.turns import decision_schema
 from focusgroups.models import (
     Answer,
     AnswerStatus,

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from billing.models import CreditTransaction
 from billing.selectors import credits_balance, ledger_is_consistent
-from focusgroups import autonomous
+from focusgroups.autonomous import runs as autonomous
 from focusgroups.models import AutonomousRun, FocusGroup, Message, MessageRole, RunEndReason, RunStatus
 from tests.integration.helpers import wait_until
 from tests.reliability.conftest import chat_responses, closing_turns, guide, make_session

@@ -10,7 +10,7 @@ from backoffice.services import credits_admin_change
 from billing.services import credits_grant
 from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError
-from focusgroups import guide as guides
+from focusgroups.guide import services as guides
 from focusgroups.models import FocusGroup, FocusGroupStatus
 from tests.focusgroups.factories import FocusGroupFactory
 

@@ -23,7 +23,7 @@ from cohorta.jobs.models import SLOT_STATES, Job, JobState
 from cohorta.jobs.registry import get_kind, kind_label
 from cohorta.jobs.services import job_transition, job_watch, jobs_dispatch
 from cohorta.jobs.tasks import run_job
-from focusgroups.autonomous import STALE_SECONDS, run_resume, runs_reap
+from focusgroups.autonomous.runs import STALE_SECONDS, run_resume, runs_reap
 from focusgroups.models import AutonomousRun, FocusGroupStatus, RunStatus
 
 logger = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ class Command(BaseCommand):
 
         active_runs = AutonomousRun.objects.filter(status__in=[RunStatus.RUNNING, RunStatus.STOPPING])
         if not all_running:
-            # The same rule as focusgroups.autonomous.runs_reap, which does the work.
+            # The same rule as focusgroups.autonomous.runs.runs_reap, which does the work.
             active_runs = active_runs.filter(
                 Q(claimed_turn__isnull=False, heartbeat_at__lt=now - timedelta(seconds=STALE_SECONDS))
                 | Q(claimed_turn__isnull=True, heartbeat_at__lt=now - timedelta(seconds=STALE_SECONDS * 8))

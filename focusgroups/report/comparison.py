@@ -6,9 +6,10 @@ from django.db import transaction
 from django.db.models import Avg, Count, Sum
 
 from cohorta.errors import ApplicationError
-from focusgroups.analysis import analysis_get
-from focusgroups.autonomous import _guide_sections, run_start
+from focusgroups.autonomous.runs import run_start
+from focusgroups.guide.services import guide_sections
 from focusgroups.models import Asset, DiscussionGuide, FocusGroup, FocusGroupStatus, Participant
+from focusgroups.report.analysis import analysis_get
 from usage.models import UsageEvent
 
 
@@ -24,7 +25,7 @@ def comparison_start(*, focus_group: FocusGroup, alias: str) -> FocusGroup:
         )
     if focus_group.status != FocusGroupStatus.ENDED:
         raise ApplicationError("Compare a session once it has ended.", code="not_ended", status_code=409)
-    if not _guide_sections(focus_group):
+    if not guide_sections(focus_group):
         raise ApplicationError(
             "Only a session with a discussion guide can be re-run.", code="no_guide", status_code=409
         )

@@ -4,8 +4,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from focusgroups import autonomous, discussion
 from focusgroups.access import get_focus_group_for_user
+from focusgroups.discussion import services as discussion
 from focusgroups.events import message_payload
 from focusgroups.models import Message
 
@@ -116,55 +116,3 @@ class TranscriptView(APIView):
                 "messages": _messages_after(focus_group, 0),
             }
         )
-
-
-RunSerializer = inline_serializer(
-    "AutonomousRun",
-    {
-        "id": serializers.IntegerField(),
-        "status": serializers.CharField(),
-        "end_reason": serializers.CharField(),
-        "end_reason_label": serializers.CharField(),
-        "notice": serializers.CharField(help_text="Why the run stopped or waits, and any refund; empty otherwise."),
-        "failed_turns": serializers.IntegerField(help_text="Turns that failed in a row (the provider not answering)."),
-        "retry_in_seconds": serializers.IntegerField(help_text="When the next attempt after a failed turn is due."),
-        "refunded_credits": serializers.IntegerField(),
-        "turns_done": serializers.IntegerField(),
-        "turn_budget": serializers.IntegerField(),
-        "section": serializers.IntegerField(),
-        "sections": serializers.IntegerField(),
-        "section_title": serializers.CharField(),
-        "next_speaker": serializers.CharField(),
-        "next_reason": serializers.CharField(),
-        "balance": serializers.ListField(child=serializers.DictField()),
-    },
-)
-
-
-class AutonomousActionSerializer(serializers.Serializer):
-    action = serializers.ChoiceField(choices=["start", "stop", "resume"])
-
-
-@extend_schema(tags=TAGS)
-class AutonomousView(APIView):
-    @extend_schema(responses=RunSerializer)
-    def get(self, request, fg_id: int):
-        """The latest autonomous run: status, progress through the guide, next speaker, speaking balance."""
-        focus_group = get_focus_group_for_user(request, fg_id)
-        run = focus_group.runs.first()
-        if run is None:
-            raise Http404
-        return Response(autonomous.run_payload(run))
-
-    @extend_schema(request=AutonomousActionSerializer, responses={202: RunSerializer})
-    def post(self, request, fg_id: int):
-        """Start (costs the run's credits once; starting again returns the same run), stop after the current
-        turn, or resume from the last saved turn."""
-        focus_group = get_focus_group_for_user(request, fg_id)
-        data = AutonomousActionSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        from focusgroups.views_discussion import _autonomous_action
-
-        run = _autonomous_action(focus_group, data.validated_data["action"])
-        run.refresh_from_db()
-        return Response(autonomous.run_payload(run), status=status.HTTP_202_ACCEPTED)

@@ -11,8 +11,8 @@ from rest_framework.views import APIView
 from cohorta.api.errors import error_body
 from cohorta.errors import ApplicationError
 from cohorta.jobs.serializers import JobSerializer
-from focusgroups import guide as guides
 from focusgroups.access import get_focus_group_for_user
+from focusgroups.guide import services as guides
 
 TAGS = ["focus groups"]
 

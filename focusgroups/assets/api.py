@@ -10,8 +10,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cohorta.jobs.serializers import JobSerializer
-from focusgroups import assets as asset_services
 from focusgroups.access import get_focus_group_for_user
+from focusgroups.assets import services as asset_services
 from focusgroups.models import Asset
 
 PREVIEW_CHARS = 400

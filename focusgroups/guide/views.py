@@ -12,8 +12,8 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from cohorta.errors import ApplicationError
-from focusgroups import guide as guides
 from focusgroups.access import get_focus_group_for_user
+from focusgroups.guide import services as guides
 from focusgroups.models import FocusGroup
 
 LIMITS = {

@@ -4,18 +4,24 @@ The page has three states: not analysed yet (a button), analysing (a progress ca
 that reloads the page when the job is over), and analysed (themes, report, stances, downloads). A
 re-run keeps showing the current analysis under its progress card until the new one replaces it."""
 
+from django.conf import settings
+from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError
 from cohorta.jobs.models import JobState
-from focusgroups import analysis as analyses
-from focusgroups import exports, report_charts
 from focusgroups.access import get_focus_group_for_user
 from focusgroups.models import FocusGroup
+from focusgroups.report import analysis as analyses
+from focusgroups.report import charts as report_charts
+from focusgroups.report import exports
+from focusgroups.report.comparison import comparison_columns, comparison_start
+from focusgroups.responses import error_response
 
 SENTIMENT_BADGES = {"positive": "text-bg-success", "mixed": "text-bg-warning", "negative": "text-bg-danger"}
 STANCE_BADGES = {
@@ -112,3 +118,28 @@ def export(request: HttpRequest, fg_id: int, kind: str) -> HttpResponse:
         return exports.export_response(focus_group=focus_group, kind=kind)
     except ApplicationError as exc:
         raise Http404(exc.message) from None
+
+
+@login_required
+def compare(request: HttpRequest, fg_id: int) -> HttpResponse:
+    """GET: the original session and its re-runs side by side. POST: re-run on another model alias."""
+    focus_group = get_focus_group_for_user(request, fg_id)
+    if request.method == "POST":
+        try:
+            copy = comparison_start(focus_group=focus_group, alias=request.POST.get("alias", ""))
+        except ApplicationError as exc:
+            return error_response(request, focus_group, exc)
+        flash.info(request, f"Re-running the guide on “{copy.model_alias}”: it runs like any autonomous session.")
+        return redirect("focusgroups:detail", fg_id=copy.pk)
+    original = focus_group.compare_of or focus_group
+    default_alias = settings.LLM_FEATURES["persona_response"]
+    context = {
+        "focus_group": focus_group,
+        "tab": "compare",
+        "columns": comparison_columns(focus_group=focus_group),
+        "aliases": [alias for alias in settings.LLM_MODELS if alias != (original.model_alias or default_alias)],
+        "models": settings.LLM_MODELS,
+        "original": original,
+        "run_cost": get_app_settings().session_run_credit_cost,
+    }
+    return render(request, "focusgroups/compare.html", context)

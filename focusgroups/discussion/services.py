@@ -1,5 +1,6 @@
-"""The moderated discussion: researcher messages, parallel persona answers,
-retries, the rolling context window, and session status.
+"""The moderated discussion: researcher messages, @mentions, parallel persona answers, retries,
+and session status. The persona prompt, the answer call and the rolling summary it shares with
+autonomous mode are in ``focusgroups/conversation.py``.
 
 A round: the researcher's message is saved (with the next sequence number)
 together with one pending ``Answer`` per addressed participant; after commit
@@ -10,79 +11,39 @@ so nothing half-written is ever stored."""
 
 import logging
 import re
-import unicodedata
 
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from cohorta.errors import ApplicationError
-from focusgroups import events, live_themes
+from focusgroups import conversation, events, tasks
 from focusgroups.models import (
     Answer,
     AnswerStatus,
+    AutonomousRun,
     FocusGroup,
     FocusGroupStatus,
     Message,
     MessageRole,
     MessageStatus,
     Participant,
+    RunEndReason,
+    RunStatus,
 )
+from focusgroups.names import HONORIFICS, fold, given_name, name_words
+from focusgroups.report import analysis, live_themes
 from llm.errors import LLMError
-from llm.gateway import complete
-from llm.prompts import fence, render_prompt
 from usage.quotas import quota_check
 
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 4000
-# Rolling context: the last WINDOW_MESSAGES turns verbatim (within WINDOW_CHARS), a summary of the rest.
-WINDOW_MESSAGES = 24
-WINDOW_CHARS = 12_000
-SUMMARY_EVERY = 12  # summarise once this many turns have fallen out of the window
-ASSET_CHARS = 3000
-ASSETS_TOTAL_CHARS = 12_000
 # "@" then a name: letters in any script, digits, and the dots, hyphens and apostrophes inside names.
 _MENTION = re.compile(r"(?<![\w@])@([^\W_][\w.'’-]*)")
 
 
-def next_sequence(focus_group_id: int) -> int:
-    """The session's next message number. The UPDATE locks the row until commit,
-    so concurrent writers get distinct, gap-free numbers."""
-    with transaction.atomic():
-        return reserve_sequences(focus_group_id, 1)
-
-
-def reserve_sequences(focus_group_id: int, count: int) -> int:
-    """Reserve ``count`` consecutive message numbers and return the first; call it inside the
-    transaction that saves the messages (the row stays locked until it commits)."""
-    assert transaction.get_connection().in_atomic_block, "reserve message numbers inside a transaction"
-    FocusGroup.objects.filter(pk=focus_group_id).update(last_sequence=F("last_sequence") + count)
-    last = FocusGroup.objects.filter(pk=focus_group_id).values_list("last_sequence", flat=True).get()
-    return last - count + 1
-
-
-# Honorifics are not what anyone is called by: "Dr. Sarah Jones" is @Sarah.
-_TITLES = {"dr", "mr", "mrs", "ms", "mx", "miss", "prof", "sir", "dame", "rev", "fr", "lord", "lady", "capt"}
 _HANDLE_DROP = re.compile(r"[^\w'’-]|_")  # keep letters (any script), digits, hyphens, apostrophes
-
-
-def _fold(text: str) -> str:
-    """A name as matching sees it: no case, no accents, no punctuation ("Zoë O'Brien" → "zoeobrien")."""
-    return "".join(c for c in unicodedata.normalize("NFKD", text) if c.isalnum()).casefold()
-
-
-def _name_words(name: str) -> list[str]:
-    return [word for word in name.split() if _fold(word)]
-
-
-def given_name(name: str) -> str:
-    """What the persona is called by: the first word of the name that is not a title."""
-    words = _name_words(name)
-    for word in words:
-        if _fold(word) not in _TITLES:
-            return word.strip(".,")
-    return (words[0] if words else name).strip(".,")
 
 
 def _handle_text(text: str) -> str:
@@ -95,17 +56,17 @@ def mention_handles(participants: list[Participant]) -> dict[int, str]:
     Every handle is one token parse_mentions reads back to exactly that participant."""
     given = {p.pk: _handle_text(given_name(p.persona.name)) or f"P{p.position + 1}" for p in participants}
     full = {
-        p.pk: "".join(_handle_text(w) for w in _name_words(p.persona.name) if _fold(w) not in _TITLES) or given[p.pk]
+        p.pk: "".join(_handle_text(w) for w in name_words(p.persona.name) if fold(w) not in HONORIFICS) or given[p.pk]
         for p in participants
     }
     handles: dict[int, str] = {}
     for participant in participants:
         first = given[participant.pk]
-        if sum(_fold(first) == _fold(given[p.pk]) for p in participants) == 1:
+        if sum(fold(first) == fold(given[p.pk]) for p in participants) == 1:
             handles[participant.pk] = first
             continue
         whole = full[participant.pk]
-        namesakes = [p.pk for p in participants if _fold(full[p.pk]) == _fold(whole)]
+        namesakes = [p.pk for p in participants if fold(full[p.pk]) == fold(whole)]
         handles[participant.pk] = whole if len(namesakes) == 1 else f"{whole}{namesakes.index(participant.pk) + 1}"
     return handles
 
@@ -123,12 +84,12 @@ def _mention_lookup(participants: list[Participant]) -> list[dict[str, list[Part
     by_handle: dict[str, list[Participant]] = {}
     by_name: dict[str, list[Participant]] = {}
     for participant in participants:
-        by_handle.setdefault(_fold(handles[participant.pk]), []).append(participant)
-        words = _name_words(participant.persona.name)
-        untitled = [w for w in words if _fold(w) not in _TITLES] or words
+        by_handle.setdefault(fold(handles[participant.pk]), []).append(participant)
+        words = name_words(participant.persona.name)
+        untitled = [w for w in words if fold(w) not in HONORIFICS] or words
         names = {participant.persona.name, " ".join(untitled), given_name(participant.persona.name)}
         names.update(words[:1] + untitled[:1] + untitled[-1:])
-        for key in {_fold(name) for name in names} - {""}:
+        for key in {fold(name) for name in names} - {""}:
             by_name.setdefault(key, []).append(participant)
     return [by_handle, by_name]
 
@@ -153,10 +114,10 @@ def parse_mentions(text: str, participants: list[Participant]) -> list[Participa
     for token in _MENTION.findall(text):
         matches = next(
             (
-                table[_fold(candidate)]
+                table[fold(candidate)]
                 for candidate in _mention_candidates(token)
                 for table in tables
-                if _fold(candidate) in table
+                if fold(candidate) in table
             ),
             [],
         )
@@ -180,20 +141,6 @@ def parse_mentions(text: str, participants: list[Participant]) -> list[Participa
     return found
 
 
-def _check_can_post(focus_group: FocusGroup) -> None:
-    if focus_group.archived:
-        raise ApplicationError(
-            "This session is archived. Restore it to continue the discussion.", code="archived", status_code=409
-        )
-    if focus_group.status == FocusGroupStatus.ENDED:
-        raise ApplicationError(
-            "This session has ended, so it takes no new messages. Reopen it for follow-up questions, or start a new "
-            "session.",
-            code="session_ended",
-            status_code=409,
-        )
-
-
 def _clean_text(text: str) -> str:
     text = (text or "").strip()
     if not text:
@@ -212,16 +159,15 @@ def _clean_text(text: str) -> str:
     return text
 
 
-def _enqueue_answers(answer_ids: list[str]) -> None:
-    from focusgroups.tasks import generate_answer
-
+def answers_enqueue(answer_ids: list[str]) -> None:
+    """One task per answer on the LLM queue, so the personas answer in parallel (call after commit)."""
     for answer_id in answer_ids:
-        generate_answer.apply_async((answer_id,))
+        tasks.generate_answer.apply_async((answer_id,))
 
 
 def message_post(*, focus_group: FocusGroup, text: str) -> tuple[Message, list[Answer]]:
     """Save the researcher's message and start one answer per addressed participant."""
-    _check_can_post(focus_group)
+    conversation.check_can_post(focus_group)
     text = _clean_text(text)
     participants = list(focus_group.participants.select_related("persona"))
     if len(participants) < 2:
@@ -236,7 +182,7 @@ def message_post(*, focus_group: FocusGroup, text: str) -> tuple[Message, list[A
         with transaction.atomic():
             message = Message.objects.create(
                 focus_group=focus_group,
-                sequence=next_sequence(focus_group.pk),
+                sequence=conversation.next_sequence(focus_group.pk),
                 role=MessageRole.RESEARCHER,
                 speaker_name="Researcher",
                 content=text,
@@ -248,7 +194,7 @@ def message_post(*, focus_group: FocusGroup, text: str) -> tuple[Message, list[A
     # Refuse before saving anything when the budget is already spent.
     quota_check(user=focus_group.owner, focus_group_id=focus_group.pk, focus_group_cap_usd=focus_group.cost_cap_usd)
     with transaction.atomic():
-        sequence = next_sequence(focus_group.pk)
+        sequence = conversation.next_sequence(focus_group.pk)
         message = Message.objects.create(
             focus_group=focus_group,
             sequence=sequence,
@@ -266,14 +212,14 @@ def message_post(*, focus_group: FocusGroup, text: str) -> tuple[Message, list[A
             events.publish_status_on_commit(focus_group)
         events.publish_message_on_commit(message)
         answer_ids = [str(a.pk) for a in answers]
-        transaction.on_commit(lambda: _enqueue_answers(answer_ids))
+        transaction.on_commit(lambda: answers_enqueue(answer_ids))
         focus_group_id = focus_group.pk
-        transaction.on_commit(lambda: _enqueue_summary(focus_group_id))
+        transaction.on_commit(lambda: conversation.summary_enqueue(focus_group_id))
     return message, answers
 
 
 def answer_retry(*, focus_group: FocusGroup, message: Message) -> Answer:
-    _check_can_post(focus_group)
+    conversation.check_can_post(focus_group)
     if (
         message.focus_group_id != focus_group.pk
         or message.role != MessageRole.PERSONA
@@ -294,7 +240,7 @@ def answer_retry(*, focus_group: FocusGroup, message: Message) -> Answer:
             retry_of=message,
         )
         answer_id = str(answer.pk)
-        transaction.on_commit(lambda: _enqueue_answers([answer_id]))
+        transaction.on_commit(lambda: answers_enqueue([answer_id]))
     return answer
 
 
@@ -326,8 +272,6 @@ def focus_group_set_status(*, focus_group: FocusGroup, status: str) -> FocusGrou
 
 def _on_session_end(focus_group: FocusGroup) -> None:
     """A run still going stops with "ended by the researcher"; then the analysis starts."""
-    from focusgroups.models import AutonomousRun, RunEndReason, RunStatus
-
     AutonomousRun.objects.filter(
         focus_group=focus_group,
         status__in=[RunStatus.RUNNING, RunStatus.STOPPING, RunStatus.PAUSED, RunStatus.INTERRUPTED],
@@ -335,11 +279,7 @@ def _on_session_end(focus_group: FocusGroup) -> None:
 
     def analyse():
         try:
-            from focusgroups.analysis import analysis_on_session_end
-        except ImportError:  # analysis not installed in this build
-            return
-        try:
-            analysis_on_session_end(FocusGroup.objects.get(pk=focus_group.pk))
+            analysis.analysis_on_session_end(FocusGroup.objects.get(pk=focus_group.pk))
         except Exception:  # the session has ended either way; analysis can be re-run from the report page
             logger.exception("Could not start the analysis of focus group %s", focus_group.pk)
 
@@ -349,62 +289,9 @@ def _on_session_end(focus_group: FocusGroup) -> None:
 # --- answering ---------------------------------------------------------------------------
 
 
-def _transcript_line(message: Message) -> str:
-    who = "Moderator" if message.role in (MessageRole.RESEARCHER, MessageRole.MODERATOR) else message.speaker_name
-    return f"{who}: {message.content}"
-
-
-def build_persona_messages(
-    *, focus_group: FocusGroup, persona, prompt_message: Message, participants: list[Participant] | None = None
-) -> list[dict]:
-    """System prompt (who you are, the session, fenced assets) plus a bounded window of the talk."""
-    if participants is None:
-        participants = list(focus_group.participants.select_related("persona"))
-    others = [p.persona.name for p in participants if p.persona_id != persona.pk]
-    assets, budget = [], ASSETS_TOTAL_CHARS
-    for asset in focus_group.assets.all():
-        text = (asset.reference_text or "")[: min(ASSET_CHARS, budget)]
-        if not text:
-            continue
-        assets.append(fence(f"material shown to the group: {asset.filename}", text))
-        budget -= len(text)
-        if budget <= 0:
-            break
-    system = render_prompt(
-        "focusgroups:persona_system",
-        {"persona": persona, "focus_group": focus_group, "others": others, "assets": assets},
-    )
-    window = list(
-        Message.objects.filter(
-            focus_group=focus_group,
-            sequence__gt=focus_group.summary_through,
-            sequence__lt=prompt_message.sequence,
-            status=MessageStatus.COMPLETE,
-        ).order_by("-sequence")[:WINDOW_MESSAGES]
-    )
-    lines, used = [], 0
-    for message in window:  # newest first, so the budget keeps the most recent turns
-        line = _transcript_line(message)
-        if used + len(line) > WINDOW_CHARS:
-            break
-        lines.append(line)
-        used += len(line)
-    turn = render_prompt(
-        "focusgroups:persona_turn",
-        {
-            "summary": focus_group.summary,
-            "transcript": "\n".join(reversed(lines)),
-            "question": prompt_message.content,
-            "addressed": persona.pk in (prompt_message.mentions or []),
-            "name": given_name(persona.name),
-        },
-    )
-    return [{"role": "system", "content": system}, {"role": "user", "content": turn}]
-
-
 def _save_answer(answer: Answer, *, content: str = "", status: str, error: str = "", simulated=False) -> Message:
     with transaction.atomic():
-        sequence = next_sequence(answer.focus_group_id)
+        sequence = conversation.next_sequence(answer.focus_group_id)
         message = Message.objects.create(
             focus_group_id=answer.focus_group_id,
             sequence=sequence,
@@ -440,24 +327,9 @@ def answer_generate(*, answer_id) -> Message | None:
         return None  # a duplicate delivery, or already answered
     answer = Answer.objects.select_related("focus_group__owner", "persona", "prompt_message").get(pk=answer_id)
     focus_group, persona = answer.focus_group, answer.persona
-    events.publish_typing(focus_group.pk, answer_id=answer.pk, persona_id=persona.pk, name=persona.name)
     try:
-        result = complete(
-            feature="persona_response",
-            messages=build_persona_messages(
-                focus_group=focus_group, persona=persona, prompt_message=answer.prompt_message
-            ),
-            alias=focus_group.model_alias or None,
-            user=focus_group.owner,
-            focus_group_id=focus_group.pk,
-            persona_id=persona.pk,
-            focus_group_cap_usd=focus_group.cost_cap_usd,
-            stream_to=lambda delta: events.publish_delta(
-                focus_group.pk, answer_id=answer.pk, persona_id=persona.pk, delta=delta
-            ),
-            on_retry=lambda: events.publish_reset(focus_group.pk, answer_id=answer.pk),
-            max_tokens=600,
-            require_complete=True,  # an answer cut at the token limit is never saved as complete
+        result = conversation.persona_answer(
+            focus_group=focus_group, persona=persona, prompt_message=answer.prompt_message, answer_id=answer.pk
         )
     except (LLMError, ApplicationError) as exc:
         return _save_answer(answer, status=MessageStatus.FAILED, error=exc.message)
@@ -472,60 +344,3 @@ def answer_generate(*, answer_id) -> Message | None:
     if not text:
         return _save_answer(answer, status=MessageStatus.FAILED, error="The AI returned an empty answer. Try again.")
     return _save_answer(answer, content=text, status=MessageStatus.COMPLETE, simulated=result.simulated)
-
-
-# --- rolling summary -----------------------------------------------------------------------
-
-
-def _enqueue_summary(focus_group_id: int) -> None:
-    from focusgroups.tasks import refresh_summary
-
-    refresh_summary.apply_async((focus_group_id,))
-
-
-def summary_due(*, last_sequence: int, summary_through: int) -> bool:
-    """Enough turns have left the prompt window to fold them into the summary."""
-    return last_sequence - WINDOW_MESSAGES - summary_through >= SUMMARY_EVERY
-
-
-def summary_refresh(*, focus_group_id: int) -> bool:
-    """Fold turns that have left the window into the running summary. Bounded: the summary
-    replaces them in every prompt, so prompt size stops growing with the session."""
-    focus_group = FocusGroup.objects.select_related("owner").get(pk=focus_group_id)
-    if not summary_due(last_sequence=focus_group.last_sequence, summary_through=focus_group.summary_through):
-        return False
-    cutoff = focus_group.last_sequence - WINDOW_MESSAGES
-    old = list(
-        Message.objects.filter(
-            focus_group=focus_group,
-            sequence__gt=focus_group.summary_through,
-            sequence__lte=cutoff,
-            status=MessageStatus.COMPLETE,
-        ).order_by("sequence")
-    )
-    transcript = "\n".join(_transcript_line(m) for m in old)[-40_000:]
-    try:
-        result = complete(
-            feature="summary",
-            messages=[
-                {
-                    "role": "user",
-                    "content": render_prompt(
-                        "focusgroups:summary",
-                        {"previous": focus_group.summary, "transcript": transcript, "max_words": 300},
-                    ),
-                }
-            ],
-            user=focus_group.owner,
-            focus_group_id=focus_group.pk,
-            focus_group_cap_usd=focus_group.cost_cap_usd,
-            max_tokens=700,
-        )
-    except (LLMError, ApplicationError) as exc:
-        logger.warning("Summary for focus group %s not refreshed: %s", focus_group_id, exc.message)
-        return False
-    # Only move forward: a slower concurrent refresh must not overwrite a newer summary.
-    FocusGroup.objects.filter(pk=focus_group_id, summary_through__lt=cutoff).update(
-        summary=result.text.strip()[:6000], summary_through=cutoff
-    )
-    return True

@@ -6,7 +6,7 @@ Free (no credits), but every call is metered like any other (usage events, quota
 from cohorta.errors import ApplicationError
 from cohorta.jobs.errors import JobFailure
 from cohorta.jobs.registry import job_kind
-from focusgroups import guide as guides
+from focusgroups.guide import services as guides
 from focusgroups.models import FocusGroup
 from llm.errors import LLMError
 from llm.gateway import complete

@@ -18,14 +18,13 @@ Once the final analysis covers the session, the page links to its themes instead
 
 import logging
 
-from celery import shared_task
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError
-from focusgroups import analysis, events
+from focusgroups import events, tasks
 from focusgroups.models import (
     AutonomousRun,
     FocusGroup,
@@ -36,6 +35,7 @@ from focusgroups.models import (
     RunEndReason,
     RunStatus,
 )
+from focusgroups.report import analysis
 from llm.errors import LLMError
 from llm.gateway import complete
 from llm.prompts import fence, render_prompt
@@ -176,7 +176,7 @@ def live_themes_enqueue_on_commit(focus_group_id: int) -> None:
         try:
             mark = due_mark(answers=answers_count(focus_group_id), every=every_turns())
             if mark and mark > _claimed(focus_group_id):
-                refresh_live_themes.apply_async((focus_group_id,))
+                tasks.refresh_live_themes.apply_async((focus_group_id,))
         except Exception:  # emerging themes are a nicety: the discussion goes on without them
             logger.exception("Could not start the emerging themes of focus group %s", focus_group_id)
 
@@ -253,13 +253,6 @@ def live_themes_refresh(*, focus_group_id: int) -> str:
         row.refresh_from_db()
         events.publish_live_themes_on_commit(focus_group_id, live_themes_payload(row))
     return "saved"
-
-
-@shared_task(name="focusgroups.tasks.refresh_live_themes")
-def refresh_live_themes(focus_group_id: int) -> str:
-    # Defined beside its enqueuer (and re-exported by focusgroups.tasks): the engine modules that enqueue it
-    # are imported by focusgroups.tasks themselves.
-    return live_themes_refresh(focus_group_id=focus_group_id)
 
 
 # --- reading ---------------------------------------------------------------------------------

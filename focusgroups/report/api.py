@@ -11,9 +11,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cohorta.jobs.serializers import JobSerializer
-from focusgroups import analysis as analyses
-from focusgroups import exports, live_themes
 from focusgroups.access import get_focus_group_for_user
+from focusgroups.report import analysis as analyses
+from focusgroups.report import exports, live_themes
 
 TAGS = ["focus groups"]
 

@@ -20,11 +20,11 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from cohorta.errors import ApplicationError
-from focusgroups import analysis as analyses
-from focusgroups import report_charts
-from focusgroups.guide import guide_get
+from focusgroups.guide.services import guide_get
 from focusgroups.markdown import md_cell, md_inline, md_text
 from focusgroups.models import FocusGroup, Message, MessageStatus
+from focusgroups.report import analysis as analyses
+from focusgroups.report import charts as report_charts
 from usage.models import UsageEvent, UsageStatus
 
 EXPORT_VERSION = 1

@@ -14,8 +14,8 @@ The Report page draws them with Chart.js (``static/js/report-charts.js``, from `
 that print and serve readers without the picture; the Word and Markdown downloads carry the tables.
 """
 
-from focusgroups import analysis
 from focusgroups.models import FocusGroup, Message, MessageRole, MessageStatus
+from focusgroups.report import analysis
 
 SENTIMENT_LABELS = {"positive": "Positive", "mixed": "Mixed", "negative": "Negative"}
 # A quote's sentiment, in the order the bars stack: from positive to negative.

@@ -42,7 +42,7 @@ from cohorta.errors import ApplicationError
 from cohorta.jobs.models import ACTIVE_STATES, Job, JobState
 from cohorta.jobs.selectors import jobs_for_target
 from cohorta.jobs.services import job_create
-from focusgroups.guide import guide_get
+from focusgroups.guide.services import guide_get
 from focusgroups.models import FocusGroup, Message, MessageRole, MessageStatus
 from personas.models import Persona
 

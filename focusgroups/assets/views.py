@@ -9,8 +9,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from cohorta.errors import ApplicationError
-from focusgroups import assets as asset_services
 from focusgroups.access import get_focus_group_for_user
+from focusgroups.assets import services as asset_services
 from focusgroups.models import Asset, AssetKind, FocusGroup
 
 PREVIEW_CHARS = 400

@@ -15,8 +15,8 @@ from django.utils import timezone
 from cohorta.errors import ApplicationError
 from cohorta.jobs.errors import JobFailure
 from cohorta.jobs.registry import job_kind
-from focusgroups import analysis
 from focusgroups.models import FocusGroup
+from focusgroups.report import analysis
 from llm.errors import LLMError
 from llm.gateway import complete
 from llm.prompts import fence, render_prompt

@@ -529,3 +529,10 @@ def guide_to_markdown(guide: DiscussionGuide) -> str:
             lines.append(f"{index}. {md_inline(question.get('text'))}")
             lines += [f"    - {md_inline(probe)}" for probe in question.get("probes") or []]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def guide_sections(focus_group: FocusGroup) -> list[dict]:
+    """The guide's sections that have questions: what autonomous mode works through."""
+    guide = getattr(focus_group, "guide", None)
+    data = guide.data if guide is not None else {}
+    return [s for s in (data or {}).get("sections", []) if s.get("questions")]
