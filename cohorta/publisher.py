@@ -76,7 +76,7 @@ def coalesce(batch: list[tuple]) -> list[tuple]:
     return merged
 
 
-def _ensure_started() -> asyncio.AbstractEventLoop:
+def publisher_start() -> asyncio.AbstractEventLoop:
     loop = _state["loop"]
     if loop is not None and _state["thread"].is_alive():
         return loop
@@ -105,7 +105,7 @@ def flush() -> None:
 
 def publish(group: str | None, event: dict, *, wait: bool = False) -> None:
     """Queue ``event`` for ``group``. With ``wait``, block until it was handed to the layer."""
-    loop = _ensure_started()
+    loop = publisher_start()
     done = threading.Event() if wait else None
     loop.call_soon_threadsafe(_state["queue"].put_nowait, (group, event, done))
     if done is not None:

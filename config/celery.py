@@ -24,8 +24,9 @@ app.autodiscover_tasks()
 def warm_up(**kwargs) -> None:
     """Load what the first LLM task would otherwise pay for: the tokenizer tables,
     the provider client and the event publisher."""
-    from cohorta.publisher import _ensure_started
-    from llm.providers import get_provider
+    # Imported here because this module loads with the settings, before Django's apps are ready.
+    from cohorta.publisher import publisher_start
+    from llm.gateway import get_provider
     from llm.tokens import count_tokens
 
     # Many threads stream tokens while one publishes them; a shorter GIL switch
@@ -35,7 +36,7 @@ def warm_up(**kwargs) -> None:
     provider = get_provider()
     if hasattr(provider, "client"):
         provider.client()
-    _ensure_started()
+    publisher_start()
     # Everything loaded so far (Django, the apps, the SDKs) lives as long as the worker: keep it out of
     # the collector's full passes, which otherwise walk it all while every thread waits.
     gc.collect()

@@ -32,8 +32,9 @@ from tenacity import RetryCallState, Retrying, stop_after_attempt
 from cohorta.secrets import scrub
 from llm import errors
 from llm.embedders import EmbeddingRequest, get_embedder
-from llm.providers import ProviderRequest, ProviderResponse, get_provider
+from llm.providers import OpenAIProvider, ProviderRequest, ProviderResponse
 from llm.schemas import schema_fit, wire_schema
+from llm.simulator import SimulatedProvider
 from llm.tokens import count_message_tokens, count_tokens
 from usage.models import UsageEvent, UsageSource, UsageStatus
 from usage.quotas import quota_check
@@ -113,6 +114,13 @@ class DeltaBatcher:
             text, self.pending = "".join(self.pending), []
             self.last_sent = time.monotonic() if now is None else now
             self.sink(text)
+
+
+def get_provider() -> OpenAIProvider | SimulatedProvider:
+    """The configured provider: the OpenAI-compatible endpoint, or the offline simulator."""
+    if settings.LLM_SIMULATED:
+        return SimulatedProvider()
+    return OpenAIProvider()
 
 
 def model_for(feature: str, alias: str | None = None) -> tuple[str, str]:

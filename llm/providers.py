@@ -201,11 +201,3 @@ class OpenAIProvider:
             model=request.model,
             request_id=request_id,
         )
-
-
-def get_provider():
-    if settings.LLM_SIMULATED:
-        from llm.simulator import SimulatedProvider
-
-        return SimulatedProvider()
-    return OpenAIProvider()

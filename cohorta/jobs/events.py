@@ -1,5 +1,7 @@
 """Job events pushed to the owner's websocket group ``user.<id>``."""
 
+from cohorta.jobs.models import Job
+from cohorta.jobs.serializers import JobSerializer
 from cohorta.publisher import publish
 
 
@@ -8,15 +10,11 @@ def user_group(user_id) -> str:
 
 
 def job_payload(job) -> dict:
-    from cohorta.jobs.serializers import JobSerializer
-
     return dict(JobSerializer(job).data)
 
 
 def publish_job_update(job_id) -> None:
     """Send the job's current state to its owner. Best effort: the row is the truth."""
-    from cohorta.jobs.models import Job
-
     job = Job.objects.filter(pk=job_id).first()
     if job is None:
         return

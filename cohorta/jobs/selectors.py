@@ -3,6 +3,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import timedelta
 
+from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
 from cohorta.jobs.models import ACTIVE_STATES, Job, JobState
@@ -83,8 +84,6 @@ def jobs_for_panel(*, user, hidden_ids: Iterable[str] = (), limit: int = 5, now=
 
 def jobs_for_target(*, target, kind: str):
     """Jobs of ``kind`` working on ``target`` (for its owner), any state."""
-    from django.contrib.contenttypes.models import ContentType
-
     return Job.objects.filter(
         owner_id=target.owner_id,
         kind=kind,

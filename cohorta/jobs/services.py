@@ -13,7 +13,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from cohorta.jobs import events
+from cohorta.jobs import events, tasks
 from cohorta.jobs.errors import IllegalJobTransition, JobCancelled, JobFailure
 from cohorta.jobs.models import ACTIVE_STATES, SLOT_STATES, Job, JobState, sources_of
 from cohorta.jobs.registry import HANDED_OFF, get_kind
@@ -81,8 +81,6 @@ def job_create(
 
 def jobs_dispatch(*, owner_id) -> list[Job]:
     """Queue the owner's oldest pending jobs while they have free slots."""
-    from cohorta.jobs.tasks import run_job
-
     queued: list[Job] = []
     with transaction.atomic():
         # Locking the owner's row serialises dispatch per user across processes
@@ -97,7 +95,7 @@ def jobs_dispatch(*, owner_id) -> list[Job]:
         for job in queued:
             queue = get_kind(job.kind).queue
             job_id = str(job.pk)
-            transaction.on_commit(lambda job_id=job_id, queue=queue: run_job.apply_async((job_id,), queue=queue))
+            transaction.on_commit(lambda job_id=job_id, queue=queue: tasks.run_job.apply_async((job_id,), queue=queue))
     return queued
 
 

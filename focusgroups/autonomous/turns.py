@@ -27,15 +27,8 @@ from django.utils import timezone
 from cohorta.core.models import get_app_settings
 from cohorta.errors import InsufficientCredits, QuotaExceeded
 from focusgroups import conversation, events
+from focusgroups.autonomous import runs
 from focusgroups.autonomous.position import advance, position, question_floor, question_target, section_budget
-from focusgroups.autonomous.runs import (
-    enqueue_turn_on_commit,
-    pause,
-    pause_for_provider,
-    persona_names,
-    publish_run_on_commit,
-    run_end,
-)
 from focusgroups.guide.services import guide_sections
 from focusgroups.models import (
     AutonomousRun,
@@ -121,13 +114,13 @@ def retry_delay(failed_in_a_row: int) -> int:
 def _take_turn(run: AutonomousRun, turn: int) -> str:
     focus_group = run.focus_group
     participants = list(focus_group.participants.select_related("persona"))
-    names = persona_names(participants)
+    names = runs.persona_names(participants)
     sections = guide_sections(focus_group)
     if run.turns_done >= run.turn_budget:
-        run_end(run=run, reason=RunEndReason.TURN_BUDGET)
+        runs.run_end(run=run, reason=RunEndReason.TURN_BUDGET)
         return "ended"
     if run.section_index >= len(sections):
-        run_end(run=run, reason=RunEndReason.GUIDE_DONE)
+        runs.run_end(run=run, reason=RunEndReason.GUIDE_DONE)
         return "ended"
     # What the researcher said that the moderator has not seen yet. Numbered by when it was posted, so an
     # interjection made during a turn sits *before* that turn's messages: go by what was seen, not by order.
@@ -141,7 +134,9 @@ def _take_turn(run: AutonomousRun, turn: int) -> str:
     try:
         decision = _balance(_decide(run, focus_group, participants, sections, interjection), run, participants)
     except QuotaExceeded as exc:
-        run_end(run=run, reason=RunEndReason.SESSION_CAP if exc.code == "session_cap_reached" else RunEndReason.QUOTA)
+        runs.run_end(
+            run=run, reason=RunEndReason.SESSION_CAP if exc.code == "session_cap_reached" else RunEndReason.QUOTA
+        )
         return "ended"
     except PROVIDER_DOWN as exc:
         return _turn_failed(run, turn, _fallback_speaker(run, participants, avoid=_avoid(run)), exc.message)
@@ -149,7 +144,7 @@ def _take_turn(run: AutonomousRun, turn: int) -> str:
     speaker = decision["speaker"]
     AutonomousRun.objects.filter(pk=run.pk).update(next_speaker=speaker, next_reason=decision["reason"][:300])
     run.next_speaker, run.next_reason = speaker, decision["reason"][:300]
-    publish_run_on_commit(run, sections=sections, names=names)
+    runs.publish_run_on_commit(run, sections=sections, names=names)
     # A wrap-up ends the run only once the guide's last question has had a turn (or the budget is all but
     # spent): a model that wants to close early must not skip the rest of the guide.
     floor = question_floor(run, sections)
@@ -182,7 +177,7 @@ def _take_turn(run: AutonomousRun, turn: int) -> str:
             names=names,
             seen_through=seen_through,
         )
-        run_end(run=AutonomousRun.objects.get(pk=run.pk), reason=RunEndReason.GUIDE_DONE)
+        runs.run_end(run=AutonomousRun.objects.get(pk=run.pk), reason=RunEndReason.GUIDE_DONE)
         return "ended"
     moderator_text = _moderator_line(decision, question, following, run.opened)
     # The persona answers the moderator's line (or the last point), streamed like a moderated answer.
@@ -208,7 +203,9 @@ def _take_turn(run: AutonomousRun, turn: int) -> str:
             raise LLMError("The AI returned an empty answer.")
     except QuotaExceeded as exc:
         AutonomousRun.objects.filter(pk=run.pk).update(claimed_turn=None)
-        run_end(run=run, reason=RunEndReason.SESSION_CAP if exc.code == "session_cap_reached" else RunEndReason.QUOTA)
+        runs.run_end(
+            run=run, reason=RunEndReason.SESSION_CAP if exc.code == "session_cap_reached" else RunEndReason.QUOTA
+        )
         return "ended"
     except LLMError as exc:
         return _turn_failed(run, turn, speaker, exc.message)
@@ -384,7 +381,7 @@ def _turn_failed(run: AutonomousRun, turn: int, speaker, error: str) -> str:
     key = str(speaker.pk)
     missed = {**(run.missed_turns or {}), key: (run.missed_turns or {}).get(key, 0) + 1}
     if failed >= get_app_settings().autonomous_failed_turns_to_pause:
-        return pause_for_provider(run, turn, failed=failed, missed=missed, speaker=speaker, error=error)
+        return runs.pause_for_provider(run, turn, failed=failed, missed=missed, speaker=speaker, error=error)
     delay = retry_delay(failed)
     logger.warning("Run %s: turn %s failed (%s); trying again in %ss", run.pk, turn, error, delay)
     with transaction.atomic():
@@ -400,13 +397,13 @@ def _turn_failed(run: AutonomousRun, turn: int, speaker, error: str) -> str:
         }
         mine = AutonomousRun.objects.filter(pk=run.pk, claimed_turn=turn)
         if mine.filter(status=RunStatus.RUNNING).update(**fields):
-            enqueue_turn_on_commit(run.pk, turn, countdown=delay)
+            runs.enqueue_turn_on_commit(run.pk, turn, countdown=delay)
         elif mine.filter(status=RunStatus.STOPPING).update(**fields):
-            pause(run)  # stopped during the failed turn: no next attempt
+            runs.pause(run)  # stopped during the failed turn: no next attempt
         else:
             return "not-claimed"  # reaped or ended meanwhile
         run.refresh_from_db()
-        publish_run_on_commit(run)
+        runs.publish_run_on_commit(run)
     return "retrying"
 
 
@@ -469,7 +466,7 @@ def _save_turn(
         locked.claimed_turn = None
         locked.heartbeat_at = timezone.now()
         locked.save()
-        publish_run_on_commit(locked, sections=sections, names=names)
+        runs.publish_run_on_commit(locked, sections=sections, names=names)
         # Long runs keep a bounded context: fold turns that left the window into the summary (a task
         # only when it is due: the summary the turn read may be behind, which only asks too early; and
         # only after an answer, the sign the provider is answering).
@@ -483,15 +480,15 @@ def _save_turn(
             if not guide_done:
                 # The last question's turns are spent: the run is over, no next turn is queued.
                 transaction.on_commit(
-                    lambda: run_end(run=AutonomousRun.objects.get(pk=locked.pk), reason=RunEndReason.GUIDE_DONE)
+                    lambda: runs.run_end(run=AutonomousRun.objects.get(pk=locked.pk), reason=RunEndReason.GUIDE_DONE)
                 )
             return
         if locked.turns_done >= locked.turn_budget:
             transaction.on_commit(
-                lambda: run_end(run=AutonomousRun.objects.get(pk=locked.pk), reason=RunEndReason.TURN_BUDGET)
+                lambda: runs.run_end(run=AutonomousRun.objects.get(pk=locked.pk), reason=RunEndReason.TURN_BUDGET)
             )
         elif locked.status == RunStatus.STOPPING:
-            pause(locked)
-            publish_run_on_commit(locked)
+            runs.pause(locked)
+            runs.publish_run_on_commit(locked)
         elif locked.status == RunStatus.RUNNING:
-            enqueue_turn_on_commit(locked.pk, locked.turns_done)
+            runs.enqueue_turn_on_commit(locked.pk, locked.turns_done)

@@ -18,11 +18,11 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 
 from cohorta.errors import ApplicationError
+from cohorta.jobs import tasks
 from cohorta.jobs.errors import IllegalJobTransition
 from cohorta.jobs.models import SLOT_STATES, Job, JobState
 from cohorta.jobs.registry import get_kind, kind_label
 from cohorta.jobs.services import job_transition, job_watch, jobs_dispatch
-from cohorta.jobs.tasks import run_job
 from focusgroups.autonomous.runs import STALE_SECONDS, run_resume, runs_reap
 from focusgroups.models import AutonomousRun, FocusGroupStatus, RunStatus
 
@@ -227,7 +227,7 @@ class Command(BaseCommand):
             if claimed:
                 queue = get_kind(job.kind).queue
                 job_id = str(job.pk)
-                transaction.on_commit(lambda: run_job.apply_async((job_id,), queue=queue))
+                transaction.on_commit(lambda: tasks.run_job.apply_async((job_id,), queue=queue))
         return claimed
 
     def interrupt_runs(self, *, now, all_running: bool) -> int:
