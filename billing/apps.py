@@ -7,6 +7,7 @@ class BillingConfig(AppConfig):
     verbose_name = "Billing"
 
     def ready(self) -> None:
+        # Imported here because signal receivers need the apps loaded (Django's app loading).
         from allauth.account.signals import user_signed_up
 
         from billing import receivers

@@ -6,6 +6,8 @@ the law lets us keep the rows for accounting, but not who they belonged to. Thes
 functions change ``user_email`` and nothing else, and only for one user's rows.
 """
 
+from django.apps import apps
+
 from billing.models import CreditTransaction
 
 
@@ -23,7 +25,6 @@ def ledger_anonymise_user(*, user_id: int, replacement: str) -> int:
 def billing_anonymise_user(*, user_id: int, replacement: str) -> dict[str, int]:
     """The ledger, plus any other billing record that keeps a copy of the user's email
     next to a ``user`` link (checkout sessions): those keep their amounts, lose the email."""
-    from django.apps import apps
 
     counts = {"ledger_entries": ledger_anonymise_user(user_id=user_id, replacement=replacement)}
     for model in apps.get_app_config("billing").get_models():

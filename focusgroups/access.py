@@ -1,23 +1,35 @@
-"""The audited way to get a focus group (or anything in it) for a user: not theirs → 404."""
+"""Getting a focus group, or something in it, for a user: not theirs → 404 (see ``cohorta/access.py``)."""
 
-from django.http import Http404
-
+from cohorta.access import owned_or_404
 from cohorta.errors import ApplicationError
-from focusgroups.models import FocusGroup
+from focusgroups.models import Asset, FocusGroup, Message
 
 
-def get_focus_group_for_user(request_or_user, focus_group_id, *, write: bool = False) -> FocusGroup:
-    user = getattr(request_or_user, "user", request_or_user)
-    try:
-        focus_group = FocusGroup.objects.get(owner=user, pk=int(focus_group_id))
-    except (FocusGroup.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such focus group") from None
-    if write and focus_group.archived:
-        # Archived sessions are read-only; say so rather than pretend they are missing.
-
+def get_focus_group_for_user(user, pk, *, for_write: bool = False) -> FocusGroup:
+    """``for_write``: an archived session is read-only, and says so (409) rather than pretend it is missing."""
+    focus_group = owned_or_404(FocusGroup.objects.all(), user=user, pk=pk, what="focus group")
+    if for_write and focus_group.archived:
         raise ApplicationError("This session is archived. Restore it to change it.", code="archived", status_code=409)
     return focus_group
 
 
-def user_owns_focus_group(*, user_id, focus_group_id) -> bool:
-    return FocusGroup.objects.filter(pk=focus_group_id, owner_id=user_id, owner__is_active=True).exists()
+def get_message_for_user(user, pk, *, focus_group_id, for_write: bool = False) -> Message:
+    get_focus_group_for_user(user, focus_group_id, for_write=for_write)
+    return owned_or_404(
+        Message.objects.filter(focus_group_id=focus_group_id),
+        user=user,
+        pk=pk,
+        owner_field="focus_group__owner",
+        what="message",
+    )
+
+
+def get_asset_for_user(user, pk, *, focus_group_id, for_write: bool = False) -> Asset:
+    get_focus_group_for_user(user, focus_group_id, for_write=for_write)
+    return owned_or_404(
+        Asset.objects.filter(focus_group_id=focus_group_id).select_related("focus_group", "job"),
+        user=user,
+        pk=pk,
+        owner_field="focus_group__owner",
+        what="file",
+    )

@@ -61,7 +61,7 @@ class FocusGroupDetailView(APIView):
     @extend_schema(tags=TAGS, responses={200: FocusGroupSerializer, 404: _NOT_FOUND})
     def get(self, request, fg_id: int):
         """A session with its participants (persona summaries), status and counts."""
-        return Response(_detail(get_focus_group_for_user(request, fg_id)))
+        return Response(_detail(get_focus_group_for_user(request.user, fg_id)))
 
     @extend_schema(
         tags=TAGS,
@@ -74,7 +74,7 @@ class FocusGroupDetailView(APIView):
         Restoring and editing in one request works (`{"archived": false, "title": "…"}`); editing an
         archived session without restoring it is a 409.
         """
-        focus_group = get_focus_group_for_user(request, fg_id)
+        focus_group = get_focus_group_for_user(request.user, fg_id)
         data = FocusGroupUpdateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
@@ -91,7 +91,7 @@ class FocusGroupDetailView(APIView):
     @extend_schema(tags=TAGS, responses={204: None, 404: _NOT_FOUND})
     def delete(self, request, fg_id: int):
         """Delete the session and everything in it (messages, guide, assets). The personas are kept."""
-        services.focus_group_delete(focus_group=get_focus_group_for_user(request, fg_id))
+        services.focus_group_delete(focus_group=get_focus_group_for_user(request.user, fg_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -109,7 +109,7 @@ class ReopenView(APIView):
         """Reopen an ended session for follow-up questions: it is `live` again and you moderate it by hand
         (post to `messages/`). The autonomous run is not restarted and nothing is charged; the transcript keeps
         every message, with a note where the follow-up begins."""
-        focus_group = services.focus_group_reopen(focus_group=get_focus_group_for_user(request, fg_id))
+        focus_group = services.focus_group_reopen(focus_group=get_focus_group_for_user(request.user, fg_id))
         return Response(_detail(focus_group))
 
 
@@ -117,7 +117,7 @@ class ParticipantsView(APIView):
     @extend_schema(tags=TAGS, responses={200: FocusGroupParticipantSerializer(many=True), 404: _NOT_FOUND})
     def get(self, request, fg_id: int):
         """The participants in speaking order, each with a persona summary."""
-        focus_group = get_focus_group_for_user(request, fg_id)
+        focus_group = get_focus_group_for_user(request.user, fg_id)
         participants = selectors.participants_with_personas(focus_group=focus_group)
         return Response(FocusGroupParticipantSerializer(participants, many=True).data)
 
@@ -131,7 +131,7 @@ class ParticipantsView(APIView):
 
         Adding is always allowed; removing someone who has already spoken in the session is a 409.
         """
-        focus_group = get_focus_group_for_user(request, fg_id, write=True)
+        focus_group = get_focus_group_for_user(request.user, fg_id, for_write=True)
         data = FocusGroupParticipantsInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.participants_set(focus_group=focus_group, persona_ids=data.validated_data["persona_ids"])

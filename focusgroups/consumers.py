@@ -24,9 +24,10 @@ and the client skips what it already has."""
 import time
 
 from channels.db import database_sync_to_async
+from django.http import Http404
 
 from cohorta.realtime import CLOSE_NOT_FOUND, UserConsumer
-from focusgroups.access import user_owns_focus_group
+from focusgroups.access import get_focus_group_for_user
 from focusgroups.events import group_name, message_payload, stream_snapshots
 from focusgroups.models import Answer, AnswerStatus, FocusGroup, LiveThemes, Message, Participant
 from focusgroups.report.live_themes import live_themes_payload
@@ -174,7 +175,11 @@ class SessionConsumer(UserConsumer):
 
     @database_sync_to_async
     def _owns(self) -> bool:
-        return user_owns_focus_group(user_id=self.user_id, focus_group_id=self.focus_group_id)
+        try:
+            get_focus_group_for_user(self.scope["user"], self.focus_group_id)
+        except Http404:
+            return False
+        return True
 
     @database_sync_to_async
     def _between(self, after: int, before: int) -> list[dict]:

@@ -21,6 +21,7 @@ from focusgroups.access import get_focus_group_for_user
 from focusgroups.forms import FocusGroupForm, chosen_persona_ids, is_refresh
 from focusgroups.models import MAX_PARTICIPANTS, MIN_PARTICIPANTS, FocusGroup
 from personas.models import Persona
+from personas.selectors import persona_count_for_user
 
 PAGE_SIZE = 20
 FORM_FIELDS = ("title", "objective", "concept", "cost_cap_usd")
@@ -58,7 +59,7 @@ def index(request: HttpRequest) -> HttpResponse:
         "archived": archived,
         "counts": counts,
         "has_any": bool(counts["active"] or counts["archived"]),
-        "persona_count": Persona.objects.filter(owner=request.user).count(),
+        "persona_count": persona_count_for_user(user=request.user),
         "min_participants": MIN_PARTICIPANTS,
         "max_participants": MAX_PARTICIPANTS,
     }
@@ -93,7 +94,7 @@ def persona_picker(request: HttpRequest) -> HttpResponse:
     locked: set[int] = set()
     chosen = selectors.personas_in_order(user=request.user, persona_ids=chosen_persona_ids(request.GET))
     if request.GET.get("fg"):
-        focus_group = get_focus_group_for_user(request, request.GET["fg"])
+        focus_group = get_focus_group_for_user(request.user, request.GET["fg"])
         locked = selectors.persona_ids_who_spoke(focus_group=focus_group, persona_ids=[p.pk for p in chosen])
     context = _picker_context(request, q=_search_text(request.GET), chosen=chosen, locked=locked)
     return render(request, "focusgroups/_persona_picker.html", context)
@@ -128,7 +129,7 @@ def _render_form(
         "form": form,
         "focus_group": focus_group,
         "chosen": chosen,
-        "persona_count": Persona.objects.filter(owner=request.user).count(),
+        "persona_count": persona_count_for_user(user=request.user),
         **_picker_context(request, q=_search_text(data), chosen=chosen, locked=locked),
         **extra,
     }
@@ -166,10 +167,10 @@ def create(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def edit(request: HttpRequest, fg_id: int) -> HttpResponse:
-    focus_group = get_focus_group_for_user(request, fg_id)
+    focus_group = get_focus_group_for_user(request.user, fg_id)
     if request.method == "POST" and focus_group.archived:
         try:
-            get_focus_group_for_user(request, fg_id, write=True)
+            get_focus_group_for_user(request.user, fg_id, for_write=True)
         except ApplicationError as exc:
             form = FocusGroupForm(user=request.user, focus_group=focus_group)
             return _render_form(request, form, focus_group=focus_group, status=exc.status_code, refused=exc.message)
@@ -203,7 +204,7 @@ def edit(request: HttpRequest, fg_id: int) -> HttpResponse:
 @require_POST
 def archive(request: HttpRequest, fg_id: int) -> HttpResponse:
     """``archived=1`` archives (read-only, out of the main list), ``archived=0`` restores."""
-    focus_group = get_focus_group_for_user(request, fg_id)
+    focus_group = get_focus_group_for_user(request.user, fg_id)
     archived = _truthy(request.POST.get("archived", "1"))
     services.focus_group_archive(focus_group=focus_group, archived=archived)
     if archived:
@@ -217,7 +218,7 @@ def archive(request: HttpRequest, fg_id: int) -> HttpResponse:
 @require_POST
 def reopen(request: HttpRequest, fg_id: int) -> HttpResponse:
     """An ended session becomes live again for follow-up questions, moderated by hand; nothing is charged."""
-    focus_group = get_focus_group_for_user(request, fg_id)
+    focus_group = get_focus_group_for_user(request.user, fg_id)
     try:
         services.focus_group_reopen(focus_group=focus_group)
     except ApplicationError as exc:
@@ -234,7 +235,7 @@ def reopen(request: HttpRequest, fg_id: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def delete(request: HttpRequest, fg_id: int) -> HttpResponse:
-    focus_group = get_focus_group_for_user(request, fg_id)
+    focus_group = get_focus_group_for_user(request.user, fg_id)
     if request.method == "POST":
         title = focus_group.title
         services.focus_group_delete(focus_group=focus_group)

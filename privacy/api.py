@@ -1,7 +1,6 @@
 """Your data through the API: deleting the account (DELETE /me/) and exporting everything."""
 
 from django.contrib.auth import logout
-from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -10,7 +9,8 @@ from rest_framework.views import APIView
 
 from cohorta.accounts.api import MeView
 from cohorta.jobs.serializers import JobSerializer
-from privacy import erasure, selectors, services
+from privacy import erasure, services
+from privacy.access import get_data_export_for_user
 
 
 class AccountDeleteInputSerializer(serializers.Serializer):
@@ -63,7 +63,5 @@ class DataExportDownloadView(APIView):
     """Download a finished export (the id is the export job's id). Kept for 7 days."""
 
     def get(self, request, job_id: str):
-        export = selectors.data_export_get_for_user(user=request.user, job_id=job_id)
-        if export is None:
-            raise Http404
+        export = get_data_export_for_user(request.user, job_id)
         return services.data_export_response(export=export)

@@ -15,6 +15,9 @@ import json
 import logging
 from dataclasses import dataclass, field
 
+from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
+from allauth.socialaccount.models import SocialAccount
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import transaction
@@ -135,9 +138,6 @@ def _audit_anonymise(*, user, replacement: str) -> int:
 
 @transaction.atomic
 def _erase(user) -> ErasureResult:
-    from allauth.account.models import EmailAddress
-    from allauth.mfa.models import Authenticator
-    from allauth.socialaccount.models import SocialAccount
 
     User = get_user_model()  # noqa: N806
     # The row lock makes a second, concurrent deletion wait and then find nothing.

@@ -26,6 +26,9 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterable
 
+from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
+from allauth.socialaccount.models import SocialAccount
 from django.core.files import File
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
@@ -132,9 +135,6 @@ class _Archive:
 
 
 def profile_data(user) -> dict:
-    from allauth.account.models import EmailAddress
-    from allauth.mfa.models import Authenticator
-    from allauth.socialaccount.models import SocialAccount
 
     return {
         "id": user.pk,

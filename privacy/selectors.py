@@ -1,5 +1,3 @@
-import uuid
-
 from billing.models import CreditTransaction
 from cohorta.accounts.models import ApiToken
 from cohorta.jobs.models import ACTIVE_STATES, Job
@@ -9,15 +7,6 @@ from privacy.models import DataExport
 from usage.models import UsageEvent
 
 EXPORT_KIND = "account_export"
-
-
-def data_export_get_for_user(*, user, job_id) -> DataExport | None:
-    """The user's export made by job ``job_id``, or None: another user's is indistinguishable from none."""
-    try:
-        job_uuid = uuid.UUID(str(job_id))
-    except ValueError:
-        return None
-    return DataExport.objects.select_related("job").filter(owner=user, job_id=job_uuid).first()
 
 
 def data_exports_for_user(*, user, limit: int = 5) -> list[DataExport]:

@@ -3,12 +3,13 @@
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from cohorta.errors import ApplicationError
 from privacy import erasure, selectors, services
+from privacy.access import get_data_export_for_user
 from privacy.forms import AccountDeleteForm
 
 # --- your data ---------------------------------------------------------------------------------
@@ -53,9 +54,7 @@ def settings_data_export(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def settings_data_download(request: HttpRequest, job_id: str) -> HttpResponse:
-    export = selectors.data_export_get_for_user(user=request.user, job_id=job_id)
-    if export is None:
-        raise Http404("No such export")
+    export = get_data_export_for_user(request.user, job_id)
     try:
         return services.data_export_response(export=export)
     except ApplicationError as exc:

@@ -1,44 +1,32 @@
-"""The audited way to get a survey, a run or a respondent for a user: not theirs → 404."""
+"""Getting a survey, a run or something in them for a user: not theirs → 404 (see ``cohorta/access.py``)."""
 
-from django.http import Http404
-
+from cohorta.access import owned_or_404
 from surveys.models import Question, Respondent, Run, Survey
 
 
-def _int(value) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise Http404("Not found") from None
+def get_survey_for_user(user, pk, *, for_write: bool = False) -> Survey:
+    return owned_or_404(Survey.objects.all(), user=user, pk=pk, what="survey")
 
 
-def get_survey_for_user(request_or_user, survey_id) -> Survey:
-    user = getattr(request_or_user, "user", request_or_user)
-    survey = Survey.objects.filter(owner=user, pk=_int(survey_id)).first()
-    if survey is None:
-        raise Http404("No such survey")
-    return survey
+def get_question_for_user(user, pk, *, survey_id, for_write: bool = False) -> Question:
+    return owned_or_404(
+        Question.objects.filter(survey_id=get_survey_for_user(user, survey_id).pk),
+        user=user,
+        pk=pk,
+        owner_field="survey__owner",
+        what="question",
+    )
 
 
-def get_question_for_user(request_or_user, survey_id, question_id) -> Question:
-    survey = get_survey_for_user(request_or_user, survey_id)
-    question = Question.objects.filter(survey=survey, pk=_int(question_id)).first()
-    if question is None:
-        raise Http404("No such question")
-    return question
+def get_run_for_user(user, pk, *, for_write: bool = False) -> Run:
+    return owned_or_404(Run.objects.select_related("survey", "job"), user=user, pk=pk, what="survey run")
 
 
-def get_run_for_user(request_or_user, run_id) -> Run:
-    user = getattr(request_or_user, "user", request_or_user)
-    run = Run.objects.select_related("survey", "job").filter(owner=user, pk=_int(run_id)).first()
-    if run is None:
-        raise Http404("No such survey run")
-    return run
-
-
-def get_respondent_for_user(request_or_user, run_id, respondent_id) -> Respondent:
-    run = get_run_for_user(request_or_user, run_id)
-    respondent = Respondent.objects.filter(run=run, pk=_int(respondent_id)).first()
-    if respondent is None:
-        raise Http404("No such respondent")
-    return respondent
+def get_respondent_for_user(user, pk, *, run_id, for_write: bool = False) -> Respondent:
+    return owned_or_404(
+        Respondent.objects.filter(run_id=get_run_for_user(user, run_id).pk),
+        user=user,
+        pk=pk,
+        owner_field="run__owner",
+        what="respondent",
+    )

@@ -62,12 +62,12 @@ class SurveyImportView(APIView):
 class SurveyDetailView(APIView):
     @extend_schema(tags=TAGS, responses={200: SurveySerializer, 404: _NOT_FOUND})
     def get(self, request, survey_id: int):
-        return Response(SurveySerializer(get_survey_for_user(request, survey_id)).data)
+        return Response(SurveySerializer(get_survey_for_user(request.user, survey_id)).data)
 
     @extend_schema(tags=TAGS, request=SurveyInputSerializer, responses={200: SurveySerializer, 404: _NOT_FOUND})
     def patch(self, request, survey_id: int):
         """Change the title, intro or randomisation; `questions`, when given, replaces them all."""
-        survey = get_survey_for_user(request, survey_id)
+        survey = get_survey_for_user(request.user, survey_id)
         data = SurveyInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         survey = services.survey_update(survey=survey, **data.validated_data)
@@ -75,14 +75,14 @@ class SurveyDetailView(APIView):
 
     @extend_schema(tags=TAGS, responses={204: None, 404: _NOT_FOUND})
     def delete(self, request, survey_id: int):
-        services.survey_delete(survey=get_survey_for_user(request, survey_id))
+        services.survey_delete(survey=get_survey_for_user(request.user, survey_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class SurveyRunsView(APIView):
     @extend_schema(tags=TAGS, responses={200: RunSerializer(many=True), 404: _NOT_FOUND})
     def get(self, request, survey_id: int):
-        survey = get_survey_for_user(request, survey_id)
+        survey = get_survey_for_user(request.user, survey_id)
         return Response([_run_data(run) for run in selectors.runs_for_survey(survey=survey)])
 
     @extend_schema(
@@ -97,7 +97,7 @@ class SurveyRunsView(APIView):
     )
     def post(self, request, survey_id: int):
         """Run the survey on a folder (`folder_id`) or a list of personas (`persona_ids`): 202 + the run."""
-        survey = get_survey_for_user(request, survey_id)
+        survey = get_survey_for_user(request.user, survey_id)
         data = RunStartSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         folder = None
@@ -113,21 +113,21 @@ class RunDetailView(APIView):
     @extend_schema(tags=TAGS, responses={200: RunSerializer, 404: _NOT_FOUND})
     def get(self, request, run_id: int):
         """A run's state and progress (respondents per state)."""
-        return Response(_run_data(get_run_for_user(request, run_id)))
+        return Response(_run_data(get_run_for_user(request.user, run_id)))
 
 
 class RunResultsView(APIView):
     @extend_schema(tags=TAGS, responses={200: OpenApiResponse(description="Statistics per question."), 404: _NOT_FOUND})
     def get(self, request, run_id: int):
         """Per question: distribution, mean and top-2-box with 95% bootstrap intervals, segments."""
-        return Response(run_results(get_run_for_user(request, run_id)))
+        return Response(run_results(get_run_for_user(request.user, run_id)))
 
 
 class RunExportView(APIView):
     @extend_schema(tags=TAGS, responses={200: OpenApiResponse(description="CSV or JSON file."), 404: _NOT_FOUND})
     def get(self, request, run_id: int, fmt: str):
         """`csv`: a row per respondent × question; `json`: everything, with the statistics."""
-        run = get_run_for_user(request, run_id)
+        run = get_run_for_user(request.user, run_id)
         if fmt not in ("csv", "json"):
             raise ApplicationError("Unknown export format: use csv or json.", code="not_found", status_code=404)
         body = exports.export_csv(run) if fmt == "csv" else exports.export_json(run)

@@ -157,7 +157,7 @@ def import_example(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def detail(request: HttpRequest, survey_id: int) -> HttpResponse:
-    survey = get_survey_for_user(request, survey_id)
+    survey = get_survey_for_user(request.user, survey_id)
     if request.method == "POST":
         try:
             services.survey_update(
@@ -177,7 +177,7 @@ def detail(request: HttpRequest, survey_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def question_add(request: HttpRequest, survey_id: int) -> HttpResponse:
-    survey = get_survey_for_user(request, survey_id)
+    survey = get_survey_for_user(request.user, survey_id)
     data = _question_data(request.POST)
     try:
         services.question_create(survey=survey, data=data)
@@ -196,7 +196,7 @@ def _question_dict(question) -> dict:
 
 @login_required
 def question_edit(request: HttpRequest, survey_id: int, question_id: int) -> HttpResponse:
-    question = get_question_for_user(request, survey_id, question_id)
+    question = get_question_for_user(request.user, question_id, survey_id=survey_id)
     error, error_field = None, ""
     if request.method == "POST":
         try:
@@ -219,7 +219,7 @@ def question_edit(request: HttpRequest, survey_id: int, question_id: int) -> Htt
 @login_required
 @require_POST
 def question_delete(request: HttpRequest, survey_id: int, question_id: int) -> HttpResponse:
-    question = get_question_for_user(request, survey_id, question_id)
+    question = get_question_for_user(request.user, question_id, survey_id=survey_id)
     services.question_delete(question=question)
     return redirect("surveys:detail", survey_id=survey_id)
 
@@ -227,14 +227,14 @@ def question_delete(request: HttpRequest, survey_id: int, question_id: int) -> H
 @login_required
 @require_POST
 def question_move(request: HttpRequest, survey_id: int, question_id: int) -> HttpResponse:
-    question = get_question_for_user(request, survey_id, question_id)
+    question = get_question_for_user(request.user, question_id, survey_id=survey_id)
     services.question_move(question=question, direction=request.POST.get("direction", "up"))
     return redirect("surveys:detail", survey_id=survey_id)
 
 
 @login_required
 def preview(request: HttpRequest, survey_id: int) -> HttpResponse:
-    survey = get_survey_for_user(request, survey_id)
+    survey = get_survey_for_user(request.user, survey_id)
     questions = list(survey.questions.all())
     for question in questions:
         if question.is_scale:
@@ -254,7 +254,7 @@ def _scale_points(kind: str, labels: list[str]) -> list[dict]:
 @login_required
 @require_POST
 def delete(request: HttpRequest, survey_id: int) -> HttpResponse:
-    survey = get_survey_for_user(request, survey_id)
+    survey = get_survey_for_user(request.user, survey_id)
     title = survey.title
     services.survey_delete(survey=survey)
     flash.success(request, f"Deleted “{title}”.")
@@ -264,7 +264,7 @@ def delete(request: HttpRequest, survey_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def run_start(request: HttpRequest, survey_id: int) -> HttpResponse:
-    survey = get_survey_for_user(request, survey_id)
+    survey = get_survey_for_user(request.user, survey_id)
     panel = {
         "panel": request.POST.get("panel", ""),
         "folder": request.POST.get("folder", ""),
@@ -312,7 +312,7 @@ def _run_context(run) -> dict:
 
 @login_required
 def run(request: HttpRequest, run_id: int) -> HttpResponse:
-    run = get_run_for_user(request, run_id)
+    run = get_run_for_user(request.user, run_id)
     context = _run_context(run)
     if not context["active"]:
         results = run_results(run)
@@ -323,7 +323,7 @@ def run(request: HttpRequest, run_id: int) -> HttpResponse:
 
 @login_required
 def run_progress(request: HttpRequest, run_id: int) -> HttpResponse:
-    run = get_run_for_user(request, run_id)
+    run = get_run_for_user(request.user, run_id)
     context = _run_context(run)
     response = render(request, "surveys/_progress.html", context)
     if not context["active"] and request.GET.get("was") == "active":
@@ -333,7 +333,7 @@ def run_progress(request: HttpRequest, run_id: int) -> HttpResponse:
 
 @login_required
 def respondent(request: HttpRequest, run_id: int, respondent_id: int) -> HttpResponse:
-    respondent = get_respondent_for_user(request, run_id, respondent_id)
+    respondent = get_respondent_for_user(request.user, respondent_id, run_id=run_id)
     run = respondent.run
     answers = pages.respondent_answers(run, list(selectors.answers_of(respondent=respondent)))
     previous, following = pages.neighbours(list(selectors.answered_respondents_of(run=run)), respondent)
@@ -343,7 +343,7 @@ def respondent(request: HttpRequest, run_id: int, respondent_id: int) -> HttpRes
 
 @login_required
 def export(request: HttpRequest, run_id: int, fmt: str) -> HttpResponse:
-    run = get_run_for_user(request, run_id)
+    run = get_run_for_user(request.user, run_id)
     if fmt not in EXPORT_TYPES:
         return HttpResponse("Unknown export format: use csv or json.", status=404, content_type="text/plain")
     body = exports.export_csv(run) if fmt == "csv" else exports.export_json(run)

@@ -116,3 +116,55 @@ def test_no_module_uses_another_modules_private_names():
             ):
                 problems.append(f"{relative}:{node.lineno} uses {modules[node.value.id]}.{node.attr}")
     assert not problems, "\n".join(problems)
+
+
+# --- ownership ----------------------------------------------------------------------------------
+
+OWNER_KEYWORDS = {"owner", "owner_id", "user", "user_id"}
+LOOKUPS = {"filter", "get", "exclude", "get_object_or_404", "get_list_or_404"}
+
+
+def web_entry_points() -> list[Path]:
+    """Modules that answer requests or sockets: pages, API views, consumers."""
+    names = ("views", "api", "consumers", "pages")
+    return [p for p in app_sources() if p.stem.split("_")[0] in names or p.parent.name in names]
+
+
+def test_views_api_views_and_consumers_never_filter_by_owner_themselves():
+    """They get owned objects from ``<app>/access.py`` and lists from selectors: an owner filter written
+    inline is how one view forgets it."""
+    problems = []
+    for path in web_entry_points():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            owner = [k.arg for k in node.keywords if k.arg and (k.arg in OWNER_KEYWORDS or k.arg.endswith("__owner"))]
+            if name in LOOKUPS and owner:
+                problems.append(f"{path.relative_to(ROOT)}:{node.lineno} {name}({owner[0]}=…)")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_ownership_helper_has_the_one_shape():
+    """``get_<object>_for_user(user, pk, *, for_write=False, <parent>_id=…)`` in ``<app>/access.py``."""
+    import importlib
+    import inspect
+
+    modules = [p for p in app_sources() if p.name == "access.py" and p.parent != ROOT / "cohorta"]
+    assert len(modules) >= 5, modules
+    helpers = 0
+    for path in modules:
+        module = importlib.import_module(".".join(path.relative_to(ROOT).with_suffix("").parts))
+        for name, function in inspect.getmembers(module, inspect.isfunction):
+            if function.__module__ != module.__name__ or name.startswith("_"):
+                continue
+            assert name.startswith("get_") and name.endswith("_for_user"), f"{module.__name__}.{name}"
+            parameters = list(inspect.signature(function).parameters.values())
+            positional = [p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD]
+            keyword_only = {p.name: p.default for p in parameters if p.kind is p.KEYWORD_ONLY}
+            assert positional == ["user", "pk"], f"{module.__name__}.{name}{inspect.signature(function)}"
+            assert keyword_only.get("for_write") is False, f"{module.__name__}.{name} needs for_write=False"
+            parents = [k for k in keyword_only if k != "for_write"]
+            assert all(k.endswith("_id") for k in parents), f"{module.__name__}.{name}: parents go by id"
+            helpers += 1
+    assert helpers >= 10

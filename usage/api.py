@@ -5,8 +5,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from usage import analytics
-from usage.models import UsageEvent
-from usage.selectors import usage_recent_events, usage_summary_for_user
+from usage.selectors import usage_events_for_user, usage_recent_events, usage_summary_for_user
 from usage.serializers import (
     StaffUsageSummaryQuerySerializer,
     StaffUsageSummarySerializer,
@@ -32,7 +31,7 @@ class MyUsageEventsView(generics.ListAPIView):
     serializer_class = UsageEventSerializer
 
     def get_queryset(self):
-        return UsageEvent.objects.filter(user=self.request.user).order_by("-created_at", "-id")
+        return usage_events_for_user(user=self.request.user)
 
 
 @extend_schema(

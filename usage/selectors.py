@@ -1,7 +1,7 @@
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, F, OuterRef, Subquery, Sum, Value
+from django.db.models import Count, DecimalField, F, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -184,3 +184,8 @@ def focus_group_cost_subquery(*, ref: str = "pk"):
         .values("total")
     )
     return Coalesce(Subquery(total, output_field=_USD), Value(Decimal(0), output_field=_USD))
+
+
+def usage_events_for_user(*, user) -> QuerySet[UsageEvent]:
+    """Every LLM call made for the user, newest first."""
+    return UsageEvent.objects.filter(user=user).order_by("-created_at", "-id")

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET
 from billing.selectors import credits_balance
 from cohorta.jobs.selectors import jobs_for_user
 from focusgroups.selectors import focus_group_counts
-from personas.models import Persona
+from personas.selectors import persona_count_for_user
 from web.health import run_health_checks
 
 
@@ -27,7 +27,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "database_vendor": connection.display_name,
         "embedded_worker": settings.EMBEDDED_WORKER,
         "credit_balance": credits_balance(user=request.user),
-        "persona_count": Persona.objects.filter(owner=request.user).count(),
+        "persona_count": persona_count_for_user(user=request.user),
         "focus_group_count": focus_group_counts(user=request.user)["active"],
         "model_main": settings.LLM_MODELS["main"],
     }

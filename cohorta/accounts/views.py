@@ -1,13 +1,13 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from cohorta.accounts import selectors, services
+from cohorta.accounts.access import get_api_token_for_user
 from cohorta.accounts.forms import ApiTokenForm, ProfileForm
-from cohorta.accounts.models import ApiToken
 
 
 @login_required
@@ -46,9 +46,7 @@ def settings_tokens(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def settings_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
-    token = ApiToken.objects.filter(user=request.user, pk=token_id).first()
-    if token is None:
-        raise Http404("No such token")
+    token = get_api_token_for_user(request.user, token_id)
     services.api_token_revoke(token=token)
     messages.success(request, f"Token “{token.name}” revoked: requests using it now get 401.")
     return redirect("settings_tokens")

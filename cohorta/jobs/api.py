@@ -1,19 +1,12 @@
-from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cohorta.jobs import selectors, services
+from cohorta.jobs.access import get_job_for_user
 from cohorta.jobs.models import JobState
 from cohorta.jobs.serializers import JobSerializer, WorkerCheckInputSerializer
-
-
-def _get_job_or_404(request, job_id):
-    job = selectors.job_get_for_user(user=request.user, job_id=job_id)
-    if job is None:
-        raise Http404
-    return job
 
 
 @extend_schema(
@@ -38,7 +31,7 @@ class JobListView(generics.ListAPIView):
 @extend_schema(tags=["jobs"], responses=JobSerializer)
 class JobDetailView(APIView):
     def get(self, request, job_id: str):
-        return Response(JobSerializer(_get_job_or_404(request, job_id)).data)
+        return Response(JobSerializer(get_job_for_user(request.user, job_id)).data)
 
 
 @extend_schema(tags=["jobs"], request=None, responses=JobSerializer)
@@ -46,7 +39,7 @@ class JobCancelView(APIView):
     """Cancel a job. Waiting jobs stop at once; a running job stops at its next step."""
 
     def post(self, request, job_id: str):
-        job = services.job_cancel(job=_get_job_or_404(request, job_id))
+        job = services.job_cancel(job=get_job_for_user(request.user, job_id))
         return Response(JobSerializer(job).data)
 
 
@@ -55,7 +48,7 @@ class JobRetryView(APIView):
     """Run a failed or interrupted job again."""
 
     def post(self, request, job_id: str):
-        job = services.job_retry(job=_get_job_or_404(request, job_id))
+        job = services.job_retry(job=get_job_for_user(request.user, job_id))
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 

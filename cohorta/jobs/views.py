@@ -1,20 +1,14 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 
 from cohorta.jobs import selectors, services
+from cohorta.jobs.access import get_job_for_user
 from cohorta.jobs.errors import IllegalJobTransition
-
-
-def _job_for_user(request: HttpRequest, job_id):
-    job = selectors.job_get_for_user(user=request.user, job_id=job_id)
-    if job is None:
-        raise Http404("No such job")
-    return job
 
 
 @login_required
@@ -71,7 +65,7 @@ def _after_action(request: HttpRequest, job) -> HttpResponse:
 @login_required
 @require_POST
 def jobs_cancel(request: HttpRequest, job_id) -> HttpResponse:
-    job = _job_for_user(request, job_id)
+    job = get_job_for_user(request.user, job_id)
     try:
         job = services.job_cancel(job=job)
     except IllegalJobTransition:
@@ -88,7 +82,7 @@ def jobs_cancel(request: HttpRequest, job_id) -> HttpResponse:
 @login_required
 @require_POST
 def jobs_retry(request: HttpRequest, job_id) -> HttpResponse:
-    job = _job_for_user(request, job_id)
+    job = get_job_for_user(request.user, job_id)
     try:
         job = services.job_retry(job=job)
     except IllegalJobTransition:

@@ -2,7 +2,6 @@
 as reference material, never as instructions."""
 
 from django.db.models.functions import Length
-from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -10,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cohorta.jobs.serializers import JobSerializer
-from focusgroups.access import get_focus_group_for_user
+from focusgroups.access import get_asset_for_user, get_focus_group_for_user
 from focusgroups.assets import services as asset_services
 from focusgroups.models import Asset
 
@@ -67,11 +66,7 @@ _ERROR = OpenApiResponse(description='The standard error body: {"error": {"code"
 
 
 def _asset_for(request, fg_id: int, asset_id: int, *, write: bool = False) -> Asset:
-    focus_group = get_focus_group_for_user(request, fg_id, write=write)
-    asset = Asset.objects.filter(focus_group=focus_group, pk=asset_id).select_related("focus_group", "job").first()
-    if asset is None:
-        raise Http404
-    return asset
+    return get_asset_for_user(request.user, asset_id, focus_group_id=fg_id, for_write=write)
 
 
 class AssetListCreateView(APIView):
@@ -82,7 +77,7 @@ class AssetListCreateView(APIView):
     )
     def get(self, request, fg_id: int):
         """A session's assets, oldest first (at most 10), without their full text."""
-        focus_group = get_focus_group_for_user(request, fg_id)
+        focus_group = get_focus_group_for_user(request.user, fg_id)
         assets = Asset.objects.filter(focus_group=focus_group).select_related("job").annotate(text_chars=Length("text"))
         return Response(AssetSerializer(assets, many=True).data)
 
@@ -97,7 +92,7 @@ class AssetListCreateView(APIView):
         images are re-encoded without metadata and described by the vision model in a job (``job``), after
         which ``description`` holds the text. 400 for a file that can't be used or past the limits
         (10 assets, 400,000 characters of text per session); 409 when the session is archived."""
-        focus_group = get_focus_group_for_user(request, fg_id, write=True)
+        focus_group = get_focus_group_for_user(request.user, fg_id, for_write=True)
         upload = request.FILES.get("file")
         if upload is None:
             raise serializers.ValidationError({"file": ["Attach a file (multipart field “file”)."]})

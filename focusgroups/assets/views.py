@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from cohorta.errors import ApplicationError
-from focusgroups.access import get_focus_group_for_user
+from focusgroups.access import get_asset_for_user, get_focus_group_for_user
 from focusgroups.assets import services as asset_services
 from focusgroups.models import Asset, AssetKind, FocusGroup
 
@@ -74,9 +74,11 @@ def _upload_name(upload) -> str:
 @require_http_methods(["GET", "POST"])
 def assets(request: HttpRequest, fg_id: int) -> HttpResponse:
     try:
-        focus_group = get_focus_group_for_user(request, fg_id, write=request.method == "POST")
+        focus_group = get_focus_group_for_user(request.user, fg_id, for_write=request.method == "POST")
     except ApplicationError as exc:  # archived: read-only
-        return _page(request, get_focus_group_for_user(request, fg_id), status=exc.status_code, page_error=exc.message)
+        return _page(
+            request, get_focus_group_for_user(request.user, fg_id), status=exc.status_code, page_error=exc.message
+        )
 
     if request.method == "GET":
         if request.htmx:
@@ -111,12 +113,12 @@ def assets(request: HttpRequest, fg_id: int) -> HttpResponse:
 @require_POST
 def asset_delete(request: HttpRequest, fg_id: int, asset_id: int) -> HttpResponse:
     try:
-        focus_group = get_focus_group_for_user(request, fg_id, write=True)
+        focus_group = get_focus_group_for_user(request.user, fg_id, for_write=True)
     except ApplicationError as exc:
-        return _page(request, get_focus_group_for_user(request, fg_id), status=exc.status_code, page_error=exc.message)
-    asset = Asset.objects.filter(focus_group=focus_group, pk=asset_id).select_related("focus_group", "job").first()
-    if asset is None:
-        raise Http404("No such asset")
+        return _page(
+            request, get_focus_group_for_user(request.user, fg_id), status=exc.status_code, page_error=exc.message
+        )
+    asset = get_asset_for_user(request.user, asset_id, focus_group_id=focus_group.pk)
     try:
         asset_services.asset_delete(asset=asset)
     except ApplicationError as exc:
@@ -129,9 +131,8 @@ def asset_delete(request: HttpRequest, fg_id: int, asset_id: int) -> HttpRespons
 @require_GET
 def asset_image(request: HttpRequest, fg_id: int, asset_id: int) -> HttpResponse:
     """The stored (re-encoded) image, to its owner only; never a redirect to a public media URL."""
-    focus_group = get_focus_group_for_user(request, fg_id)
-    asset = Asset.objects.filter(focus_group=focus_group, pk=asset_id, kind=AssetKind.IMAGE).first()
-    if asset is None or not asset.image:
+    asset = get_asset_for_user(request.user, asset_id, focus_group_id=fg_id)
+    if asset.kind != AssetKind.IMAGE or not asset.image:
         raise Http404("No such image")
     content_type = asset.content_type
     if content_type not in asset_services.STORED_IMAGE_TYPES:

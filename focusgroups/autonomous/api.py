@@ -44,7 +44,7 @@ class AutonomousView(APIView):
     @extend_schema(responses=RunSerializer)
     def get(self, request, fg_id: int):
         """The latest autonomous run: status, progress through the guide, next speaker, speaking balance."""
-        focus_group = get_focus_group_for_user(request, fg_id)
+        focus_group = get_focus_group_for_user(request.user, fg_id)
         run = focus_group.runs.first()
         if run is None:
             raise Http404
@@ -54,7 +54,7 @@ class AutonomousView(APIView):
     def post(self, request, fg_id: int):
         """Start (costs the run's credits once; starting again returns the same run), stop after the current
         turn, or resume from the last saved turn."""
-        focus_group = get_focus_group_for_user(request, fg_id)
+        focus_group = get_focus_group_for_user(request.user, fg_id)
         data = AutonomousActionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         run = autonomous.run_action(focus_group=focus_group, action=data.validated_data["action"])

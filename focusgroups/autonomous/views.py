@@ -17,7 +17,7 @@ def autonomous(request: HttpRequest, fg_id: int, action: str) -> HttpResponse:
     """Start, stop (after the current turn) or resume autonomous mode."""
     if action not in autopilot.RUN_ACTIONS:
         raise Http404("No such action")
-    focus_group = get_focus_group_for_user(request, fg_id)
+    focus_group = get_focus_group_for_user(request.user, fg_id)
     try:
         autopilot.run_action(focus_group=focus_group, action=action)
     except ApplicationError as exc:

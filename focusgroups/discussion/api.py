@@ -1,13 +1,11 @@
-from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from focusgroups.access import get_focus_group_for_user
+from focusgroups.access import get_focus_group_for_user, get_message_for_user
 from focusgroups.discussion import services as discussion
 from focusgroups.events import message_payload
-from focusgroups.models import Message
 
 TAGS = ["focus groups"]
 
@@ -55,7 +53,7 @@ class MessagesView(APIView):
     )
     def get(self, request, fg_id: int):
         """Saved messages in order (``?after=N`` to catch up)."""
-        focus_group = get_focus_group_for_user(request, fg_id)
+        focus_group = get_focus_group_for_user(request.user, fg_id)
         try:
             after = max(0, int(request.query_params.get("after", 0)))
         except ValueError:
@@ -66,7 +64,7 @@ class MessagesView(APIView):
     def post(self, request, fg_id: int):
         """Post a question; all participants (or the @mentioned ones) answer in parallel.
         Answers stream on the session websocket and are saved as messages when complete."""
-        focus_group = get_focus_group_for_user(request, fg_id)
+        focus_group = get_focus_group_for_user(request.user, fg_id)
         data = MessageInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         message, answers = discussion.message_post(focus_group=focus_group, text=data.validated_data["content"])
@@ -83,10 +81,8 @@ class RetryView(APIView):
     """Retry a persona's failed answer."""
 
     def post(self, request, fg_id: int, message_id: int):
-        focus_group = get_focus_group_for_user(request, fg_id)
-        message = Message.objects.filter(focus_group=focus_group, pk=message_id).first()
-        if message is None:
-            raise Http404
+        focus_group = get_focus_group_for_user(request.user, fg_id)
+        message = get_message_for_user(request.user, message_id, focus_group_id=focus_group.pk)
         answer = discussion.answer_retry(focus_group=focus_group, message=message)
         return Response({"answer_id": str(answer.pk)}, status=status.HTTP_202_ACCEPTED)
 
@@ -107,7 +103,7 @@ class TranscriptView(APIView):
     """The whole transcript, in order."""
 
     def get(self, request, fg_id: int):
-        focus_group = get_focus_group_for_user(request, fg_id)
+        focus_group = get_focus_group_for_user(request.user, fg_id)
         return Response(
             {
                 "focus_group": focus_group.pk,

@@ -1,24 +1,23 @@
 """The live discussion page: transcript, composer with @mentions, streaming answers."""
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError
-from focusgroups.access import get_focus_group_for_user
+from focusgroups.access import get_focus_group_for_user, get_message_for_user
 from focusgroups.autonomous import runs as autopilot
 from focusgroups.discussion import services as engine
 from focusgroups.guide.services import guide_sections
-from focusgroups.models import Message
 from focusgroups.report import live_themes
 from focusgroups.responses import error_response, wants_json
 
 
 @login_required
 def discussion(request: HttpRequest, fg_id: int) -> HttpResponse:
-    focus_group = get_focus_group_for_user(request, fg_id)
+    focus_group = get_focus_group_for_user(request.user, fg_id)
     participants = list(focus_group.participants.select_related("persona"))
     for participant in participants:
         participant.handle = engine.mention_handle(participant.persona, participants)
@@ -42,7 +41,7 @@ def discussion(request: HttpRequest, fg_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def post_message(request: HttpRequest, fg_id: int) -> HttpResponse:
-    focus_group = get_focus_group_for_user(request, fg_id)
+    focus_group = get_focus_group_for_user(request.user, fg_id)
     try:
         message, answers = engine.message_post(focus_group=focus_group, text=request.POST.get("content", ""))
     except ApplicationError as exc:
@@ -59,7 +58,7 @@ def post_message(request: HttpRequest, fg_id: int) -> HttpResponse:
 @require_GET
 def transcript(request: HttpRequest, fg_id: int) -> HttpResponse:
     """Saved messages after ``?after=N``, as HTML: the page's fallback when websockets are down."""
-    focus_group = get_focus_group_for_user(request, fg_id)
+    focus_group = get_focus_group_for_user(request.user, fg_id)
     try:
         after = max(0, int(request.GET.get("after", 0)))
     except ValueError:
@@ -74,10 +73,8 @@ def transcript(request: HttpRequest, fg_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def retry_answer(request: HttpRequest, fg_id: int, message_id: int) -> HttpResponse:
-    focus_group = get_focus_group_for_user(request, fg_id)
-    message = Message.objects.filter(focus_group=focus_group, pk=message_id).first()
-    if message is None:
-        raise Http404("No such message")
+    focus_group = get_focus_group_for_user(request.user, fg_id)
+    message = get_message_for_user(request.user, message_id, focus_group_id=focus_group.pk)
     try:
         answer = engine.answer_retry(focus_group=focus_group, message=message)
     except ApplicationError as exc:
@@ -90,7 +87,7 @@ def retry_answer(request: HttpRequest, fg_id: int, message_id: int) -> HttpRespo
 @login_required
 @require_POST
 def set_status(request: HttpRequest, fg_id: int) -> HttpResponse:
-    focus_group = get_focus_group_for_user(request, fg_id)
+    focus_group = get_focus_group_for_user(request.user, fg_id)
     try:
         engine.focus_group_set_status(focus_group=focus_group, status=request.POST.get("status", ""))
     except ApplicationError as exc:

@@ -70,7 +70,7 @@ class GuideView(APIView):
 
     @extend_schema(responses={200: DiscussionGuideSerializer, 404: _ERROR})
     def get(self, request, fg_id: int):
-        focus_group = get_focus_group_for_user(request, fg_id)
+        focus_group = get_focus_group_for_user(request.user, fg_id)
         guide = guides.guide_get(focus_group=focus_group)
         if guide is None:
             raise NotFound(
@@ -86,7 +86,7 @@ class GuideView(APIView):
     def put(self, request, fg_id: int):
         """Replace the whole guide (or write the first one by hand). Errors name each field by its path,
         e.g. `sections.1.questions.0.text`."""
-        focus_group = get_focus_group_for_user(request, fg_id, write=True)
+        focus_group = get_focus_group_for_user(request.user, fg_id, for_write=True)
         try:
             guide = guides.guide_save(focus_group=focus_group, data=request.data, simulated=False)
         except ApplicationError as exc:
@@ -106,6 +106,6 @@ class GuideGenerateView(APIView):
 
     @extend_schema(request=None, responses={202: JobSerializer, 404: _ERROR, 409: _ERROR})
     def post(self, request, fg_id: int):
-        focus_group = get_focus_group_for_user(request, fg_id, write=True)
+        focus_group = get_focus_group_for_user(request.user, fg_id, for_write=True)
         job = guides.guide_generate_start(focus_group=focus_group)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

@@ -66,7 +66,7 @@ def _editor(request: HttpRequest, focus_group: FocusGroup, *, error: str = "", s
 def guide(request: HttpRequest, fg_id: int) -> HttpResponse:
     if request.method == "POST":
         return _edit(request, fg_id)
-    focus_group = get_focus_group_for_user(request, fg_id)
+    focus_group = get_focus_group_for_user(request.user, fg_id)
     poll = request.GET.get("poll")
     if request.htmx and poll:
         # The progress card polls here; once its job is over the page reloads to show the result.
@@ -150,9 +150,9 @@ def _apply(request: HttpRequest, focus_group: FocusGroup, action: str) -> str:
 
 
 def _edit(request: HttpRequest, fg_id: int) -> HttpResponse:
-    focus_group = get_focus_group_for_user(request, fg_id)  # not theirs: 404 before anything else
+    focus_group = get_focus_group_for_user(request.user, fg_id)  # not theirs: 404 before anything else
     try:
-        get_focus_group_for_user(request, fg_id, write=True)  # archived: 409
+        get_focus_group_for_user(request.user, fg_id, for_write=True)  # archived: 409
         anchor = _apply(request, focus_group, request.POST.get("action", ""))
     except ApplicationError as exc:
         if request.htmx:
@@ -166,9 +166,9 @@ def _edit(request: HttpRequest, fg_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def guide_generate(request: HttpRequest, fg_id: int) -> HttpResponse:
-    focus_group = get_focus_group_for_user(request, fg_id)
+    focus_group = get_focus_group_for_user(request.user, fg_id)
     try:
-        get_focus_group_for_user(request, fg_id, write=True)
+        get_focus_group_for_user(request.user, fg_id, for_write=True)
         guides.guide_generate_start(focus_group=focus_group)
     except ApplicationError as exc:
         return _page(request, focus_group, error=exc.message, status=exc.status_code)
@@ -178,7 +178,7 @@ def guide_generate(request: HttpRequest, fg_id: int) -> HttpResponse:
 @login_required
 @require_GET
 def guide_export(request: HttpRequest, fg_id: int) -> HttpResponse:
-    focus_group = get_focus_group_for_user(request, fg_id)
+    focus_group = get_focus_group_for_user(request.user, fg_id)
     guide = guides.guide_get(focus_group=focus_group)
     if guide is None:
         raise Http404("This session has no discussion guide yet.")

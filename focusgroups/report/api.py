@@ -99,7 +99,7 @@ class AnalysisView(APIView):
 
     @extend_schema(responses={200: AnalysisSerializer, 404: _ERROR})
     def get(self, request, fg_id: int):
-        focus_group = get_focus_group_for_user(request, fg_id)
+        focus_group = get_focus_group_for_user(request.user, fg_id)
         found = analyses.analysis_get(focus_group=focus_group)
         if found is None:
             raise NotFound(
@@ -113,7 +113,7 @@ class AnalysisView(APIView):
         """(Re)analyse the session: key themes, then the report, in one job (progress 1/2, 2/2). Free (no
         credits), metered like every AI call. 409 when participants have given fewer than two answers. Follow
         the job at GET /api/v1/jobs/<id>/; an analysis already running for the session is returned."""
-        focus_group = get_focus_group_for_user(request, fg_id, write=True)
+        focus_group = get_focus_group_for_user(request.user, fg_id, for_write=True)
         job = analyses.analysis_start(focus_group=focus_group)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
@@ -146,7 +146,7 @@ class LiveThemesView(APIView):
 
     @extend_schema(responses={200: LiveThemesSerializer, 404: _ERROR})
     def get(self, request, fg_id: int):
-        focus_group = get_focus_group_for_user(request, fg_id)
+        focus_group = get_focus_group_for_user(request.user, fg_id)
         panel = live_themes.live_themes_panel(focus_group=focus_group) or {
             "every": 0,
             "answers": live_themes.answers_count(focus_group.pk),
@@ -205,5 +205,5 @@ class ExportView(APIView):
     def get(self, request, fg_id: int, kind: str):
         """Download the session as a file (`Content-Disposition: attachment`). Report kinds are 404 until the
         session is analysed."""
-        focus_group = get_focus_group_for_user(request, fg_id)
+        focus_group = get_focus_group_for_user(request.user, fg_id)
         return exports.export_response(focus_group=focus_group, kind=kind)

@@ -272,6 +272,7 @@ def _x(text) -> str:
 
 
 def report_docx(focus_group: FocusGroup, found: dict | None = None) -> bytes:
+    # python-docx pulls in lxml: loaded only when someone downloads a Word report.
     from docx import Document
     from docx.shared import Pt
 

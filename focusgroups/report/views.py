@@ -87,7 +87,7 @@ def _page(request: HttpRequest, focus_group: FocusGroup, *, error: str = "", sta
 @login_required
 @require_http_methods(["GET", "HEAD"])
 def report(request: HttpRequest, fg_id: int) -> HttpResponse:
-    focus_group = get_focus_group_for_user(request, fg_id)
+    focus_group = get_focus_group_for_user(request.user, fg_id)
     poll = request.GET.get("poll")
     if request.htmx and poll:
         # The progress card polls here; once its job is over the page reloads to show the result.
@@ -101,9 +101,9 @@ def report(request: HttpRequest, fg_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def analyse(request: HttpRequest, fg_id: int) -> HttpResponse:
-    focus_group = get_focus_group_for_user(request, fg_id)
+    focus_group = get_focus_group_for_user(request.user, fg_id)
     try:
-        get_focus_group_for_user(request, fg_id, write=True)  # archived: 409
+        get_focus_group_for_user(request.user, fg_id, for_write=True)  # archived: 409
         analyses.analysis_start(focus_group=focus_group)
     except ApplicationError as exc:
         return _page(request, focus_group, error=exc.message, status=exc.status_code)
@@ -113,7 +113,7 @@ def analyse(request: HttpRequest, fg_id: int) -> HttpResponse:
 @login_required
 @require_GET
 def export(request: HttpRequest, fg_id: int, kind: str) -> HttpResponse:
-    focus_group = get_focus_group_for_user(request, fg_id)
+    focus_group = get_focus_group_for_user(request.user, fg_id)
     try:
         return exports.export_response(focus_group=focus_group, kind=kind)
     except ApplicationError as exc:
@@ -123,7 +123,7 @@ def export(request: HttpRequest, fg_id: int, kind: str) -> HttpResponse:
 @login_required
 def compare(request: HttpRequest, fg_id: int) -> HttpResponse:
     """GET: the original session and its re-runs side by side. POST: re-run on another model alias."""
-    focus_group = get_focus_group_for_user(request, fg_id)
+    focus_group = get_focus_group_for_user(request.user, fg_id)
     if request.method == "POST":
         try:
             copy = comparison_start(focus_group=focus_group, alias=request.POST.get("alias", ""))

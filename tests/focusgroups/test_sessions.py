@@ -219,7 +219,7 @@ def test_archive_makes_the_session_read_only_until_restored(owner):
     assert fg.archived and not fg.accepts_messages
     assert get_focus_group_for_user(owner, fg.pk) == fg
     with pytest.raises(ApplicationError) as exc:
-        get_focus_group_for_user(owner, fg.pk, write=True)
+        get_focus_group_for_user(owner, fg.pk, for_write=True)
     assert exc.value.status_code == 409
     with pytest.raises(ApplicationError):
         services.focus_group_update(focus_group=fg, title="Changed")
@@ -227,7 +227,7 @@ def test_archive_makes_the_session_read_only_until_restored(owner):
         services.participants_set(focus_group=fg, persona_ids=_ids(personas))
 
     services.focus_group_archive(focus_group=fg, archived=False)
-    fg = get_focus_group_for_user(owner, fg.pk, write=True)
+    fg = get_focus_group_for_user(owner, fg.pk, for_write=True)
     services.focus_group_update(focus_group=fg, title="Changed")
     assert FocusGroup.objects.get(pk=fg.pk).title == "Changed"
 
