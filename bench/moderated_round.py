@@ -32,7 +32,7 @@ def main() -> None:
         port = int(web_url.rsplit(":", 1)[1])
         from cohorta.accounts.models import User
         from cohorta.accounts.services import api_token_create
-        from focusgroups.discussion.services import build_persona_messages
+        from focusgroups.conversation import build_persona_messages
         from focusgroups.models import FocusGroup, Message, Participant
         from llm.gateway import complete
         from personas.services import persona_create

@@ -13,11 +13,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile, TemporaryUploaded
 from PIL import Image
 from pypdf import PdfReader, PdfWriter
 
-from personas import uploads
 from personas.uploads import (
     ExtractedText,
     UploadRejected,
     chunk_for_prompt,
+    extract_csv,
+    extract_pdf,
+    extract_plain,
     extract_text,
     image_data_url,
     sniff_kind,
@@ -259,7 +261,7 @@ def test_corrupt_pdf_is_rejected(content):
 
 
 def test_pdf_page_cap(monkeypatch):
-    monkeypatch.setattr(uploads, "PDF_MAX_PAGES", 2)
+    monkeypatch.setattr(extract_pdf, "PDF_MAX_PAGES", 2)
     result = extract_text(upload("long.pdf", make_pdf("One", "Two", "Three")), "pdf")
     assert "One" in result.text and "Two" in result.text and "Three" not in result.text
     assert result.pages == 3 and result.truncated
@@ -267,7 +269,7 @@ def test_pdf_page_cap(monkeypatch):
 
 
 def test_pdf_character_cap(monkeypatch):
-    monkeypatch.setattr(uploads, "MAX_TEXT_CHARS", 30)
+    monkeypatch.setattr(extract_pdf, "MAX_TEXT_CHARS", 30)
     result = extract_text(upload("long.pdf", make_pdf("alpha beta gamma delta", "epsilon zeta eta theta")), "pdf")
     assert len(result.text) <= 30 and result.truncated
     assert "Only the first 30 characters" in result.warnings[0]
@@ -391,7 +393,7 @@ def test_prompt_injection_in_txt_is_plain_text():
 
 
 def test_txt_character_cap(monkeypatch):
-    monkeypatch.setattr(uploads, "MAX_TEXT_CHARS", 1000)
+    monkeypatch.setattr(extract_plain, "MAX_TEXT_CHARS", 1000)
     result = extract_text(upload("long.txt", ("word " * 5000).encode()), "txt")
     assert len(result.text) <= 1000 and result.truncated and "1,000 characters" in result.warnings[0]
 
@@ -443,7 +445,7 @@ def test_csv_extraction_streams_instead_of_loading_the_file(settings):
 
 def test_csv_count_stops_at_bound(settings, monkeypatch):
     settings.GROUNDING_CSV_MAX_ROWS = 2
-    monkeypatch.setattr(uploads, "CSV_COUNT_BOUND", 5)
+    monkeypatch.setattr(extract_csv, "CSV_COUNT_BOUND", 5)
     content = "name\n" + "\n".join(f"p{i}" for i in range(20))
     result = extract_text(upload("people.csv", content.encode()), "csv")
     assert len(result.segments) == 2 and "more than 5 rows" in result.warnings[0]
