@@ -14,7 +14,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from personas import io, selectors, services
-from personas.models import Folder, Persona, PersonaVersion
+from personas.access import get_folder_for_user, get_persona_for_user, get_persona_version_for_user
+from personas.models import Folder
 from personas.serializers import (
     FolderInputSerializer,
     FolderSerializer,
@@ -31,22 +32,8 @@ from personas.serializers import (
 TAGS = ["personas"]
 
 
-def _persona_or_404(request, persona_id) -> Persona:
-    persona = selectors.persona_get_for_user(user=request.user, persona_id=persona_id)
-    if persona is None:
-        raise Http404
-    return persona
-
-
-def _folder_or_404(request, folder_id) -> Folder:
-    folder = selectors.folder_get_for_user(user=request.user, folder_id=folder_id)
-    if folder is None:
-        raise Http404
-    return folder
-
-
 def _folder_or_none(request, folder_id) -> Folder | None:
-    return None if folder_id is None else _folder_or_404(request, folder_id)
+    return None if folder_id is None else get_folder_for_user(request.user, folder_id)
 
 
 def _all_owned_or_404(request, ids: list[int]) -> list[int]:
@@ -70,7 +57,7 @@ class PersonaListCreateView(generics.ListAPIView):
         kwargs = dict(filters.validated_data)
         folder = kwargs.get("folder")
         if folder and folder != "none":
-            _folder_or_404(self.request, folder)
+            get_folder_for_user(self.request.user, folder)
         return selectors.personas_for_user(user=self.request.user, **kwargs)
 
     @extend_schema(tags=TAGS, parameters=[PersonaFilterSerializer], responses=PersonaSerializer(many=True))
@@ -96,12 +83,12 @@ class PersonaListCreateView(generics.ListAPIView):
 class PersonaDetailView(APIView):
     @extend_schema(tags=TAGS, responses=PersonaSerializer)
     def get(self, request, persona_id: int):
-        return Response(PersonaSerializer(_persona_or_404(request, persona_id)).data)
+        return Response(PersonaSerializer(get_persona_for_user(request.user, persona_id)).data)
 
     @extend_schema(tags=TAGS, request=PersonaInputSerializer, responses=PersonaSerializer)
     def patch(self, request, persona_id: int):
         """Change profile fields (a new version when anything changes); ``folder_id``/``tags`` refile it."""
-        persona = _persona_or_404(request, persona_id)
+        persona = get_persona_for_user(request.user, persona_id)
         data = PersonaInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         fields = data.validated_data
@@ -113,7 +100,7 @@ class PersonaDetailView(APIView):
 
     @extend_schema(tags=TAGS, responses={204: None})
     def delete(self, request, persona_id: int):
-        services.persona_delete(persona=_persona_or_404(request, persona_id))
+        services.persona_delete(persona=get_persona_for_user(request.user, persona_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -121,7 +108,7 @@ class PersonaVersionsView(APIView):
     @extend_schema(tags=TAGS, responses=PersonaVersionSerializer(many=True))
     def get(self, request, persona_id: int):
         """Every version, newest first, each with its per-field changes from the one before."""
-        persona = _persona_or_404(request, persona_id)
+        persona = get_persona_for_user(request.user, persona_id)
         return Response(PersonaVersionSerializer(selectors.persona_versions(persona=persona), many=True).data)
 
 
@@ -129,10 +116,8 @@ class PersonaRestoreView(APIView):
     @extend_schema(tags=TAGS, request=None, responses=PersonaSerializer)
     def post(self, request, persona_id: int, number: int):
         """Make an earlier version current again, as a new version (nothing is lost)."""
-        persona = _persona_or_404(request, persona_id)
-        version = PersonaVersion.objects.filter(persona=persona, number=number).first()
-        if version is None:
-            raise Http404
+        version = get_persona_version_for_user(request.user, number, persona_id=persona_id)
+        persona = version.persona
         if version.number != persona.version:
             persona = services.persona_restore_version(persona=persona, version=version)
         return Response(PersonaSerializer(persona).data)
@@ -182,10 +167,7 @@ class PersonaExportView(APIView):
             ids = [int(part) for part in params.get("ids", "").split(",") if part.strip()]
         except ValueError:
             raise Http404 from None
-        selection = io.export_selection(user=request.user, ids=ids, folder=params.get("folder"))
-        if selection is None:
-            raise Http404
-        personas, label = selection
+        personas, label = io.export_selection(user=request.user, ids=ids, folder=params.get("folder"))
         response = io.export_response(personas, label=label, fmt=fmt)
         return response
 
@@ -244,27 +226,21 @@ class FolderListCreateView(generics.ListAPIView):
 
 
 class FolderDetailView(APIView):
-    def _annotated(self, request, folder_id) -> Folder:
-        folder = selectors.folders_for_user(user=request.user).filter(pk=folder_id).first()
-        if folder is None:
-            raise Http404
-        return folder
-
     @extend_schema(tags=TAGS, responses=FolderSerializer)
     def get(self, request, folder_id: int):
-        return Response(FolderSerializer(self._annotated(request, folder_id)).data)
+        return Response(FolderSerializer(get_folder_for_user(request.user, folder_id)).data)
 
     @extend_schema(tags=TAGS, request=FolderInputSerializer, responses=FolderSerializer)
     def patch(self, request, folder_id: int):
         """Rename a folder."""
-        folder = _folder_or_404(request, folder_id)
+        folder = get_folder_for_user(request.user, folder_id)
         data = FolderInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.folder_rename(folder=folder, name=data.validated_data["name"])
-        return Response(FolderSerializer(self._annotated(request, folder_id)).data)
+        folder = services.folder_rename(folder=folder, name=data.validated_data["name"])
+        return Response(FolderSerializer(folder).data)
 
     @extend_schema(tags=TAGS, responses={204: None})
     def delete(self, request, folder_id: int):
         """Delete a folder. Its personas are kept, in no folder."""
-        services.folder_delete(folder=_folder_or_404(request, folder_id))
+        services.folder_delete(folder=get_folder_for_user(request.user, folder_id))
         return Response(status=status.HTTP_204_NO_CONTENT)

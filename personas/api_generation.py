@@ -1,7 +1,6 @@
 """API for AI work on personas: generation briefs, AI modification, image descriptions.
 Each answers 202 with the job to follow (GET /api/v1/jobs/<id>/ or the jobs websocket)."""
 
-from django.http import Http404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -10,8 +9,8 @@ from rest_framework.views import APIView
 
 from cohorta.jobs.serializers import JobSerializer
 from personas import generation
+from personas.access import get_brief_for_user, get_folder_for_user, get_persona_for_user
 from personas.models import GenerationBrief, Persona
-from personas.selectors import folder_get_for_user, persona_get_for_user
 
 
 class BriefInputSerializer(serializers.Serializer):
@@ -92,11 +91,7 @@ class GenerateView(APIView):
         serializer = BriefInputSerializer(data=data)
         serializer.is_valid(raise_exception=True)
         values = serializer.validated_data
-        folder = None
-        if values.get("folder_id"):
-            folder = folder_get_for_user(user=request.user, folder_id=values["folder_id"])
-            if folder is None:
-                raise Http404
+        folder = get_folder_for_user(request.user, values["folder_id"]) if values.get("folder_id") else None
         brief = generation.brief_start(
             owner=request.user,
             description=values["description"],
@@ -117,10 +112,7 @@ class BriefDetailView(APIView):
     """A generation brief with its job and the personas delivered so far."""
 
     def get(self, request, brief_id: int):
-        brief = GenerationBrief.objects.filter(owner=request.user, pk=brief_id).select_related("job").first()
-        if brief is None:
-            raise Http404
-        return Response(BriefSerializer(brief).data)
+        return Response(BriefSerializer(get_brief_for_user(request.user, brief_id)).data)
 
 
 class ModifyInputSerializer(serializers.Serializer):
@@ -132,9 +124,7 @@ class ModifyView(APIView):
     """Change a persona with AI (“make her more price-sensitive”): a new version, credits as set by admins."""
 
     def post(self, request, persona_id: int):
-        persona = persona_get_for_user(user=request.user, persona_id=persona_id)
-        if persona is None:
-            raise Http404
+        persona = get_persona_for_user(request.user, persona_id)
         data = ModifyInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         job = generation.persona_modify_start(persona=persona, instruction=data.validated_data["instruction"])

@@ -2,6 +2,7 @@ from django import forms
 from django.conf import settings
 
 from personas.models import BIG_FIVE, LIST_FIELDS, Folder, Persona, TechSavviness
+from personas.selectors import folder_choices_for_user
 
 _AGE_MESSAGE = "Age must be between 13 and 110."
 _SCORE_MESSAGE = "Scores run from 0 to 100."
@@ -182,7 +183,7 @@ class PersonaForm(BootstrapFormMixin, forms.Form):
             initial["tags"] = ", ".join(persona.tags or [])
             kwargs["initial"] = initial
         super().__init__(*args, **kwargs)
-        self.fields["folder"].queryset = Folder.objects.filter(owner=user).order_by("name")
+        self.fields["folder"].queryset = folder_choices_for_user(user=user)
         _bootstrap(self)
 
     def clean_tags(self) -> list[str]:
@@ -220,7 +221,7 @@ class ImportForm(BootstrapFormMixin, forms.Form):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["folder"].queryset = Folder.objects.filter(owner=user).order_by("name")
+        self.fields["folder"].queryset = folder_choices_for_user(user=user)
         _bootstrap(self)
 
 

@@ -1,6 +1,7 @@
 from django import forms
 
 from personas.models import Folder
+from personas.selectors import folder_choices_for_user
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -84,7 +85,7 @@ class BriefForm(forms.Form):
 
     def __init__(self, *args, owner, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["folder"].queryset = Folder.objects.filter(owner=owner)
+        self.fields["folder"].queryset = folder_choices_for_user(user=owner)
 
     def clean(self):
         data = super().clean()

@@ -17,8 +17,12 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import Http404, HttpResponse
+from django.utils import timezone
+from django.utils.text import slugify
 
 from cohorta.errors import ApplicationError
+from personas.access import get_folder_for_user
 from personas.models import (
     BASIC_FIELDS,
     BIG_FIVE,
@@ -30,7 +34,7 @@ from personas.models import (
     PersonaSource,
     TechSavviness,
 )
-from personas.selectors import folder_get_for_user, personas_for_user
+from personas.selectors import personas_for_user
 from personas.services import folder_create, persona_create
 
 EXPORT_FORMAT_VERSION = 1
@@ -344,24 +348,23 @@ def personas_import(*, owner, filename: str, content: bytes, folder: Folder | No
 
 def export_selection(*, user, ids: list[int] | None = None, folder: str | int | None = None):
     """(personas, label) to export: a selection, a folder (``"none"``: no folder) or everything.
-    None when any id or the folder is not the user's, which callers turn into a 404."""
+    ``Http404`` when any id or the folder is not the user's."""
 
     if ids:
         personas = personas_for_user(user=user).filter(pk__in=ids)
-        return (personas, "selection") if personas.count() == len(set(ids)) else None
+        if personas.count() != len(set(ids)):
+            raise Http404("No such persona")
+        return personas, "selection"
     if folder == "none":
         return personas_for_user(user=user, folder="none"), "no-folder"
     if folder not in (None, ""):
-        found = folder_get_for_user(user=user, folder_id=folder)
-        return None if found is None else (personas_for_user(user=user, folder=found.pk), found.name)
+        found = get_folder_for_user(user, folder)
+        return personas_for_user(user=user, folder=found.pk), found.name
     return personas_for_user(user=user), "all"
 
 
 def export_response(personas, *, label: str, fmt: str):
     """The download: ``cohorta-personas-<label>-<date>.<fmt>``."""
-    from django.http import HttpResponse
-    from django.utils import timezone
-    from django.utils.text import slugify
 
     body, content_type = export_personas(personas, fmt=fmt)
     response = HttpResponse(body, content_type=content_type)

@@ -1,4 +1,4 @@
-"""Reads for personas, always scoped to their owner (another user's id is simply not found)."""
+"""Reads for personas, always scoped to their owner. One object by its id: ``personas/access.py``."""
 
 from django.db.models import Count, Q, QuerySet
 
@@ -7,22 +7,13 @@ from cohorta.jobs.selectors import jobs_for_target
 from personas.models import Folder, Persona, PersonaVersion
 
 
-def persona_get_for_user(*, user, persona_id) -> Persona | None:
-    try:
-        return Persona.objects.select_related("folder").get(owner=user, pk=int(persona_id))
-    except (Persona.DoesNotExist, ValueError, TypeError):
-        return None
-
-
-def folder_get_for_user(*, user, folder_id) -> Folder | None:
-    try:
-        return Folder.objects.get(owner=user, pk=int(folder_id))
-    except (Folder.DoesNotExist, ValueError, TypeError):
-        return None
-
-
 def folders_for_user(*, user) -> QuerySet[Folder]:
     return Folder.objects.filter(owner=user).annotate(persona_count=Count("personas")).order_by("name")
+
+
+def folder_choices_for_user(*, user) -> QuerySet[Folder]:
+    """The user's folders for a form's folder field."""
+    return Folder.objects.filter(owner=user).order_by("name")
 
 
 def personas_for_user(
@@ -91,3 +82,14 @@ def persona_modify_in_progress(*, persona: Persona):
 
 def existing_names(*, user) -> set[str]:
     return set(Persona.objects.filter(owner=user).values_list("name", flat=True))
+
+
+def persona_count_for_user(*, user) -> int:
+    return Persona.objects.filter(owner=user).count()
+
+
+def library_counts_for_user(*, user) -> dict:
+    """``total`` personas and how many are in no folder (``unfiled``)."""
+    return Persona.objects.filter(owner=user).aggregate(
+        total=Count("pk"), unfiled=Count("pk", filter=Q(folder__isnull=True))
+    )

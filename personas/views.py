@@ -7,7 +7,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -16,34 +15,21 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError
 from personas import io, selectors, services
+from personas.access import get_folder_for_user, get_persona_for_user, get_persona_version_for_user
 from personas.forms import ImportForm, LibraryFilterForm, PersonaForm
-from personas.models import Folder, Persona, PersonaSource, PersonaVersion
+from personas.models import Folder, PersonaSource
 
 PAGE_SIZE = 24
 
 
-# --- access helpers: the only places that turn ids into objects ---------------------------------
-
-
-def _persona_for_user(request: HttpRequest, persona_id) -> Persona:
-    persona = selectors.persona_get_for_user(user=request.user, persona_id=persona_id)
-    if persona is None:
-        raise Http404("No such persona")
-    return persona
-
-
-def _folder_for_user(request: HttpRequest, folder_id) -> Folder:
-    folder = selectors.folder_get_for_user(user=request.user, folder_id=folder_id)
-    if folder is None:
-        raise Http404("No such folder")
-    return folder
+# --- ids from the request: objects come from ``personas.access`` ---------------------------------
 
 
 def _folder_or_none(request: HttpRequest, value: str | None) -> Folder | None:
     """``"none"`` or empty means no folder; anything else must be one of the user's folders."""
     if value in (None, "", "none"):
         return None
-    return _folder_for_user(request, value)
+    return get_folder_for_user(request.user, value)
 
 
 def _ids_from(data) -> list[int]:
@@ -88,13 +74,11 @@ def index(request: HttpRequest) -> HttpResponse:
     current_folder = None
     folder_value = kwargs["folder"]
     if folder_value and folder_value != "none":
-        current_folder = _folder_for_user(request, folder_value)
+        current_folder = get_folder_for_user(request.user, folder_value)
     personas = selectors.personas_for_user(user=request.user, **kwargs)
     page = Paginator(personas, PAGE_SIZE).get_page(request.GET.get("page"))
     folders = list(selectors.folders_for_user(user=request.user))
-    counts = Persona.objects.filter(owner=request.user).aggregate(
-        total=Count("pk"), unfiled=Count("pk", filter=Q(folder__isnull=True))
-    )
+    counts = selectors.library_counts_for_user(user=request.user)
     context = {
         "page_obj": page,
         "filters": filters,
@@ -115,7 +99,7 @@ def index(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def detail(request: HttpRequest, persona_id: int) -> HttpResponse:
-    persona = _persona_for_user(request, persona_id)
+    persona = get_persona_for_user(request.user, persona_id)
     big_five = [(trait, score) for trait, score in persona.big_five.items()]
     context = {
         "persona": persona,
@@ -167,8 +151,10 @@ def _apply_service_errors(form: PersonaForm, exc: ApplicationError) -> None:
 def create(request: HttpRequest) -> HttpResponse:
     initial = {}
     if request.method == "GET" and request.GET.get("folder"):
-        folder = selectors.folder_get_for_user(user=request.user, folder_id=request.GET["folder"])
-        initial["folder"] = folder.pk if folder else None
+        try:
+            initial["folder"] = get_folder_for_user(request.user, request.GET["folder"]).pk
+        except Http404:
+            initial["folder"] = None  # only a preselection: a folder that is not theirs just is not preselected
     form = PersonaForm(request.POST or None, user=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
@@ -189,7 +175,7 @@ def create(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def edit(request: HttpRequest, persona_id: int) -> HttpResponse:
-    persona = _persona_for_user(request, persona_id)
+    persona = get_persona_for_user(request.user, persona_id)
     form = PersonaForm(request.POST or None, user=request.user, persona=persona)
     if request.method == "POST" and form.is_valid():
         before = persona.version
@@ -213,7 +199,7 @@ def edit(request: HttpRequest, persona_id: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def delete(request: HttpRequest, persona_id: int) -> HttpResponse:
-    persona = _persona_for_user(request, persona_id)
+    persona = get_persona_for_user(request.user, persona_id)
     if request.method == "POST":
         name = persona.name
         services.persona_delete(persona=persona)
@@ -225,10 +211,8 @@ def delete(request: HttpRequest, persona_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def restore_version(request: HttpRequest, persona_id: int, number: int) -> HttpResponse:
-    persona = _persona_for_user(request, persona_id)
-    version = PersonaVersion.objects.filter(persona=persona, number=number).first()
-    if version is None:
-        raise Http404("No such version")
+    version = get_persona_version_for_user(request.user, number, persona_id=persona_id)
+    persona = version.persona
     if version.number == persona.version:
         messages.info(request, f"Version {number} is already the current one.")
     else:
@@ -277,7 +261,7 @@ def folder_create_view(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def folder_rename_view(request: HttpRequest, folder_id: int) -> HttpResponse:
-    folder = _folder_for_user(request, folder_id)
+    folder = get_folder_for_user(request.user, folder_id)
     try:
         folder = services.folder_rename(folder=folder, name=request.POST.get("name", ""))
     except ApplicationError as exc:
@@ -290,7 +274,7 @@ def folder_rename_view(request: HttpRequest, folder_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def folder_delete_view(request: HttpRequest, folder_id: int) -> HttpResponse:
-    folder = _folder_for_user(request, folder_id)
+    folder = get_folder_for_user(request.user, folder_id)
     name, count = folder.name, folder.personas.count()
     services.folder_delete(folder=folder)
     kept = f" Its {count} persona{'s' if count != 1 else ''} moved to No folder." if count else ""
@@ -317,10 +301,7 @@ def export(request: HttpRequest) -> HttpResponse:
     if not ids and request.method == "POST":
         messages.warning(request, "Select at least one persona to export.")
         return redirect("personas:index")
-    selection = io.export_selection(user=request.user, ids=ids, folder=data.get("folder"))
-    if selection is None:
-        raise Http404("No such persona or folder")
-    personas, label = selection
+    personas, label = io.export_selection(user=request.user, ids=ids, folder=data.get("folder"))
     response = io.export_response(personas, label=label, fmt=fmt)
     return response
 

@@ -3,7 +3,7 @@ AI modification, and image descriptions."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -14,16 +14,9 @@ from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError
 from cohorta.jobs.selectors import job_get_for_user
 from personas import generation
+from personas.access import get_brief_for_user, get_persona_for_user
 from personas.forms_generation import BriefForm, ImageForm, ModifyForm
 from personas.models import GenerationBrief, Persona
-from personas.selectors import persona_get_for_user
-
-
-def _brief_for_user(request: HttpRequest, brief_id: int) -> GenerationBrief:
-    brief = GenerationBrief.objects.select_related("job", "folder").filter(owner=request.user, pk=brief_id).first()
-    if brief is None:
-        raise Http404("No such brief")
-    return brief
 
 
 def _image_description(request: HttpRequest) -> str:
@@ -83,13 +76,13 @@ def _brief_context(brief: GenerationBrief) -> dict:
 
 @login_required
 def brief_detail(request: HttpRequest, brief_id: int) -> HttpResponse:
-    return render(request, "personas/brief.html", _brief_context(_brief_for_user(request, brief_id)))
+    return render(request, "personas/brief.html", _brief_context(get_brief_for_user(request.user, brief_id)))
 
 
 @login_required
 def brief_personas(request: HttpRequest, brief_id: int) -> HttpResponse:
     """The live part of the brief page, re-rendered as personas arrive."""
-    return render(request, "personas/_brief_progress.html", _brief_context(_brief_for_user(request, brief_id)))
+    return render(request, "personas/_brief_progress.html", _brief_context(get_brief_for_user(request.user, brief_id)))
 
 
 @login_required
@@ -115,9 +108,7 @@ def describe_image(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def modify(request: HttpRequest, persona_id: int) -> HttpResponse:
-    persona = persona_get_for_user(user=request.user, persona_id=persona_id)
-    if persona is None:
-        raise Http404("No such persona")
+    persona = get_persona_for_user(request.user, persona_id)
     form = ModifyForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Say what to change, e.g. “make her more price-sensitive” (3–1,000 characters).")

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cohorta.errors import ApplicationError
-from personas.models import Folder
+from personas.access import get_folder_for_user
 from surveys import exports, selectors, services
 from surveys.access import get_run_for_user, get_survey_for_user
 from surveys.io import questionnaire_read
@@ -102,9 +102,7 @@ class SurveyRunsView(APIView):
         data.is_valid(raise_exception=True)
         folder = None
         if data.validated_data.get("folder_id") is not None:
-            folder = Folder.objects.filter(owner=request.user, pk=data.validated_data["folder_id"]).first()
-            if folder is None:
-                raise ApplicationError("No such folder.", code="not_found", status_code=404)
+            folder = get_folder_for_user(request.user, data.validated_data["folder_id"])
         run = services.run_start(survey=survey, folder=folder, persona_ids=data.validated_data["persona_ids"])
         return Response(_run_data(run), status=status.HTTP_202_ACCEPTED)
 

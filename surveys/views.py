@@ -5,7 +5,7 @@ import json
 
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -14,7 +14,7 @@ from billing.selectors import credits_balance
 from billing.ux import error_html
 from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError
-from personas.models import Folder
+from personas.access import get_folder_for_user
 from surveys import exports, pages, selectors, services
 from surveys.access import get_question_for_user, get_respondent_for_user, get_run_for_user, get_survey_for_user
 from surveys.io import EXAMPLE_CSV, questionnaire_read
@@ -272,8 +272,9 @@ def run_start(request: HttpRequest, survey_id: int) -> HttpResponse:
     }
     folder = None
     if panel["panel"] == "folder":
-        folder = Folder.objects.filter(owner=request.user, pk=_int_or_zero(panel["folder"])).first()
-        if folder is None:
+        try:
+            folder = get_folder_for_user(request.user, panel["folder"])
+        except Http404:
             message = "Pick a folder of personas to ask, or choose “Personas I pick” and tick some."
             context = _builder_context(survey, error=message, error_place="run", panel=panel)
             return render(request, "surveys/detail.html", context, status=400)
@@ -284,10 +285,6 @@ def run_start(request: HttpRequest, survey_id: int) -> HttpResponse:
         context = _builder_context(survey, error=error_html(exc), error_place="run", panel=panel)
         return render(request, "surveys/detail.html", context, status=exc.status_code)
     return redirect("surveys:run", run_id=run.pk)
-
-
-def _int_or_zero(value) -> int:
-    return int(value) if str(value).isdigit() else 0
 
 
 def _run_context(run) -> dict:
