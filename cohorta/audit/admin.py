@@ -7,6 +7,9 @@ from django.utils.html import format_html
 from cohorta.admin_tools.display import short_datetime, truncated, user_admin_link
 from cohorta.audit.models import AuditEntry
 
+# The detail page, all read-only.
+DETAIL_FIELDS = ("when_full", "action", "by", "target_full", "account", "reason", "before_json", "after_json", "ip")
+
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(admin.ModelAdmin):
@@ -20,8 +23,8 @@ class AuditEntryAdmin(admin.ModelAdmin):
     search_help_text = "Who did it, what it was done to, the account's email or the reason."
     date_hierarchy = "created_at"
     list_select_related = ["subject_user"]
-    fields = ["when_full", "action", "by", "target_full", "account", "reason", "before_json", "after_json", "ip"]
-    readonly_fields = fields
+    fields = DETAIL_FIELDS
+    readonly_fields = DETAIL_FIELDS
 
     @admin.display(description="When", ordering="created_at")
     def when(self, entry: AuditEntry) -> str:
@@ -51,9 +54,10 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     @admin.display(description="Account", ordering="subject_user__email")
     def account(self, entry: AuditEntry) -> str:
-        if entry.subject_user_id is None:
+        user = entry.subject_user
+        if user is None:
             return "—"
-        return user_admin_link(entry.subject_user_id, truncated(entry.subject_user.email, 26))
+        return user_admin_link(user.pk, truncated(user.email, 26))
 
     @admin.display(description="Reason")
     def short_reason(self, entry: AuditEntry) -> str:
