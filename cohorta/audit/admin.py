@@ -7,9 +7,6 @@ from django.utils.html import format_html
 from cohorta.admin_tools.display import short_datetime, truncated, user_admin_link
 from cohorta.audit.models import AuditEntry
 
-# The detail page, all read-only.
-DETAIL_FIELDS = ("when_full", "action", "by", "target_full", "account", "reason", "before_json", "after_json", "ip")
-
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(admin.ModelAdmin):
@@ -23,8 +20,17 @@ class AuditEntryAdmin(admin.ModelAdmin):
     search_help_text = "Who did it, what it was done to, the account's email or the reason."
     date_hierarchy = "created_at"
     list_select_related = ["subject_user"]
-    fields = DETAIL_FIELDS
-    readonly_fields = DETAIL_FIELDS
+    fields = readonly_fields = (
+        "when_full",
+        "action",
+        "by",
+        "target_full",
+        "account",
+        "reason",
+        "before_json",
+        "after_json",
+        "ip",
+    )
 
     @admin.display(description="When", ordering="created_at")
     def when(self, entry: AuditEntry) -> str:
