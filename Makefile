@@ -44,6 +44,8 @@ run: seed
 ## The second README command: install, lint, check migrations, run every test
 test: install-dev
 	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=config.test_settings
 	$(BIN)/pytest -n auto $(PYTEST_DB) -m "not reliability" $(PYTEST_ARGS)
 	@# The reliability suite (kill -9, reconnect storms) runs alone: it measures the product under
@@ -52,6 +54,8 @@ test: install-dev
 
 lint: install-dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Service mode processes (set DATABASE_URL and REDIS_URL first), as in the Procfile.
 web: install

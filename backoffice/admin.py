@@ -75,11 +75,14 @@ class BalanceFilter(admin.SimpleListFilter):
         return [("zero", "No credits"), ("low", "1–9 credits"), ("some", "10 or more")]
 
     def queryset(self, request, queryset):
-        return {
-            "zero": lambda: queryset.filter(credit_balance=0),
-            "low": lambda: queryset.filter(credit_balance__gte=1, credit_balance__lt=10),
-            "some": lambda: queryset.filter(credit_balance__gte=10),
-        }.get(self.value(), lambda: queryset)()
+        value = self.value()
+        if value == "zero":
+            return queryset.filter(credit_balance=0)
+        if value == "low":
+            return queryset.filter(credit_balance__gte=1, credit_balance__lt=10)
+        if value == "some":
+            return queryset.filter(credit_balance__gte=10)
+        return queryset
 
 
 class SpendFilter(admin.SimpleListFilter):

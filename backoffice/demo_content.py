@@ -9,6 +9,7 @@ analysis job would store it.
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
@@ -25,7 +26,7 @@ from personas.services import persona_create
 FOLDER = "Household cleaning (UK)"
 TAGS = ["demo", "cleaning"]
 
-PERSONAS = [
+PERSONAS: list[dict[str, Any]] = [
     {
         "name": "Priya Shah",
         "age": 34,
@@ -185,7 +186,7 @@ CONCEPT = (
 )
 PARTICIPANTS = ["Priya Shah", "Tom Gallagher", "Mei Lin", "Dave Okafor"]
 
-GUIDE = {
+GUIDE: dict[str, Any] = {
     "title": "Refill pouches: discussion guide",
     "sections": [
         {
@@ -444,7 +445,7 @@ THEMES = {
     ]
 }
 
-REPORT = {
+REPORT: dict[str, Any] = {
     "executive_summary": (
         "Fresca Refill's promise of fewer plastic bottles resonates, but at £2.20 a pouch and £6 for the kit only "
         "the most design- and scent-driven participant would buy today. Price-sensitive shoppers compare it with "

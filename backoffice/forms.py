@@ -42,7 +42,8 @@ class CreditChangeForm(forms.Form):
         return reason
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         amount, kind = data.get("amount"), data.get("kind")
         if amount == 0:
             self.add_error("amount", "Enter a number of credits other than 0.")
@@ -94,7 +95,8 @@ class PeriodForm(forms.Form):
         self.fields["to"] = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         start, end = data.get("from"), data.get("to")
         if start and end and start > end:
             raise forms.ValidationError("The start date is after the end date.")
@@ -111,10 +113,12 @@ class PeriodForm(forms.Form):
         if data.get("preset"):
             return PRESETS[data["preset"]][1](today)
         start, end = data.get("from"), data.get("to")
-        if not start and not end:
-            return PRESETS[DEFAULT_PRESET][1](today)
-        end = end or max(start, today)
-        start = start or end - timedelta(days=29)
+        if end is None:
+            if start is None:
+                return PRESETS[DEFAULT_PRESET][1](today)
+            end = max(start, today)
+        if start is None:
+            start = end - timedelta(days=29)
         return Period(start, end)
 
     def granularity_value(self) -> str:

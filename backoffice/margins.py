@@ -15,8 +15,10 @@ Credits sold = purchase rows in the ledger; credits spent = spend rows minus
 their refunds. Trial credits and admin grants are not revenue.
 """
 
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -173,7 +175,7 @@ def margin_by_focus_group(*, period: Period, limit: int | None = None) -> list[d
     rate = usd_per_credit()
     rows = []
     for pk in ids:
-        group = groups.get(pk, {})
+        group: Mapping[str, Any] = groups.get(pk, {})
         cost = costs.get(pk, {})
         row = {
             "focus_group_id": pk,

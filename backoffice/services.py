@@ -151,7 +151,7 @@ def active_admin_set(*, user, active: bool, actor, request=None, reason: str = "
 
 
 # Fields of the user change form whose changes are about access or money.
-USER_AUDITED_FIELDS = {
+USER_AUDITED_FIELDS: dict[str, str | None] = {
     "is_active": None,  # the action depends on the new value
     "is_staff": AuditEntry.Action.ROLE_CHANGE,
     "is_superuser": AuditEntry.Action.ROLE_CHANGE,

@@ -113,7 +113,7 @@ class NeedsAttentionFilter(admin.SimpleListFilter):
 
 
 # Red: money someone claimed and we refused, or an error. Amber: waiting on something (a payment, a checkout).
-_STATUS_COLOURS = {
+_STATUS_COLOURS: dict[str, str] = {
     StripeEventStatus.UNKNOWN_CHECKOUT: "#b91c1c",
     StripeEventStatus.AMOUNT_MISMATCH: "#b91c1c",
     StripeEventStatus.CURRENCY_MISMATCH: "#b91c1c",
@@ -157,7 +157,7 @@ class StripeEventOutcomeAdmin(ReadOnlyAdmin):
     search_fields = ["event__id", "type", "checkout_session__stripe_id", "checkout_session__user_email", "error"]
     date_hierarchy = "created_at"
     list_select_related = ["checkout_session", "event"]
-    fields = [
+    fields = readonly_fields = (
         "received",
         "event_link",
         "status_flag",
@@ -166,8 +166,7 @@ class StripeEventOutcomeAdmin(ReadOnlyAdmin):
         "checkout_link",
         "deliveries",
         "processed",
-    ]
-    readonly_fields = fields
+    )
     actions = ["process_again"]
 
     @admin.display(description="Received", ordering="created_at")
@@ -257,7 +256,7 @@ class CheckoutSessionAdmin(ReadOnlyAdmin):
     search_fields = ["stripe_id", "user_email", "user__email", "payment_intent_id", "charge_id"]
     date_hierarchy = "created_at"
     list_select_related = ["user"]
-    fields = [
+    fields = readonly_fields = (
         "stripe_session",
         "buyer",
         "pack_cell",
@@ -270,8 +269,7 @@ class CheckoutSessionAdmin(ReadOnlyAdmin):
         "in_stripe",
         "receipt",
         "attempt",
-    ]
-    readonly_fields = fields
+    )
 
     @admin.display(description="Stripe ID", ordering="stripe_id")
     def stripe_session(self, checkout: CheckoutSession) -> str:

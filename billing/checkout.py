@@ -162,7 +162,8 @@ def checkout_fulfil(*, event: dict) -> Outcome:
     obj = (event.get("data") or {}).get("object") or {}
     session_id = stripe_id_of(obj)
     paid_amount = stripe_int(obj.get("amount_total"))
-    paid_currency = obj.get("currency").lower()[:10] if isinstance(obj.get("currency"), str) else ""
+    currency = obj.get("currency")
+    paid_currency = currency.lower()[:10] if isinstance(currency, str) else ""
     paid = _money(paid_amount, paid_currency)
     checkout = CheckoutSession.objects.select_for_update().filter(stripe_id=session_id).first() if session_id else None
     if checkout is not None and checkout.user_id is None:

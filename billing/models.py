@@ -1,3 +1,4 @@
+import uuid
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
@@ -142,6 +143,9 @@ class CreditPack(models.Model):
     sort_order = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
+
+    # Not a field: set by the Billing page on each pack it shows (the idempotency key of one Buy click).
+    attempt_id: uuid.UUID
 
     class Meta:
         ordering = ["sort_order", "price", "id"]
@@ -304,6 +308,8 @@ class StripeEventOutcome(models.Model):
     event = models.OneToOneField(
         "djstripe.Event", to_field="id", on_delete=models.CASCADE, related_name="cohorta_outcome"
     )
+    # The Stripe event id (``evt_…``). Declared because dj-stripe is untyped: the plugin cannot add it.
+    event_id: str
     type = models.CharField(max_length=100, db_index=True)
     status = models.CharField(max_length=20, choices=StripeEventStatus.choices, db_index=True)
     error = models.TextField(blank=True, help_text="Why it was refused, failed, ignored or matched no account.")
@@ -355,6 +361,8 @@ class StripeObjectMirror(models.Model):
         related_name="+",
         help_text="The newest event copied.",
     )
+    # As on StripeEventOutcome: the Stripe event id, declared because dj-stripe is untyped.
+    event_id: str | None
     mirrored_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True, help_text="Why the last copy failed, if it did.")
     failed_at = models.DateTimeField(null=True, blank=True)

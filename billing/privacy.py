@@ -32,5 +32,6 @@ def billing_anonymise_user(*, user_id: int, replacement: str) -> dict[str, int]:
             continue
         names = {field.name for field in model._meta.get_fields()}
         if {"user", "user_email"} <= names:
+            assert model._meta.model_name is not None  # set on every installed model
             counts[model._meta.model_name] = model._base_manager.filter(user_id=user_id).update(user_email=replacement)
     return counts

@@ -11,6 +11,7 @@ import json
 
 from django.apps import apps
 from django.contrib import admin
+from django.contrib.admin.utils import flatten_fieldsets
 from django.db.models import Count, OuterRef, Subquery
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -411,7 +412,7 @@ class EventAdmin(StripeObjectAdmin):
         obj = (event.data or {}).get("object") or {}
         if not isinstance(obj.get("id"), str):
             return "—"
-        listed = {"checkout.session": "session", "charge": "charge"}.get(obj.get("object"))
+        listed = {"checkout.session": "session", "charge": "charge"}.get(obj.get("object", ""))
         if listed is None:
             return truncated(obj["id"], 24)
         url = reverse(f"admin:djstripe_{listed}_changelist")
@@ -487,7 +488,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
         (None, {"fields": ["received", "event_link", "event_type", "result", "sender", "traceback_cell", "version"]}),
         ("As Stripe sent it", {"fields": ["body_cell"], "classes": ["collapse"]}),
     ]
-    readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
+    readonly_fields = flatten_fieldsets(fieldsets)
 
     def object_title(self, trigger: WebhookEventTrigger) -> str:
         return f"Delivery of {trigger.event_id or 'an unstored event'} at {short_datetime(trigger.created)}"
@@ -539,7 +540,7 @@ class APIKeyAdmin(ReadOnlyAdmin):
     """The secret key ``stripe_setup`` recorded, shown redacted: it is set in the environment, not here."""
 
     list_display = ["key", "kind", "mode", "account"]
-    fields = readonly_fields = ["key", "kind", "mode", "account"]
+    fields = readonly_fields = ("key", "kind", "mode", "account")
     list_select_related = ["djstripe_owner_account"]
 
     def object_title(self, key: APIKey) -> str:
@@ -567,7 +568,7 @@ class WebhookEndpointAdmin(ReadOnlyAdmin):
     (which also sets the secret that verifies deliveries; never shown)."""
 
     list_display = ["endpoint_url", "state", "event_count", "mode"]
-    fields = readonly_fields = ["endpoint_url", "state", "events", "checks", "mode", "managed_by"]
+    fields = readonly_fields = ("endpoint_url", "state", "events", "checks", "mode", "managed_by")
 
     def object_title(self, endpoint: WebhookEndpoint) -> str:
         return f"Webhook endpoint {endpoint.url or endpoint.id}"

@@ -20,6 +20,8 @@ from django.utils import timezone
 from djstripe.models import Customer
 from djstripe.settings import djstripe_settings
 from djstripe.utils import convert_tstamp
+from stripe.params import CustomerCreateParams
+from stripe.params.checkout import SessionCreateParams, SessionCreateParamsLineItem
 
 from billing.models import CheckoutAttempt, CheckoutSession, CreditPack
 from cohorta.errors import ApplicationError
@@ -58,7 +60,7 @@ def stripe_client() -> stripe.StripeClient:
     )
 
 
-def _customer_params(user) -> dict:
+def _customer_params(user) -> CustomerCreateParams:
     # dj-stripe links a Customer to its subscriber through this metadata key when it syncs from Stripe.
     metadata = {"user_id": str(user.pk), djstripe_settings.SUBSCRIBER_CUSTOMER_KEY: str(user.pk)}
     return {"email": user.email, "name": user.name or user.email, "metadata": metadata}
@@ -134,7 +136,7 @@ def _attempt_for(*, user, pack: CreditPack, attempt_id: uuid.UUID | None) -> Che
     return attempt
 
 
-def _line_item(pack: CreditPack, attempt: CheckoutAttempt) -> dict:
+def _line_item(pack: CreditPack, attempt: CheckoutAttempt) -> SessionCreateParamsLineItem:
     if pack.stripe_price_id:
         return {"price": pack.stripe_price_id, "quantity": 1}
     return {
@@ -198,7 +200,7 @@ def checkout_session_create(
         "attempt_id": str(attempt.pk),
     }
     client = stripe_client()
-    params = {
+    params: SessionCreateParams = {
         "mode": "payment",
         "client_reference_id": str(user.pk),
         "line_items": [_line_item(pack, attempt)],

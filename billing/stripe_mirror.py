@@ -44,7 +44,7 @@ def stripe_event_mirror(*, event_id: str) -> str:
     if event is None:
         return "no such event"
     obj = (event.data or {}).get("object") or {}
-    model = _MODELS.get(obj.get("object"))
+    model = _MODELS.get(obj.get("object", ""))
     if model is None or not isinstance(obj.get("id"), str):
         return "not mirrored"
     api_key = djstripe_settings.get_default_api_key(livemode=event.livemode)

@@ -214,7 +214,7 @@ def _move(checkout: CheckoutSession, status: str) -> None:
 
 def _on_session_paid(event: dict, obj: dict) -> Outcome:
     outcome = checkout_fulfil(event=event)
-    payment_intent_id = outcome.checkout.payment_intent_id if outcome.granted else ""
+    payment_intent_id = outcome.checkout.payment_intent_id if outcome.granted and outcome.checkout else ""
     if payment_intent_id:
         transaction.on_commit(lambda: _retry_waiting_refunds(payment_intent_id))
     return outcome

@@ -18,13 +18,14 @@ from billing.forms import BuyForm
 from billing.stripe_checkout import PaymentProviderError, checkout_session_create, payments_enabled
 from billing.stripe_setup import configured_webhook_endpoint
 from billing.stripe_webhooks import stripe_webhook_verify
+from cohorta.accounts.http import AuthenticatedHttpRequest
 from cohorta.api.errors import error_body
 from cohorta.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 
 
-def _ledger_context(request: HttpRequest) -> dict:
+def _ledger_context(request: AuthenticatedHttpRequest) -> dict:
     page = Paginator(selectors.ledger_for_user(user=request.user), 25).get_page(request.GET.get("page"))
     return {
         "balance": selectors.credits_balance(user=request.user),
@@ -34,7 +35,7 @@ def _ledger_context(request: HttpRequest) -> dict:
 
 
 def _render_index(
-    request: HttpRequest, *, error: str = "", retry: tuple[int, uuid.UUID] | None = None, status: int = 200
+    request: AuthenticatedHttpRequest, *, error: str = "", retry: tuple[int, uuid.UUID] | None = None, status: int = 200
 ) -> HttpResponse:
     packs = list(selectors.credit_packs_on_sale())
     for pack in packs:
@@ -58,13 +59,13 @@ def _render_index(
 
 @login_required
 @require_GET
-def index(request: HttpRequest) -> HttpResponse:
+def index(request: AuthenticatedHttpRequest) -> HttpResponse:
     return _render_index(request)
 
 
 @login_required
 @require_POST
-def buy(request: HttpRequest) -> HttpResponse:
+def buy(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = BuyForm(request.POST)
     if not form.is_valid():
         messages.error(request, "That purchase form was incomplete. Please choose a pack again.")
@@ -88,7 +89,7 @@ def buy(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def checkout_status(request: HttpRequest, session_id: str) -> HttpResponse:
+def checkout_status(request: AuthenticatedHttpRequest, session_id: str) -> HttpResponse:
     """The banner after returning from Checkout; polled by htmx until the payment is settled."""
     checkout = selectors.checkout_session_for_user(user=request.user, session_id=session_id)
     if checkout is None:
@@ -119,12 +120,12 @@ def stripe_webhook(request: HttpRequest, uuid: UUID | None = None) -> JsonRespon
     """
     endpoint = configured_webhook_endpoint()
     if endpoint is None or (uuid is not None and endpoint.djstripe_uuid != uuid):
-        exc = ApplicationError(
+        error = ApplicationError(
             "Stripe webhooks are not configured (STRIPE_WEBHOOK_SECRET, then manage.py stripe_setup).",
             code="payments_not_configured",
             status_code=503 if uuid is None else 404,
         )
-        return JsonResponse(error_body(exc.code, exc.message), status=exc.status_code)
+        return JsonResponse(error_body(error.code, error.message), status=error.status_code)
     try:
         event = stripe_webhook_verify(
             payload=request.body, signature=request.headers.get("Stripe-Signature", ""), secret=endpoint.secret
@@ -140,6 +141,6 @@ def stripe_webhook(request: HttpRequest, uuid: UUID | None = None) -> JsonRespon
         body = error_body("server_error", "The event could not be processed; it will be retried.")
         return JsonResponse(body, status=500)
     if response.status_code != 200:
-        exc = ApplicationError("Stripe webhook was not accepted.", code="invalid_event", status_code=400)
-        return JsonResponse(error_body(exc.code, exc.message), status=response.status_code)
+        error = ApplicationError("Stripe webhook was not accepted.", code="invalid_event", status_code=400)
+        return JsonResponse(error_body(error.code, error.message), status=response.status_code)
     return JsonResponse({"received": True, "status": selectors.stripe_event_status(event_id=event["id"])})

@@ -12,7 +12,7 @@ filters by owner itself.
 from typing import TypeVar
 
 from django.core.exceptions import ValidationError
-from django.db.models import Model, QuerySet
+from django.db.models import Field, Model, QuerySet
 from django.http import Http404
 
 M = TypeVar("M", bound=Model)
@@ -22,6 +22,8 @@ def pk_or_404(model: type[Model], value, *, field: str = "pk"):
     """``value`` (from a URL or a payload) as ``model``'s primary key (or its ``field``); one it cannot be
     is a 404."""
     model_field = model._meta.pk if field == "pk" else model._meta.get_field(field)
+    if not isinstance(model_field, Field):
+        raise TypeError(f"{model.__name__}.{field} is not a concrete field")  # a caller's mistake, not a 404
     try:
         pk = model_field.to_python(value)
     except (ValidationError, TypeError, ValueError):

@@ -30,8 +30,7 @@ class ParticipantInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
-    fields = ["position", "persona", "added_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("position", "persona", "added_at")
     ordering = ["position", "id"]
 
     def get_queryset(self, request):
@@ -109,8 +108,7 @@ class DiscussionGuideAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["simulated"]
     search_fields = ["focus_group__title", "focus_group__owner__email"]
     list_select_related = ["focus_group"]
-    fields = ["focus_group", "simulated", "job", "updated_at", "data_pretty"]
-    readonly_fields = fields
+    fields = readonly_fields = ("focus_group", "simulated", "job", "updated_at", "data_pretty")
 
     @admin.display(description="Sections")
     def section_count(self, guide) -> int:

@@ -22,6 +22,7 @@ shows it from its first word; live deltas carry their offset in that text,
 and the client skips what it already has."""
 
 import time
+from typing import Any
 
 from channels.db import database_sync_to_async
 from django.http import Http404
@@ -103,9 +104,9 @@ class SessionConsumer(UserConsumer):
 
     async def _send_one(self, message: dict, *, filled: bool) -> None:
         sequence = message["sequence"]
-        if sequence <= self.delivered or sequence in self.ahead:
+        if self.delivered is None or sequence <= self.delivered or sequence in self.ahead:
             return
-        event = {"type": _message_event(message), "message": message}
+        event: dict[str, Any] = {"type": _message_event(message), "message": message}
         if filled:
             event["filled"] = True  # read from the database: its live event was late or lost
         await self.send_json(event)
@@ -207,8 +208,8 @@ class SessionConsumer(UserConsumer):
         snapshots = stream_snapshots(self.focus_group_id, names)
         if snapshots:  # a copy left by a worker that died after saving the answer is not a stream
             saved = Message.objects.filter(focus_group_id=self.focus_group_id, answer_id__in=list(snapshots))
-            for answer_id in saved.values_list("answer_id", flat=True):
-                snapshots.pop(str(answer_id), None)
+            for saved_id in saved.values_list("answer_id", flat=True):
+                snapshots.pop(str(saved_id), None)
         streaming = {
             str(a["id"]): {"answer_id": str(a["id"]), "persona_id": a["persona_id"], "name": a["persona__name"]}
             for a in Answer.objects.filter(

@@ -138,7 +138,7 @@ class FocusGroupForm(BootstrapFormMixin, forms.Form):
     @property
     def other_errors(self) -> list[str]:
         """Non-field errors that are not about participants (those show on the picker)."""
-        return [error for error in self.non_field_errors() if error not in self.participant_errors]
+        return [str(error) for error in self.non_field_errors() if error not in self.participant_errors]
 
     @property
     def limits(self) -> tuple[int, int]:

@@ -15,9 +15,12 @@ class FocusGroupStatus(models.TextChoices):
     ENDED = "ended", "Ended"
 
 
+FOCUS_GROUP_TITLE_MAX = 200
+
+
 class FocusGroup(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="focus_groups")
-    title = models.CharField(max_length=200)
+    title = models.CharField(max_length=FOCUS_GROUP_TITLE_MAX)
     objective = models.TextField(help_text="What the research needs to learn.")
     concept = models.TextField(blank=True, help_text="The product or concept under discussion, if any.")
     status = models.CharField(max_length=10, choices=FocusGroupStatus.choices, default=FocusGroupStatus.DRAFT)
@@ -71,6 +74,9 @@ class Participant(models.Model):
     position = models.PositiveSmallIntegerField(default=0)
     added_at = models.DateTimeField(default=timezone.now)
 
+    # Not a field: set by the discussion page (the @-mention that names this participant).
+    handle: str
+
     class Meta:
         ordering = ["position", "id"]
         constraints = [
@@ -104,6 +110,13 @@ class Asset(models.Model):
     warnings = models.JSONField(default=list, blank=True)
     job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
+
+    # Not fields: set by the assets page on each row it lists (see focusgroups.assets.views).
+    icon: str
+    type_label: str
+    preview_cut: bool
+    describing: bool
+    simulated: bool
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -8,6 +8,7 @@ so pages and the API give the same answers.
 
 from collections import Counter
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -15,6 +16,7 @@ from django.utils import timezone
 from cohorta.errors import ApplicationError
 from focusgroups import conversation, events
 from focusgroups.models import (
+    FOCUS_GROUP_TITLE_MAX,
     MAX_PARTICIPANTS,
     MIN_PARTICIPANTS,
     FocusGroup,
@@ -26,7 +28,7 @@ from focusgroups.models import (
 from focusgroups.selectors import persona_ids_who_spoke
 from personas.models import Persona
 
-TITLE_MAX = FocusGroup._meta.get_field("title").max_length
+TITLE_MAX = FOCUS_GROUP_TITLE_MAX
 OBJECTIVE_MAX = 4000
 CONCEPT_MAX = 20000
 COST_CAP_MAX = Decimal("99999999.99")  # max_digits=10, decimal_places=2
@@ -165,7 +167,7 @@ def focus_group_update(
     """Change what is given; leave out what should stay. ``cost_cap_usd=None`` removes the cap."""
     _ensure_writable(focus_group)
     errors: dict[str, list[str]] = {}
-    changes = {}
+    changes: dict[str, Any] = {}
     if title is not _UNSET:
         changes["title"] = _clean_text(
             title, field="title", label="A title", max_length=TITLE_MAX, required=True, errors=errors

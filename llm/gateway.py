@@ -198,6 +198,7 @@ def complete(
             raise errors.LLMTruncated(
                 "The AI's answer was cut off at its length limit, so it was discarded. Try again, or ask for less."
             )
+        assert schema is not None  # without a schema the call returned or raised above
         try:
             data = structured_output(response.text, schema)
         except (json.JSONDecodeError, jsonschema.ValidationError) as exc:
@@ -274,6 +275,7 @@ def _with_retries(ctx: _CallContext, call: Callable[[], Any], on_retry, typed_er
         return time.monotonic() + next_wait[0] + MIN_ATTEMPT_SECONDS < ctx.deadline
 
     def before_sleep(state: RetryCallState) -> None:
+        assert state.outcome is not None  # called only after an attempt failed
         logger.info(
             "Retrying %s after %s (attempt %s)",
             ctx.feature,

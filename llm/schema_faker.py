@@ -29,7 +29,7 @@ import math
 import re
 import unicodedata
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from random import Random
 from typing import Any
 
@@ -441,7 +441,7 @@ def _hint_words(hint: str) -> tuple[str, ...]:
     return tuple(w for w in re.split(r"[^a-zA-Z0-9]+", hint.lower()) if w)
 
 
-def _has(words: list[str], *keys: str) -> bool:
+def _has(words: Collection[str], *keys: str) -> bool:
     return any(k in words for k in keys)
 
 
@@ -616,7 +616,7 @@ def _number_hint(words: list[str]) -> tuple[float, float, bool] | None:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _weighted_choice(rng: Random, items: list[Any], weights: list[float]) -> Any:
+def _weighted_choice(rng: Random, items: list[Any], weights: Sequence[float]) -> Any:
     return rng.choices(items, weights=weights, k=1)[0]
 
 
@@ -654,7 +654,7 @@ class _Person:
                 )
         return self.age
 
-    def _pick_name(self) -> None:
+    def _pick_name(self) -> tuple[str, str]:
         gender = self.get_gender()
         loc = self.locale
         for _ in range(30):
@@ -664,18 +664,19 @@ class _Person:
                 break
         self._used_names.add(f"{first} {last}")
         self._first, self._last = first, last
+        return first, last
 
     @property
     def first_name(self) -> str:
         if self._first is None:
-            self._pick_name()
-        return self._first  # type: ignore[return-value]
+            return self._pick_name()[0]
+        return self._first
 
     @property
     def last_name(self) -> str:
         if self._last is None:
-            self._pick_name()
-        return self._last  # type: ignore[return-value]
+            return self._pick_name()[1]
+        return self._last
 
     @property
     def full_name(self) -> str:
@@ -993,7 +994,7 @@ class _Faker:
         words = _words(hint)
         if _has(words, "gender", "sex"):
             person = self.person
-            by_gender = {}
+            by_gender: dict[str | None, Any] = {}
             for option in options:
                 by_gender.setdefault(_gender_of(option), option)
             if person.gender is not None and person.gender in by_gender:
@@ -1554,6 +1555,7 @@ def _gen_alternation(p: str, i: int, rng: Random) -> tuple[str, int]:
 
 def _gen_sequence(p: str, i: int, rng: Random) -> tuple[str, int]:
     out: list[str] = []
+    atom: Callable[..., str]
     while i < len(p) and p[i] not in "|)":
         char = p[i]
         if char in "^$":

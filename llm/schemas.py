@@ -50,11 +50,14 @@ ELLIPSIS = "…"
 def _bounds(field: models.Field) -> tuple[int | float | None, int | float | None]:
     low = high = None
     for validator in field.validators:
+        # Only these two carry a bound; any other validator (a plain function too) says nothing here.
+        if not isinstance(validator, validators.MinValueValidator | validators.MaxValueValidator):
+            continue
         limit = validator.limit_value
         limit = limit() if callable(limit) else limit
         if isinstance(validator, validators.MinValueValidator):
             low = limit if low is None else max(low, limit)
-        elif isinstance(validator, validators.MaxValueValidator):
+        else:
             high = limit if high is None else min(high, limit)
     return low, high
 
@@ -70,6 +73,8 @@ def field_schema(
     """The JSON schema of ``model.name``. ``minimum``/``maximum`` narrow the field's own range (a product
     rule such as "adults only"); a bound outside the field's range is a programming error."""
     field = model._meta.get_field(name)
+    if not isinstance(field, models.Field):
+        raise TypeError(f"{model.__name__}.{name}: no JSON schema for a {field.__class__.__name__}")
     schema: dict[str, Any]
     if field.choices:
         schema = {"type": "string", "enum": [str(value) for value, _ in field.flatchoices if value != ""]}

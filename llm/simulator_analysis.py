@@ -9,6 +9,7 @@ sentiment comes from its words too (a small lexicon)."""
 import random
 import re
 from collections import Counter
+from typing import Any
 
 from llm.simulator_people import ANGLES, angle_scores
 from llm.simulator_text import first_name, fit, join_list, stable_int
@@ -172,7 +173,7 @@ def themes(schema: dict, prompt: str, generated: dict, rng: random.Random) -> di
                 if who in seen:
                     continue
                 seen.add(who)
-                quote = {"sequence": sequence, "text": _quote(text, angle)}
+                quote: dict[str, Any] = {"sequence": sequence, "text": _quote(text, angle)}
                 if feelings:
                     feeling = quote_feeling(quote["text"])
                     quote["sentiment"] = feeling if feeling in feelings else sentiment
@@ -194,7 +195,7 @@ def report(schema: dict, prompt: str, generated: dict, rng: random.Random) -> di
     if not people or not turns:
         return generated
     objective = re.search(r"RESEARCH OBJECTIVE:\n(.+)", prompt)
-    by_person = {name: Counter() for name in people.values()}
+    by_person: dict[str, Counter[str]] = {name: Counter() for name in people.values()}
     for _, who, text in turns:
         angle = _angle(text, who)
         if angle:

@@ -10,6 +10,7 @@ same angle can be read back from the profile when they speak in a discussion (``
 import random
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from llm.schema_faker import fake_person
 from llm.simulator_text import (
@@ -704,7 +705,7 @@ def profile(schema: dict, prompt: str, generated: dict, rng: random.Random) -> d
     if category != "everyday products":
         habit = fill(rng.choice(angle.buying)).rstrip(".")
         about = f" On {category}, {first} is {angle.label}: {habit[:1].lower()}{habit[1:]}."
-    values = {
+    values: dict[str, Any] = {
         "personality": traits,
         "values": list(dict.fromkeys(pick(angle.values, 2) + pick(other.values, 2)))[:4],
         "interests": pick(angle.interests, 2) + pick(other.interests, 1),

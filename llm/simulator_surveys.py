@@ -14,6 +14,7 @@ give the same reason twice.
 import hashlib
 import random
 import re
+from typing import Any
 
 from llm.simulator_people import angles_of
 
@@ -220,7 +221,7 @@ def survey_answers(schema: dict, prompt: str) -> dict | None:
         level = _level(lean, rng)
         bank = _LIKELY if "likely" in question.lower() or "recommend" in question.lower() else _AGREEMENT
         reason = _reason(why, angles, rng, used)
-        answer = {"answer": f"{rng.choice(bank[level])} {reason[0].upper()}{reason[1:]}."}
+        answer: dict[str, Any] = {"answer": f"{rng.choice(bank[level])} {reason[0].upper()}{reason[1:]}."}
         if "rating" in fields:
             answer["rating"] = _rating(level, fields["rating"]["enum"], rng)
         if "choice" in fields or "choices" in fields:

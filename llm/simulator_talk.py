@@ -209,7 +209,7 @@ def guide(schema: dict, prompt: str, generated: dict, rng: random.Random) -> dic
     prices = prices_in(concept)
     if prices or re.search(r"\b(price|prices|cost|pay|afford|value)\b", f"{objective} {concept}", re.I):
         priced = next((part for part in re.split(r"(?<=[.!?])\s+", concept) if prices and prices[0] in part), "")
-        asked = (
+        on_price = (
             f"On price: {priced} How does that sound?"
             if priced
             else f"What would you expect to pay for {thing}, and what would make it worth it?"
@@ -220,7 +220,7 @@ def guide(schema: dict, prompt: str, generated: dict, rng: random.Random) -> dic
                 "goal": f"Test whether the price of {thing} feels fair against what participants pay today.",
                 "turn_budget": 5,
                 "questions": [
-                    question(asked, ["What would feel fair?", "What would you compare it with?"]),
+                    question(on_price, ["What would feel fair?", "What would you compare it with?"]),
                     question("How does that compare with what you spend today?", ["What do you pay now?"]),
                 ],
             }

@@ -72,7 +72,9 @@ def image_facts(url: str) -> dict | None:
     transparent = False
     if "A" in image.getbands():
         alpha = image.getchannel("A")
-        transparent = alpha.getextrema()[0] < 250
+        lowest = alpha.getextrema()[0]
+        assert not isinstance(lowest, tuple)  # one band: (min, max), not one pair per band
+        transparent = lowest < 250
         background = Image.new("RGB", image.size, (255, 255, 255))
         background.paste(image.convert("RGBA"), mask=alpha)
         rgb = background
@@ -85,8 +87,9 @@ def image_facts(url: str) -> dict | None:
     colours = palette.getpalette() or []
     shares: dict[str, float] = {}
     for count, index in sorted(palette.getcolors() or [], reverse=True):
-        rgb_value = tuple(colours[index * 3 : index * 3 + 3])
-        name = _name(rgb_value)  # type: ignore[arg-type]
+        assert isinstance(index, int)  # a palette image counts palette indexes
+        red, green, blue = colours[index * 3 : index * 3 + 3]
+        name = _name((red, green, blue))
         shares[name] = shares.get(name, 0.0) + count / pixels
     dominant = sorted(shares.items(), key=lambda item: -item[1])
     grey = thumb.convert("L")

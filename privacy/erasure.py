@@ -14,6 +14,7 @@ anonymised id.
 import json
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
@@ -120,7 +121,7 @@ def _audit_anonymise(*, user, replacement: str) -> int:
     )
     count = 0
     for entry in rows.only("id", "actor_id", "before", "after"):
-        values = {
+        values: dict[str, Any] = {
             "target_repr": Replace("target_repr", Value(email), Value(replacement)),
             "reason": Replace("reason", Value(email), Value(replacement)),
         }

@@ -24,7 +24,8 @@ import logging
 import posixpath
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
@@ -168,7 +169,7 @@ def profile_data(user) -> dict:
     }
 
 
-def folders_data(user) -> list[dict]:
+def folders_data(user) -> list[Mapping[str, Any]]:
 
     return list(Folder.objects.filter(owner=user).order_by("name").values("id", "name", "created_at"))
 
@@ -183,9 +184,10 @@ def personas_rows(user) -> Iterable[dict]:
         .iterator(chunk_size=200)
     )
     for persona in personas:
+        folder = persona.folder
         yield {
             "id": persona.pk,
-            "folder": {"id": persona.folder_id, "name": persona.folder.name} if persona.folder_id else None,
+            "folder": {"id": folder.pk, "name": folder.name} if folder is not None else None,
             "tags": persona.tags,
             "source": persona.source,
             "simulated": persona.simulated,

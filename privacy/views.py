@@ -3,10 +3,11 @@
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from cohorta.accounts.http import AuthenticatedHttpRequest
 from cohorta.errors import ApplicationError
 from privacy import erasure, selectors, services
 from privacy.access import get_data_export_for_user
@@ -15,7 +16,7 @@ from privacy.forms import AccountDeleteForm
 # --- your data ---------------------------------------------------------------------------------
 
 
-def export_context(request: HttpRequest) -> dict:
+def export_context(request: AuthenticatedHttpRequest) -> dict:
     exports = selectors.data_exports_for_user(user=request.user)
     active = selectors.data_export_active_job(user=request.user)
     return {
@@ -29,21 +30,21 @@ def export_context(request: HttpRequest) -> dict:
 
 @login_required
 @require_GET
-def settings_data(request: HttpRequest) -> HttpResponse:
+def settings_data(request: AuthenticatedHttpRequest) -> HttpResponse:
     context = {**export_context(request), "settings_section": "data"}
     return render(request, "privacy/data.html", context)
 
 
 @login_required
 @require_GET
-def settings_data_status(request: HttpRequest) -> HttpResponse:
+def settings_data_status(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The export card alone: htmx polls it while an export is being built."""
     return render(request, "privacy/_data_export.html", export_context(request))
 
 
 @login_required
 @require_POST
-def settings_data_export(request: HttpRequest) -> HttpResponse:
+def settings_data_export(request: AuthenticatedHttpRequest) -> HttpResponse:
     services.data_export_start(user=request.user, request=request)
     if request.htmx:
         return render(request, "privacy/_data_export.html", export_context(request))
@@ -53,7 +54,7 @@ def settings_data_export(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def settings_data_download(request: HttpRequest, job_id: str) -> HttpResponse:
+def settings_data_download(request: AuthenticatedHttpRequest, job_id: str) -> HttpResponse | FileResponse:
     export = get_data_export_for_user(request.user, job_id)
     try:
         return services.data_export_response(export=export)
@@ -67,7 +68,7 @@ def settings_data_download(request: HttpRequest, job_id: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def settings_delete(request: HttpRequest) -> HttpResponse:
+def settings_delete(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = AccountDeleteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

@@ -20,7 +20,7 @@ class QuestionKind(models.TextChoices):
 
 SCALE_KINDS = (QuestionKind.LIKERT5, QuestionKind.LIKERT7, QuestionKind.NPS)
 CHOICE_KINDS = (QuestionKind.SINGLE, QuestionKind.MULTIPLE)
-SCALE_POINTS = {QuestionKind.LIKERT5: 5, QuestionKind.LIKERT7: 7, QuestionKind.NPS: 11}
+SCALE_POINTS: dict[str, int] = {QuestionKind.LIKERT5: 5, QuestionKind.LIKERT7: 7, QuestionKind.NPS: 11}
 
 
 class Survey(models.Model):
@@ -58,6 +58,9 @@ class Question(models.Model):
     direct_elicitation = models.BooleanField(
         default=True, help_text="Also ask for the number directly, shown beside the SSR rating as a method check."
     )
+
+    # Not a field: set by the preview page on a scale question (its points, each with a label).
+    points: list[dict]
 
     class Meta:
         ordering = ["position", "id"]
@@ -157,6 +160,13 @@ class Answer(models.Model):
     direct = models.SmallIntegerField(null=True, blank=True)
     # Choice questions: what was picked.
     choices = models.JSONField(default=list, blank=True)
+
+    # Not fields: set by surveys.pages.respondent_answers for the respondent's page (the question as
+    # frozen in the run, its kind in words and, for a scale answer, the distribution as bars).
+    question: dict
+    kind_label: str
+    bars: list[dict]
+    scale_top: int
 
     class Meta:
         ordering = ["shown_position"]

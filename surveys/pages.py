@@ -4,6 +4,7 @@ The results themselves (also the API's and the JSON export's) are left as they a
 
 import copy
 import math
+from typing import TypeGuard
 
 from surveys.models import Answer, QuestionKind, Respondent, Run
 from surveys.questionnaire import scale_values
@@ -76,7 +77,7 @@ def _difference(comparison: dict) -> str:
     return f"{direction} than {comparison['label_b']} ({'; '.join(details)})"
 
 
-def _finite(value) -> bool:
+def _finite(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and math.isfinite(value)
 
 

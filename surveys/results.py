@@ -104,12 +104,12 @@ def _choice_stats(question: dict, answers: list[Answer], seed: int) -> dict:
 
 
 def _segments(question: dict, respondents: dict[int, Respondent], answers: list[Answer], seed: int) -> list[dict]:
-    rated = [a for a in answers if a.status == AnswerStatus.OK and a.expected is not None]
+    rated = [(a.respondent_id, a.expected) for a in answers if a.status == AnswerStatus.OK and a.expected is not None]
     breakdowns = []
     for attribute, label in SEGMENT_ATTRIBUTES:
         groups: dict[str, list[float]] = defaultdict(list)
-        for answer in rated:
-            groups[segment_of(respondents[answer.respondent_id].profile, attribute)].append(answer.expected)
+        for respondent_id, expected in rated:
+            groups[segment_of(respondents[respondent_id].profile, attribute)].append(expected)
         if len(groups) < 2:
             continue
         ordered = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))

@@ -23,6 +23,7 @@ import re
 import threading
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -204,6 +205,8 @@ def _fail(run: Run, respondent: Respondent, reason: str, *, from_states=(Respond
 
 
 def _job_running(run: Run) -> bool:
+    if run.job_id is None:
+        return False
     return Job.objects.filter(pk=run.job_id, state=JobState.RUNNING, cancel_requested=False).exists()
 
 
@@ -388,7 +391,7 @@ def _hand_out(run: Run, dispatch: Dispatch) -> list[int]:
             state=RespondentState.QUEUED, heartbeat_at=timezone.now()
         )
         for respondent_id in ids:
-            transaction.on_commit(lambda respondent_id=respondent_id: dispatch(respondent_id))
+            transaction.on_commit(partial(dispatch, respondent_id))
     return ids
 
 
@@ -398,7 +401,7 @@ def run_advance(run: Run, *, dispatch: Dispatch) -> bool:
     as it ends (so no worker thread waits for a run) and by the reaper. The job's transition to done is
     one conditional UPDATE, so of two last respondents finishing together only one finishes the run.
     Returns whether the run is still going."""
-    job = Job.objects.filter(pk=run.job_id).first()
+    job = Job.objects.filter(pk=run.job_id).first() if run.job_id is not None else None
     if job is None or job.state != JobState.RUNNING:
         return False  # cancelled or interrupted: its settlement closed the respondents
     if Run.objects.filter(pk=run.pk, stop_reason="quota").exists():

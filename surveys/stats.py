@@ -10,6 +10,7 @@ import math
 import warnings
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats
 
 DEFAULT_RESAMPLES = 2000  # production default; the coverage test uses fewer per simulated panel to stay quick
@@ -132,8 +133,8 @@ def effect_word(d: float) -> str:
 
 
 def compare_segments(
-    values_a: np.ndarray,
-    values_b: np.ndarray,
+    values_a: ArrayLike,
+    values_b: ArrayLike,
     *,
     label_a: str = "Segment A",
     label_b: str = "Segment B",

@@ -5,13 +5,14 @@ import json
 
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from billing.selectors import credits_balance
 from billing.ux import error_html
+from cohorta.accounts.http import AuthenticatedHttpRequest
 from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError
 from personas.access import get_folder_for_user
@@ -115,7 +116,7 @@ def _builder_context(survey, *, question_form=None, error=None, error_place="", 
     }
 
 
-def _index(request: HttpRequest, status: int = 200, **extra) -> HttpResponse:
+def _index(request: AuthenticatedHttpRequest, status: int = 200, **extra) -> HttpResponse:
     context = {
         "surveys": selectors.surveys_for_user(user=request.user),
         "has_personas": selectors.has_personas(user=request.user),
@@ -125,7 +126,7 @@ def _index(request: HttpRequest, status: int = 200, **extra) -> HttpResponse:
 
 
 @login_required
-def index(request: HttpRequest) -> HttpResponse:
+def index(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             survey = services.survey_create(owner=request.user, title=request.POST.get("title", ""))
@@ -137,7 +138,7 @@ def index(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def import_file(request: HttpRequest) -> HttpResponse:
+def import_file(request: AuthenticatedHttpRequest) -> HttpResponse:
     upload = request.FILES.get("file")
     try:
         data = questionnaire_read(upload)
@@ -149,14 +150,14 @@ def import_file(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def import_example(request: HttpRequest) -> HttpResponse:
+def import_example(request: AuthenticatedHttpRequest) -> HttpResponse:
     response = HttpResponse(EXAMPLE_CSV, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="survey-example.csv"'
     return response
 
 
 @login_required
-def detail(request: HttpRequest, survey_id: int) -> HttpResponse:
+def detail(request: AuthenticatedHttpRequest, survey_id: int) -> HttpResponse:
     survey = get_survey_for_user(request.user, survey_id)
     if request.method == "POST":
         try:
@@ -176,7 +177,7 @@ def detail(request: HttpRequest, survey_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def question_add(request: HttpRequest, survey_id: int) -> HttpResponse:
+def question_add(request: AuthenticatedHttpRequest, survey_id: int) -> HttpResponse:
     survey = get_survey_for_user(request.user, survey_id)
     data = _question_data(request.POST)
     try:
@@ -195,7 +196,7 @@ def _question_dict(question) -> dict:
 
 
 @login_required
-def question_edit(request: HttpRequest, survey_id: int, question_id: int) -> HttpResponse:
+def question_edit(request: AuthenticatedHttpRequest, survey_id: int, question_id: int) -> HttpResponse:
     question = get_question_for_user(request.user, question_id, survey_id=survey_id)
     error, error_field = None, ""
     if request.method == "POST":
@@ -218,7 +219,7 @@ def question_edit(request: HttpRequest, survey_id: int, question_id: int) -> Htt
 
 @login_required
 @require_POST
-def question_delete(request: HttpRequest, survey_id: int, question_id: int) -> HttpResponse:
+def question_delete(request: AuthenticatedHttpRequest, survey_id: int, question_id: int) -> HttpResponse:
     question = get_question_for_user(request.user, question_id, survey_id=survey_id)
     services.question_delete(question=question)
     return redirect("surveys:detail", survey_id=survey_id)
@@ -226,14 +227,14 @@ def question_delete(request: HttpRequest, survey_id: int, question_id: int) -> H
 
 @login_required
 @require_POST
-def question_move(request: HttpRequest, survey_id: int, question_id: int) -> HttpResponse:
+def question_move(request: AuthenticatedHttpRequest, survey_id: int, question_id: int) -> HttpResponse:
     question = get_question_for_user(request.user, question_id, survey_id=survey_id)
     services.question_move(question=question, direction=request.POST.get("direction", "up"))
     return redirect("surveys:detail", survey_id=survey_id)
 
 
 @login_required
-def preview(request: HttpRequest, survey_id: int) -> HttpResponse:
+def preview(request: AuthenticatedHttpRequest, survey_id: int) -> HttpResponse:
     survey = get_survey_for_user(request.user, survey_id)
     questions = list(survey.questions.all())
     for question in questions:
@@ -253,7 +254,7 @@ def _scale_points(kind: str, labels: list[str]) -> list[dict]:
 
 @login_required
 @require_POST
-def delete(request: HttpRequest, survey_id: int) -> HttpResponse:
+def delete(request: AuthenticatedHttpRequest, survey_id: int) -> HttpResponse:
     survey = get_survey_for_user(request.user, survey_id)
     title = survey.title
     services.survey_delete(survey=survey)
@@ -263,7 +264,7 @@ def delete(request: HttpRequest, survey_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def run_start(request: HttpRequest, survey_id: int) -> HttpResponse:
+def run_start(request: AuthenticatedHttpRequest, survey_id: int) -> HttpResponse:
     survey = get_survey_for_user(request.user, survey_id)
     panel = {
         "panel": request.POST.get("panel", ""),
@@ -308,7 +309,7 @@ def _run_context(run) -> dict:
 
 
 @login_required
-def run(request: HttpRequest, run_id: int) -> HttpResponse:
+def run(request: AuthenticatedHttpRequest, run_id: int) -> HttpResponse:
     run = get_run_for_user(request.user, run_id)
     context = _run_context(run)
     if not context["active"]:
@@ -319,7 +320,7 @@ def run(request: HttpRequest, run_id: int) -> HttpResponse:
 
 
 @login_required
-def run_progress(request: HttpRequest, run_id: int) -> HttpResponse:
+def run_progress(request: AuthenticatedHttpRequest, run_id: int) -> HttpResponse:
     run = get_run_for_user(request.user, run_id)
     context = _run_context(run)
     response = render(request, "surveys/_progress.html", context)
@@ -329,7 +330,7 @@ def run_progress(request: HttpRequest, run_id: int) -> HttpResponse:
 
 
 @login_required
-def respondent(request: HttpRequest, run_id: int, respondent_id: int) -> HttpResponse:
+def respondent(request: AuthenticatedHttpRequest, run_id: int, respondent_id: int) -> HttpResponse:
     respondent = get_respondent_for_user(request.user, respondent_id, run_id=run_id)
     run = respondent.run
     answers = pages.respondent_answers(run, list(selectors.answers_of(respondent=respondent)))
@@ -339,7 +340,7 @@ def respondent(request: HttpRequest, run_id: int, respondent_id: int) -> HttpRes
 
 
 @login_required
-def export(request: HttpRequest, run_id: int, fmt: str) -> HttpResponse:
+def export(request: AuthenticatedHttpRequest, run_id: int, fmt: str) -> HttpResponse:
     run = get_run_for_user(request.user, run_id)
     if fmt not in EXPORT_TYPES:
         return HttpResponse("Unknown export format: use csv or json.", status=404, content_type="text/plain")

@@ -57,7 +57,8 @@ class ModelPriceForm(AuditedModelForm):
             field.help_text = "Empty: the price starts the moment you save."
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if self.instance.pk is None and not data.get("effective_from") and "effective_from" not in self.errors:
             data["effective_from"] = timezone.now()
         model, start = data.get("model"), data.get("effective_from")
@@ -216,10 +217,13 @@ class CachedValuesFilter(admin.SimpleListFilter):
     CACHE_SECONDS = 600
 
     def values(self) -> list[str]:
-        return cache.get_or_set(
-            f"backoffice:usage-values:{self.field}",
-            lambda: sorted(UsageEvent.objects.order_by().values_list(self.field, flat=True).distinct()),
-            self.CACHE_SECONDS,
+        return (
+            cache.get_or_set(
+                f"backoffice:usage-values:{self.field}",
+                lambda: sorted(UsageEvent.objects.order_by().values_list(self.field, flat=True).distinct()),
+                self.CACHE_SECONDS,
+            )
+            or []
         )
 
     def lookups(self, request, model_admin):
@@ -277,7 +281,8 @@ class _ExportChangeList(ChangeList):
     """The changelist's filters, search and ordering without fetching a page or counting rows."""
 
     def get_results(self, request):
-        self.result_count = self.full_result_count = None
+        # Never shown: the export reads only the queryset.
+        self.result_count, self.full_result_count = 0, None
         self.result_list = []
 
 
@@ -358,9 +363,10 @@ class UsageEventAdmin(HumanTitleMixin, admin.ModelAdmin):
 
     @admin.display(description="User", ordering="user__email")
     def user_link(self, event: UsageEvent) -> str:
-        if not event.user_id:
+        user = event.user
+        if user is None:
             return "system"
-        return user_admin_link(event.user_id, truncated(event.user.email, 26))
+        return user_admin_link(user.pk, truncated(user.email, 26))
 
     @admin.display(description="Feature", ordering="feature")
     def feature_name(self, event: UsageEvent) -> str:
@@ -382,7 +388,13 @@ class UsageEventAdmin(HumanTitleMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
-        return _ListQuerySet(model=queryset.model, query=queryset.query, using=queryset._db, hints=queryset._hints)
+        # A copy of Django's own queryset (its database and routing hints too), with the cheap datetimes().
+        return _ListQuerySet(
+            model=queryset.model,
+            query=queryset.query,
+            using=queryset._db,  # type: ignore[attr-defined]  # django-stubs: private QuerySet state not stubbed
+            hints=queryset._hints,  # type: ignore[attr-defined]  # django-stubs: private QuerySet state not stubbed
+        )
 
     @admin.display(description="Tokens in / out")
     def tokens(self, event: UsageEvent) -> str:
@@ -391,7 +403,7 @@ class UsageEventAdmin(HumanTitleMixin, admin.ModelAdmin):
     @admin.display(description="Notes")
     def flags(self, event: UsageEvent) -> str:
         """A failure, and what makes the cost uncertain or not real."""
-        notes = []
+        notes: list[str] = []
         if event.status == UsageStatus.ERROR:
             notes.append(format_html('<strong class="bo-error">{}</strong>', "failed"))
         if event.price_missing:

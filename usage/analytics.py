@@ -22,7 +22,7 @@ MICRO = Decimal("0.000001")
 MAX_DAYS = 400  # longest range a page or the API aggregates at once
 DIMENSIONS = ("model", "feature", "user")
 GRANULARITIES = ("day", "week", "month")
-USD_FIELD = DecimalField(max_digits=20, decimal_places=8)
+USD_FIELD: DecimalField = DecimalField(max_digits=20, decimal_places=8)
 ZERO_USD = Value(Decimal(0), output_field=USD_FIELD)
 ZERO_INT = Value(0, output_field=IntegerField())
 

@@ -1,8 +1,16 @@
+from typing import TypedDict
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-USD = {"max_digits": 12, "decimal_places": 6}
+
+class _DecimalPlaces(TypedDict):
+    max_digits: int
+    decimal_places: int
+
+
+USD: _DecimalPlaces = {"max_digits": 12, "decimal_places": 6}
 
 
 class ModelPrice(models.Model):

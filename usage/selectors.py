@@ -12,8 +12,8 @@ from usage.models import ModelAlias, ModelPrice, UsageEvent
 from usage.quotas import quota_status
 from usage.services import month_start
 
-_USD = DecimalField(max_digits=20, decimal_places=8)
-_QUOTA = DecimalField(max_digits=10, decimal_places=2)
+_USD: DecimalField = DecimalField(max_digits=20, decimal_places=8)
+_QUOTA: DecimalField = DecimalField(max_digits=10, decimal_places=2)
 
 
 def _month_events(user):

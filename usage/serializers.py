@@ -99,7 +99,10 @@ class StaffUsageRowSerializer(serializers.Serializer):
         allow_null=True,
         help_text="User id (null: events with no user), model name, feature name or ISO date, per `group_by`.",
     )
-    label = serializers.CharField(help_text="What the key stands for: the user's email; otherwise the key.")
+    # The metaclass takes declared fields out of the class, so a field may share a Field attribute's name.
+    label = serializers.CharField(  # type: ignore[assignment]  # drf-stubs: see above
+        help_text="What the key stands for: the user's email; otherwise the key."
+    )
     cost_usd = serializers.DecimalField(max_digits=20, decimal_places=6)
     calls = serializers.IntegerField()
     input_tokens = serializers.IntegerField(required=False)
@@ -113,7 +116,7 @@ class StaffUsageTotalsSerializer(serializers.Serializer):
     output_tokens = serializers.IntegerField()
     unpriced = serializers.IntegerField(help_text="Calls recorded without a price (unknown cost).")
     estimated = serializers.IntegerField(help_text="Calls whose tokens were estimated.")
-    errors = serializers.IntegerField()
+    errors = serializers.IntegerField()  # type: ignore[assignment]  # drf-stubs: a declared field, as `label` above
 
 
 class StaffUsageSummarySerializer(serializers.Serializer):

@@ -10,7 +10,7 @@ register = template.Library()
 _SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£"}
 
 # The ledger's kinds as a customer would say them.
-_KIND_LABELS = {
+_KIND_LABELS: dict[str, str] = {
     CreditTransactionKind.TRIAL: "Free trial",
     CreditTransactionKind.GRANT: "Added by an admin",
     CreditTransactionKind.PURCHASE: "Purchase",

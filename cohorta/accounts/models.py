@@ -1,5 +1,6 @@
 import hashlib
 import secrets
+from typing import ClassVar
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
@@ -7,10 +8,10 @@ from django.db import models
 from django.utils import timezone
 
 
-class UserManager(BaseUserManager):
+class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
-    def _create_user(self, email: str, password: str | None, **extra_fields):
+    def _create_user(self, email: str, password: str | None, **extra_fields) -> "User":
         if not email:
             raise ValueError("An email address is required")
         user = self.model(email=self.normalize_email(email).lower(), **extra_fields)
@@ -18,12 +19,12 @@ class UserManager(BaseUserManager):
         user.save(using=self._db)
         return user
 
-    def create_user(self, email: str, password: str | None = None, **extra_fields):
+    def create_user(self, email: str, password: str | None = None, **extra_fields) -> "User":
         extra_fields.setdefault("is_staff", False)
         extra_fields.setdefault("is_superuser", False)
         return self._create_user(email, password, **extra_fields)
 
-    def create_superuser(self, email: str, password: str | None = None, **extra_fields):
+    def create_superuser(self, email: str, password: str | None = None, **extra_fields) -> "User":
         extra_fields.setdefault("is_staff", True)
         extra_fields.setdefault("is_superuser", True)
         if not extra_fields["is_staff"] or not extra_fields["is_superuser"]:
@@ -37,9 +38,10 @@ class User(AbstractUser):
     Role is researcher by default; staff users are admins (operators).
     """
 
-    username = None
-    first_name = None
-    last_name = None
+    # Django's documented way to drop an inherited field; the stubs type the fields as always there.
+    username = None  # type: ignore[assignment]  # django-stubs: a field removed by setting it to None
+    first_name = None  # type: ignore[assignment]  # django-stubs: a field removed by setting it to None
+    last_name = None  # type: ignore[assignment]  # django-stubs: a field removed by setting it to None
     email = models.EmailField("email address", unique=True)
     name = models.CharField("display name", max_length=150, blank=True)
     # Written only by billing.services, through conditional UPDATEs.
@@ -54,9 +56,11 @@ class User(AbstractUser):
     )
 
     USERNAME_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
-    objects = UserManager()
+    # An email-only user needs its own manager (Django's documented custom-user pattern); the stubs
+    # declare AbstractUser's username-based UserManager, whose create_user() takes a username first.
+    objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]  # django-stubs: see above
 
     class Meta:
         ordering = ["email"]

@@ -1,6 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -8,10 +8,11 @@ from django.views.decorators.http import require_POST
 from cohorta.accounts import selectors, services
 from cohorta.accounts.access import get_api_token_for_user
 from cohorta.accounts.forms import ApiTokenForm, ProfileForm
+from cohorta.accounts.http import AuthenticatedHttpRequest
 
 
 @login_required
-def settings_profile(request: HttpRequest) -> HttpResponse:
+def settings_profile(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = ProfileForm(request.POST or None, instance=request.user)
     if request.method == "POST" and form.is_valid():
         form.save()
@@ -26,7 +27,7 @@ _JUST_CREATED = "accounts:new_api_token"
 
 @login_required
 @never_cache  # the page may carry a raw token: no browser or proxy copy of it
-def settings_tokens(request: HttpRequest) -> HttpResponse:
+def settings_tokens(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = ApiTokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         token, raw = services.api_token_create(user=request.user, name=form.cleaned_data["name"])
@@ -45,7 +46,7 @@ def settings_tokens(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def settings_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+def settings_token_revoke(request: AuthenticatedHttpRequest, token_id: int) -> HttpResponse:
     token = get_api_token_for_user(request.user, token_id)
     services.api_token_revoke(token=token)
     messages.success(request, f"Token “{token.name}” revoked: requests using it now get 401.")

@@ -86,7 +86,7 @@ def price_cell(value) -> str:
     return f"${whole}.{decimals.ljust(2, '0')}"
 
 
-class HumanTitleMixin:
+class HumanTitleMixin(admin.ModelAdmin):
     """A change page titled by ``object_title(obj)`` in its heading, breadcrumbs and window
     title, for models whose ``__str__`` starts with an internal name (a feature or job kind)."""
 

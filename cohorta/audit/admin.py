@@ -20,8 +20,17 @@ class AuditEntryAdmin(admin.ModelAdmin):
     search_help_text = "Who did it, what it was done to, the account's email or the reason."
     date_hierarchy = "created_at"
     list_select_related = ["subject_user"]
-    fields = ["when_full", "action", "by", "target_full", "account", "reason", "before_json", "after_json", "ip"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "when_full",
+        "action",
+        "by",
+        "target_full",
+        "account",
+        "reason",
+        "before_json",
+        "after_json",
+        "ip",
+    )
 
     @admin.display(description="When", ordering="created_at")
     def when(self, entry: AuditEntry) -> str:
@@ -51,9 +60,10 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     @admin.display(description="Account", ordering="subject_user__email")
     def account(self, entry: AuditEntry) -> str:
-        if entry.subject_user_id is None:
+        user = entry.subject_user
+        if user is None:
             return "—"
-        return user_admin_link(entry.subject_user_id, truncated(entry.subject_user.email, 26))
+        return user_admin_link(user.pk, truncated(user.email, 26))
 
     @admin.display(description="Reason")
     def short_reason(self, entry: AuditEntry) -> str:

@@ -1,6 +1,7 @@
 """Admin pages whose every add, change and delete is audited, with the values before and after."""
 
 from django import forms
+from django.contrib import admin
 from django.db import transaction
 from django.forms.models import model_to_dict
 
@@ -49,7 +50,7 @@ def object_change_audit(
     )
 
 
-class AuditedAdminMixin:
+class AuditedAdminMixin(admin.ModelAdmin):
     """Audit-log every add, change and delete made through this admin, with the values before and after."""
 
     audit_action: str

@@ -63,6 +63,9 @@ class Job(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # Not a field: set by selectors.jobs_for_panel on an ended job it lists (its seconds left on screen).
+    hide_in: int
+
     class Meta:
         ordering = ["-created_at"]
         indexes = [

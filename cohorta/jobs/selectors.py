@@ -10,7 +10,7 @@ from cohorta.jobs.models import ACTIVE_STATES, Job, JobState
 
 # How long the jobs panel keeps a job on screen after it ended: long enough to read the outcome, short
 # enough that the panel does not sit over the page. A failure stays longer: it may need a Retry.
-PANEL_LINGER_SECONDS = {
+PANEL_LINGER_SECONDS: dict[str, int] = {
     JobState.DONE: 6,
     JobState.CANCELLED: 6,
     JobState.FAILED: 15,

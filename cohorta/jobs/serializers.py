@@ -47,9 +47,10 @@ class JobSerializer(serializers.ModelSerializer):
         return kind_label(job.kind)
 
     def get_target(self, job: Job) -> dict | None:
-        if job.target_type_id is None:
+        target_type = job.target_type
+        if target_type is None:
             return None
-        return {"type": f"{job.target_type.app_label}.{job.target_type.model}", "id": job.target_id}
+        return {"type": f"{target_type.app_label}.{target_type.model}", "id": job.target_id}
 
     def get_can_cancel(self, job: Job) -> bool:
         return job.is_active and not job.cancel_requested

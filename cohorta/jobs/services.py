@@ -4,6 +4,7 @@ progress, cancellation, retry, reaping and running a job inside a worker."""
 import logging
 import threading
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -95,7 +96,7 @@ def jobs_dispatch(*, owner_id) -> list[Job]:
         for job in queued:
             queue = get_kind(job.kind).queue
             job_id = str(job.pk)
-            transaction.on_commit(lambda job_id=job_id, queue=queue: tasks.run_job.apply_async((job_id,), queue=queue))
+            transaction.on_commit(partial(tasks.run_job.apply_async, (job_id,), queue=queue))
     return queued
 
 

@@ -6,6 +6,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 
+from cohorta.http import HtmxHttpRequest
 from cohorta.jobs import selectors, services
 from cohorta.jobs.access import get_job_for_user
 from cohorta.jobs.errors import IllegalJobTransition
@@ -56,7 +57,7 @@ def jobs_panel_dismiss(request: HttpRequest) -> HttpResponse:
     return _panel(request)
 
 
-def _after_action(request: HttpRequest, job) -> HttpResponse:
+def _after_action(request: HtmxHttpRequest, job) -> HttpResponse:
     if request.htmx:
         return render(request, "jobs/_job_row.html", {"job": job})
     return redirect(request.headers.get("Referer") or "jobs_list")
@@ -64,7 +65,7 @@ def _after_action(request: HttpRequest, job) -> HttpResponse:
 
 @login_required
 @require_POST
-def jobs_cancel(request: HttpRequest, job_id) -> HttpResponse:
+def jobs_cancel(request: HtmxHttpRequest, job_id) -> HttpResponse:
     job = get_job_for_user(request.user, job_id)
     try:
         job = services.job_cancel(job=job)
@@ -81,7 +82,7 @@ def jobs_cancel(request: HttpRequest, job_id) -> HttpResponse:
 
 @login_required
 @require_POST
-def jobs_retry(request: HttpRequest, job_id) -> HttpResponse:
+def jobs_retry(request: HtmxHttpRequest, job_id) -> HttpResponse:
     job = get_job_for_user(request.user, job_id)
     try:
         job = services.job_retry(job=job)

@@ -1,13 +1,16 @@
 """Pages for a session's assets: upload documents and images, see what the personas will see, remove them."""
 
+from collections.abc import Sequence
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models.functions import Length, Substr
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from cohorta.accounts.http import AuthenticatedHttpRequest
 from cohorta.errors import ApplicationError
 from focusgroups.access import get_asset_for_user, get_focus_group_for_user
 from focusgroups.assets import services as asset_services
@@ -23,7 +26,7 @@ _DOCUMENT_TYPES = {
 }
 
 
-def _asset_rows(focus_group: FocusGroup) -> list[Asset]:
+def _asset_rows(focus_group: FocusGroup) -> Sequence[Asset]:
     rows = list(
         Asset.objects.filter(focus_group=focus_group)
         .select_related("job")
@@ -62,7 +65,7 @@ def _context(focus_group: FocusGroup, **extra) -> dict:
     }
 
 
-def _page(request: HttpRequest, focus_group: FocusGroup, *, status: int = 200, **extra) -> HttpResponse:
+def _page(request: AuthenticatedHttpRequest, focus_group: FocusGroup, *, status: int = 200, **extra) -> HttpResponse:
     return render(request, "focusgroups/assets.html", _context(focus_group, **extra), status=status)
 
 
@@ -72,7 +75,7 @@ def _upload_name(upload) -> str:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def assets(request: HttpRequest, fg_id: int) -> HttpResponse:
+def assets(request: AuthenticatedHttpRequest, fg_id: int) -> HttpResponse:
     try:
         focus_group = get_focus_group_for_user(request.user, fg_id, for_write=request.method == "POST")
     except ApplicationError as exc:  # archived: read-only
@@ -87,8 +90,12 @@ def assets(request: HttpRequest, fg_id: int) -> HttpResponse:
 
     uploads = request.FILES.getlist("files") or request.FILES.getlist("file")
     if not uploads:
-        errors = [{"filename": "", "message": "Choose one or more files to upload."}]
-        return _page(request, focus_group, status=400, errors=errors)
+        return _page(
+            request,
+            focus_group,
+            status=400,
+            errors=[{"filename": "", "message": "Choose one or more files to upload."}],
+        )
     added: list[Asset] = []
     errors: list[dict] = []
     for upload in uploads:
@@ -111,7 +118,7 @@ def assets(request: HttpRequest, fg_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def asset_delete(request: HttpRequest, fg_id: int, asset_id: int) -> HttpResponse:
+def asset_delete(request: AuthenticatedHttpRequest, fg_id: int, asset_id: int) -> HttpResponse:
     try:
         focus_group = get_focus_group_for_user(request.user, fg_id, for_write=True)
     except ApplicationError as exc:
@@ -129,7 +136,7 @@ def asset_delete(request: HttpRequest, fg_id: int, asset_id: int) -> HttpRespons
 
 @login_required
 @require_GET
-def asset_image(request: HttpRequest, fg_id: int, asset_id: int) -> HttpResponse:
+def asset_image(request: AuthenticatedHttpRequest, fg_id: int, asset_id: int) -> FileResponse:
     """The stored (re-encoded) image, to its owner only; never a redirect to a public media URL."""
     asset = get_asset_for_user(request.user, asset_id, focus_group_id=fg_id)
     if asset.kind != AssetKind.IMAGE or not asset.image:

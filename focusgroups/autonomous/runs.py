@@ -178,8 +178,10 @@ def run_refund_if_short(*, run: AutonomousRun) -> None:
         return
     try:
         with transaction.atomic():
+            spend = run.credit_transaction
+            assert spend is not None  # its id was checked above
             refund = credits_refund(
-                spend=run.credit_transaction,
+                spend=spend,
                 idempotency_key=f"session-run-refund:{run.pk}",
                 description=f"Refund: autonomous run of “{run.focus_group.title}” stopped after {answers} "
                 f"answer{'s' if answers != 1 else ''}",
@@ -304,7 +306,7 @@ def _notice(run: AutonomousRun, retry_in: int) -> str:
         )
     else:
         text = ""
-    if run.refund_transaction_id is not None:
+    if run.refund_transaction is not None:
         answers = run_answers(run)
         plural = "s" if answers != 1 else ""
         refund = f"The run's {run.refund_transaction.delta} credits were refunded: it had {answers} answer{plural}."
@@ -328,7 +330,7 @@ def run_payload(run: AutonomousRun, *, sections: list[dict] | None = None, names
         "notice": _notice(run, retry_in),
         "failed_turns": run.failed_turns,
         "retry_in_seconds": retry_in if run.status in (RunStatus.RUNNING, RunStatus.STOPPING) else 0,
-        "refunded_credits": run.refund_transaction.delta if run.refund_transaction_id else 0,
+        "refunded_credits": run.refund_transaction.delta if run.refund_transaction is not None else 0,
         "turns_done": run.turns_done,
         "turn_budget": run.turn_budget,
         "section": min(run.section_index + 1, len(sections)) if sections else 0,

@@ -43,6 +43,7 @@ from focusgroups.report import live_themes
 from llm.errors import LLMConfigurationError, LLMError, LLMRateLimited, LLMTimeout, LLMUnavailable
 from llm.gateway import complete
 from llm.prompts import render_prompt
+from personas.models import Persona
 
 logger = logging.getLogger(__name__)
 
@@ -241,10 +242,10 @@ def decision_schema(speaker_labels: list[str]) -> dict:
     }
 
 
-def speaker_labels(participants) -> dict[str, object]:
+def speaker_labels(participants) -> dict[str, Persona]:
     """One unique label per participant (the name; "Name (2)" for a second persona of the same name),
     in seating order, mapped to the persona: an enum's values must be distinct."""
-    labels: dict[str, object] = {}
+    labels: dict[str, Persona] = {}
     for participant in participants:
         name = participant.persona.name.strip() or f"Participant {participant.position + 1}"
         label, n = name, 1
@@ -255,7 +256,7 @@ def speaker_labels(participants) -> dict[str, object]:
     return labels
 
 
-def _fallback_speaker(run: AutonomousRun, participants, *, avoid: int | None = None) -> object:
+def _fallback_speaker(run: AutonomousRun, participants, *, avoid: int | None = None) -> Persona:
     """Round-robin by fewest turns, spoken or failed (a failed turn moves the rotation on, so an outage does
     not keep naming one persona): the safe choice when the decision step fails. ``avoid``: whose turn
     just failed."""

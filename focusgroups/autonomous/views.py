@@ -24,5 +24,5 @@ def autonomous(request: HttpRequest, fg_id: int, action: str) -> HttpResponse:
         return error_response(request, focus_group, exc)
     if wants_json(request):
         run = focus_group.runs.first()
-        return JsonResponse({"run": autopilot.run_payload(run)}, status=202)
+        return JsonResponse({"run": autopilot.run_payload(run) if run is not None else None}, status=202)
     return redirect("focusgroups:detail", fg_id=focus_group.pk)

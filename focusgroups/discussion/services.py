@@ -245,7 +245,7 @@ def answer_retry(*, focus_group: FocusGroup, message: Message) -> Answer:
 
 
 def focus_group_set_status(*, focus_group: FocusGroup, status: str) -> FocusGroup:
-    allowed = {
+    allowed: dict[str, set[str]] = {
         FocusGroupStatus.DRAFT: {FocusGroupStatus.LIVE, FocusGroupStatus.ENDED},
         FocusGroupStatus.LIVE: {FocusGroupStatus.PAUSED, FocusGroupStatus.ENDED},
         FocusGroupStatus.PAUSED: {FocusGroupStatus.LIVE, FocusGroupStatus.ENDED},

@@ -34,7 +34,8 @@ class DiscussionGuideSectionSerializer(serializers.Serializer):
         max_value=guides.MAX_TURNS,
         help_text="How many discussion turns to spend on this section.",
     )
-    questions = DiscussionGuideQuestionSerializer(
+    # many=True hands min_length/max_length to the ListSerializer (DRF 3.15+); the stubs' __init__ lacks them.
+    questions = DiscussionGuideQuestionSerializer(  # type: ignore[call-arg]  # drf-stubs: see above
         many=True, min_length=guides.MIN_QUESTIONS, max_length=guides.MAX_QUESTIONS
     )
 
@@ -43,7 +44,7 @@ class DiscussionGuideInputSerializer(serializers.Serializer):
     """The whole guide. Validated against the guide schema: 2–8 sections of 1–8 questions, no blank text."""
 
     title = serializers.CharField(max_length=guides.MAX_LENGTHS["guide"])
-    sections = DiscussionGuideSectionSerializer(
+    sections = DiscussionGuideSectionSerializer(  # type: ignore[call-arg]  # drf-stubs: as `questions` above
         many=True, min_length=guides.MIN_SECTIONS, max_length=guides.MAX_SECTIONS
     )
 

@@ -159,13 +159,15 @@ def _clean(data):
         return data
     if isinstance(data.get("title"), str):
         data["title"] = data["title"].strip()
-    for section in data.get("sections") if isinstance(data.get("sections"), list) else []:
+    sections = data.get("sections")
+    for section in sections if isinstance(sections, list) else []:
         if not isinstance(section, dict):
             continue
         for key in ("title", "goal"):
             if isinstance(section.get(key), str):
                 section[key] = section[key].strip()
-        for question in section.get("questions") if isinstance(section.get("questions"), list) else []:
+        questions = section.get("questions")
+        for question in questions if isinstance(questions, list) else []:
             if not isinstance(question, dict):
                 continue
             if isinstance(question.get("text"), str):
@@ -208,6 +210,7 @@ def guide_validate(data) -> dict:
     path (``sections.1.questions.0.text``, 0-based) to its messages.
     """
     data = _clean(data)
+    problems: list[tuple[list, str]]
     if not isinstance(data, dict):
         problems = [([], "A guide is an object with a title and a list of sections.")]
     else:

@@ -5,12 +5,13 @@ the editor partial (errors included, with their status); without JavaScript it r
 the page (or re-renders it with the error)."""
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from cohorta.accounts.http import AuthenticatedHttpRequest
 from cohorta.errors import ApplicationError
 from focusgroups.access import get_focus_group_for_user
 from focusgroups.guide import services as guides
@@ -50,11 +51,15 @@ def _context(focus_group: FocusGroup, *, error: str = "") -> dict:
     }
 
 
-def _page(request: HttpRequest, focus_group: FocusGroup, *, error: str = "", status: int = 200) -> HttpResponse:
+def _page(
+    request: AuthenticatedHttpRequest, focus_group: FocusGroup, *, error: str = "", status: int = 200
+) -> HttpResponse:
     return render(request, "focusgroups/guide.html", _context(focus_group, error=error), status=status)
 
 
-def _editor(request: HttpRequest, focus_group: FocusGroup, *, error: str = "", status: int = 200) -> HttpResponse:
+def _editor(
+    request: AuthenticatedHttpRequest, focus_group: FocusGroup, *, error: str = "", status: int = 200
+) -> HttpResponse:
     context = _context(focus_group, error=error)
     if context["guide"] is None:  # deleted or never written: the whole page has to change
         return HttpResponse(headers={"HX-Refresh": "true"})
@@ -63,7 +68,7 @@ def _editor(request: HttpRequest, focus_group: FocusGroup, *, error: str = "", s
 
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
-def guide(request: HttpRequest, fg_id: int) -> HttpResponse:
+def guide(request: AuthenticatedHttpRequest, fg_id: int) -> HttpResponse:
     if request.method == "POST":
         return _edit(request, fg_id)
     focus_group = get_focus_group_for_user(request.user, fg_id)
@@ -76,21 +81,21 @@ def guide(request: HttpRequest, fg_id: int) -> HttpResponse:
     return _page(request, focus_group)
 
 
-def _text(request: HttpRequest, name: str) -> str | None:
+def _text(request: AuthenticatedHttpRequest, name: str) -> str | None:
     value = request.POST.get(name)
     return None if value is None else value.replace("\r\n", "\n")
 
 
-def _step(request: HttpRequest, index: str) -> int:
+def _step(request: AuthenticatedHttpRequest, index: str | None) -> int:
     """The position to move to: one up or one down."""
     try:
-        current = int(index)
-    except (TypeError, ValueError):
+        current = int(index) if index is not None else -1
+    except ValueError:
         current = -1
     return current - 1 if request.POST.get("direction") == "up" else current + 1
 
 
-def _apply(request: HttpRequest, focus_group: FocusGroup, action: str) -> str:
+def _apply(request: AuthenticatedHttpRequest, focus_group: FocusGroup, action: str) -> str:
     """Run one edit; returns the anchor to come back to."""
     post = request.POST
     section, question = post.get("section"), post.get("question")
@@ -149,7 +154,7 @@ def _apply(request: HttpRequest, focus_group: FocusGroup, action: str) -> str:
     return anchor
 
 
-def _edit(request: HttpRequest, fg_id: int) -> HttpResponse:
+def _edit(request: AuthenticatedHttpRequest, fg_id: int) -> HttpResponse:
     focus_group = get_focus_group_for_user(request.user, fg_id)  # not theirs: 404 before anything else
     try:
         get_focus_group_for_user(request.user, fg_id, for_write=True)  # archived: 409
@@ -165,7 +170,7 @@ def _edit(request: HttpRequest, fg_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def guide_generate(request: HttpRequest, fg_id: int) -> HttpResponse:
+def guide_generate(request: AuthenticatedHttpRequest, fg_id: int) -> HttpResponse:
     focus_group = get_focus_group_for_user(request.user, fg_id)
     try:
         get_focus_group_for_user(request.user, fg_id, for_write=True)
@@ -177,7 +182,7 @@ def guide_generate(request: HttpRequest, fg_id: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def guide_export(request: HttpRequest, fg_id: int) -> HttpResponse:
+def guide_export(request: AuthenticatedHttpRequest, fg_id: int) -> HttpResponse:
     focus_group = get_focus_group_for_user(request.user, fg_id)
     guide = guides.guide_get(focus_group=focus_group)
     if guide is None:

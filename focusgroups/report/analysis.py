@@ -114,7 +114,7 @@ class Transcript:
         }
 
 
-def _one_line(text: str) -> str:
+def _one_line(text: object) -> str:
     return " ".join(str(text or "").split())
 
 
@@ -142,7 +142,7 @@ def persona_message_count(*, focus_group: FocusGroup) -> int:
     )
 
 
-def _panel_order(focus_group: FocusGroup) -> dict[int, int]:
+def _panel_order(focus_group: FocusGroup) -> dict[int | None, int]:
     return {
         persona_id: index
         for index, persona_id in enumerate(
@@ -448,7 +448,7 @@ def quote_match(quote: str, content: str) -> tuple[str, bool] | None:
     if not quote.strip(_EDGES):
         return None
     parts = [part for part in _ELLIPSIS.split(quote) if part.strip(_EDGES)]
-    spans = []
+    spans: list[tuple[int, int]] = []
     position = 0
     for part in parts:
         span = _find(part, content, position)
@@ -508,14 +508,20 @@ def quotable_messages(*, focus_group: FocusGroup, sequences=None) -> dict[int, M
     return {m.sequence: m for m in messages.select_related("persona")}
 
 
+def _sequence(quote) -> int | None:
+    """The message number a quote cites, if it gives one (a number, not a bool)."""
+    sequence = quote.get("sequence") if isinstance(quote, dict) else None
+    return sequence if isinstance(sequence, int) and not isinstance(sequence, bool) else None
+
+
 def _cited(candidates: list) -> set[int]:
-    return {
-        q.get("sequence")
+    sequences = (
+        _sequence(q)
         for t in candidates
         if isinstance(t, dict) and isinstance(t.get("quotes"), list)
         for q in t["quotes"]
-        if isinstance(q, dict) and isinstance(q.get("sequence"), int) and not isinstance(q.get("sequence"), bool)
-    }
+    )
+    return {sequence for sequence in sequences if sequence is not None}
 
 
 def _candidates(raw) -> list:
@@ -557,11 +563,15 @@ def themes_check(
         # sentence said twice, read as a repeat).
         seen_messages: set[int] = set()
         seen_texts: set[str] = set()
-        for quote in candidate.get("quotes") if isinstance(candidate.get("quotes"), list) else []:
-            sequence = quote.get("sequence") if isinstance(quote, dict) else None
-            message = messages.get(sequence) if isinstance(sequence, int) and not isinstance(sequence, bool) else None
-            found = quote_match(quote.get("text"), message.content) if message is not None else None
-            if found is None and message is not None and lenient_text:
+        given = candidate.get("quotes")
+        for quote in given if isinstance(given, list) else []:
+            sequence = _sequence(quote)
+            message = messages.get(sequence) if sequence is not None else None
+            if sequence is None or message is None:
+                dropped_quotes += 1  # no message of this session that may be quoted
+                continue
+            found = quote_match(quote.get("text"), message.content)
+            if found is None and lenient_text:
                 passage = closest_passage(str(quote.get("text") or ""), message.content)[0]
                 found = (passage, True) if passage else None
             words = _norm(found[0].strip(_EDGES)) if found is not None else ""
@@ -587,7 +597,8 @@ def themes_check(
             continue
         # Who voiced it: named participants who spoke, and whoever is quoted.
         voiced: dict[str, Speaker] = {}
-        for name in candidate.get("personas") if isinstance(candidate.get("personas"), list) else []:
+        named = candidate.get("personas")
+        for name in named if isinstance(named, list) else []:
             speaker = match_name(name)
             if speaker is not None:
                 voiced.setdefault(speaker.name, speaker)
@@ -746,7 +757,8 @@ def _quote_sentiments(themes) -> None:
     for theme in themes if isinstance(themes, list) else []:
         if not isinstance(theme, dict):
             continue
-        for quote in theme.get("quotes") if isinstance(theme.get("quotes"), list) else []:
+        quotes = theme.get("quotes")
+        for quote in quotes if isinstance(quotes, list) else []:
             if isinstance(quote, dict):
                 quote["sentiment"] = quote_sentiment(quote, theme.get("sentiment"))
 
@@ -756,8 +768,7 @@ def _name_stances(report) -> None:
     came from the database): the row's persona id is what identifies the person."""
     rows = report.get("stances") if isinstance(report, dict) else None
     rows = [row for row in rows if isinstance(row, dict)] if isinstance(rows, list) else []
-    ids = {row.get("persona_id") for row in rows}
-    ids = [pk for pk in ids if isinstance(pk, int) and not isinstance(pk, bool)]
+    ids = [pk for pk in {row.get("persona_id") for row in rows} if isinstance(pk, int) and not isinstance(pk, bool)]
     names = dict(Persona.objects.filter(pk__in=ids).values_list("pk", "name")) if ids else {}
     for row in rows:
         row["persona"] = names.get(row.get("persona_id"), row.get("persona") or "")

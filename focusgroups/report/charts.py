@@ -14,6 +14,8 @@ The Report page draws them with Chart.js (``static/js/report-charts.js``, from `
 that print and serve readers without the picture; the Word and Markdown downloads carry the tables.
 """
 
+from typing import Any
+
 from focusgroups.models import FocusGroup, Message, MessageRole, MessageStatus
 from focusgroups.report import analysis
 
@@ -30,7 +32,8 @@ def _share(part: int, whole: int) -> float:
 
 
 def _theme_sentiment(theme: dict) -> str:
-    return theme.get("sentiment") if theme.get("sentiment") in SENTIMENT_LABELS else "mixed"
+    sentiment = theme.get("sentiment")
+    return sentiment if isinstance(sentiment, str) and sentiment in SENTIMENT_LABELS else "mixed"
 
 
 def _supporting(theme: dict) -> dict[int, dict]:
@@ -47,7 +50,7 @@ def sentiment_by_theme(themes: list[dict]) -> dict:
     """One row per theme (in the report's order): its own sentiment and its supporting quotes by theirs
     (``mix``: a count per quote sentiment, ``counts``: the same in ``QUOTE_SENTIMENT_LABELS`` order); and the
     totals per quote sentiment, with how many themes have that sentiment themselves."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for number, theme in enumerate(themes, start=1):
         sentiment = _theme_sentiment(theme)
         mix = dict.fromkeys(QUOTE_SENTIMENT_LABELS, 0)

@@ -125,7 +125,9 @@ def session_analysis(job, ctx):
         prompt=report_prompt(
             focus_group, transcript, themes=themes, sections=sections, by=by, stance_people=stance_people
         ),
-        schema=analysis.report_schema(sections=titles, participant_ids=[p.persona_id for p in stance_people]),
+        schema=analysis.report_schema(
+            sections=titles, participant_ids=[p.persona_id for p in stance_people if p.persona_id is not None]
+        ),
     )
     ctx.check_cancelled()  # cancelled while the model was writing: keep the analysis that is there
     report = analysis.report_finalise(

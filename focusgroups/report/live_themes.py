@@ -287,7 +287,8 @@ def live_themes_panel(*, focus_group: FocusGroup) -> dict | None:
         "every": every,
         "answers": answers,
         "next_at": (due_mark(answers=answers, every=every) + every) if every > 0 else None,
-        "read": live_themes_payload(row) if themes else None,
-        "final": done is not None and through >= (row.through_sequence if themes else focus_group.last_sequence),
+        "read": live_themes_payload(row) if row is not None and themes else None,
+        "final": done is not None
+        and through >= (row.through_sequence if row is not None and themes else focus_group.last_sequence),
         "analysing": latest is not None and latest.is_active,
     }

@@ -7,11 +7,12 @@ re-run keeps showing the current analysis under its progress card until the new 
 from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from cohorta.accounts.http import AuthenticatedHttpRequest
 from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError
 from cohorta.jobs.models import JobState
@@ -80,13 +81,15 @@ def _context(focus_group: FocusGroup, *, error: str = "") -> dict:
     }
 
 
-def _page(request: HttpRequest, focus_group: FocusGroup, *, error: str = "", status: int = 200) -> HttpResponse:
+def _page(
+    request: AuthenticatedHttpRequest, focus_group: FocusGroup, *, error: str = "", status: int = 200
+) -> HttpResponse:
     return render(request, "focusgroups/report.html", _context(focus_group, error=error), status=status)
 
 
 @login_required
 @require_http_methods(["GET", "HEAD"])
-def report(request: HttpRequest, fg_id: int) -> HttpResponse:
+def report(request: AuthenticatedHttpRequest, fg_id: int) -> HttpResponse:
     focus_group = get_focus_group_for_user(request.user, fg_id)
     poll = request.GET.get("poll")
     if request.htmx and poll:
@@ -100,7 +103,7 @@ def report(request: HttpRequest, fg_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def analyse(request: HttpRequest, fg_id: int) -> HttpResponse:
+def analyse(request: AuthenticatedHttpRequest, fg_id: int) -> HttpResponse:
     focus_group = get_focus_group_for_user(request.user, fg_id)
     try:
         get_focus_group_for_user(request.user, fg_id, for_write=True)  # archived: 409
@@ -112,7 +115,7 @@ def analyse(request: HttpRequest, fg_id: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def export(request: HttpRequest, fg_id: int, kind: str) -> HttpResponse:
+def export(request: AuthenticatedHttpRequest, fg_id: int, kind: str) -> HttpResponse:
     focus_group = get_focus_group_for_user(request.user, fg_id)
     try:
         return exports.export_response(focus_group=focus_group, kind=kind)
@@ -121,7 +124,7 @@ def export(request: HttpRequest, fg_id: int, kind: str) -> HttpResponse:
 
 
 @login_required
-def compare(request: HttpRequest, fg_id: int) -> HttpResponse:
+def compare(request: AuthenticatedHttpRequest, fg_id: int) -> HttpResponse:
     """GET: the original session and its re-runs side by side. POST: re-run on another model alias."""
     focus_group = get_focus_group_for_user(request.user, fg_id)
     if request.method == "POST":

@@ -163,6 +163,7 @@ class Command(BaseCommand):
             since = f"no heartbeat for {timesince(beat, now)}" if beat else "never beat"
             self.stdout.write(f"interrupt  job {job.pk} {kind_label(job.kind)} of {job.owner.email}: {since}")
         for job in plan.lost_jobs:
+            assert job.queued_at is not None  # lost jobs are found by their queued_at
             self.stdout.write(
                 f"re-send    job {job.pk} {kind_label(job.kind)} of {job.owner.email}: "
                 f"queued {timesince(job.queued_at, now)} ago"

@@ -51,7 +51,7 @@ class Command(BaseCommand):
         for email, name, staff in DEMO_ACCOUNTS:
             user = User.objects.filter(email=email).first()
             created = user is None
-            if created:
+            if user is None:
                 # A new account: staff or not, active, verified (mandatory email verification must not block it).
                 user = User(email=email, name=name, is_staff=staff, is_superuser=staff, is_active=True)
                 user.set_password(given or DEV_PASSWORD)
