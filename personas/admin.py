@@ -19,8 +19,7 @@ class ReadOnlyInline(admin.TabularInline):
 
 class PersonaVersionInline(ReadOnlyInline):
     model = PersonaVersion
-    fields = ["number", "source", "note", "created_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("number", "source", "note", "created_at")
     ordering = ["-number"]
 
 
@@ -110,8 +109,7 @@ class PersonaVersionAdmin(admin.ModelAdmin):
 
 class GroundingSourceInline(ReadOnlyInline):
     model = GroundingSource
-    fields = ["filename", "kind", "size", "truncated", "created_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("filename", "kind", "size", "truncated", "created_at")
 
 
 @admin.register(GenerationBrief)

@@ -92,7 +92,7 @@ class PersonaDetailView(APIView):
         data = PersonaInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         fields = data.validated_data
-        folder = _folder_or_none(request, fields["folder_id"]) if "folder_id" in fields else ...
+        folder = _folder_or_none(request, fields["folder_id"]) if "folder_id" in fields else services.UNCHANGED
         with transaction.atomic():
             persona = services.persona_update(persona=persona, data=data.profile_data(), note="Edited via the API")
             services.persona_set_meta(persona=persona, folder=folder, tags=fields.get("tags"))

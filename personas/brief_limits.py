@@ -101,6 +101,7 @@ def gender_targets(gender_mix: str, count: int) -> dict[str, int]:
     counted = rf"(\d+)\s*(%?)\s*(?:of\s+them\s+)?({_FEMALE_WORDS}|{_MALE_WORDS})\b"
     for number, percent, word in re.findall(counted, text):
         gender = gender_of(word)
+        assert gender is not None  # the pattern matches gender words only
         wanted = round(count * int(number) / 100) if percent else int(number)
         numbers[gender] = min(count, wanted)
         if percent and len(numbers) == 1:
@@ -199,12 +200,13 @@ class BriefLimits:
         each over-represented gender, as many as the other genders lack."""
         have = Counter(gender_of(profiles[i].get("gender")) for i in keep)
         lacking = sum(max(0, n - have[g]) for g, n in self.genders.items())
-        chosen = []
+        chosen: list[int] = []
         for index in sorted(keep, reverse=True):
             if len(chosen) >= lacking:
                 break
             gender = gender_of(profiles[index].get("gender"))
-            if have[gender] > self.genders.get(gender, 0):
+            wanted = 0 if gender is None else self.genders.get(gender, 0)  # unrecognised: the brief asks for none
+            if have[gender] > wanted:
                 chosen.append(index)
                 have[gender] -= 1
         return sorted(chosen)

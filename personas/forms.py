@@ -1,7 +1,7 @@
 from django import forms
 from django.conf import settings
 
-from personas.models import BIG_FIVE, LIST_FIELDS, Folder, Persona, TechSavviness
+from personas.models import BIG_FIVE, LIST_FIELDS, Folder, Persona, PersonaSource, TechSavviness
 from personas.selectors import folder_choices_for_user
 
 _AGE_MESSAGE = "Age must be between 13 and 110."
@@ -9,7 +9,7 @@ _SCORE_MESSAGE = "Scores run from 0 to 100."
 LIST_HELP = "One per line, or separated by commas."
 
 
-def split_list(text: str) -> list[str]:
+def split_list(text: str | None) -> list[str]:
     """One item per line; a single line may instead be comma-separated."""
     text = (text or "").strip()
     if not text:
@@ -18,10 +18,10 @@ def split_list(text: str) -> list[str]:
     return [part.strip() for part in parts if part.strip()]
 
 
-class BootstrapFormMixin:
+class BootstrapFormMixin(forms.BaseForm):
     """Bootstrap classes on every widget, and ``is-invalid`` on the ones with errors."""
 
-    def full_clean(self):
+    def full_clean(self) -> None:
         super().full_clean()
         for name in self.errors:
             if name in self.fields:
@@ -29,7 +29,7 @@ class BootstrapFormMixin:
                 widget.attrs["class"] = f"{widget.attrs.get('class', '')} is-invalid".strip()
 
 
-def _bootstrap(form: forms.Form) -> None:
+def _bootstrap(form: forms.BaseForm) -> None:
     for field in form.fields.values():
         widget = field.widget
         if isinstance(widget, forms.Select):
@@ -39,6 +39,13 @@ def _bootstrap(form: forms.Form) -> None:
         else:
             css = "form-control"
         widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
+
+
+def set_folder_choices(form: forms.BaseForm, *, user) -> None:
+    """Offer the user's folders in the form's ``folder`` field (declared with no choices)."""
+    field = form.fields["folder"]
+    assert isinstance(field, forms.ModelChoiceField)  # declared as one on every form with a folder
+    field.queryset = folder_choices_for_user(user=user)
 
 
 class ListField(forms.CharField):
@@ -183,7 +190,7 @@ class PersonaForm(BootstrapFormMixin, forms.Form):
             initial["tags"] = ", ".join(persona.tags or [])
             kwargs["initial"] = initial
         super().__init__(*args, **kwargs)
-        self.fields["folder"].queryset = folder_choices_for_user(user=user)
+        set_folder_choices(self, user=user)
         _bootstrap(self)
 
     def clean_tags(self) -> list[str]:
@@ -221,7 +228,7 @@ class ImportForm(BootstrapFormMixin, forms.Form):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["folder"].queryset = folder_choices_for_user(user=user)
+        set_folder_choices(self, user=user)
         _bootstrap(self)
 
 
@@ -234,7 +241,7 @@ class LibraryFilterForm(forms.Form):
     age_max = forms.IntegerField(required=False, min_value=0, max_value=130)
     location = forms.CharField(required=False, max_length=120)
     occupation = forms.CharField(required=False, max_length=120)
-    source = forms.ChoiceField(required=False, choices=[("", "Any source"), *Persona._meta.get_field("source").choices])
+    source = forms.ChoiceField(required=False, choices=[("", "Any source"), *PersonaSource.choices])
     tag = forms.CharField(required=False, max_length=60)
 
     FILTERS = ("q", "age_min", "age_max", "location", "occupation", "source", "tag")

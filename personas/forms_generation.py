@@ -1,7 +1,7 @@
 from django import forms
 
+from personas.forms import set_folder_choices
 from personas.models import Folder
-from personas.selectors import folder_choices_for_user
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -76,7 +76,9 @@ class BriefForm(forms.Form):
         empty_label="No folder",
         widget=forms.Select(attrs={"class": "form-select"}),
     )
-    files = MultipleFileField(
+    # The metaclass takes declared fields out of the class, so a field may share a BaseForm attribute's name
+    # (``form.files`` stays the uploaded files).
+    files = MultipleFileField(  # type: ignore[assignment]  # django-stubs: see above
         label="Ground them in your research (optional)",
         required=False,
         help_text="PDF, DOCX, TXT, MD or a CSV of customer records or segments; up to 5 files.",
@@ -85,11 +87,11 @@ class BriefForm(forms.Form):
 
     def __init__(self, *args, owner, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["folder"].queryset = folder_choices_for_user(user=owner)
+        set_folder_choices(self, user=owner)
 
     def clean(self):
         data = super().clean()
-        low, high = data.get("age_min"), data.get("age_max")
+        low, high = self.cleaned_data.get("age_min"), self.cleaned_data.get("age_max")
         if low and high and low > high:
             self.add_error("age_max", "The oldest age must be at least the youngest.")
         return data

@@ -53,7 +53,7 @@ _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 def persona_export_record(persona: Persona) -> dict:
     record = persona.profile_data()
     record["tags"] = list(persona.tags or [])
-    record["folder"] = persona.folder.name if persona.folder_id else None
+    record["folder"] = persona.folder.name if persona.folder is not None else None
     record["source"] = persona.source
     return record
 
@@ -119,7 +119,7 @@ def _read_csv(text: str) -> list[dict]:
                 "column (export a folder to see the expected columns)."
             )
         reader.fieldnames = fieldnames
-        rows = []
+        rows: list[dict] = []
         for row in reader:
             if len(rows) >= MAX_IMPORT_ROWS:
                 raise _file_error(f"Too many rows: a file may hold at most {MAX_IMPORT_ROWS:,} personas.")

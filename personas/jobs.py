@@ -4,6 +4,7 @@ import json
 import logging
 import random
 import threading
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from django.conf import settings
@@ -160,7 +161,7 @@ def _sketch(
     references: list[str],
     avoid: set[str],
     genders: dict[str, int] | None = None,
-    replacing: list[str] = (),
+    replacing: Sequence[str] = (),
 ) -> list[dict]:
     """Stage 1: ``count`` basic profiles, asked for within the brief's limits."""
     result = complete(

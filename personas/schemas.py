@@ -9,9 +9,11 @@ model can store. ``profile_repair`` then mends what a schema cannot rule out
 profile that was paid for."""
 
 import re
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
 
 from llm.schemas import field_schema, text_fit
 from personas.models import BIG_FIVE, LIST_FIELDS, PROFILE_FIELDS, GroundingSource, Persona
@@ -66,7 +68,7 @@ def basic_profiles_schema(count: int) -> dict:
     }
 
 
-DETAIL_PROFILE_SCHEMA = {
+DETAIL_PROFILE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "personality": {
@@ -175,6 +177,8 @@ def profile_repair(fields: dict, *, current: dict | None = None) -> dict:
             continue
         value = fields[name]
         field = Persona._meta.get_field(name)
+        if not isinstance(field, models.Field):
+            raise TypeError(f"Persona.{name}: a profile field must be a column, not a {field.__class__.__name__}")
         if name in LIST_FIELDS:
             items = value if isinstance(value, list) else [value]
             texts = (_text(item) for item in items if item is not None)

@@ -36,7 +36,7 @@ def personas_for_user(
         )
     if folder == "none":
         qs = qs.filter(folder__isnull=True)
-    elif folder not in (None, ""):
+    elif folder is not None and folder != "":
         qs = qs.filter(folder_id=folder)
     if source:
         qs = qs.filter(source=source)

@@ -61,7 +61,11 @@ class PersonaFilterSerializer(serializers.Serializer):
     folder = serializers.RegexField(
         r"^(none|\d+)$", required=False, help_text="A folder id, or `none` for personas in no folder."
     )
-    source = serializers.ChoiceField(choices=PersonaSource.choices, required=False)
+    # The metaclass takes declared fields out of the class, so a field may share a Field or Serializer
+    # attribute's name.
+    source = serializers.ChoiceField(  # type: ignore[assignment]  # drf-stubs: see above
+        choices=PersonaSource.choices, required=False
+    )
     age_min = serializers.IntegerField(required=False, min_value=0, max_value=130)
     age_max = serializers.IntegerField(required=False, min_value=0, max_value=130)
     location = serializers.CharField(required=False, allow_blank=True)
@@ -79,11 +83,15 @@ class PersonaVersionSerializer(serializers.Serializer):
     """One version of a profile, and what changed from the one before it."""
 
     number = serializers.IntegerField(source="version.number")
-    source = serializers.ChoiceField(choices=PersonaSource.choices, source="version.source")
+    source = serializers.ChoiceField(  # type: ignore[assignment]  # drf-stubs: as `source` in the filters
+        choices=PersonaSource.choices, source="version.source"
+    )
     note = serializers.CharField(source="version.note")
     created_at = serializers.DateTimeField(source="version.created_at")
     is_current = serializers.BooleanField()
-    data = serializers.DictField(source="version.data", help_text="The full profile at this version.")
+    data = serializers.DictField(  # type: ignore[assignment]  # drf-stubs: a declared field, as `source` above
+        source="version.data", help_text="The full profile at this version."
+    )
     changes = FieldChangeSerializer(many=True)
 
 

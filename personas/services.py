@@ -1,5 +1,8 @@
 """Writes for personas: create, edit (each a new version), restore, move, delete; folders."""
 
+import enum
+from typing import Final
+
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -15,6 +18,15 @@ from personas.models import (
     PersonaSource,
     PersonaVersion,
 )
+
+
+class Unchanged(enum.Enum):
+    """An argument left as it is, where None is a value of its own (no folder)."""
+
+    UNCHANGED = "unchanged"
+
+
+UNCHANGED: Final = Unchanged.UNCHANGED
 
 
 def _clean_profile(data: dict) -> dict:
@@ -119,10 +131,12 @@ def persona_restore_version(*, persona: Persona, version: PersonaVersion) -> Per
 
 
 @transaction.atomic
-def persona_set_meta(*, persona: Persona, folder: Folder | None = ..., tags: list[str] | None = None) -> Persona:
+def persona_set_meta(
+    *, persona: Persona, folder: Folder | Unchanged | None = UNCHANGED, tags: list[str] | None = None
+) -> Persona:
     """Folder and tags are filing, not profile: they do not make a version."""
     fields = []
-    if folder is not ...:
+    if folder is not UNCHANGED:
         if folder is not None and folder.owner_id != persona.owner_id:
             raise ApplicationError("No such folder.", code="not_found", status_code=404)
         persona.folder = folder

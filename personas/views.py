@@ -149,7 +149,7 @@ def _apply_service_errors(form: PersonaForm, exc: ApplicationError) -> None:
 @login_required
 @require_http_methods(["GET", "POST"])
 def create(request: HttpRequest) -> HttpResponse:
-    initial = {}
+    initial: dict[str, int | None] = {}
     if request.method == "GET" and request.GET.get("folder"):
         try:
             initial["folder"] = get_folder_for_user(request.user, request.GET["folder"]).pk

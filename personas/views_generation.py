@@ -3,13 +3,14 @@ AI modification, and image descriptions."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from billing.selectors import credits_balance
 from billing.ux import error_html
+from cohorta.accounts.http import AuthenticatedHttpRequest
 from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError
 from cohorta.jobs.selectors import job_get_for_user
@@ -19,7 +20,7 @@ from personas.forms_generation import BriefForm, ImageForm, ModifyForm
 from personas.models import GenerationBrief, Persona
 
 
-def _image_description(request: HttpRequest) -> str:
+def _image_description(request: AuthenticatedHttpRequest) -> str:
     job = job_get_for_user(user=request.user, job_id=request.GET.get("from_job", ""))
     if job is None or job.kind != "image_description" or not job.result:
         return ""
@@ -27,7 +28,7 @@ def _image_description(request: HttpRequest) -> str:
 
 
 @login_required
-def generate(request: HttpRequest) -> HttpResponse:
+def generate(request: AuthenticatedHttpRequest) -> HttpResponse:
     initial = {"count": request.GET.get("count", 8), "image_description": _image_description(request)}
     form = BriefForm(request.POST or None, request.FILES or None, owner=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -75,18 +76,18 @@ def _brief_context(brief: GenerationBrief) -> dict:
 
 
 @login_required
-def brief_detail(request: HttpRequest, brief_id: int) -> HttpResponse:
+def brief_detail(request: AuthenticatedHttpRequest, brief_id: int) -> HttpResponse:
     return render(request, "personas/brief.html", _brief_context(get_brief_for_user(request.user, brief_id)))
 
 
 @login_required
-def brief_personas(request: HttpRequest, brief_id: int) -> HttpResponse:
+def brief_personas(request: AuthenticatedHttpRequest, brief_id: int) -> HttpResponse:
     """The live part of the brief page, re-rendered as personas arrive."""
     return render(request, "personas/_brief_progress.html", _brief_context(get_brief_for_user(request.user, brief_id)))
 
 
 @login_required
-def describe_image(request: HttpRequest) -> HttpResponse:
+def describe_image(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = ImageForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -107,7 +108,7 @@ def describe_image(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def modify(request: HttpRequest, persona_id: int) -> HttpResponse:
+def modify(request: AuthenticatedHttpRequest, persona_id: int) -> HttpResponse:
     persona = get_persona_for_user(request.user, persona_id)
     form = ModifyForm(request.POST)
     if not form.is_valid():

@@ -65,7 +65,7 @@ def image_data_url(uploaded_file, kind: str) -> str:
             if width * height > max_pixels:
                 raise too_big
             probe.verify()
-        image = Image.open(io.BytesIO(data), formats=formats)
+        image: Image.Image = Image.open(io.BytesIO(data), formats=formats)
         if image.format == "JPEG":
             image.draft("RGB", (IMAGE_MAX_SIDE, IMAGE_MAX_SIDE))  # decode big JPEGs at a reduced scale
         image.load()
@@ -82,6 +82,7 @@ def image_data_url(uploaded_file, kind: str) -> str:
     if transparent:
         image = image.convert("RGBA")
         alpha_min, _ = image.getchannel("A").getextrema()
+        assert not isinstance(alpha_min, tuple)  # one band: a (min, max) pair, not one per band
         transparent = alpha_min < 255
     image = image.convert("RGBA" if transparent else "RGB")
     image.thumbnail((IMAGE_MAX_SIDE, IMAGE_MAX_SIDE), Image.Resampling.LANCZOS)
