@@ -148,6 +148,8 @@ def test_a_new_researcher_builds_runs_reads_and_exports_a_survey(page, stack, sc
     assert credits_balance(user=user) == 40 - 12
 
     # 5. Charts drawn, the segment comparison in words, no internal names.
+    # The finished run's page replaces the live one: wait until its charts are drawn, not just its text.
+    page.wait_for_function("() => window.Chart && Object.keys(Chart.instances).length >= 8", timeout=JOB_TIMEOUT_MS)
     charts = page.evaluate("() => Object.keys(Chart.instances).length")
     assert charts == 8, charts  # five scale questions and three choice questions
     text = page.locator("main").inner_text()

@@ -30,7 +30,7 @@ from decimal import Decimal
 import pytest
 from django.db import transaction
 
-from focusgroups.discussion.services import next_sequence
+from focusgroups.conversation import next_sequence
 from focusgroups.models import Answer, AnswerStatus, FocusGroup, Message, MessageRole
 from tests.reliability.conftest import make_session
 from tests.reliability.stack import SessionClient, rss_kb
