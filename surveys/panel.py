@@ -73,6 +73,8 @@ def panel_give_up(run: Run | None, *, brief_ids: list[int], unit_cost: int, why:
         brief_settle(brief, unit_cost=unit_cost)
     if run is None:
         return
+    # A provider's long error is cut, not what the researcher needs to read after it.
+    why = why if len(why) <= 240 else why[:239] + "…"
     reason = f"{why} {_where(run, brief_ids)} Nothing was charged for the survey run."
     Run.objects.filter(pk=run.pk, job__isnull=True, not_started="").update(not_started=reason[:500])
 
