@@ -72,6 +72,55 @@ def brief_start(
     image_description: str = "",
 ) -> GenerationBrief:
     """Validate the brief and its files, reserve the credits, create the job."""
+    cleaned = _brief_cleaned(
+        owner=owner,
+        description=description,
+        count=count,
+        age_min=age_min,
+        age_max=age_max,
+        locations=locations,
+        gender_mix=gender_mix,
+        folder=folder,
+        files=files,
+        image_description=image_description,
+    )
+    with transaction.atomic():
+        brief, unit_cost = _brief_record(owner=owner, cleaned=cleaned)
+        job = job_create(
+            owner=owner,
+            kind="persona_generation",
+            target=brief,
+            total=brief.count,
+            params={"brief_id": brief.pk, "unit_cost": unit_cost},
+            message="Waiting to start",
+        )
+        brief.job = job
+        brief.save(update_fields=["job"])
+    return brief
+
+
+def brief_create(*, owner, description: str, count, folder: Folder | None = None) -> tuple[GenerationBrief, int]:
+    """A brief with its credits reserved (ledger key ``brief:<id>:reserve``) and no job of its own, for work
+    that generates it inside a job of another kind (``personas.jobs.brief_generate``). Returns the brief and
+    the credits per persona reserved; call it inside a transaction that creates that job."""
+    cleaned = _brief_cleaned(owner=owner, description=description, count=count, folder=folder)
+    with transaction.atomic():
+        return _brief_record(owner=owner, cleaned=cleaned)
+
+
+def _brief_cleaned(
+    *,
+    owner,
+    description: str,
+    count,
+    age_min=None,
+    age_max=None,
+    locations: list[str] | str | None = None,
+    gender_mix: str = "",
+    folder: Folder | None = None,
+    files=(),
+    image_description: str = "",
+) -> dict:
     description = (description or "").strip()
     if len(description) < 10:
         raise ApplicationError(
@@ -94,50 +143,45 @@ def brief_start(
     for upload in files:
         kind = uploads.validate_upload(upload, allowed=DOCUMENT_KINDS)
         extracted.append((upload, kind, uploads.extract_text(upload, kind)))
+    return {
+        "description": description[:4000],
+        "count": count,
+        "age_min": age_min,
+        "age_max": age_max,
+        "locations": locations,
+        "gender_mix": gender_mix.strip()[:120],
+        "folder": folder,
+        "image_description": (image_description or "").strip()[:4000],
+        "extracted": extracted,
+    }
 
-    cost = get_app_settings().persona_credit_cost * count
-    with transaction.atomic():
-        brief = GenerationBrief.objects.create(
-            owner=owner,
-            description=description[:4000],
-            count=count,
-            age_min=age_min,
-            age_max=age_max,
-            locations=locations,
-            gender_mix=gender_mix.strip()[:120],
-            folder=folder,
-            image_description=(image_description or "").strip()[:4000],
+
+def _brief_record(*, owner, cleaned: dict) -> tuple[GenerationBrief, int]:
+    """Create the brief and its sources and reserve its credits; inside the caller's transaction."""
+    extracted = cleaned.pop("extracted")
+    unit_cost = get_app_settings().persona_credit_cost
+    count = cleaned["count"]
+    brief = GenerationBrief.objects.create(owner=owner, **cleaned)
+    for upload, kind, text in extracted:
+        GroundingSource.objects.create(
+            brief=brief,
+            kind=kind,
+            filename=upload.name[:255],
+            size=upload.size,
+            text=text.text,
+            segments=text.segments or [],
+            truncated=text.truncated,
+            warnings=text.warnings,
         )
-        for upload, kind, text in extracted:
-            GroundingSource.objects.create(
-                brief=brief,
-                kind=kind,
-                filename=upload.name[:255],
-                size=upload.size,
-                text=text.text,
-                segments=text.segments or [],
-                truncated=text.truncated,
-                warnings=text.warnings,
-            )
-        if cost:
-            credits_spend(
-                user=owner,
-                amount=cost,
-                idempotency_key=f"brief:{brief.pk}:reserve",
-                reference=f"brief:{brief.pk}",
-                description=f"Generate {count} persona{'s' if count != 1 else ''}",
-            )
-        job = job_create(
-            owner=owner,
-            kind="persona_generation",
-            target=brief,
-            total=count,
-            params={"brief_id": brief.pk, "unit_cost": cost // count},
-            message="Waiting to start",
+    if unit_cost:
+        credits_spend(
+            user=owner,
+            amount=unit_cost * count,
+            idempotency_key=f"brief:{brief.pk}:reserve",
+            reference=f"brief:{brief.pk}",
+            description=f"Generate {count} persona{'s' if count != 1 else ''}",
         )
-        brief.job = job
-        brief.save(update_fields=["job"])
-    return brief
+    return brief, unit_cost
 
 
 def persona_modify_start(*, persona: Persona, instruction: str):

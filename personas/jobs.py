@@ -142,14 +142,25 @@ def _unique_names(profiles: list[dict], taken: set[str], rng: random.Random) -> 
 @job_kind("persona_generation", label="Persona generation", on_abandon=persona_generation_abandoned)
 def persona_generation(job, ctx):
     brief = GenerationBrief.objects.select_related("owner", "folder").get(pk=job.params["brief_id"])
-    unit_cost = int(job.params.get("unit_cost", 0))
+    return brief_generate(brief, job, ctx, unit_cost=int(job.params.get("unit_cost", 0)))
+
+
+def brief_generate(brief: GenerationBrief, job, ctx, *, unit_cost: int) -> dict:
+    """Generate a brief's personas inside ``job`` (its own, or a job of another kind that generates briefs,
+    such as a survey's generated panel), reporting progress through ``ctx``. Raises JobFailure or
+    JobCancelled as the job should end; whatever happens, what was not delivered is refunded."""
     try:
         return _generate(brief, job, ctx, unit_cost)
     finally:
-        # Whatever happened (done, failed, cancelled, crashed), pay back what was not delivered.
         refunded = _settle_rest(brief, unit_cost)
         if refunded:
             logger.info("Brief %s: refunded %s credits for personas not delivered", brief.pk, refunded)
+
+
+def brief_settle(brief: GenerationBrief, *, unit_cost: int) -> int:
+    """Refund what a brief reserved and neither delivered nor refunded yet (a brief never generated gets it
+    all back). Idempotent; returns the credits refunded now."""
+    return _settle_rest(brief, unit_cost)
 
 
 def _sketch(

@@ -14,6 +14,7 @@ from personas.access import get_folder_for_user
 from surveys import exports, selectors, services
 from surveys.access import get_run_for_user, get_survey_for_user
 from surveys.io import questionnaire_read
+from surveys.panel import panel_status
 from surveys.results import run_results
 from surveys.runner import run_counts
 from surveys.serializers import (
@@ -30,7 +31,7 @@ _NOT_FOUND = OpenApiResponse(description="Not your survey (or run), or no such o
 
 
 def _run_data(run) -> dict:
-    return RunSerializer(run, context={"counts": run_counts(run)}).data
+    return RunSerializer(run, context={"counts": run_counts(run), "generated_panel": panel_status(run)}).data
 
 
 class SurveyListCreateView(APIView):
@@ -90,20 +91,32 @@ class SurveyRunsView(APIView):
         request=RunStartSerializer,
         responses={
             202: RunSerializer,
-            400: OpenApiResponse(description="Empty questionnaire or panel, or too large a panel."),
+            400: OpenApiResponse(
+                description="Empty questionnaire or panel, too large a panel, or a generated panel's description "
+                "or size out of range (`fields` names `panel_description` or `panel_size`)."
+            ),
             402: OpenApiResponse(description="Not enough credits."),
             404: _NOT_FOUND,
         },
     )
     def post(self, request, survey_id: int):
-        """Run the survey on a folder (`folder_id`) or a list of personas (`persona_ids`): 202 + the run."""
+        """Run the survey on a folder (`folder_id`), a list of personas (`persona_ids`) or a panel generated
+        for it (`panel: {"generate": {"description", "size"}}`): 202 + the run. A run on a generated panel
+        answers with `state: "generating_panel"` and `generated_panel` progress; it starts by itself when the
+        personas are ready, or ends `not_started` with `generated_panel.reason`."""
         survey = get_survey_for_user(request.user, survey_id)
         data = RunStartSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        generate = (data.validated_data.get("panel") or {}).get("generate")
         folder = None
-        if data.validated_data.get("folder_id") is not None:
+        if generate is None and data.validated_data.get("folder_id") is not None:
             folder = get_folder_for_user(request.user, data.validated_data["folder_id"])
-        run = services.run_start(survey=survey, folder=folder, persona_ids=data.validated_data["persona_ids"])
+        run = services.run_start(
+            survey=survey,
+            folder=folder,
+            persona_ids=data.validated_data["persona_ids"],
+            generate=dict(generate) if generate is not None else None,
+        )
         return Response(_run_data(run), status=status.HTTP_202_ACCEPTED)
 
 

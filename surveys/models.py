@@ -91,6 +91,17 @@ class Run(models.Model):
     unit_cost = models.PositiveIntegerField(default=0, help_text="Credits per respondent.")
     # Why the run stopped early, when it did ("quota": the monthly AI budget ran out).
     stop_reason = models.CharField(max_length=32, blank=True)
+    # A generated panel (surveys/panel.py): the run waits, without a job, while its personas are generated
+    # into ``panel_folder`` (one brief per chunk, generated in turn by ``panel_job``); it starts when the last
+    # is done, or stays not started with ``not_started`` saying why.
+    panel_size = models.PositiveIntegerField(default=0, help_text="Personas asked for; 0 = not a generated panel.")
+    panel_description = models.TextField(blank=True)
+    panel_folder = models.ForeignKey(
+        "personas.Folder", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    panel_briefs = models.ManyToManyField("personas.GenerationBrief", blank=True, related_name="+")
+    panel_job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    not_started = models.CharField(max_length=500, blank=True, help_text="Why the run never started, if it did not.")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -98,6 +109,11 @@ class Run(models.Model):
 
     def __str__(self) -> str:
         return f"{self.title} ({self.created_at:%Y-%m-%d})"
+
+    @property
+    def generating(self) -> bool:
+        """Still waiting for its generated panel (no job yet, not given up)."""
+        return bool(self.panel_size) and self.job_id is None and not self.not_started
 
 
 class RespondentState(models.TextChoices):

@@ -2,6 +2,7 @@
 
 Starting a run answers at once: it checks the questionnaire and the panel, reserves the credits
 (402 before any work when they are short) and creates one Job; the work runs in surveys/runner.py.
+A run on a generated panel waits for its personas first (surveys/panel.py).
 """
 
 import math
@@ -10,11 +11,15 @@ import random
 from django.db import transaction
 from django.db.models import Max
 
+from billing.selectors import credits_balance
 from billing.services import credits_spend
 from cohorta.core.models import get_app_settings
-from cohorta.errors import ApplicationError
+from cohorta.errors import ApplicationError, InsufficientCredits
 from cohorta.jobs.services import job_create
-from personas.models import Folder, Persona
+from personas.generation import MAX_COUNT as GENERATION_MAX_COUNT
+from personas.generation import brief_create
+from personas.models import Folder, GenerationBrief, Persona
+from personas.services import folder_create
 from surveys.models import Question, Respondent, Run, Survey
 from surveys.questionnaire import question_clean, questions_clean
 
@@ -146,9 +151,7 @@ def _panel(*, owner, folder: Folder | None, persona_ids) -> tuple[list[Persona],
     return personas, f"{len(personas)} selected persona{'s' if len(personas) != 1 else ''}"
 
 
-def run_start(*, survey: Survey, folder: Folder | None = None, persona_ids=None) -> Run:
-    """Check the questionnaire and the panel, reserve the credits, create the run's job."""
-    owner = survey.owner
+def _questions_to_run(survey: Survey) -> list[dict]:
     questions = frozen_questions(survey)
     if not questions:
         raise ApplicationError(
@@ -156,7 +159,16 @@ def run_start(*, survey: Survey, folder: Folder | None = None, persona_ids=None)
             code="empty_questionnaire",
             extra={"fields": {"questions": ["Add at least one question."]}},
         )
-    personas, label = _panel(owner=owner, folder=folder, persona_ids=persona_ids)
+    return questions
+
+
+def run_start(*, survey: Survey, folder: Folder | None = None, persona_ids=None, generate: dict | None = None) -> Run:
+    """Check the questionnaire and the panel, reserve the credits, create the run's job. With ``generate``
+    (``{"description", "size"}``) the panel is generated first: see ``run_start_generated``."""
+    questions = _questions_to_run(survey)
+    if generate is not None:
+        return run_start_generated(survey=survey, questions=questions, **generate)
+    personas, label = _panel(owner=survey.owner, folder=folder, persona_ids=persona_ids)
     limit = get_app_settings().survey_max_panel
     if not personas:
         where = "This folder has no personas" if folder is not None else "No personas were picked"
@@ -171,40 +183,160 @@ def run_start(*, survey: Survey, folder: Folder | None = None, persona_ids=None)
             code="panel_too_large",
             extra={"fields": {"panel": [f"At most {limit} personas."]}, "limit": limit},
         )
-    unit = run_unit_cost(question_count=len(questions))
-    cost = unit * len(personas)
     with transaction.atomic():
-        run = Run.objects.create(
-            survey=survey,
-            owner=owner,
-            panel_label=label[:200],
-            questions=questions,
-            title=survey.title,
-            intro=survey.intro,
-            randomize_questions=survey.randomize_questions,
-            seed=random.SystemRandom().randrange(1, 2**31),
-            unit_cost=unit,
-        )
-        Respondent.objects.bulk_create(
-            Respondent(run=run, persona=persona, position=position, profile=persona_profile(persona))
-            for position, persona in enumerate(personas)
-        )
-        if cost:
-            credits_spend(
-                user=owner,
-                amount=cost,
-                idempotency_key=f"survey-run:{run.pk}:reserve",
-                reference=f"survey-run:{run.pk}",
-                description=f"Survey “{survey.title[:60]}”: {len(personas)} respondents × {len(questions)} questions",
-            )
-        job = job_create(
-            owner=owner,
-            kind="survey_run",
-            target=run,
-            total=len(personas),
-            params={"run_id": run.pk},
-            message="Waiting to start",
-        )
-        run.job = job
-        run.save(update_fields=["job"])
+        run = _run_create(survey=survey, questions=questions, panel_label=label)
+        run_begin(run=run, personas=personas)
     return run
+
+
+def _run_create(*, survey: Survey, questions: list[dict], panel_label: str, **fields) -> Run:
+    return Run.objects.create(
+        survey=survey,
+        owner=survey.owner,
+        panel_label=panel_label[:200],
+        questions=questions,
+        title=survey.title,
+        intro=survey.intro,
+        randomize_questions=survey.randomize_questions,
+        seed=random.SystemRandom().randrange(1, 2**31),
+        unit_cost=run_unit_cost(question_count=len(questions)),
+        **fields,
+    )
+
+
+def run_begin(*, run: Run, personas: list[Persona]) -> Run:
+    """Put the panel on the run, reserve its credits (InsufficientCredits: nothing reserved) and create its
+    job. Inside the caller's transaction."""
+    unit = run_unit_cost(question_count=len(run.questions))
+    cost = unit * len(personas)
+    Respondent.objects.bulk_create(
+        Respondent(run=run, persona=persona, position=position, profile=persona_profile(persona))
+        for position, persona in enumerate(personas)
+    )
+    if cost:
+        credits_spend(
+            user=run.owner,
+            amount=cost,
+            idempotency_key=f"survey-run:{run.pk}:reserve",
+            reference=f"survey-run:{run.pk}",
+            description=f"Survey “{run.title[:60]}”: {len(personas)} respondents × {len(run.questions)} questions",
+        )
+    run.unit_cost = unit
+    run.job = job_create(
+        owner=run.owner,
+        kind="survey_run",
+        target=run,
+        total=len(personas),
+        params={"run_id": run.pk},
+        message="Waiting to start",
+    )
+    run.save(update_fields=["job", "unit_cost"])
+    return run
+
+
+# --- a generated panel -----------------------------------------------------------------------------
+
+# The smallest panel worth generating for a survey (its statistics need a few respondents); the largest
+# is the App settings' *largest survey panel*.
+GENERATED_PANEL_MIN = 5
+
+
+def generated_panel_limits() -> tuple[int, int]:
+    return GENERATED_PANEL_MIN, max(GENERATED_PANEL_MIN, get_app_settings().survey_max_panel)
+
+
+def brief_chunks(size: int) -> list[int]:
+    """A panel in even briefs of at most what one generation brief may ask (50 → 17, 17, 16)."""
+    parts = math.ceil(size / GENERATION_MAX_COUNT)
+    return [size // parts + (1 if index < size % parts else 0) for index in range(parts)]
+
+
+def _generated_panel_clean(description, size) -> tuple[str, int]:
+    description = str(description or "").strip()
+    if len(description) < 10:
+        raise ApplicationError(
+            "Describe the people to generate in a sentence or two (at least 10 characters), e.g. "
+            "“UK parents of young children who shop for groceries online”.",
+            code="validation_error",
+            extra={"fields": {"panel_description": ["Describe the audience (at least 10 characters)."]}},
+        )
+    low, high = generated_panel_limits()
+    try:
+        size = int(size)
+    except (TypeError, ValueError):
+        size = None
+    if size is None or not low <= size <= high:
+        raise ApplicationError(
+            f"A generated panel has {low} to {high} personas"
+            + (f"; you asked for {size}." if size is not None else ": give a whole number."),
+            code="panel_too_large" if size is not None and size > high else "panel_size",
+            extra={"fields": {"panel_size": [f"From {low} to {high}."]}, "limit": high, "minimum": low},
+        )
+    return description[:4000], size
+
+
+def _panel_folder_name(*, owner, title: str) -> str:
+    base = f"{title[:80]} panel"
+    taken = set(Folder.objects.filter(owner=owner, name__startswith=base).values_list("name", flat=True))
+    number = 1
+    name = base
+    while name in taken:
+        number += 1
+        name = f"{base} ({number})"
+    return name
+
+
+def generated_panel_cost(*, size: int, question_count: int) -> tuple[int, int]:
+    """Credits to generate ``size`` personas, and to run a questionnaire of ``question_count`` on them."""
+    return get_app_settings().persona_credit_cost * size, run_unit_cost(question_count=question_count) * size
+
+
+def run_start_generated(*, survey: Survey, questions: list[dict], description="", size=None) -> Run:
+    """A run on a panel generated for it: the personas are generated, one brief of at most 20 at a time,
+    into a new folder named after the survey, by a ``survey_panel`` job (surveys/panel.py), and the run
+    starts when the last brief is done. The generation's credits are reserved now, per brief, as persona
+    generation reserves them; the run's when it starts. Both must be affordable now (402 otherwise, and
+    nothing is charged)."""
+    owner = survey.owner
+    description, size = _generated_panel_clean(description, size)
+    generation_cost, run_cost = generated_panel_cost(size=size, question_count=len(questions))
+    balance = credits_balance(user=owner)
+    if generation_cost + run_cost > balance:
+        raise InsufficientCredits(
+            f"This needs {generation_cost + run_cost} credits: {generation_cost} to generate {size} personas and "
+            f"{run_cost} to run the survey on them; you have {balance}. Buy credits on the Billing page.",
+            extra={"required": generation_cost + run_cost, "balance": balance},
+        )
+    with transaction.atomic():
+        folder = folder_create(owner=owner, name=_panel_folder_name(owner=owner, title=survey.title))
+        briefs, unit_cost = [], 0
+        for count in brief_chunks(size):
+            brief, unit_cost = brief_create(owner=owner, description=description, count=count, folder=folder)
+            briefs.append(brief)
+        run = _run_create(
+            survey=survey,
+            questions=questions,
+            panel_label=folder.name,
+            panel_size=size,
+            panel_description=description,
+            panel_folder=folder,
+        )
+        run.panel_briefs.set(briefs)
+        panel_job_create(run=run, brief_ids=[brief.pk for brief in briefs], index=0, unit_cost=unit_cost)
+    return run
+
+
+def panel_job_create(*, run: Run, brief_ids: list[int], index: int, unit_cost: int):
+    """The job that generates brief ``index`` of the run's panel (and, when done, the next, or the run)."""
+    job = job_create(
+        owner=run.owner,
+        kind="survey_panel",
+        target=run,
+        total=run.panel_size,
+        params={"run_id": run.pk, "brief_ids": brief_ids, "index": index, "unit_cost": unit_cost},
+        message=f"Waiting to generate {run.panel_size} personas",
+    )
+    GenerationBrief.objects.filter(pk=brief_ids[index]).update(job=job)
+    run.panel_job = job
+    run.save(update_fields=["panel_job"])
+    return job

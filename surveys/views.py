@@ -20,10 +20,13 @@ from surveys import exports, pages, selectors, services
 from surveys.access import get_question_for_user, get_respondent_for_user, get_run_for_user, get_survey_for_user
 from surveys.io import EXAMPLE_CSV, questionnaire_read
 from surveys.models import SCALE_POINTS, QuestionKind
+from surveys.panel import panel_status
 from surveys.questionnaire import DEFAULT_LABELS, DEFAULT_PRESET, PRESET_LABELS, presets_for, scale_values
 from surveys.results import run_results
 from surveys.runner import progress_message, run_counts
 
+# What the size field of “Generate a panel” starts at.
+GENERATED_PANEL_DEFAULT = 30
 EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
 
 
@@ -90,6 +93,9 @@ def _builder_context(survey, *, question_form=None, error=None, error_place="", 
     runs = list(selectors.runs_for_survey(survey=survey))
     folders = list(selectors.folders_with_counts(user=survey.owner))
     panel = panel or {}
+    personas = selectors.personas_for_panel(user=survey.owner)
+    has_personas = bool(personas)
+    generated_min, generated_max = services.generated_panel_limits()
     # The folder this survey last ran on, else the newest folder (likely made for it).
     by_name = {f.name: f.pk for f in folders}
     default_folder = next((by_name[r.panel_label] for r in runs if r.panel_label in by_name), None) or (
@@ -105,8 +111,13 @@ def _builder_context(survey, *, question_form=None, error=None, error_place="", 
         "error_field": error_field,
         "runs": runs,
         "folders": folders,
-        "personas": selectors.personas_for_panel(user=survey.owner),
-        "panel": panel.get("panel") or ("folder" if folders else "selection"),
+        "personas": personas,
+        "panel": panel.get("panel") or ("folder" if folders else "selection" if has_personas else "generate"),
+        "panel_description": panel.get("description", ""),
+        "panel_size": panel.get("size") or GENERATED_PANEL_DEFAULT,
+        "generated_min": generated_min,
+        "generated_max": generated_max,
+        "persona_cost": get_app_settings().persona_credit_cost,
         "panel_folder": int(panel["folder"]) if str(panel.get("folder") or "").isdigit() else default_folder,
         "panel_personas": {int(p) for p in panel.get("personas", []) if str(p).isdigit()},
         "unit_cost": unit,
@@ -270,7 +281,12 @@ def run_start(request: AuthenticatedHttpRequest, survey_id: int) -> HttpResponse
         "panel": request.POST.get("panel", ""),
         "folder": request.POST.get("folder", ""),
         "personas": request.POST.getlist("personas"),
+        "description": request.POST.get("panel_description", ""),
+        "size": request.POST.get("panel_size", ""),
     }
+    generate = None
+    if panel["panel"] == "generate":
+        generate = {"description": panel["description"], "size": panel["size"]}
     folder = None
     if panel["panel"] == "folder":
         try:
@@ -280,17 +296,25 @@ def run_start(request: AuthenticatedHttpRequest, survey_id: int) -> HttpResponse
             context = _builder_context(survey, error=message, error_place="run", panel=panel)
             return render(request, "surveys/detail.html", context, status=400)
     try:
-        run = services.run_start(survey=survey, folder=folder, persona_ids=panel["personas"])
+        run = services.run_start(
+            survey=survey,
+            folder=folder,
+            persona_ids=panel["personas"] if generate is None else None,
+            generate=generate,
+        )
     except ApplicationError as exc:
         # A 402 comes with its way out (buy credits, or ask an admin).
-        context = _builder_context(survey, error=error_html(exc), error_place="run", panel=panel)
+        context = _builder_context(
+            survey, error=error_html(exc), error_place="run", error_field=_error_field(exc), panel=panel
+        )
         return render(request, "surveys/detail.html", context, status=exc.status_code)
     return redirect("surveys:run", run_id=run.pk)
 
 
 def _run_context(run) -> dict:
     counts = run_counts(run)
-    active = bool(run.job and run.job.is_active)
+    generated = panel_status(run)
+    active = bool(run.job and run.job.is_active) or bool(generated and generated["state"] == "generating")
     finished = counts["done"] + counts["failed"] + counts["cancelled"]
     started = run.job.started_at if run.job else None
     elapsed = (timezone.now() - started).total_seconds() if started else None
@@ -300,6 +324,7 @@ def _run_context(run) -> dict:
         "percent": round(100 * finished / counts["total"]) if counts["total"] else 0,
         "run": run,
         "job": run.job,
+        "generated": generated,
         "counts": counts,
         "active": active,
         "waiting": counts["pending"] + counts["queued"],
@@ -312,7 +337,7 @@ def _run_context(run) -> dict:
 def run(request: AuthenticatedHttpRequest, run_id: int) -> HttpResponse:
     run = get_run_for_user(request.user, run_id)
     context = _run_context(run)
-    if not context["active"]:
+    if not context["active"] and run.job_id is not None:
         results = run_results(run)
         context["results"] = results
         context["page"] = pages.results_page(results)

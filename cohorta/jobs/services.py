@@ -149,9 +149,13 @@ def job_cancel(*, job: Job, reason: str = "Cancelled by the user.") -> Job:
     """Cancel at once if not started; a running job is asked to stop and does so at its next step."""
     if job.state in (JobState.PENDING, JobState.QUEUED):
         try:
-            return job_transition(job=job, to=JobState.CANCELLED, cancel_requested=True, progress_message=reason)
+            job = job_transition(job=job, to=JobState.CANCELLED, cancel_requested=True, progress_message=reason)
         except IllegalJobTransition:
             job.refresh_from_db()  # it started meanwhile: fall through to the running case
+        else:
+            # No handler will ever run to give back what the job reserved when it was created (credits…).
+            _abandon(job)
+            return job
     if job.state == JobState.RUNNING and get_kind(job.kind).watch is not None:
         return _cancel_handed_off(job, reason)
     if job.state == JobState.RUNNING:

@@ -1,5 +1,5 @@
 /* Survey builder: show the fields that fit the question type (filling a scale's labels and naming its
-   default anchors), show what a run will cost for the panel picked, and confirm deletions. */
+   default anchors), show what a run will cost for the panel picked (or generated), and confirm deletions. */
 (function () {
   "use strict";
   function setUpQuestion(form) {
@@ -27,12 +27,19 @@
 
   function setUpRun(form) {
     var unit = parseInt(form.dataset.unitCost, 10) || 0;
+    var personaCost = parseInt(form.dataset.personaCost, 10) || 0;
     var balance = parseInt(form.dataset.balance, 10) || 0;
     var maxPanel = parseInt(form.dataset.maxPanel, 10) || 0;
+    var genMin = parseInt(form.dataset.generatedMin, 10) || 1;
+    var genMax = parseInt(form.dataset.generatedMax, 10) || 0;
     var out = form.querySelector(".js-run-estimate");
     var folderRadio = form.querySelector("#panel-folder");
     var folderSelect = form.querySelector("select[name=folder]");
+    var generateRadio = form.querySelector("#panel-generate");
+    var generateFields = form.querySelector(".js-generate-fields");
+    var sizeInput = form.querySelector("input[name=panel_size]");
     var boxes = form.querySelectorAll("input[name=personas]");
+    function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
     function panelSize() {
       if (folderRadio && folderRadio.checked) {
         var option = folderSelect.options[folderSelect.selectedIndex];
@@ -40,23 +47,47 @@
       }
       return Array.prototype.filter.call(boxes, function (b) { return b.checked; }).length;
     }
+    function generateEstimate() {
+      var raw = sizeInput.value.trim();
+      var n = /^\d+$/.test(raw) ? parseInt(raw, 10) : NaN;
+      if (isNaN(n) || n < genMin || n > genMax) {
+        return { text: "Generate " + genMin + " to " + genMax + " personas.", bad: true };
+      }
+      var make = n * personaCost, ask = n * unit, total = make + ask;
+      var text = "This run: " + plural(make, "credit") + " to generate " + plural(n, "persona") + " + " +
+        plural(ask, "credit") + " to ask them = " + plural(total, "credit") + ".";
+      if (total > balance) text += " You have " + balance + ": buy credits on the Billing page first.";
+      return { text: text, bad: total > balance };
+    }
     function update() {
-      var n = panelSize();
-      var cost = n * unit;
-      var text;
-      if (!n) text = folderRadio && folderRadio.checked ? "This folder has no personas: pick another, or tick personas." : "Tick the personas to ask.";
-      else text = "This run: " + n + " respondent" + (n === 1 ? "" : "s") + " × " + unit + " credit" + (unit === 1 ? "" : "s") + " = " + cost + " credit" + (cost === 1 ? "" : "s") + ".";
-      if (n && maxPanel && n > maxPanel) text += " That is more than the " + maxPanel + " a run can ask: pick fewer.";
-      else if (cost > balance) text += " You have " + balance + ": buy credits on the Billing page first.";
+      var generating = generateRadio && generateRadio.checked;
+      if (generateFields) generateFields.hidden = !generating;
+      var text, bad;
+      if (generating) {
+        var estimate = generateEstimate();
+        text = estimate.text; bad = estimate.bad;
+      } else {
+        var n = panelSize();
+        var cost = n * unit;
+        if (!n) text = folderRadio && folderRadio.checked ? "This folder has no personas: pick another, tick personas, or generate a panel." : "Tick the personas to ask, or generate a panel.";
+        else text = "This run: " + plural(n, "respondent") + " × " + plural(unit, "credit") + " = " + plural(cost, "credit") + ".";
+        if (n && maxPanel && n > maxPanel) text += " That is more than the " + maxPanel + " a run can ask: pick fewer.";
+        else if (cost > balance) text += " You have " + balance + ": buy credits on the Billing page first.";
+        bad = !n || cost > balance || (maxPanel && n > maxPanel);
+      }
       out.textContent = text;
-      out.classList.toggle("text-danger", !n || cost > balance || (maxPanel && n > maxPanel));
+      out.classList.toggle("text-danger", !!bad);
     }
     form.addEventListener("change", function (event) {
-      if (event.target.name === "personas" && event.target.checked && folderRadio) {
-        form.querySelector("#panel-selection").checked = true;
+      if (event.target.name === "personas" && event.target.checked) {
+        var selection = form.querySelector("#panel-selection");
+        if (selection) selection.checked = true;
       }
       if (event.target.name === "folder" && folderRadio) folderRadio.checked = true;
       update();
+    });
+    form.addEventListener("input", function (event) {
+      if (event.target === sizeInput) update();
     });
     update();
   }

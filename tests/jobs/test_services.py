@@ -130,6 +130,18 @@ def test_cancel_pending_is_immediate_and_terminal_cancel_is_illegal(owner):
         services.job_cancel(job=job)
 
 
+@pytest.mark.parametrize("state", [JobState.PENDING, JobState.QUEUED])
+def test_cancelling_a_job_that_never_started_gives_back_what_it_reserved(owner, state):
+    """No handler will run for it, so its kind's on_abandon settles what the job reserved when created."""
+    settled = []
+    job_kind("reserves", label="Reserves", on_abandon=settled.append)(lambda job, ctx: None)
+    try:
+        job = services.job_cancel(job=JobFactory(owner=owner, kind="reserves", state=state))
+        assert job.state == JobState.CANCELLED and settled == [job]
+    finally:
+        _KINDS.pop("reserves", None)
+
+
 def test_retry_runs_an_interrupted_job_again(owner, django_capture_on_commit_callbacks):
     job = JobFactory(owner=owner, state=JobState.INTERRUPTED, error="worker died", progress_done=1)
     with django_capture_on_commit_callbacks(execute=True):
