@@ -1,8 +1,10 @@
-"""The survey run job kind: one job per run. Its handler only hands out the first respondents; their
-tasks carry the run on and the last one finishes the job (surveys/runner.py)."""
+"""The survey job kinds. ``survey_run``: one job per run; its handler only hands out the first respondents,
+their tasks carry the run on and the last one finishes the job (surveys/runner.py). ``survey_themes``: the
+themes of a run's open answers (surveys/themes.py), started when the run finishes or from its results page.
+"""
 
 from cohorta.jobs.registry import job_kind
-from surveys import runner
+from surveys import runner, themes
 from surveys.models import Run
 from surveys.tasks import dispatch_respondent
 
@@ -24,3 +26,8 @@ def survey_run_watch(job) -> bool:
 @job_kind("survey_run", label="Survey run", on_abandon=survey_run_abandoned, watch=survey_run_watch)
 def survey_run(job, ctx):
     return runner.run_execute(job, ctx, dispatch=dispatch_respondent)
+
+
+@job_kind(themes.JOB_KIND, label="Survey themes")
+def survey_themes(job, ctx):
+    return themes.themes_execute(job, ctx)

@@ -91,6 +91,10 @@ class Run(models.Model):
     unit_cost = models.PositiveIntegerField(default=0, help_text="Credits per respondent.")
     # Why the run stopped early, when it did ("quota": the monthly AI budget ran out).
     stop_reason = models.CharField(max_length=32, blank=True)
+    # The themes of the open answers (surveys/themes.py): {"generated_at", "model", "simulated", "questions":
+    # {"<question id>": {"answers", "themes": [...], ...}}}. Replaced whole when a theme job succeeds, so a
+    # failed or cancelled one leaves the last good themes; empty until the first succeeds.
+    themes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
