@@ -1,12 +1,12 @@
 """Offline themes of a survey question's open answers (feature ``survey_themes``), read from the answers.
 
-The prompt (surveys/prompts/themes.md) numbers the answers inside a fenced block. Each answer is sorted
-by the angles it speaks from (price, time, features, trust, planet, quality, health: the cue words of
-``llm.simulator_people``, which the simulated respondents answer from); a theme is an angle some answers
-took, with the numbers of those answers, a sentiment from their words (``quote_feeling``), and quotes
-that are sentences copied from them. Titles are fixed per angle, so a later part of a long question
-names the same theme the same way, as the prompt asks of a model. Nothing is invented beyond the
-answers' own words; answers that take no angle are left out, as a model would leave them.
+The prompt (surveys/prompts/themes.md) numbers the answers inside a fenced block. Each sentence of an
+answer is sorted by the angle it speaks from most (price, time, features, trust, planet, quality, health:
+the cue words of ``llm.simulator_people``, which the simulated respondents answer from); a theme is an
+angle some answers took, with the numbers of those answers, a sentiment from those sentences' words
+(``quote_feeling``), and quotes that are those sentences, copied exactly. Titles are fixed per angle, so
+a later part of a long question names the same theme the same way, as the prompt asks of a model. Nothing
+is invented beyond the answers' own words; answers that take no angle are left out, as a model would.
 """
 
 import re
@@ -44,10 +44,15 @@ def _answers(prompt: str) -> list[tuple[int, str]]:
     return [(int(n), text.strip()) for n, text in _ANSWER.findall(block.group(1))] if block else []
 
 
-def _quote(text: str, angle: str) -> str:
-    """The first sentence of ``text`` that speaks from ``angle``, copied exactly (else its first)."""
-    sentences = [s for s in _SENTENCE.split(text) if s.strip()]
-    return next((s for s in sentences if angle_scores(s)[angle]), sentences[0] if sentences else text)
+def _sentences(text: str) -> list[str]:
+    return [s for s in _SENTENCE.split(text) if s.strip()]
+
+
+def _main_angle(sentence: str) -> str | None:
+    """The angle a sentence speaks from most (ties in ``ANGLES`` order), or None when it takes none."""
+    scores = angle_scores(sentence)
+    best = max(ANGLES, key=lambda key: scores[key])
+    return best if scores[best] else None
 
 
 def _sentiment(texts: list[str], default: str) -> str:
@@ -62,13 +67,12 @@ def _sentiment(texts: list[str], default: str) -> str:
     return "mixed"
 
 
-def _quotes(said: list[tuple[int, str]], angle: str) -> list[dict]:
+def _quotes(said: list[tuple[int, str]]) -> list[dict]:
     """Up to three quotes from different answers, each different words."""
     quotes: list[dict] = []
-    for number, text in said:
-        quote = _quote(text, angle)
-        if all(q["text"] != quote for q in quotes):
-            quotes.append({"answer": number, "text": quote})
+    for number, sentence in said:
+        if all(q["text"] != sentence and q["answer"] != number for q in quotes):
+            quotes.append({"answer": number, "text": sentence})
         if len(quotes) == 3:
             break
     return quotes
@@ -81,12 +85,15 @@ def survey_themes(schema: dict, prompt: str) -> dict | None:
     props = (themes_node.get("items") or {}).get("properties") or {}
     if not answers or "answers" not in props:
         return None
+    # Per angle, the sentences that speak from it most, with the number of their answer: an answer voices
+    # every theme one of its sentences is about.
     groups: dict[str, list[tuple[int, str]]] = {}
     for number, text in answers:
-        scores = angle_scores(text)
-        for angle in sorted((a for a in scores if scores[a]), key=lambda a: -scores[a]):
-            groups.setdefault(angle, []).append((number, text))
-    ordered = sorted(groups.items(), key=lambda item: (-len(item[1]), list(ANGLES).index(item[0])))
+        for sentence in _sentences(text):
+            angle = _main_angle(sentence)
+            if angle:
+                groups.setdefault(angle, []).append((number, sentence))
+    ordered = sorted(groups.items(), key=lambda item: (-len({n for n, _ in item[1]}), list(ANGLES).index(item[0])))
     themes = []
     for angle, said in ordered[: themes_node.get("maxItems", 8)]:
         title, about, leaning = _THEMES.get(angle, (ANGLES[angle].label.capitalize(), "What they care about.", "mixed"))
@@ -94,9 +101,9 @@ def survey_themes(schema: dict, prompt: str) -> dict | None:
             {
                 "title": fit(title, props.get("title")),
                 "description": fit(about, props.get("description")),
-                "sentiment": _sentiment([text for _, text in said], leaning),
-                "answers": [number for number, _ in said],
-                "quotes": _quotes(said, angle),
+                "sentiment": _sentiment([sentence for _, sentence in said], leaning),
+                "answers": list(dict.fromkeys(number for number, _ in said)),
+                "quotes": _quotes(said),
             }
         )
     if not themes:  # no answer takes an angle: one theme of what they said, as a model would sum it up
@@ -106,7 +113,7 @@ def survey_themes(schema: dict, prompt: str) -> dict | None:
                 "description": "Respondents answered from their own situation, without one shared concern.",
                 "sentiment": _sentiment([text for _, text in answers], "mixed"),
                 "answers": [number for number, _ in answers],
-                "quotes": [{"answer": number, "text": _SENTENCE.split(text)[0]} for number, text in answers[:3]],
+                "quotes": _quotes([(number, _sentences(text)[0]) for number, text in answers]),
             }
         )
     return {"themes": themes}

@@ -237,7 +237,7 @@ def _normalised(text: str) -> tuple[str, list[int]]:
     return "".join(out), where
 
 
-def quote_in(quote: str, answer: str) -> str | None:
+def quote_in(quote: object, answer: str) -> str | None:
     """The passage of ``answer`` that ``quote`` copies (in the answer's own characters), or None when it
     copies none. Quote marks and dots around the quote are ignored; a quote of fewer than
     ``MIN_QUOTE_WORDS`` words counts only when it is the whole answer."""
@@ -399,7 +399,7 @@ def _ask(job, prompt: str):
             job=job,
         )
     except (LLMError, ApplicationError) as exc:  # typed provider errors and the quota
-        raise JobFailure(f"{exc.message} The themes found before, if any, are kept.") from None
+        raise JobFailure(exc.message) from None  # the page adds that the themes found before are kept
 
 
 def _step(number: int, questions: int, index: int, parts: int, first: int, last: int) -> str:
