@@ -297,6 +297,7 @@ LLM_FEATURES = {
     "grounding_summary": "mini",
     "healthcheck": "mini",
     "survey_answer": "main",
+    "survey_themes": "main",
 }
 # Per-feature override, e.g. LLM_FEATURE_KEY_THEMES=mini
 for _feature in list(LLM_FEATURES):

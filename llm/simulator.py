@@ -19,6 +19,7 @@ from llm.providers import ProviderRequest, ProviderResponse, ProviderUsage
 from llm.schema_faker import fake_instance
 from llm.simulator_analysis import report, themes
 from llm.simulator_people import profile, sketches
+from llm.simulator_survey_themes import survey_themes
 from llm.simulator_surveys import survey_answers
 from llm.simulator_talk import answer, decision, guide
 from llm.simulator_text import image_url, user_prompt
@@ -235,6 +236,10 @@ def simulated_json(request: ProviderRequest, rng: random.Random) -> str:
     response_format = request.response_format or {}
     if response_format.get("type") == "json_schema":
         schema = response_format["json_schema"]["schema"]
+        if request.seed_hint == "survey_themes":  # the feature: its "themes" are not a transcript's
+            found = survey_themes(schema, user_prompt(request.messages))
+            if found is not None:
+                return json.dumps(found)
         survey = _survey_answers(schema, request.messages)
         if survey is not None:
             return json.dumps(survey)

@@ -1,6 +1,6 @@
 """The surveys API: thin views over surveys.services / surveys.results. Another user's survey or
 run is a 404, never a 403. Starting a run answers 202 with the run and its job; 402 when credits
-are short (nothing is started)."""
+are short (nothing is started). Finding a run's themes answers 202 with the job (free of credits)."""
 
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cohorta.errors import ApplicationError
+from cohorta.jobs.serializers import JobSerializer
 from personas.access import get_folder_for_user
 from surveys import exports, selectors, services
 from surveys.access import get_run_for_user, get_survey_for_user
@@ -145,3 +146,28 @@ class RunExportView(APIView):
         response = HttpResponse(body, content_type="text/csv; charset=utf-8" if fmt == "csv" else "application/json")
         response["Content-Disposition"] = f'attachment; filename="survey-{run.survey_id}-run-{run.pk}.{fmt}"'
         return response
+
+
+class RunThemesView(APIView):
+    @extend_schema(
+        tags=TAGS, responses={200: OpenApiResponse(description="The latest theme job and the themes."), 404: _NOT_FOUND}
+    )
+    def get(self, request, run_id: int):
+        """The themes of the run's open answers (`themes`: empty until found) and the latest theme job."""
+        run = get_run_for_user(request.user, run_id)
+        job = selectors.themes_jobs_of(run=run).first()
+        return Response({"job": JobSerializer(job).data if job else None, "themes": run.themes or None})
+
+    @extend_schema(
+        tags=TAGS,
+        request=None,
+        responses={
+            202: OpenApiResponse(description="The theme job (an unfinished one is returned, not doubled)."),
+            404: _NOT_FOUND,
+            409: OpenApiResponse(description="The run is still going, or no open question has enough answers."),
+        },
+    )
+    def post(self, request, run_id: int):
+        """Find (again) the themes of the run's open answers: 202 + the job. Free: no credits; metered."""
+        job = services.themes_start(run=get_run_for_user(request.user, run_id))
+        return Response({"job": JobSerializer(job).data}, status=status.HTTP_202_ACCEPTED)

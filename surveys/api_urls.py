@@ -9,5 +9,6 @@ urlpatterns = [
     path("surveys/<int:survey_id>/runs/", api.SurveyRunsView.as_view(), name="survey-runs"),
     path("surveys/runs/<int:run_id>/", api.RunDetailView.as_view(), name="survey-run-detail"),
     path("surveys/runs/<int:run_id>/results/", api.RunResultsView.as_view(), name="survey-run-results"),
+    path("surveys/runs/<int:run_id>/themes/", api.RunThemesView.as_view(), name="survey-run-themes"),
     path("surveys/runs/<int:run_id>/exports/<str:fmt>/", api.RunExportView.as_view(), name="survey-run-export"),
 ]

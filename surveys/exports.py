@@ -1,5 +1,6 @@
 """CSV and JSON exports of a run: a row per respondent × question (text, distribution, expected
-value, the number stated directly, the choice, the order shown), and the statistics.
+value, the number stated directly, the choice, the order shown), and the statistics (with the themes of
+the open answers, in the JSON).
 
 The CSV starts with a UTF-8 byte-order mark: without it Excel reads the file in the local code page and
 shows "£" and accented names as mojibake. A distribution is written as ``point:share`` pairs

@@ -1,10 +1,11 @@
 """The survey job kinds. ``survey_run``: one job per run; its handler only hands out the first respondents,
 their tasks carry the run on and the last one finishes the job (surveys/runner.py). ``survey_panel``: one
 job per brief of a generated panel, which hands on to the next brief's job and the last to the run
-(surveys/panel.py)."""
+(surveys/panel.py). ``survey_themes``: the themes of a run's open answers (surveys/themes.py), started
+when the run finishes or from its results page."""
 
 from cohorta.jobs.registry import job_kind
-from surveys import panel, runner
+from surveys import panel, runner, themes
 from surveys.models import Run
 from surveys.tasks import dispatch_respondent
 
@@ -31,3 +32,8 @@ def survey_run(job, ctx):
 @job_kind("survey_panel", label="Survey panel generation", on_abandon=panel.panel_abandoned)
 def survey_panel(job, ctx):
     return panel.panel_generate(job, ctx)
+
+
+@job_kind(themes.JOB_KIND, label="Survey themes")
+def survey_themes(job, ctx):
+    return themes.themes_execute(job, ctx)

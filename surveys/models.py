@@ -102,6 +102,10 @@ class Run(models.Model):
     panel_briefs = models.ManyToManyField("personas.GenerationBrief", blank=True, related_name="+")
     panel_job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     not_started = models.CharField(max_length=500, blank=True, help_text="Why the run never started, if it did not.")
+    # The themes of the open answers (surveys/themes.py): {"generated_at", "model", "simulated", "questions":
+    # {"<question id>": {"answers", "themes": [...], ...}}}. Replaced whole when a theme job succeeds, so a
+    # failed or cancelled one leaves the last good themes; empty until the first succeeds.
+    themes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -25,6 +25,7 @@ def results_page(results: dict) -> dict:
     page = copy.deepcopy(results)
     differences = []
     for question in page["questions"]:
+        _theme_bars(question.get("themes"))
         scale = question.get("scale") or {}
         if not scale.get("mean"):
             continue
@@ -62,6 +63,19 @@ def results_page(results: dict) -> dict:
     page["differences"] = differences
     page["scale_questions"] = sum(1 for q in page["questions"] if (q.get("scale") or {}).get("mean"))
     return page
+
+
+SENTIMENT_BARS = {"positive": "bg-success", "mixed": "bg-warning", "negative": "bg-danger"}
+
+
+def _theme_bars(entry: dict | None) -> None:
+    """Each theme's bar: its share of the respondents who answered, as a width and a whole percentage,
+    in its sentiment's colour."""
+    for theme in (entry or {}).get("themes") or []:
+        share = float(theme.get("share") or 0)
+        theme["percent"] = round(share * 100)
+        theme["width"] = round(max(1.0, min(100.0, share * 100)), 1)
+        theme["bar"] = SENTIMENT_BARS.get(theme.get("sentiment", ""), "bg-secondary")
 
 
 def _difference(comparison: dict) -> str:

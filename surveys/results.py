@@ -150,10 +150,22 @@ def _plain(value):
     return value
 
 
+def _themes_of(run: Run) -> tuple[dict, dict | None]:
+    """The run's stored themes per question id, and what they were found with (None: not yet)."""
+    stored = run.themes if isinstance(run.themes, dict) else {}
+    if not stored.get("generated_at"):
+        return {}, None
+    about = {key: stored.get(key) for key in ("generated_at", "model", "simulated")}
+    return stored.get("questions") or {}, about
+
+
 def run_results(run: Run) -> dict:
-    """Everything the results page, the API and the JSON export show, cached per state of the run."""
+    """Everything the results page, the API and the JSON export show, cached per state of the run (its
+    finished respondents and its latest themes)."""
     done = Respondent.objects.filter(run=run, state=RespondentState.DONE).count()
-    key = f"survey-results:v2:{run.pk}:{done}"
+    themes, themes_about = _themes_of(run)
+    stamp = (themes_about or {}).get("generated_at") or "none"
+    key = f"survey-results:v3:{run.pk}:{done}:{stamp}"
     cached = cache.get(key)
     if cached is not None:
         return cached
@@ -186,7 +198,18 @@ def run_results(run: Run) -> dict:
                 for a in answers
                 if a.status == AnswerStatus.OK
             ]
+            # Per theme: how many of the answers voiced it (counted from the answers the model gave it),
+            # its share of them, and quotes checked to be the respondents' own words (surveys/themes.py).
+            entry["themes"] = themes.get(str(question["id"]))
         questions.append(entry)
-    results = _plain({"run_id": run.pk, "respondents": done, "resamples": RESAMPLES, "questions": questions})
+    results = _plain(
+        {
+            "run_id": run.pk,
+            "respondents": done,
+            "resamples": RESAMPLES,
+            "themes": themes_about,
+            "questions": questions,
+        }
+    )
     cache.set(key, results, CACHE_SECONDS)
     return results

@@ -15,6 +15,8 @@ Credits: the run reserved ``unit_cost`` per respondent. A respondent that fails 
 (ledger key ``survey-run:<run>:refund:<respondent>``); whatever is neither delivered nor refunded when
 the run ends — cancelled, crashed, or its worker died (the reaper calls ``run_settle``) — is refunded
 in one go (``…:refund:rest``). Both are idempotent.
+
+A run that finishes with open answers starts the job that finds their themes (``services.themes_on_run_end``).
 """
 
 import logging
@@ -51,6 +53,7 @@ from surveys.models import (
     Run,
 )
 from surveys.questionnaire import anchor_sets_for, scale_values
+from surveys.services import themes_on_run_end
 from surveys.ssr import expected_value, rate_answers
 
 logger = logging.getLogger(__name__)
@@ -419,7 +422,7 @@ def run_advance(run: Run, *, dispatch: Dispatch) -> bool:
     refunded = run_settle(run)
     if refunded:
         logger.warning("Survey run %s: refunded %s credits left over at the end", run.pk, refunded)
-    job_finish(
+    job = job_finish(
         job=job,
         state=JobState.DONE,
         result=_summary(run, counts),
@@ -427,6 +430,8 @@ def run_advance(run: Run, *, dispatch: Dispatch) -> bool:
         progress_total=counts["total"],
         progress_message=progress_message(counts),
     )
+    if job.state == JobState.DONE:
+        themes_on_run_end(run)
     return False
 
 

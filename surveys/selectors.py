@@ -2,8 +2,11 @@
 
 from django.db.models import Count, Max, OuterRef, QuerySet, Subquery
 
+from cohorta.jobs.models import Job
+from cohorta.jobs.selectors import jobs_for_target
 from personas.models import Folder, Persona
 from surveys.models import Answer, Respondent, RespondentState, Run, Survey
+from surveys.themes import JOB_KIND as THEMES_JOB_KIND
 
 
 def surveys_for_user(*, user) -> QuerySet[Survey]:
@@ -50,3 +53,8 @@ def answers_of_run(*, run: Run) -> QuerySet[Answer]:
         .select_related("respondent")
         .order_by("respondent__position", "respondent_id", "shown_position")
     )
+
+
+def themes_jobs_of(*, run: Run) -> QuerySet[Job]:
+    """The run's theme jobs, newest first, in any state."""
+    return jobs_for_target(target=run, kind=THEMES_JOB_KIND).order_by("-created_at")

@@ -1,10 +1,13 @@
-"""Writes for surveys: questionnaires, their questions, and starting a run on a panel.
+"""Writes for surveys: questionnaires, their questions, starting a run on a panel, and finding the
+themes of its open answers.
 
 Starting a run answers at once: it checks the questionnaire and the panel, reserves the credits
 (402 before any work when they are short) and creates one Job; the work runs in surveys/runner.py.
 A run on a generated panel waits for its personas first (surveys/panel.py).
+Finding themes (surveys/themes.py) is one Job per run too, free of credits like the focus-group analysis.
 """
 
+import logging
 import math
 import random
 
@@ -15,13 +18,18 @@ from billing.selectors import credits_balance
 from billing.services import credits_spend
 from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError, InsufficientCredits
+from cohorta.jobs.models import ACTIVE_STATES, Job
 from cohorta.jobs.services import job_create
 from personas.generation import MAX_COUNT as GENERATION_MAX_COUNT
 from personas.generation import brief_create
 from personas.models import Folder, GenerationBrief, Persona
 from personas.services import folder_create
+from surveys import themes
 from surveys.models import Question, Respondent, Run, Survey
 from surveys.questionnaire import question_clean, questions_clean
+from surveys.selectors import themes_jobs_of
+
+logger = logging.getLogger(__name__)
 
 EDITABLE = ("title", "intro", "randomize_questions")
 
@@ -340,3 +348,56 @@ def panel_job_create(*, run: Run, brief_ids: list[int], index: int, unit_cost: i
     run.panel_job = job
     run.save(update_fields=["panel_job"])
     return job
+
+
+# --- themes of the open answers -----------------------------------------------------------------------
+
+
+def themes_start(*, run: Run) -> Job:
+    """Find the themes of the run's open answers; answers at once with the job. Free (no credits), metered.
+    A theme job already waiting or running for the run is returned rather than doubled; the themes found
+    before stay until the new ones are ready."""
+    job = _themes_job(run, only_first=False)
+    assert job is not None  # only a first job is ever declined
+    return job
+
+
+def themes_on_run_end(run: Run) -> Job | None:
+    """Called as a run finishes: find its themes once, when it has open answers. Never raises into the run."""
+    try:
+        if not run.owner.is_active or not themes.has_open_answers(run):
+            return None
+        return _themes_job(run, only_first=True)
+    except ApplicationError as exc:
+        logger.info("No themes for survey run %s at its end: %s", run.pk, exc.message)
+        return None
+
+
+def _themes_job(run: Run, *, only_first: bool) -> Job | None:
+    if run.job_id is not None and Job.objects.filter(pk=run.job_id, state__in=ACTIVE_STATES).exists():
+        raise ApplicationError(
+            "The run is still going: themes can be found once everyone has answered.",
+            code="run_active",
+            status_code=409,
+        )
+    if not themes.has_open_answers(run):
+        raise ApplicationError(
+            f"There is nothing to find themes in: themes need an open-text question with at least "
+            f"{themes.MIN_ANSWERS} usable answers.",
+            code="no_open_answers",
+            status_code=409,
+        )
+    with transaction.atomic():
+        # Locked, so two clicks (or the two last respondents finishing together) start one job.
+        Run.objects.select_for_update().filter(pk=run.pk).first()
+        latest = themes_jobs_of(run=run).first()
+        if latest is not None and (only_first or latest.state in ACTIVE_STATES):
+            return None if only_first else latest
+        return job_create(
+            owner=run.owner,
+            kind=themes.JOB_KIND,
+            target=run,
+            total=1,
+            params={"run_id": run.pk},
+            message="Waiting to start",
+        )

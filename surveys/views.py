@@ -7,7 +7,9 @@ from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 
 from billing.selectors import credits_balance
@@ -15,8 +17,9 @@ from billing.ux import error_html
 from cohorta.accounts.http import AuthenticatedHttpRequest
 from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError
+from cohorta.jobs.models import JobState
 from personas.access import get_folder_for_user
-from surveys import exports, pages, selectors, services
+from surveys import exports, pages, selectors, services, themes
 from surveys.access import get_question_for_user, get_respondent_for_user, get_run_for_user, get_survey_for_user
 from surveys.io import EXAMPLE_CSV, questionnaire_read
 from surveys.models import SCALE_POINTS, QuestionKind
@@ -333,6 +336,22 @@ def _run_context(run) -> dict:
     }
 
 
+def _themes_context(run) -> dict:
+    """The theme card: the latest theme job (running, or why it failed) and when the themes shown were found."""
+    job = selectors.themes_jobs_of(run=run).first()
+    stored = run.themes if isinstance(run.themes, dict) else {}
+    return {
+        "themes_job": job,
+        "themes_active": bool(job and job.is_active),
+        "themes_failed": bool(job and job.state in (JobState.FAILED, JobState.INTERRUPTED)),
+        "themes_cancelled": bool(job and job.state == JobState.CANCELLED),
+        "themes_found_at": parse_datetime(stored["generated_at"]) if stored.get("generated_at") else None,
+        "themes_simulated": bool(stored.get("simulated")),
+        "themes_possible": themes.has_open_answers(run),
+        "themes_min_answers": themes.MIN_ANSWERS,
+    }
+
+
 @login_required
 def run(request: AuthenticatedHttpRequest, run_id: int) -> HttpResponse:
     run = get_run_for_user(request.user, run_id)
@@ -341,7 +360,32 @@ def run(request: AuthenticatedHttpRequest, run_id: int) -> HttpResponse:
         results = run_results(run)
         context["results"] = results
         context["page"] = pages.results_page(results)
+        context["open_questions"] = len(themes.open_questions(run))
+        if context["open_questions"]:
+            context.update(_themes_context(run))
     return render(request, "surveys/run.html", context)
+
+
+@login_required
+@require_POST
+def run_themes(request: AuthenticatedHttpRequest, run_id: int) -> HttpResponse:
+    """Find (or find again) the themes of the run's open answers; the page then shows the job's progress."""
+    run = get_run_for_user(request.user, run_id)
+    try:
+        services.themes_start(run=run)
+    except ApplicationError as exc:
+        flash.error(request, exc.message)
+    return redirect(f"{reverse('surveys:run', args=[run.pk])}#themes")
+
+
+@login_required
+def run_themes_status(request: AuthenticatedHttpRequest, run_id: int) -> HttpResponse:
+    run = get_run_for_user(request.user, run_id)
+    context = {"run": run, **_themes_context(run)}
+    response = render(request, "surveys/_themes.html", context)
+    if not context["themes_active"] and request.GET.get("was") == "active":
+        response["HX-Refresh"] = "true"  # the themes are ready (or the job failed): show them
+    return response
 
 
 @login_required

@@ -23,6 +23,7 @@ FEATURE_LABELS = {
     "healthcheck": "AI connection check",
     "survey_answer": "Survey answers",
     "survey_rating": "Survey answer rating",
+    "survey_themes": "Survey themes (open answers)",
 }
 
 

@@ -208,12 +208,15 @@ OBJECT_ROUTES: dict[str, Kwargs] = {
     "surveys:run_start": lambda w: {"survey_id": w.survey.pk},
     "surveys:run": lambda w: {"run_id": w.run.pk},
     "surveys:run_progress": lambda w: {"run_id": w.run.pk},
+    "surveys:run_themes": lambda w: {"run_id": w.run.pk},
+    "surveys:run_themes_status": lambda w: {"run_id": w.run.pk},
     "surveys:respondent": lambda w: {"run_id": w.run.pk, "respondent_id": w.respondent.pk},
     "surveys:export": lambda w: {"run_id": w.run.pk, "fmt": "csv"},
     "api:survey-detail": lambda w: {"survey_id": w.survey.pk},
     "api:survey-runs": lambda w: {"survey_id": w.survey.pk},
     "api:survey-run-detail": lambda w: {"run_id": w.run.pk},
     "api:survey-run-results": lambda w: {"run_id": w.run.pk},
+    "api:survey-run-themes": lambda w: {"run_id": w.run.pk},
     "api:survey-run-export": lambda w: {"run_id": w.run.pk, "fmt": "json"},
 }
 
