@@ -54,7 +54,7 @@ from surveys.models import (
 )
 from surveys.questionnaire import anchor_sets_for, scale_values
 from surveys.services import themes_on_run_end
-from surveys.ssr import expected_value, rate_answers
+from surveys.ssr import expected_value, rate_answer_groups
 
 logger = logging.getLogger(__name__)
 
@@ -313,6 +313,7 @@ def _answer(run: Run, respondent: Respondent) -> str:
 
 def _answers(run: Run, respondent: Respondent, questions: list[dict], data: dict) -> list[Answer]:
     answers = []
+    scale: list[tuple[Answer, dict]] = []
     for position, q in enumerate(questions, start=1):
         item = data.get(q["key"]) or {}
         text = str(item.get("answer") or "").strip()
@@ -328,15 +329,20 @@ def _answers(run: Run, respondent: Respondent, questions: list[dict], data: dict
             if q["kind"] in SCALE_POINTS:
                 if q.get("direct_elicitation") and isinstance(item.get("rating"), int):
                     answer.direct = item["rating"]
-                pmf = rate_answers(answers=[text], anchor_sets=anchor_sets_for(q), user=run.owner)[0]
-                answer.pmf = [float(p) for p in pmf]
-                answer.expected = float(expected_value(pmf, scale_values(q["kind"])))
+                scale.append((answer, q))
             elif q["kind"] == QuestionKind.SINGLE and item.get("choice") in q["shown_options"]:
                 answer.choices = [item["choice"]]
             elif q["kind"] == QuestionKind.MULTIPLE:
                 picked = [c for c in item.get("choices") or [] if c in q["shown_options"]]
                 answer.choices = list(dict.fromkeys(picked))
         answers.append(answer)
+    # Every scale answer of the respondent in one embedding request, not one per question.
+    pmfs = rate_answer_groups(
+        groups=[([answer.text], anchor_sets_for(q)) for answer, q in scale], user=run.owner, job=run.job_id
+    )
+    for (answer, q), pmf in zip(scale, pmfs, strict=True):
+        answer.pmf = [float(p) for p in pmf[0]]
+        answer.expected = float(expected_value(pmf[0], scale_values(q["kind"])))
     return answers
 
 

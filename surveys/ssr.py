@@ -346,18 +346,40 @@ def rate_answers(
     The answers and any anchor sentence not yet embedded by this process for this model go in one ``embed``
     call; anchors are then kept in memory by content hash, so a survey's later questions embed only answers.
     """
-    _check_anchor_sets(anchor_sets)
-    n_points = len(anchor_sets[0])
-    answers = list(answers)
-    if not answers:
-        return np.empty((0, n_points))
+    [pmfs] = rate_answer_groups(
+        groups=[(answers, anchor_sets)], user=user, temperature=temperature, epsilon=epsilon, job=job
+    )
+    return pmfs
+
+
+def rate_answer_groups(
+    *,
+    groups: list[tuple[list[str], list[list[str]]]],
+    user=None,
+    temperature: float = 1.0,
+    epsilon: float = 0.0,
+    job=None,
+) -> list[np.ndarray]:
+    """``rate_answers`` for several questions at once: each group is (answers, that question's anchor sets),
+    and every group's answers, with the anchors not cached yet, go in one ``embed`` call (one request up to
+    ``LLM_EMBEDDING_BATCH_SIZE`` texts), not one per question. One pmf array per group, in order, the same as
+    ``rate_answers`` gives each group alone (a text's embedding does not depend on what it is sent with)."""
+    groups = [(list(answers), anchor_sets) for answers, anchor_sets in groups]
+    for _, anchor_sets in groups:
+        _check_anchor_sets(anchor_sets)
+    asked = [(answers, anchor_sets) for answers, anchor_sets in groups if answers]
+    if not asked:
+        return [np.empty((0, len(anchor_sets[0]))) for _, anchor_sets in groups]
     model = embedding_model_name(FEATURE)
-    unique_anchors = list(dict.fromkeys(text for anchor_set in anchor_sets for text in anchor_set))
+    texts = [text for answers, _ in asked for text in answers]
+    unique_anchors = list(
+        dict.fromkeys(t for _, anchor_sets in asked for anchor_set in anchor_sets for t in anchor_set)
+    )
     cached = _cached_anchors(model, unique_anchors)
     missing = [text for text in unique_anchors if text not in cached]
-    vectors = embed(feature=FEATURE, texts=[*answers, *missing], user=user, job=job)
-    answer_vectors = np.array(vectors[: len(answers)])
-    fresh = dict(zip(missing, vectors[len(answers) :], strict=True))
+    vectors = embed(feature=FEATURE, texts=[*texts, *missing], user=user, job=job)
+    answer_vectors = np.array(vectors[: len(texts)])
+    fresh = dict(zip(missing, vectors[len(texts) :], strict=True))
     anchors = {**cached, **fresh}
     if any(len(vector) != answer_vectors.shape[1] for vector in anchors.values()):
         # Cached under the same model name at another size (the provider changed behind the name): start again.
@@ -366,8 +388,17 @@ def rate_answers(
         )
         fresh = anchors
     _cache_anchors(model, fresh)
-    matrices = [np.array([anchors[text] for text in anchor_set]) for anchor_set in anchor_sets]
-    return response_pmf(answer_vectors, matrices, temperature=temperature, epsilon=epsilon)
+    results = []
+    offset = 0
+    for answers, anchor_sets in groups:
+        if not answers:
+            results.append(np.empty((0, len(anchor_sets[0]))))
+            continue
+        matrices = [np.array([anchors[text] for text in anchor_set]) for anchor_set in anchor_sets]
+        rows = answer_vectors[offset : offset + len(answers)]
+        offset += len(answers)
+        results.append(response_pmf(rows, matrices, temperature=temperature, epsilon=epsilon))
+    return results
 
 
 def _check_anchor_sets(anchor_sets: list[list[str]]) -> None:

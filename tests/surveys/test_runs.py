@@ -18,6 +18,7 @@ from surveys import runner, services
 from surveys.models import Answer, AnswerStatus, Respondent, RespondentState
 from surveys.results import run_results
 from tests.personas.factories import FolderFactory, PersonaFactory
+from usage.models import UsageEvent
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -81,6 +82,22 @@ def test_a_run_asks_every_persona_every_question_and_charges_per_respondent(fund
     assert scale["mean"]["low"] <= scale["mean"]["mean"] <= scale["mean"]["high"]
     assert results["resamples"] >= 1000
     assert len(results["questions"][0]["segments"]) >= 1
+
+
+def test_each_respondent_sends_its_scale_answers_in_one_embedding_request(funded, panel, fake_llm):
+    questions = [*QUESTIONS, {"kind": "likert7", "text": "It tastes like milk.", "labels": list("1234567")}]
+    run = services.run_start(survey=_survey(funded, questions=questions), folder=panel)
+    assert run.respondents.filter(state=RespondentState.DONE).count() == 5
+    # 3 scale questions each, 5 respondents: 5 requests (not 15), each carrying that respondent's 3 answers.
+    sent = [r.body["input"] for r in fake_llm.requests if r.path == "/v1/embeddings"]
+    assert len(sent) == 5
+    scale_ids = [q["id"] for q in run.questions if q["kind"] in ("likert5", "likert7", "nps")]
+    for respondent in run.respondents.all():
+        answers = respondent.answers.filter(question_id__in=scale_ids, status=AnswerStatus.OK)
+        texts = set(answers.values_list("text", flat=True))
+        assert len(texts) == 3 and any(texts <= set(request) for request in sent)
+    events = UsageEvent.objects.filter(feature="survey_rating", user=funded)
+    assert events.count() == 5 and {e.job_id for e in events} == {run.job_id}
 
 
 def test_the_export_has_a_row_per_respondent_and_question(funded, panel, fake_llm, client):

@@ -16,6 +16,7 @@ from surveys.ssr import (
     anchor_cache_clear,
     anchor_sets_fingerprint,
     expected_value,
+    rate_answer_groups,
     rate_answers,
     response_pmf,
 )
@@ -205,6 +206,25 @@ def test_anchors_cached_at_another_size_are_embedded_again(fake_llm, owner):
     pmf = rate_answers(answers=["It's good"], anchor_sets=anchor_sets, user=owner)
     assert pmf.shape == (1, 5) and np.isclose(pmf.sum(), 1)
     assert fake_llm.embedding_requests == 3
+
+
+@pytest.mark.django_db
+def test_several_questions_rate_in_one_request_as_each_would_alone(fake_llm, owner):
+    groups = [
+        (["I'd buy it for sure", "No way"], DEFAULT_ANCHOR_SETS["purchase_intent5"]),
+        ([], DEFAULT_ANCHOR_SETS["likert7_agreement"]),  # nothing to rate: no anchors sent for it
+        (["I'd tell everyone"], DEFAULT_ANCHOR_SETS["nps11"]),
+    ]
+    together = rate_answer_groups(groups=groups, user=owner)
+    sent = [r.body["input"] for r in fake_llm.requests if r.path == "/v1/embeddings"]
+    assert len(sent) == 1
+    assert sent[0][:3] == ["I'd buy it for sure", "No way", "I'd tell everyone"]
+    assert not set(sent[0]) & set(DEFAULT_ANCHOR_SETS["likert7_agreement"][0])
+    assert [pmfs.shape for pmfs in together] == [(2, 5), (0, 7), (1, 11)]
+    anchor_cache_clear()
+    for (answers, anchor_sets), pmfs in zip(groups, together, strict=True):
+        assert rate_answers(answers=answers, anchor_sets=anchor_sets, user=owner) == pytest.approx(pmfs)
+    assert rate_answer_groups(groups=[]) == []
 
 
 @pytest.mark.django_db
