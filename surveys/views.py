@@ -304,7 +304,7 @@ def _run_context(run) -> dict:
         "active": active,
         "waiting": counts["pending"] + counts["queued"],
         "credits_spent": run.unit_cost * counts["done"],
-        "respondents": list(selectors.respondents_of(run=run)),
+        "respondents": pages.with_urls(run.pk, selectors.respondents_listed(run=run)),
     }
 
 
@@ -314,8 +314,8 @@ def run(request: AuthenticatedHttpRequest, run_id: int) -> HttpResponse:
     context = _run_context(run)
     if not context["active"]:
         results = run_results(run)
-        context["results"] = results
         context["page"] = pages.results_page(results)
+        context["chart_data"] = pages.chart_data(results)
     return render(request, "surveys/run.html", context)
 
 
