@@ -148,6 +148,9 @@ class Respondent(models.Model):
     # died (or a task the broker lost) from one still at work.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
 
+    # Not a field: set by surveys.pages.with_urls for the pages that list respondents (its page's URL).
+    url: str
+
     class Meta:
         ordering = ["position", "id"]
         indexes = [models.Index(fields=["run", "state"], name="respondent_run_state_idx")]

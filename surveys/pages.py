@@ -4,7 +4,10 @@ The results themselves (also the API's and the JSON export's) are left as they a
 
 import copy
 import math
+from collections.abc import Callable, Iterable
 from typing import TypeGuard
+
+from django.urls import reverse
 
 from surveys.models import Answer, QuestionKind, Respondent, Run
 from surveys.questionnaire import scale_values
@@ -18,14 +21,44 @@ def _position(value: float, low: float, high: float) -> float:
     return round(max(0.0, min(100.0, (value - low) / (high - low) * 100)), 1)
 
 
+# Any respondent id: stands in for the real one in the one URL reversed per page.
+_ID_MARK = 987654321
+
+
+def respondent_url_maker(run_id: int) -> Callable[[int], str]:
+    """The URL of a respondent's page in this run, from one ``reverse`` per page: a run of 1,000 lists
+    each respondent twice or more (the table, every open question), and a ``reverse`` each was a third of
+    the page's time."""
+    head, tail = reverse("surveys:respondent", kwargs={"run_id": run_id, "respondent_id": _ID_MARK}).rsplit(
+        str(_ID_MARK), 1
+    )
+    return lambda respondent_id: f"{head}{respondent_id}{tail}"
+
+
+def with_urls(run_id: int, respondents: Iterable[Respondent]) -> list[Respondent]:
+    """The respondents, each with the URL of its page (``url``)."""
+    url = respondent_url_maker(run_id)
+    listed = list(respondents)
+    for respondent in listed:
+        respondent.url = url(respondent.pk)
+    return listed
+
+
 def results_page(results: dict) -> dict:
     """The results with what the page draws added: per segment row its interval on a track from the
-    scale's lowest to highest point, the panel's own mean on the same track, and a list of the
-    segments that differ clearly from everyone else, across questions."""
+    scale's lowest to highest point, the panel's own mean on the same track, a list of the segments
+    that differ clearly from everyone else, across questions, and each open answer's link to its
+    respondent."""
     page = copy.deepcopy(results)
     differences = []
+    url = respondent_url_maker(results["run_id"])
     for question in page["questions"]:
         _theme_bars(question.get("themes"))
+        for text in question.get("texts", []):
+            text["url"] = url(text["respondent_id"])
+        for theme in (question.get("themes") or {}).get("themes") or []:
+            for quote in theme.get("quotes") or []:
+                quote["url"] = url(quote["respondent_id"])
         scale = question.get("scale") or {}
         if not scale.get("mean"):
             continue
@@ -76,6 +109,12 @@ def _theme_bars(entry: dict | None) -> None:
         theme["percent"] = round(share * 100)
         theme["width"] = round(max(1.0, min(100.0, share * 100)), 1)
         theme["bar"] = SENTIMENT_BARS.get(theme.get("sentiment", ""), "bg-secondary")
+
+
+def chart_data(results: dict) -> dict:
+    """What the page's charts read (its #survey-results JSON): the results without the open answers'
+    texts, which the page lists as HTML already (a run of 1,000 would send them twice)."""
+    return {**results, "questions": [{k: v for k, v in q.items() if k != "texts"} for q in results["questions"]]}
 
 
 def _difference(comparison: dict) -> str:

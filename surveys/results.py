@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 from django.core.cache import cache
+from django.db.models import Count, Max
 
 from surveys.models import SCALE_POINTS, Answer, AnswerStatus, QuestionKind, Respondent, RespondentState, Run
 from surveys.questionnaire import scale_values
@@ -23,6 +24,9 @@ AGE_BANDS = ("18–29", "30–44", "45–59", "60+", "Unknown")
 OTHERS = "everyone else"
 MAX_SEGMENTS = 6
 CACHE_SECONDS = 600
+FINISHED_CACHE_SECONDS = 30 * 24 * 3600
+# Part of the cache key: bump it when what run_results computes changes.
+CACHE_VERSION = "v4"
 
 
 def age_band(age) -> str:
@@ -159,17 +163,43 @@ def _themes_of(run: Run) -> tuple[dict, dict | None]:
     return stored.get("questions") or {}, about
 
 
-def run_results(run: Run) -> dict:
-    """Everything the results page, the API and the JSON export show, cached per state of the run (its
-    finished respondents and its latest themes)."""
-    done = Respondent.objects.filter(run=run, state=RespondentState.DONE).count()
-    themes, themes_about = _themes_of(run)
+def results_cache_key(run: Run) -> str:
+    """The key of the run's results in the cache: what they are computed from, in one query. Answers are
+    only ever added (with their respondent turning done), so the number of done respondents, of their
+    answers and the newest answer's id change whenever the results would; so do the latest themes' date."""
+    state = Respondent.objects.filter(run=run, state=RespondentState.DONE).aggregate(
+        done=Count("pk", distinct=True), answer_count=Count("answers"), last_answer=Max("answers__id")
+    )
+    _themes, themes_about = _themes_of(run)
     stamp = (themes_about or {}).get("generated_at") or "none"
-    key = f"survey-results:v3:{run.pk}:{done}:{stamp}"
+    return (
+        f"survey-results:{CACHE_VERSION}:{run.pk}:{state['done']}:{state['answer_count']}:{state['last_answer'] or 0}"
+        f":{stamp}"
+    )
+
+
+def _cache_seconds(run: Run) -> int:
+    # A finished run's results are computed once (1,000 respondents take seconds) and then read from the
+    # cache; while a run goes on, each new answer makes a new key, and the old ones need not stay long.
+    job = run.job
+    return FINISHED_CACHE_SECONDS if job is None or job.is_terminal else CACHE_SECONDS
+
+
+def run_results(run: Run) -> dict:
+    """Everything the results page, the API and the JSON export show, cached per state of the run."""
+    key = results_cache_key(run)
     cached = cache.get(key)
     if cached is not None:
         return cached
+    results = compute_results(run)
+    cache.set(key, results, _cache_seconds(run))
+    return results
+
+
+def compute_results(run: Run) -> dict:
+    """The run's results, computed from its answers (``run_results`` keeps them in the cache)."""
     respondents = {r.pk: r for r in Respondent.objects.filter(run=run, state=RespondentState.DONE)}
+    themes, themes_about = _themes_of(run)
     by_question: dict[int, list[Answer]] = defaultdict(list)
     for answer in Answer.objects.filter(respondent_id__in=list(respondents)):
         by_question[answer.question_id].append(answer)
@@ -202,14 +232,12 @@ def run_results(run: Run) -> dict:
             # its share of them, and quotes checked to be the respondents' own words (surveys/themes.py).
             entry["themes"] = themes.get(str(question["id"]))
         questions.append(entry)
-    results = _plain(
+    return _plain(
         {
             "run_id": run.pk,
-            "respondents": done,
+            "respondents": len(respondents),
             "resamples": RESAMPLES,
             "themes": themes_about,
             "questions": questions,
         }
     )
-    cache.set(key, results, CACHE_SECONDS)
-    return results

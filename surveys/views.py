@@ -332,7 +332,7 @@ def _run_context(run) -> dict:
         "active": active,
         "waiting": counts["pending"] + counts["queued"],
         "credits_spent": run.unit_cost * counts["done"],
-        "respondents": list(selectors.respondents_of(run=run)),
+        "respondents": pages.with_urls(run.pk, selectors.respondents_listed(run=run)),
     }
 
 
@@ -358,11 +358,11 @@ def run(request: AuthenticatedHttpRequest, run_id: int) -> HttpResponse:
     context = _run_context(run)
     if not context["active"] and run.job_id is not None:
         results = run_results(run)
-        context["results"] = results
         context["page"] = pages.results_page(results)
         context["open_questions"] = len(themes.open_questions(run))
         if context["open_questions"]:
             context.update(_themes_context(run))
+        context["chart_data"] = pages.chart_data(results)
     return render(request, "surveys/run.html", context)
 
 
