@@ -7,7 +7,7 @@ register = template.Library()
 
 @register.filter
 def usd(value) -> str:
-    """"$1,234.50", and "-$0.06" for a loss (not "$-0.06")."""
+    """ "$1,234.50", and "-$0.06" for a loss (not "$-0.06")."""
     if value is None or value == "":
         return "—"
     value = Decimal(value)
