@@ -211,3 +211,22 @@ def test_a_run_whose_worker_died_refunds_every_respondent_not_delivered(funded, 
     # A late answer from the respondent that was running is discarded, not saved.
     late = Respondent.objects.get(run=run, position=0).pk
     assert runner.respondent_answer(respondent_id=late, dispatch=lambda _: None) == "not-claimed"
+
+
+def test_the_embedding_provider_failing_fails_the_respondent_with_a_typed_error_and_refunds_it(funded, fake_llm):
+    """The answer call succeeds, then every rating request fails: the gateway retries, gives up with a typed
+    error, and the respondent fails with that reason and its credit back; nothing half-rated is saved."""
+    persona = PersonaFactory(owner=funded)
+    survey = _survey(funded, questions=QUESTIONS[:1] + QUESTIONS[3:])
+    fake_llm.add_fault("no_usage")  # the answer call: a normal answer
+    fake_llm.add_fault("server_error", times=20)  # every embeddings request after it
+    before = credits_balance(user=funded)
+    run = services.run_start(survey=survey, persona_ids=[persona.pk])
+    respondent = Respondent.objects.get(run=run)
+    assert respondent.state == RespondentState.FAILED, respondent.error
+    assert respondent.error
+    assert fake_llm.embedding_requests >= 2  # retried before giving up
+    assert credits_balance(user=funded) == before
+    assert not Answer.objects.filter(respondent=respondent).exists()
+    failed = UsageEvent.objects.filter(feature="survey_rating", status="error")
+    assert failed.exists()

@@ -233,3 +233,22 @@ def test_no_answers_is_an_empty_result_without_a_call(fake_llm):
     assert fake_llm.requests == []
     with pytest.raises(ValueError, match="same number"):
         rate_answers(answers=["x"], anchor_sets=[["a", "b"], ["a", "b", "c"]])
+
+
+# The same intent in other languages: the local model is multilingual, the anchors stay English.
+OTHER_LANGUAGES = [
+    ("Je ne l'achèterais absolument pas", "Je l'achèterais certainement"),
+    ("Das würde ich auf keinen Fall kaufen", "Das würde ich auf jeden Fall kaufen"),
+    ("No lo compraría nunca", "Lo compraría sin duda"),
+]
+
+
+@pytest.mark.django_db
+def test_an_answer_in_another_language_is_rated_on_the_same_scale(local_model):
+    """A respondent who answers in French, German or Spanish gets a distribution like anyone else's, and
+    "definitely not" still rates below "definitely"."""
+    texts = [text for pair in OTHER_LANGUAGES for text in pair]
+    pmfs = rate_answers(answers=texts, anchor_sets=DEFAULT_ANCHOR_SETS["purchase_intent5"])
+    assert np.allclose(pmfs.sum(axis=1), 1.0)
+    ratings = expected_value(pmfs, FIVE).reshape(len(OTHER_LANGUAGES), 2)
+    assert np.all(ratings[:, 1] - ratings[:, 0] >= 1.0), np.round(ratings, 2)
