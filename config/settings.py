@@ -111,6 +111,7 @@ INSTALLED_APPS = [
     "privacy",
     "backoffice",
     "personas",
+    "panels",
     "focusgroups",
     "surveys",
     "djstripe",
@@ -245,6 +246,7 @@ CELERY_TASK_ROUTES = {
     "cohorta.jobs.tasks.*": {"queue": "llm"},
     "focusgroups.tasks.*": {"queue": "llm"},
     "surveys.tasks.*": {"queue": "llm"},
+    "panels.tasks.*": {"queue": "llm"},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
@@ -284,6 +286,7 @@ LLM_FEATURES = {
     "asset_description": "main",
     "persona_basic": "mini",
     "persona_detail": "main",
+    "persona_light": "mini",
     "persona_modify": "main",
     "persona_response": "main",
     "moderator": "main",

@@ -18,7 +18,7 @@ from django.conf import settings
 from llm.providers import ProviderRequest, ProviderResponse, ProviderUsage
 from llm.schema_faker import fake_instance
 from llm.simulator_analysis import report, themes
-from llm.simulator_people import profile, sketches
+from llm.simulator_people import profile, sampled_person, sketches
 from llm.simulator_survey_themes import survey_themes
 from llm.simulator_surveys import survey_answers
 from llm.simulator_talk import answer, decision, guide
@@ -204,6 +204,8 @@ def _crafted(schema: dict, request: ProviderRequest, data, rng: random.Random):
     prompt = user_prompt(request.messages)
     if "personas" in properties:
         crafted = sketches(schema, prompt, data, rng)
+    elif "THE PERSON (sampled from" in prompt and "name" in properties:
+        crafted = sampled_person(schema, prompt, data, rng)
     elif "backstory" in properties and "THE PERSON:" in prompt:
         crafted = profile(schema, prompt, data, rng)
     elif "sections" in properties and "RESEARCH OBJECTIVE" in prompt:

@@ -739,3 +739,74 @@ def profile(schema: dict, prompt: str, generated: dict, rng: random.Random) -> d
         elif isinstance(value, str):
             result[key] = fit(value, node)
     return result
+
+
+# --- a person sampled from a population (panels) ------------------------------------------------------
+
+_SAMPLED = "THE PERSON (sampled from"
+_RETIREMENT_AGE = 67
+
+
+def _fact(prompt: str, label: str) -> str:
+    """A fixed fact of a sampled person ("- Gender: Female"), or ""."""
+    match = re.search(rf"^- {re.escape(label)}: ([^\n]*)$", prompt, re.M)
+    return match.group(1).strip() if match else ""
+
+
+def _sampled_occupation(person: dict, age: int, education: str, rng: random.Random) -> str:
+    if age >= _RETIREMENT_AGE:
+        return rng.choice(("Retired", "Retired teacher", "Retired electrician", "Retired nurse", "Retired clerk"))
+    if age <= 21 and re.search(r"high school|some college", education, re.I):
+        return rng.choice(("Student", "Student and part-time barista", "Retail assistant"))
+    if re.search(r"graduate|college", education, re.I) and not re.search(r"some college|high school", education, re.I):
+        occupation = person["occupation"]
+        return (
+            occupation
+            if _tier(occupation) >= 2
+            else rng.choice(
+                ("Accountant", "Software developer", "Teacher", "Marketing manager", "Pharmacist", "Civil engineer")
+            )
+        )
+    if re.search(r"less than|no degree|high school", education, re.I):
+        occupation = person["occupation"]
+        return (
+            occupation
+            if _tier(occupation) <= 1
+            else rng.choice(
+                ("Warehouse worker", "Delivery driver", "Cashier", "Home health aide", "Electrician", "Cook")
+            )
+        )
+    return person["occupation"]
+
+
+def sampled_person(schema: dict, prompt: str, generated: dict, rng: random.Random) -> dict:
+    """A panel's person: the sampled facts are fixed in the prompt; a name, a job that fits their education
+    and age and a household come from the word banks, and, when asked for, the rest of the profile as stage
+    2 writes it (``profile``)."""
+    if _SAMPLED not in prompt or not isinstance(generated, dict):
+        return generated
+    try:
+        age = int(_fact(prompt, "Age") or 40)
+    except ValueError:
+        age = 40
+    gender_text = _fact(prompt, "Gender").lower()
+    gender = "female" if gender_text.startswith(("f", "w")) else "male" if gender_text.startswith("m") else None
+    location = _fact(prompt, "Lives in")
+    education = _fact(prompt, "Education")
+    income = _fact(prompt, "Household income") or _fact(prompt, "Income")
+    person = fake_person(seed=rng.randrange(2**31), gender=gender, age=age, place="United States")
+    occupation = _sampled_occupation(person, age, education, rng)
+    household = person["household"]
+    properties = schema.get("properties") or {}
+    result = dict(generated)
+    for key, value in (("name", person["name"]), ("occupation", occupation), ("household", household)):
+        if key in properties:
+            result[key] = fit(value, properties[key])
+    if "backstory" not in properties:
+        return result
+    stage_two = (
+        f"THE AUDIENCE BRIEF: {line_after(prompt, 'THE AUDIENCE:')}\n"
+        f"THE PERSON:\n- Name: {person['name']}, {age}, {_fact(prompt, 'Gender')}\n- Lives in: {location}\n"
+        f"- Works as: {occupation}\n- Income: {income}; education: {education}\n- Household: {household}\n"
+    )
+    return profile(schema, stage_two, result, rng)

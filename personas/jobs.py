@@ -20,7 +20,7 @@ from llm.errors import LLMError
 from llm.gateway import complete
 from llm.prompts import fence, render_prompt
 from personas.brief_limits import BriefLimits, mismatch_text
-from personas.models import GenerationBrief, Persona, PersonaSource
+from personas.models import SAMPLED_FIELDS, GenerationBrief, Persona, PersonaSource
 from personas.schemas import (
     DETAIL_PROFILE_SCHEMA,
     MODIFIED_PROFILE_SCHEMA,
@@ -380,6 +380,8 @@ def persona_modify(job, ctx):
         )
         before = persona.profile_data()
         fields = profile_repair(detail_to_fields(result.data), current=before)
+        if persona.core:  # sampled from a population: the AI may rewrite the person, not the sample
+            fields.update({field: before[field] for field in SAMPLED_FIELDS})
         persona = persona_update(
             persona=persona, data=fields, source=PersonaSource.AI_MODIFIED, note=f"AI: {instruction}"
         )

@@ -9,6 +9,8 @@ BASIC_FIELDS = ("name", "age", "gender", "location", "occupation", "income_brack
 LIST_FIELDS = ("values", "interests", "goals", "frustrations", "brand_affinities")
 TEXT_FIELDS = ("buying_behaviour", "media_habits", "tech_savviness", "backstory", "speaking_style", "quote")
 PROFILE_FIELDS = BASIC_FIELDS + BIG_FIVE + LIST_FIELDS + TEXT_FIELDS
+# The fields a panel's sampled demographic core fixes (``Persona.core``): no AI call may change them.
+SAMPLED_FIELDS = ("age", "gender", "education", "income_bracket", "location")
 
 
 class PersonaSource(models.TextChoices):
@@ -91,6 +93,12 @@ class Persona(models.Model):
         blank=True,
         help_text="What is outside its brief's limits (age, location, gender mix), e.g. \"Age 72 is outside the "
         "brief's 25–50.\"; blank when it fits.",
+    )
+    core = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The demographic core sampled from a population for a panel: [{key, label, value}]. The model "
+        "never changes it; the profile marks those fields as sampled.",
     )
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

@@ -80,6 +80,7 @@ def persona_create(
     simulated: bool = False,
     brief_mismatch: str = "",
     note: str = "Created",
+    core: list[dict] | None = None,
 ) -> Persona:
     persona = Persona(
         owner=owner,
@@ -90,6 +91,7 @@ def persona_create(
         grounding=grounding or [],
         simulated=simulated,
         brief_mismatch=brief_mismatch,
+        core=core or [],
         version=1,
         **_clean_profile(data),
     )

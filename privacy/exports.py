@@ -9,6 +9,8 @@ Layout of the archive (described to the user in its README.txt)::
     folders.json             persona folders
     personas.json            every persona with its full profile and all its versions
     persona_briefs.json      what was asked when generating personas, with the grounding documents' text
+    panels.json              panels sampled from a population: target, quotas, seed, each person's sampled core
+    populations.json         population marginals uploaded; microdata.json: microdata files uploaded (every row)
     sessions/<id>-<slug>.json  each focus group: participants, guide, assets, messages, themes, report
     credit_ledger.json       every credit movement
     usage_events.json        every AI call made for the account (tokens, cost, latency)
@@ -42,6 +44,7 @@ from cohorta.jobs.models import Job
 from cohorta.jobs.registry import kind_label
 from focusgroups.models import Asset, FocusGroup
 from focusgroups.report.exports import everything
+from panels.models import MicrodataFile, Panel, PopulationFile
 from personas.models import Folder, GenerationBrief, Persona
 from usage.models import UsageEvent
 
@@ -68,6 +71,10 @@ personas.json          your personas, with their full profiles and every
                        earlier version
 persona_briefs.json    what you asked for when generating personas, with the
                        text of the documents you attached
+panels.json            your panels: who they were drawn to represent, quotas,
+                       seed, and each person's sampled demographics
+populations.json       population marginals you uploaded
+microdata.json         microdata files you uploaded, every row
 sessions/              one file per focus group session: participants, the
                        discussion guide, assets, the full transcript, key
                        themes and the report (same shape as the session's
@@ -193,6 +200,7 @@ def personas_rows(user) -> Iterable[dict]:
             "simulated": persona.simulated,
             "brief_id": persona.brief_id,
             "grounding": persona.grounding,
+            "sampled_core": persona.core,
             "version": persona.version,
             "created_at": persona.created_at,
             "updated_at": persona.updated_at,
@@ -208,6 +216,37 @@ def personas_rows(user) -> Iterable[dict]:
                 for version in sorted(persona.versions.all(), key=lambda v: v.number)
             ],
         }
+
+
+def panels_rows(user) -> Iterable[dict]:
+    for panel in Panel.objects.filter(owner=user).order_by("id").iterator(chunk_size=20):
+        yield {
+            "id": panel.pk,
+            "name": panel.name,
+            "size": panel.size,
+            "seed": panel.seed,
+            "profile_depth": panel.depth,
+            "target_kind": panel.target_kind,
+            "target": panel.target,
+            "quotas": panel.quotas,
+            "description": panel.description,
+            "folder_id": panel.folder_id,
+            "created_at": panel.created_at,
+            "members": [
+                {"position": m.position, "core": m.core, "persona_id": m.persona_id, "state": m.state, "error": m.error}
+                for m in panel.members.order_by("position")
+            ],
+        }
+
+
+def populations_rows(user) -> Iterable[dict]:
+    for item in PopulationFile.objects.filter(owner=user).order_by("id"):
+        yield {"id": item.pk, "name": item.name, "filename": item.filename, "created_at": item.created_at, **item.data}
+
+
+def microdata_rows(user) -> Iterable[dict]:
+    for item in MicrodataFile.objects.filter(owner=user).order_by("id").iterator(chunk_size=5):
+        yield {"id": item.pk, "name": item.name, "filename": item.filename, "created_at": item.created_at, **item.data}
 
 
 def briefs_rows(user) -> Iterable[dict]:
@@ -398,6 +437,9 @@ def _write_parts(archive: _Archive, *, user, sessions, assets, step: Callable[[s
     step("Your personas")
     counts["personas"] = archive.json_list("personas.json", personas_rows(user))
     counts["persona_briefs"] = archive.json_list("persona_briefs.json", briefs_rows(user))
+    counts["panels"] = archive.json_list("panels.json", panels_rows(user))
+    counts["populations"] = archive.json_list("populations.json", populations_rows(user))
+    counts["microdata"] = archive.json_list("microdata.json", microdata_rows(user))
 
     counts["sessions"] = len(sessions)
     counts["messages"] = 0

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from cohorta.errors import ApplicationError
 from cohorta.jobs.serializers import JobSerializer
+from panels.access import get_panel_for_user
 from personas.access import get_folder_for_user
 from surveys import exports, selectors, services
 from surveys.access import get_run_for_user, get_survey_for_user
@@ -101,7 +102,8 @@ class SurveyRunsView(APIView):
         },
     )
     def post(self, request, survey_id: int):
-        """Run the survey on a folder (`folder_id`), a list of personas (`persona_ids`) or a panel generated
+        """Run the survey on a folder (`folder_id`), a list of personas (`persona_ids`), a sampled panel
+        (`panel_id`) or a panel generated
         for it (`panel: {"generate": {"description", "size"}}`): 202 + the run. A run on a generated panel
         answers with `state: "generating_panel"` and `generated_panel` progress; it starts by itself when the
         personas are ready, or ends `not_started` with `generated_panel.reason`."""
@@ -109,14 +111,17 @@ class SurveyRunsView(APIView):
         data = RunStartSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         generate = (data.validated_data.get("panel") or {}).get("generate")
-        folder = None
-        if generate is None and data.validated_data.get("folder_id") is not None:
+        folder = panel = None
+        if generate is None and data.validated_data.get("panel_id") is not None:
+            panel = get_panel_for_user(request.user, data.validated_data["panel_id"])
+        elif generate is None and data.validated_data.get("folder_id") is not None:
             folder = get_folder_for_user(request.user, data.validated_data["folder_id"])
         run = services.run_start(
             survey=survey,
             folder=folder,
             persona_ids=data.validated_data["persona_ids"],
             generate=dict(generate) if generate is not None else None,
+            panel=panel,
         )
         return Response(_run_data(run), status=status.HTTP_202_ACCEPTED)
 

@@ -26,7 +26,7 @@ MAX_SEGMENTS = 6
 CACHE_SECONDS = 600
 FINISHED_CACHE_SECONDS = 30 * 24 * 3600
 # Part of the cache key: bump it when what run_results computes changes.
-CACHE_VERSION = "v4"
+CACHE_VERSION = "v5"
 
 
 def age_band(age) -> str:
@@ -40,7 +40,24 @@ def age_band(age) -> str:
     return "60+"
 
 
+def sampled_attributes(profiles) -> list[tuple[str, str]]:
+    """The sampled dimensions of a panel's respondents (``core:<key>``, label), in the panel's order, beyond
+    those the profile already segments by."""
+    covered = {"age", "gender"}
+    found: dict[str, str] = {}
+    for profile in profiles:
+        for item in profile.get("sampled") or []:
+            key = str(item.get("key") or "")
+            if key and key not in covered and key not in found:
+                found[key] = str(item.get("label") or key)
+    return [(f"core:{key}", label) for key, label in found.items()]
+
+
 def segment_of(profile: dict, attribute: str) -> str:
+    if attribute.startswith("core:"):
+        key = attribute[5:]
+        value = next((item.get("value") for item in profile.get("sampled") or [] if item.get("key") == key), "")
+        return str(value or "Not stated")
     if attribute == "age_band":
         return age_band(profile.get("age"))
     value = str(profile.get(attribute) or "").strip()
@@ -110,7 +127,8 @@ def _choice_stats(question: dict, answers: list[Answer], seed: int) -> dict:
 def _segments(question: dict, respondents: dict[int, Respondent], answers: list[Answer], seed: int) -> list[dict]:
     rated = [(a.respondent_id, a.expected) for a in answers if a.status == AnswerStatus.OK and a.expected is not None]
     breakdowns = []
-    for attribute, label in SEGMENT_ATTRIBUTES:
+    profiles = [respondent.profile for respondent in respondents.values()]
+    for attribute, label in (*SEGMENT_ATTRIBUTES, *sampled_attributes(profiles)):
         groups: dict[str, list[float]] = defaultdict(list)
         for respondent_id, expected in rated:
             groups[segment_of(respondents[respondent_id].profile, attribute)].append(expected)

@@ -22,13 +22,12 @@ A run that finishes with open answers starts the job that finds their themes (``
 import logging
 import random
 import re
-import threading
 from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
@@ -36,6 +35,7 @@ from billing.models import CreditTransaction
 from billing.services import credits_refund
 from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError, QuotaExceeded
+from cohorta.jobs.beat import SideBeat
 from cohorta.jobs.models import Job, JobState
 from cohorta.jobs.registry import HANDED_OFF
 from cohorta.jobs.services import job_finish, job_progress_report
@@ -213,39 +213,16 @@ def _job_running(run: Run) -> bool:
     return Job.objects.filter(pk=run.job_id, state=JobState.RUNNING, cancel_requested=False).exists()
 
 
-class _Beat:
-    """Beats for a respondent (and its run's job) from a side thread while its worker waits on the
-    provider, so the reaper takes only a dead worker's respondent for lost, not a slow one."""
+def _respondent_beat(respondent_id: int, job_id) -> SideBeat:
+    """Beats for a respondent (and its run's job) while its worker waits on the provider, so the reaper takes
+    only a dead worker's respondent for lost, not a slow one."""
 
-    def __init__(self, respondent_id: int, job_id) -> None:
-        self.respondent_id, self.job_id = respondent_id, job_id
-        self.interval = settings.JOBS_HEARTBEAT_SECONDS
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"respondent-beat-{respondent_id}", daemon=True)
+    def beat() -> None:
+        now = timezone.now()
+        Respondent.objects.filter(pk=respondent_id, state=RespondentState.RUNNING).update(heartbeat_at=now)
+        Job.objects.filter(pk=job_id, state=JobState.RUNNING).update(heartbeat_at=now)
 
-    def __enter__(self):
-        if self.interval > 0:
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.wait(self.interval):
-                try:
-                    now = timezone.now()
-                    Respondent.objects.filter(pk=self.respondent_id, state=RespondentState.RUNNING).update(
-                        heartbeat_at=now
-                    )
-                    Job.objects.filter(pk=self.job_id, state=JobState.RUNNING).update(heartbeat_at=now)
-                except Exception:  # a missed beat is not worth failing the answer
-                    logger.exception("Heartbeat for survey respondent %s failed", self.respondent_id)
-        finally:
-            connection.close()
+    return SideBeat(beat, name=f"respondent-beat-{respondent_id}")
 
 
 def respondent_answer(*, respondent_id: int, dispatch: Dispatch) -> str:
@@ -260,7 +237,7 @@ def respondent_answer(*, respondent_id: int, dispatch: Dispatch) -> str:
     respondent = Respondent.objects.select_related("run", "run__owner").get(pk=respondent_id)
     run = respondent.run
     try:
-        with _Beat(respondent.pk, run.job_id):
+        with _respondent_beat(respondent.pk, run.job_id):
             return _answer(run, respondent)
     finally:
         run_advance(run, dispatch=dispatch)

@@ -80,9 +80,12 @@ class PanelSerializer(serializers.Serializer):
 
 
 class RunStartSerializer(serializers.Serializer):
-    """One panel: `folder_id`, `persona_ids`, or `panel.generate`."""
+    """One panel: `folder_id`, `persona_ids`, `panel_id` (a sampled panel) or `panel.generate`."""
 
     folder_id = serializers.IntegerField(required=False, allow_null=True)
+    panel_id = serializers.IntegerField(
+        required=False, allow_null=True, help_text="A panel sampled from a population (/api/v1/panels)."
+    )
     persona_ids = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
     panel = PanelSerializer(required=False)
 

@@ -20,6 +20,7 @@ from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError, InsufficientCredits
 from cohorta.jobs.models import ACTIVE_STATES, Job
 from cohorta.jobs.services import job_create
+from panels.models import Panel
 from personas.generation import MAX_COUNT as GENERATION_MAX_COUNT
 from personas.generation import brief_create
 from personas.models import Folder, GenerationBrief, Persona
@@ -135,8 +136,17 @@ def frozen_questions(survey: Survey) -> list[dict]:
 
 
 def persona_profile(persona: Persona) -> dict:
-    """What a respondent is segmented by and answers from, frozen with the run."""
-    return {"name": persona.name, **{k: v for k, v in persona.profile_data().items() if k != "name"}}
+    """What a respondent is segmented by and answers from, frozen with the run; a panel's personas bring
+    their sampled core (race, region… as well as the profile's fields) to segment by."""
+    profile = {"name": persona.name, **{k: v for k, v in persona.profile_data().items() if k != "name"}}
+    if persona.core:
+        profile["sampled"] = list(persona.core)
+    return profile
+
+
+def panel_personas(panel: Panel) -> list[Persona]:
+    """A sampled panel's written personas, in the order they were drawn."""
+    return list(Persona.objects.filter(owner=panel.owner, panel_member__panel=panel).order_by("panel_member__position"))
 
 
 def _panel(*, owner, folder: Folder | None, persona_ids) -> tuple[list[Persona], str]:
@@ -170,16 +180,41 @@ def _questions_to_run(survey: Survey) -> list[dict]:
     return questions
 
 
-def run_start(*, survey: Survey, folder: Folder | None = None, persona_ids=None, generate: dict | None = None) -> Run:
+def run_start(
+    *,
+    survey: Survey,
+    folder: Folder | None = None,
+    persona_ids=None,
+    generate: dict | None = None,
+    panel: Panel | None = None,
+) -> Run:
     """Check the questionnaire and the panel, reserve the credits, create the run's job. With ``generate``
-    (``{"description", "size"}``) the panel is generated first: see ``run_start_generated``."""
+    (``{"description", "size"}``) the panel is generated first: see ``run_start_generated``. With ``panel``
+    the run asks a sampled panel's personas."""
     questions = _questions_to_run(survey)
     if generate is not None:
         return run_start_generated(survey=survey, questions=questions, **generate)
-    personas, label = _panel(owner=survey.owner, folder=folder, persona_ids=persona_ids)
+    if panel is not None:
+        if panel.owner_id != survey.owner_id:
+            raise ApplicationError("No such panel.", code="not_found", status_code=404)
+        if Job.objects.filter(pk=panel.job_id, state__in=ACTIVE_STATES).exists():
+            raise ApplicationError(
+                f"The panel “{panel.name}” is still being written. Run the survey when it is ready.",
+                code="panel_not_ready",
+                extra={"fields": {"panel": ["Still being written."]}},
+            )
+        personas, label = panel_personas(panel), f"Panel: {panel.name}"
+    else:
+        personas, label = _panel(owner=survey.owner, folder=folder, persona_ids=persona_ids)
     limit = get_app_settings().survey_max_panel
     if not personas:
-        where = "This folder has no personas" if folder is not None else "No personas were picked"
+        where = (
+            "This panel has no personas"
+            if panel is not None
+            else "This folder has no personas"
+            if folder is not None
+            else "No personas were picked"
+        )
         raise ApplicationError(
             f"{where}. Pick a folder with personas, or tick at least one persona.",
             code="empty_panel",

@@ -18,6 +18,8 @@ from cohorta.accounts.http import AuthenticatedHttpRequest
 from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError
 from cohorta.jobs.models import JobState
+from panels.access import get_panel_for_user
+from panels.selectors import panel_list
 from personas.access import get_folder_for_user
 from surveys import exports, pages, selectors, services, themes
 from surveys.access import get_question_for_user, get_respondent_for_user, get_run_for_user, get_survey_for_user
@@ -104,8 +106,12 @@ def _builder_context(survey, *, question_form=None, error=None, error_place="", 
     default_folder = next((by_name[r.panel_label] for r in runs if r.panel_label in by_name), None) or (
         max(folders, key=lambda f: f.created_at).pk if folders else None
     )
+    sampled_panels = list(panel_list(owner=survey.owner))
+    sampled = int(panel["sampled"]) if str(panel.get("sampled") or "").isdigit() else None
     return {
         **_question_form_context(),
+        "sampled_panels": sampled_panels,
+        "panel_sampled": sampled,
         "survey": survey,
         "questions": questions,
         "question_form": _form_values(question_form or {"labels": DEFAULT_LABELS[QuestionKind.LIKERT5]}),
@@ -115,7 +121,16 @@ def _builder_context(survey, *, question_form=None, error=None, error_place="", 
         "runs": runs,
         "folders": folders,
         "personas": personas,
-        "panel": panel.get("panel") or ("folder" if folders else "selection" if has_personas else "generate"),
+        "panel": panel.get("panel")
+        or (
+            "sampled"
+            if sampled_panels and sampled
+            else "folder"
+            if folders
+            else "selection"
+            if has_personas
+            else "generate"
+        ),
         "panel_description": panel.get("description", ""),
         "panel_size": panel.get("size") or GENERATED_PANEL_DEFAULT,
         "generated_min": generated_min,
@@ -130,8 +145,16 @@ def _builder_context(survey, *, question_form=None, error=None, error_place="", 
     }
 
 
+def _default_panel_kind(sampled: bool, folders, has_personas: bool) -> str:
+    if sampled:
+        return "sampled"
+    return "folder" if folders else "selection" if has_personas else "generate"
+
+
 def _index(request: AuthenticatedHttpRequest, status: int = 200, **extra) -> HttpResponse:
+    picked = request.GET.get("panel", "")
     context = {
+        "picked_panel": get_panel_for_user(request.user, picked) if picked.isdigit() else None,
         "surveys": selectors.surveys_for_user(user=request.user),
         "has_personas": selectors.has_personas(user=request.user),
         **extra,
@@ -186,7 +209,10 @@ def detail(request: AuthenticatedHttpRequest, survey_id: int) -> HttpResponse:
             return render(request, "surveys/detail.html", context, status=400)
         flash.success(request, "Survey saved.")
         return redirect("surveys:detail", survey_id=survey.pk)
-    return render(request, "surveys/detail.html", _builder_context(survey))
+    # From a panel's page ("Run a survey on this panel"): that panel is picked.
+    picked = request.GET.get("panel", "")
+    panel = {"panel": "sampled", "sampled": picked} if picked.isdigit() else None
+    return render(request, "surveys/detail.html", _builder_context(survey, panel=panel))
 
 
 @login_required
@@ -286,10 +312,19 @@ def run_start(request: AuthenticatedHttpRequest, survey_id: int) -> HttpResponse
         "personas": request.POST.getlist("personas"),
         "description": request.POST.get("panel_description", ""),
         "size": request.POST.get("panel_size", ""),
+        "sampled": request.POST.get("sampled_panel", ""),
     }
     generate = None
     if panel["panel"] == "generate":
         generate = {"description": panel["description"], "size": panel["size"]}
+    sampled = None
+    if panel["panel"] == "sampled":
+        try:
+            sampled = get_panel_for_user(request.user, panel["sampled"])
+        except Http404:
+            message = "Pick one of your panels to ask, or choose another kind of panel."
+            context = _builder_context(survey, error=message, error_place="run", panel=panel)
+            return render(request, "surveys/detail.html", context, status=400)
     folder = None
     if panel["panel"] == "folder":
         try:
@@ -302,8 +337,9 @@ def run_start(request: AuthenticatedHttpRequest, survey_id: int) -> HttpResponse
         run = services.run_start(
             survey=survey,
             folder=folder,
-            persona_ids=panel["personas"] if generate is None else None,
+            persona_ids=panel["personas"] if generate is None and sampled is None else None,
             generate=generate,
+            panel=sampled,
         )
     except ApplicationError as exc:
         # A 402 comes with its way out (buy credits, or ask an admin).

@@ -9,6 +9,7 @@ FEATURE_LABELS = {
     "asset_description": "Image description (focus group)",
     "persona_basic": "Persona sketches",
     "persona_detail": "Persona profile",
+    "persona_light": "Persona profile (light, for panels)",
     "persona_modify": "AI persona change",
     "persona_response": "Persona answer",
     "moderator": "Moderator question",

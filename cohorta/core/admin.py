@@ -44,6 +44,7 @@ class AppSettingsAdmin(AuditedAdminMixin, admin.ModelAdmin):
                 )
             },
         ),
+        ("Panels", {"fields": ("panel_light_credit_cost", "panel_parallelism", "panel_max_size")}),
         ("LLM cost quotas", {"fields": ("default_monthly_quota_usd", "quota_warning_ratio")}),
         ("Audit", {"fields": ("change_reason",)}),
     )

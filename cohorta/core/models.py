@@ -84,9 +84,29 @@ class AppSettings(models.Model):
     )
     survey_max_panel = models.PositiveIntegerField(
         "largest survey panel",
-        default=500,
+        default=1000,
         validators=[MinValueValidator(1), MaxValueValidator(10000)],
         help_text="The most personas one survey run may ask.",
+    )
+    panel_light_credit_cost = models.PositiveIntegerField(
+        "credits per light panel persona",
+        default=1,
+        help_text=(
+            "Credits per persona of a panel built with light profiles (one quick call each). Panels with full "
+            "profiles cost the persona price above."
+        ),
+    )
+    panel_parallelism = models.PositiveSmallIntegerField(
+        "panel personas at once",
+        default=8,
+        validators=[MinValueValidator(1), MaxValueValidator(64)],
+        help_text="How many personas of one panel are written at the same time (one task each).",
+    )
+    panel_max_size = models.PositiveIntegerField(
+        "largest panel",
+        default=1000,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="The most personas one panel may have (at most 1,000).",
     )
     default_monthly_quota_usd = models.DecimalField(
         max_digits=10,

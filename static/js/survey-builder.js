@@ -35,12 +35,18 @@
     var out = form.querySelector(".js-run-estimate");
     var folderRadio = form.querySelector("#panel-folder");
     var folderSelect = form.querySelector("select[name=folder]");
+    var sampledRadio = form.querySelector("#panel-sampled");
+    var sampledSelect = form.querySelector("select[name=sampled_panel]");
     var generateRadio = form.querySelector("#panel-generate");
     var generateFields = form.querySelector(".js-generate-fields");
     var sizeInput = form.querySelector("input[name=panel_size]");
     var boxes = form.querySelectorAll("input[name=personas]");
     function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
     function panelSize() {
+      if (sampledRadio && sampledRadio.checked) {
+        var picked = sampledSelect.options[sampledSelect.selectedIndex];
+        return picked ? parseInt(picked.dataset.count, 10) || 0 : 0;
+      }
       if (folderRadio && folderRadio.checked) {
         var option = folderSelect.options[folderSelect.selectedIndex];
         return option ? parseInt(option.dataset.count, 10) || 0 : 0;
@@ -69,7 +75,8 @@
       } else {
         var n = panelSize();
         var cost = n * unit;
-        if (!n) text = folderRadio && folderRadio.checked ? "This folder has no personas: pick another, tick personas, or generate a panel." : "Tick the personas to ask, or generate a panel.";
+        if (!n && sampledRadio && sampledRadio.checked) text = "This panel has no personas written yet: wait for it, or pick another.";
+        else if (!n) text = folderRadio && folderRadio.checked ? "This folder has no personas: pick another, tick personas, or generate a panel." : "Tick the personas to ask, or generate a panel.";
         else text = "This run: " + plural(n, "respondent") + " × " + plural(unit, "credit") + " = " + plural(cost, "credit") + ".";
         if (n && maxPanel && n > maxPanel) text += " That is more than the " + maxPanel + " a run can ask: pick fewer.";
         else if (cost > balance) text += " You have " + balance + ": buy credits on the Billing page first.";
@@ -84,6 +91,7 @@
         if (selection) selection.checked = true;
       }
       if (event.target.name === "folder" && folderRadio) folderRadio.checked = true;
+      if (event.target.name === "sampled_panel" && sampledRadio) sampledRadio.checked = true;
       update();
     });
     form.addEventListener("input", function (event) {
