@@ -26,4 +26,5 @@ urlpatterns = [
     path("", include("personas.api_urls")),
     path("", include("focusgroups.api_urls")),
     path("", include("surveys.api_urls")),
+    path("", include("panels.api_urls")),
 ]

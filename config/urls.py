@@ -38,6 +38,7 @@ urlpatterns = [
     path("personas/", include("personas.urls")),
     path("focus-groups/", include("focusgroups.urls")),
     path("surveys/", include("surveys.urls")),
+    path("panels/", include("panels.urls")),
     path("usage/", include("usage.urls")),
     path("billing/", include("billing.urls")),
     path("stripe/", include("billing.stripe_urls")),

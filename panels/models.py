@@ -16,6 +16,7 @@ class TargetKind(models.TextChoices):
     BUNDLED = "bundled", "Built-in population"
     MARGINALS = "marginals", "Uploaded marginals"
     MICRODATA = "microdata", "Uploaded microdata"
+    REFERENCE = "reference", "A real survey's respondents"
 
 
 class ProfileDepth(models.TextChoices):

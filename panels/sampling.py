@@ -493,7 +493,9 @@ def sample_from_population(
     constraints = _Constraints(population, quotas, size)
     panel = _repair(panel, _Stream(draw), constraints)
     _unmet_minimums(panel, constraints, quotas, population)
-    return _cores(panel, effective)
+    # The repair swaps people in the order it finds them; shuffled, any first part of the panel (what is
+    # written first, or all there is if it stops early) is as representative as the whole.
+    return _cores(rng.permutation(panel, axis=0), effective)
 
 
 def _microdata_codes(microdata: Microdata, population: Population) -> np.ndarray:
@@ -559,4 +561,6 @@ def sample_from_microdata(
     constraints = _Constraints(population, quotas, size)
     panel = _repair(panel, _Stream(draw), constraints)
     _unmet_minimums(panel, constraints, quotas, population)
-    return _cores(panel, effective)
+    # The repair swaps people in the order it finds them; shuffled, any first part of the panel (what is
+    # written first, or all there is if it stops early) is as representative as the whole.
+    return _cores(rng.permutation(panel, axis=0), effective)

@@ -6,13 +6,16 @@ the job that has the personas written (panels/runner.py).
 """
 
 import secrets
+from contextlib import suppress
 
 from django.db import transaction
 
 from billing.services import credits_spend
 from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError
-from cohorta.jobs.services import job_create
+from cohorta.jobs.errors import IllegalJobTransition
+from cohorta.jobs.models import ACTIVE_STATES, Job
+from cohorta.jobs.services import job_cancel, job_create
 from panels.microdata import MICRODATA_MAX_BYTES, Microdata, parse_microdata_csv
 from panels.models import MicrodataFile, Panel, PanelMember, PopulationFile, ProfileDepth, TargetKind
 from panels.population import BUNDLED, PanelInputError, Population, bundled_population, parse_marginals_csv
@@ -215,6 +218,43 @@ def panel_build_start(
         size=size,
         seed=seed,
     )
+    return panel_create(
+        owner=owner,
+        population=population,
+        cores=cores,
+        seed=seed,
+        name=name,
+        depth=depth,
+        description=description,
+        target_kind=kind,
+        target_key=key,
+        population_file=population_file,
+        microdata_file=microdata_file,
+        quotas=quotas or [],
+    )
+
+
+def panel_create(
+    *,
+    owner,
+    population: Population,
+    cores: list[dict],
+    seed: int,
+    name: str = "",
+    depth: str = ProfileDepth.LIGHT,
+    description: str = "",
+    target_kind: str = TargetKind.REFERENCE,
+    target_key: str = "",
+    population_file: PopulationFile | None = None,
+    microdata_file: MicrodataFile | None = None,
+    quotas: list | None = None,
+) -> Panel:
+    """A panel of these sampled cores (already checked), its credits reserved and its job created: what
+    ``panel_build_start`` ends with, and how a validation builds the panel matched to a real survey's
+    respondents (one core per respondent)."""
+    size = _check_size(len(cores))
+    if depth not in ProfileDepth.values:
+        raise ApplicationError("Choose light or full profiles.", code="validation_error")
     name = _name(name, f"{population.name} · {size:,} people")
     description = (description or "").strip()[:2000]
     cost = unit_cost(depth)
@@ -226,8 +266,8 @@ def panel_build_start(
             size=size,
             seed=seed,
             depth=depth,
-            target_kind=kind,
-            target_key=key,
+            target_kind=target_kind,
+            target_key=target_key,
             population_file=population_file,
             microdata_file=microdata_file,
             target=population.to_json(),
@@ -260,8 +300,13 @@ def panel_build_start(
 
 
 def panel_delete(*, panel: Panel, with_personas: bool = False) -> None:
-    """Delete a panel (its job is cancelled first by the caller if running). Its personas stay in their
-    folder unless ``with_personas``."""
+    """Delete a panel, stopping it first if it is being written (what is not written is refunded). Its
+    personas stay in their folder unless ``with_personas``."""
+    if panel.job_id is not None:
+        job = Job.objects.filter(pk=panel.job_id, state__in=ACTIVE_STATES).first()
+        if job is not None:
+            with suppress(IllegalJobTransition):  # it finished meanwhile
+                job_cancel(job=job, reason="The panel was deleted.")
     if with_personas:
         for member in panel.members.select_related("persona").exclude(persona=None):
             if member.persona is not None:

@@ -8,6 +8,7 @@ _NAV = [
     ("personas", "Personas", "bi-people", "personas:index"),
     ("focusgroups", "Focus groups", "bi-chat-square-text", "focusgroups:index"),
     ("surveys", "Surveys", "bi-ui-checks", "surveys:index"),
+    ("panels", "Panels", "bi-diagram-3", "panels:index"),
     ("usage", "Usage", "bi-graph-up", "usage:index"),
     ("billing", "Billing", "bi-credit-card", "billing:index"),
 ]
@@ -33,6 +34,7 @@ def _section_from_path(path: str) -> str:
         "personas": "personas",
         "focus-groups": "focusgroups",
         "surveys": "surveys",
+        "panels": "panels",
         "usage": "usage",
         "billing": "billing",
     }.get(first, "")

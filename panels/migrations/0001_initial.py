@@ -55,7 +55,7 @@ class Migration(migrations.Migration):
                 ('size', models.PositiveIntegerField(validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(1000)])),
                 ('seed', models.BigIntegerField()),
                 ('depth', models.CharField(choices=[('light', 'Light (one quick call per person, for surveys)'), ('full', 'Full (two-stage profile, for focus groups)')], default='light', max_length=8)),
-                ('target_kind', models.CharField(choices=[('bundled', 'Built-in population'), ('marginals', 'Uploaded marginals'), ('microdata', 'Uploaded microdata')], max_length=12)),
+                ('target_kind', models.CharField(choices=[('bundled', 'Built-in population'), ('marginals', 'Uploaded marginals'), ('microdata', 'Uploaded microdata'), ('reference', "A real survey's respondents")], max_length=12)),
                 ('target_key', models.CharField(blank=True, help_text="The built-in population's key.", max_length=40)),
                 ('target', models.JSONField()),
                 ('quotas', models.JSONField(blank=True, default=list)),

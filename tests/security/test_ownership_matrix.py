@@ -34,6 +34,9 @@ from cohorta.accounts.services import api_token_create
 from focusgroups.models import Asset, AssetKind, AutonomousRun, DiscussionGuide, RunEndReason, RunStatus
 from personas.models import GenerationBrief
 from privacy.models import DataExport
+from panels.microdata import parse_microdata_csv
+from panels.models import MicrodataFile, Panel, PanelMember, PopulationFile
+from panels.population import bundled_population
 from surveys.models import Answer, Respondent, RespondentState, Run, Survey
 from tests.factories import JobFactory, UserFactory
 from tests.focusgroups.factories import FocusGroupFactory, add_message, add_participants
@@ -65,6 +68,9 @@ class World:
     survey: object = None
     run: object = None
     respondent: object = None
+    panel: object = None
+    population_file: object = None
+    microdata_file: object = None
 
 
 @pytest.fixture
@@ -119,10 +125,26 @@ def world(db) -> World:
     respondent = Respondent.objects.create(run=run, persona=persona, profile={"name": f"{CANARY} Persona"},
                                            state=RespondentState.DONE)  # fmt: skip
     Answer.objects.create(respondent=respondent, question_id=question.pk, shown_position=1, text=f"{CANARY} answer")
+    us = bundled_population("us_adults")
+    panel = Panel.objects.create(
+        owner=owner, name=f"{CANARY} panel", size=1, seed=1, target_kind="bundled", target_key="us_adults",
+        target=us.to_json(), folder=folder,
+    )  # fmt: skip
+    PanelMember.objects.create(panel=panel, position=0, core={"gender": "Female"}, persona=persona, state="done")
+    population_file = PopulationFile.objects.create(owner=owner, name=f"{CANARY} population", data=us.to_json())
+    microdata = parse_microdata_csv(_microdata_csv(), filename="m.csv")
+    microdata_file = MicrodataFile.objects.create(
+        owner=owner, name=f"{CANARY} microdata", row_count=len(microdata.rows), data=microdata.to_json()
+    )
     return World(
         owner, other, folder, persona, brief, focus_group, asset, message, job, token, export_job, checkout,
-        survey, run, respondent,
+        survey, run, respondent, panel, population_file, microdata_file,
     )  # fmt: skip
+
+
+def _microdata_csv() -> bytes:
+    rows = ["age,gender,weight"] + [f"{20 + i % 50},{'Female' if i % 2 else 'Male'},1.{i % 7}" for i in range(40)]
+    return "\n".join(rows).encode()
 
 
 def _png() -> bytes:
@@ -139,6 +161,21 @@ job = lambda w: {"job_id": str(w.job.pk)}  # noqa: E731
 
 # Routes that name one of the owner's objects.
 OBJECT_ROUTES: dict[str, Kwargs] = {
+    "panels:detail": lambda w: {"panel_id": w.panel.pk},
+    "panels:progress": lambda w: {"panel_id": w.panel.pk},
+    "panels:composition": lambda w: {"panel_id": w.panel.pk},
+    "panels:export": lambda w: {"panel_id": w.panel.pk},
+    "panels:delete": lambda w: {"panel_id": w.panel.pk},
+    "panels:composition_export": lambda w: {"panel_id": w.panel.pk, "fmt": "csv"},
+    "panels:population_delete": lambda w: {"population_id": w.population_file.pk},
+    "panels:microdata_delete": lambda w: {"microdata_id": w.microdata_file.pk},
+    "panels:folder_composition": lambda w: {"folder_id": w.folder.pk},
+    "panels:folder_composition_export": lambda w: {"folder_id": w.folder.pk, "fmt": "csv"},
+    "api:panel-detail": lambda w: {"panel_id": w.panel.pk},
+    "api:panel-composition": lambda w: {"panel_id": w.panel.pk},
+    "api:panel-composition-csv": lambda w: {"panel_id": w.panel.pk},
+    "api:panel-target-marginals-detail": lambda w: {"population_id": w.population_file.pk},
+    "api:panel-target-microdata-detail": lambda w: {"microdata_id": w.microdata_file.pk},
     "settings_token_revoke": lambda w: {"token_id": w.token.pk},
     "jobs_cancel": job,
     "jobs_retry": job,
@@ -229,6 +266,15 @@ OWNER_404_UNTIL_CREATED: dict[str, str] = {
 # Routes without an object: lists, forms and the caller's own account. They are
 # scoped by the signed-in user; the other user must not see the owner's data.
 OWN_SCOPE_ROUTES: set[str] = {
+    "panels:index",
+    "panels:new",
+    "panels:population_upload",
+    "panels:population_example",
+    "panels:microdata_upload",
+    "api:panel-list",
+    "api:panel-targets",
+    "api:panel-target-marginals",
+    "api:panel-target-microdata",
     "dashboard",
     "settings_profile",
     "settings_tokens",
