@@ -114,6 +114,7 @@ INSTALLED_APPS = [
     "panels",
     "focusgroups",
     "surveys",
+    "validation",
     "djstripe",
     "billing",
     "usage",

@@ -197,7 +197,7 @@ def run_start(
     if panel is not None:
         if panel.owner_id != survey.owner_id:
             raise ApplicationError("No such panel.", code="not_found", status_code=404)
-        if Job.objects.filter(pk=panel.job_id, state__in=ACTIVE_STATES).exists():
+        if panel.job_id is not None and Job.objects.filter(pk=panel.job_id, state__in=ACTIVE_STATES).exists():
             raise ApplicationError(
                 f"The panel “{panel.name}” is still being written. Run the survey when it is ready.",
                 code="panel_not_ready",

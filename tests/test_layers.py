@@ -17,7 +17,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("config", "backoffice", "privacy", "web", "focusgroups", "surveys", "personas", "llm", "billing", "usage")
+APPS = (
+    "config", "backoffice", "privacy", "web", "validation", "focusgroups", "surveys", "panels", "personas", "llm",
+    "billing", "usage",
+)  # fmt: skip
 FIRST_PARTY = (*APPS, "cohorta")
 # Where Django (or Celery before Django) needs an import to wait until the app registry is ready.
 INNER_FIRST_PARTY_ALLOWED = {"apps.py": {"ready"}, "config/celery.py": {"warm_up"}}

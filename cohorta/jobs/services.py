@@ -16,8 +16,9 @@ from django.utils import timezone
 
 from cohorta.jobs import events, tasks
 from cohorta.jobs.errors import IllegalJobTransition, JobCancelled, JobFailure
-from cohorta.jobs.models import ACTIVE_STATES, SLOT_STATES, Job, JobState, sources_of
+from cohorta.jobs.models import ACTIVE_STATES, SLOT_STATES, TERMINAL_STATES, Job, JobState, sources_of
 from cohorta.jobs.registry import HANDED_OFF, get_kind
+from cohorta.jobs.signals import job_ended
 from cohorta.secrets import scrub
 
 logger = logging.getLogger(__name__)
@@ -25,6 +26,12 @@ logger = logging.getLogger(__name__)
 
 def _publish_on_commit(job_id) -> None:
     transaction.on_commit(lambda: events.publish_job_update(job_id))
+
+
+def _announce_end(job_id, kind: str, state: str) -> None:
+    for receiver, outcome in job_ended.send_robust(sender=Job, job_id=job_id, kind=kind, state=state):
+        if isinstance(outcome, Exception):
+            logger.error("A receiver of job_ended (%s) failed for job %s", receiver, job_id, exc_info=outcome)
 
 
 def job_transition(*, job: Job, to: str, **fields: Any) -> Job:
@@ -49,6 +56,8 @@ def job_transition(*, job: Job, to: str, **fields: Any) -> Job:
             current = Job.objects.filter(pk=job.pk).values_list("state", flat=True).first()
             raise IllegalJobTransition(job.pk, current or "missing", to)
         _publish_on_commit(job.pk)
+        if to in TERMINAL_STATES:
+            transaction.on_commit(partial(_announce_end, job.pk, job.kind, to))
     job.refresh_from_db()
     return job
 

@@ -1,0 +1,124 @@
+"""A validation end to end, offline: upload a small real-looking survey, map it, build the matched panel,
+ask it the questions through survey mode, score the answers against the humans'."""
+
+import csv
+import io
+import random
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from billing.selectors import credits_balance
+from billing.services import credits_grant
+from cohorta.errors import ApplicationError, InsufficientCredits
+from panels.models import Panel, TargetKind
+from surveys.models import Survey
+from validation import gss, services
+from validation.models import Validation, ValidationState
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+THREE = ["Too little", "About right", "Too much"]
+FIVE = ["Strongly disagree", "Disagree", "Neither", "Agree", "Strongly agree"]
+
+
+def _reference_csv(rows: int = 60, seed: int = 4) -> bytes:
+    rng = random.Random(seed)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["age", "sex", "spend_health", "spend_space", "trust_brands", "why"])
+    for _ in range(rows):
+        sex = rng.choice(["Female", "Male"])
+        writer.writerow(
+            [
+                rng.choice(["18-34", "35-54", "55+"]),
+                sex,
+                rng.choices(THREE, weights=[6, 3, 1])[0],
+                rng.choices(THREE + [""], weights=[2, 5, 3, 1])[0],
+                rng.choice(FIVE),
+                rng.choice(["Prices keep going up for everything.", "I trust what my friends recommend to me."]),
+            ]
+        )
+    return out.getvalue().encode()
+
+
+MAPPING = {
+    "questions": [
+        {"column": "spend_health", "kind": "scale", "scale": THREE, "label": "Health",
+         "text": "Are we spending too much, too little or about the right amount on the nation's health?"},
+        {"column": "spend_space", "kind": "scale", "scale": THREE, "label": "Space",
+         "text": "Are we spending too much, too little or about the right amount on space exploration?"},
+        {"column": "trust_brands", "kind": "scale", "scale": FIVE, "label": "Trust in brands",
+         "text": "I trust the brands I buy."},
+    ],
+    "demographics": [
+        {"column": "age", "dimension": "age", "label": "Age"},
+        {"column": "sex", "dimension": "gender", "label": "Gender"},
+    ],
+    "weight": None,
+    "ignored": ["why"],
+}  # fmt: skip
+
+
+@pytest.fixture
+def funded(owner):
+    credits_grant(user=owner, amount=1000, idempotency_key="test:fund")
+    return owner
+
+
+def _upload(owner, data: bytes | None = None):
+    upload = SimpleUploadedFile("brands.csv", data or _reference_csv(), content_type="text/csv")
+    return services.reference_upload(owner=owner, upload=upload, name="Brand tracker")
+
+
+def test_a_validation_runs_end_to_end_and_scores_every_question(funded, fake_llm):
+    reference = services.reference_map(reference=_upload(funded), mapping=MAPPING)
+    before = credits_balance(user=funded)
+    validation = services.validation_start(owner=funded, reference=reference, size=24, seed=3)
+    validation.refresh_from_db()
+    assert validation.state == ValidationState.DONE, validation.error
+    panel = validation.panel
+    assert panel.target_kind == TargetKind.REFERENCE and panel.members.count() == 24
+    # Each synthetic respondent carries a real respondent's demographics as its sampled core.
+    people = {(row["age"], row["sex"]) for row in csv.DictReader(io.StringIO(_reference_csv().decode()))}
+    for member in panel.members.all():
+        assert (member.core["age"], member.core["gender"]) in people
+    card = validation.scorecard
+    assert [q["label"] for q in card["questions"]] == ["Health", "Space", "Trust in brands"]
+    for question in card["questions"]:
+        assert question["n_human"] >= 50 and question["n_synthetic"] == 24
+        assert 0 <= question["measures"]["ks_similarity"] <= 1
+        assert set(question["baselines"]) == {"uniform", "majority", "ceiling"}
+    assert card["questions"][2]["kind"] == "scale"
+    assert card["verdict"]["checks"] and isinstance(card["verdict"]["passed"], bool)
+    assert card["verdict"]["summary"]
+    # Credits as survey mode: the panel's personas, then their answers.
+    spent = before - credits_balance(user=funded)
+    assert spent == services.validation_cost(size=24, question_count=3)
+
+
+def test_the_gss_reference_loads_with_its_mapping(funded):
+    data = gss.reference_csv(items=["natspac", "natheal"])
+    reference = services.reference_map(reference=_upload(funded, data), mapping=gss.mapping(["natspac", "natheal"]))
+    assert reference.row_count == 2348
+    assert [q["column"] for q in reference.mapping["questions"]] == ["natspac", "natheal"]
+
+
+def test_an_unmapped_reference_cannot_be_validated(funded):
+    with pytest.raises(ApplicationError, match="Map the reference"):
+        services.validation_start(owner=funded, reference=_upload(funded), size=10)
+
+
+def test_short_of_credits_is_a_402_before_any_work(owner):
+    credits_grant(user=owner, amount=5, idempotency_key="test:little")
+    reference = services.reference_map(reference=_upload(owner), mapping=MAPPING)
+    with pytest.raises(InsufficientCredits):
+        services.validation_start(owner=owner, reference=reference, size=40)
+    assert not Validation.objects.exists() and not Panel.objects.exists() and not Survey.objects.exists()
+
+
+@pytest.mark.parametrize("size", [0, 61, "x"])
+def test_a_size_outside_the_reference_is_refused(funded, size):
+    reference = services.reference_map(reference=_upload(funded), mapping=MAPPING)
+    with pytest.raises(ApplicationError, match="between 1 and 60|whole number"):
+        services.validation_start(owner=funded, reference=reference, size=size)
