@@ -34,7 +34,7 @@ def _reference_csv(rows: int = 60, seed: int = 4) -> bytes:
                 rng.choice(["18-34", "35-54", "55+"]),
                 sex,
                 rng.choices(THREE, weights=[6, 3, 1])[0],
-                rng.choices(THREE + [""], weights=[2, 5, 3, 1])[0],
+                rng.choices([*THREE, ""], weights=[2, 5, 3, 1])[0],
                 rng.choice(FIVE),
                 rng.choice(["Prices keep going up for everything.", "I trust what my friends recommend to me."]),
             ]
@@ -120,5 +120,5 @@ def test_short_of_credits_is_a_402_before_any_work(owner):
 @pytest.mark.parametrize("size", [0, 61, "x"])
 def test_a_size_outside_the_reference_is_refused(funded, size):
     reference = services.reference_map(reference=_upload(funded), mapping=MAPPING)
-    with pytest.raises(ApplicationError, match="between 1 and 60|whole number"):
+    with pytest.raises(ApplicationError, match=r"between 1 and 60|whole number"):
         services.validation_start(owner=funded, reference=reference, size=size)
