@@ -29,9 +29,10 @@ application = ProtocolTypeRouter(
 )
 
 if settings.EMBEDDED_WORKER and not settings.TESTING:
-    from config.embedded import start_embedded_worker
+    from cohorta.jobs.embedded import start_embedded_worker
+    from config.celery import app as celery_app
 
-    start_embedded_worker()
+    start_embedded_worker(celery_app)
 
 # Everything loaded so far (Django, the apps, their libraries) lives as long as the process, as in the
 # Celery workers (config/celery.py): keep it out of the collector's full passes, which otherwise walk it

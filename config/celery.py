@@ -2,7 +2,7 @@
 
 Service mode: ``celery -A config worker`` and ``celery -A config beat`` run as
 their own processes against Redis. Embedded mode: the broker is the in-process
-``memory://`` transport and ``config.embedded`` starts a threads-pool worker
+``memory://`` transport and ``cohorta.jobs.embedded`` starts a threads-pool worker
 inside the web process, so a request still never waits for a job.
 """
 

@@ -3,10 +3,13 @@ ask it the questions through survey mode, score the answers against the humans'.
 
 import csv
 import io
+import json
 import random
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from billing.selectors import credits_balance
 from billing.services import credits_grant
@@ -122,3 +125,27 @@ def test_a_size_outside_the_reference_is_refused(funded, size):
     reference = services.reference_map(reference=_upload(funded), mapping=MAPPING)
     with pytest.raises(ApplicationError, match=r"between 1 and 60|whole number"):
         services.validation_start(owner=funded, reference=reference, size=size)
+
+
+def test_validate_panel_runs_a_reference_end_to_end_and_prints_the_scorecard(owner, fake_llm, tmp_path):
+    """The benchmark command offline: a CSV and its mapping, the credits granted, the scorecard printed."""
+    reference = tmp_path / "brands.csv"
+    reference.write_bytes(_reference_csv())
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text(json.dumps(MAPPING))
+    out = io.StringIO()
+    call_command(
+        "validate_panel", "--user", owner.email, "--reference", str(reference), "--mapping", str(mapping),
+        "--size", "20", "--grant", stdout=out,
+    )  # fmt: skip
+    printed = out.getvalue()
+    assert "Trust in brands" in printed and "Beats a uniform guess" in printed
+    validation = Validation.objects.get(owner=owner)
+    assert validation.state == ValidationState.DONE and len(validation.scorecard["questions"]) == 3
+
+
+def test_validate_panel_says_what_is_wrong(owner):
+    with pytest.raises(CommandError, match="No such file"):
+        call_command("validate_panel", "--user", owner.email, "--reference", "nowhere.csv")
+    with pytest.raises(CommandError, match="No account"):
+        call_command("validate_panel", "--user", "nobody@example.com")

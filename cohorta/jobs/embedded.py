@@ -9,22 +9,23 @@ import logging
 import threading
 
 from cohorta.jobs.services import jobs_reap_orphans_at_startup
-from config.celery import app
 
 logger = logging.getLogger(__name__)
 
 _started = threading.Event()
 
 
-def start_embedded_worker(concurrency: int = 8) -> None:
+def start_embedded_worker(app, concurrency: int = 8) -> None:
+    """Start ``app``'s worker (and beat) on a thread of this process, once: the web process in embedded mode,
+    or a management command that waits for jobs (``validate_panel``)."""
     if _started.is_set():
         return
     _started.set()
-    thread = threading.Thread(target=_run_worker, args=(concurrency,), name="cohorta-embedded-worker", daemon=True)
+    thread = threading.Thread(target=_run_worker, args=(app, concurrency), name="cohorta-embedded-worker", daemon=True)
     thread.start()
 
 
-def _run_worker(concurrency: int) -> None:
+def _run_worker(app, concurrency: int) -> None:
 
     # Jobs left "running" by a previous run of this process can never finish.
     try:
