@@ -311,7 +311,7 @@ for _feature in list(LLM_FEATURES):
 # Embeddings (llm.gateway.embed) have their own alias and features: an embedding model cannot
 # answer a chat prompt, so it is kept out of LLM_MODELS (the aliases a session can be compared on).
 LLM_EMBEDDING_MODELS = {"embedding": env.str("LLM_MODEL_EMBEDDING", default="text-embedding-3-small")}
-LLM_EMBEDDING_FEATURES = {"survey_rating": "embedding"}
+LLM_EMBEDDING_FEATURES = {"survey_rating": "embedding", "validation_themes": "embedding"}
 # Texts per /v1/embeddings request (OpenAI takes up to 2,048; smaller requests retry cheaper).
 LLM_EMBEDDING_BATCH_SIZE = env.int("LLM_EMBEDDING_BATCH_SIZE", default=128)
 # Ask for this many dimensions (text-embedding-3 models can shorten their vectors); unset: the model's own.

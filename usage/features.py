@@ -25,6 +25,7 @@ FEATURE_LABELS = {
     "survey_answer": "Survey answers",
     "survey_rating": "Survey answer rating",
     "survey_themes": "Survey themes (open answers)",
+    "validation_themes": "Validation: matching human and synthetic themes",
 }
 
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from surveys.models import SCALE_POINTS, Answer, AnswerStatus, Respondent, RespondentState
 from validation.models import Validation
+from validation.open_ended import compare_open
 from validation.reference import ReferenceTable, demographic_values, responses
 from validation.scorecard import question_card, subgroup_cards, verdict
 
@@ -72,7 +73,9 @@ def scorecard_compute(validation: Validation) -> dict:
     for index, (item, frozen) in enumerate(zip(mapping.get("questions", []), run.questions, strict=False)):
         label = item.get("label") or item.get("text") or item["column"]
         if item["kind"] == "open":
-            open_questions.append({"label": label, "column": item["column"]})
+            texts = [text for text in responses(table, mapping, item) if text]
+            compared = compare_open(run=run, question=frozen, human_texts=texts, user=validation.owner)
+            open_questions.append({"label": label, "column": item["column"], **compared})
             continue
         values = _values(item)
         kind = "scale" if item["kind"] == "scale" else "choice"

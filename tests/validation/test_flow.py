@@ -149,3 +149,19 @@ def test_validate_panel_says_what_is_wrong(owner):
         call_command("validate_panel", "--user", owner.email, "--reference", "nowhere.csv")
     with pytest.raises(CommandError, match="No account"):
         call_command("validate_panel", "--user", "nobody@example.com")
+
+
+def test_open_answers_are_compared_by_their_themes(funded):
+    """Offline, on the simulator (the fake server's themes are schema-valid noise, which the checks drop)."""
+    mapping = {**MAPPING, "questions": [*MAPPING["questions"][:1], {"column": "why", "kind": "open", "label": "Why",
+               "text": "Why do you buy the brands you buy?"}], "ignored": []}  # fmt: skip
+    reference = services.reference_map(reference=_upload(funded), mapping=mapping)
+    validation = services.validation_start(owner=funded, reference=reference, size=20, seed=8)
+    validation.refresh_from_db()
+    assert validation.state == ValidationState.DONE, validation.error
+    (compared,) = validation.scorecard["open_questions"]
+    assert compared["label"] == "Why" and compared["human_answers"] == 60 and compared["synthetic_answers"] == 20
+    assert compared["human_themes"] and compared["synthetic_themes"], json.dumps(compared)
+    assert 0 <= compared["f1"] <= 1
+    matched = {pair["human"] for pair in compared["pairs"]}
+    assert matched | set(compared["unmatched_human"]) == {theme["title"] for theme in compared["human_themes"]}
