@@ -278,7 +278,8 @@ def test_bad_input_on_the_page_is_shown_in_the_run_panel_and_keeps_what_was_type
     )
     html = response.content.decode()
     assert response.status_code == 400
-    assert "A generated panel has 5 to 500 personas; you asked for 0." in html
+    high = get_app_settings().survey_max_panel
+    assert f"A generated panel has 5 to {high} personas; you asked for 0." in html
     assert 'id="panel-size" name="panel_size" value="0"' in html and "is-invalid" in html
     assert AUDIENCE in html and 'value="generate" id="panel-generate" checked' in html
     _nothing_made(funded)
