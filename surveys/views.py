@@ -107,7 +107,10 @@ def _builder_context(survey, *, question_form=None, error=None, error_place="", 
         max(folders, key=lambda f: f.created_at).pk if folders else None
     )
     sampled_panels = list(panel_list(owner=survey.owner))
+    # The panel picked (from a panel's page), else the newest with personas written: a panel is made to be asked.
     sampled = int(panel["sampled"]) if str(panel.get("sampled") or "").isdigit() else None
+    if sampled is None:
+        sampled = next((item.pk for item in sampled_panels if item.written), None)
     return {
         **_question_form_context(),
         "sampled_panels": sampled_panels,
@@ -169,6 +172,9 @@ def index(request: AuthenticatedHttpRequest) -> HttpResponse:
             survey = services.survey_create(owner=request.user, title=request.POST.get("title", ""))
         except ApplicationError as exc:
             return _index(request, status=400, error=exc.message)
+        picked = request.POST.get("panel", "")
+        if picked.isdigit():  # came from a panel's "Run a survey on this panel"
+            return redirect(f"{reverse('surveys:detail', args=[survey.pk])}?panel={picked}")
         return redirect("surveys:detail", survey_id=survey.pk)
     return _index(request)
 

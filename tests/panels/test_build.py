@@ -6,8 +6,6 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from panels.cores import persona_fields
-from panels.population import Population
 
 from billing.selectors import credits_balance
 from billing.services import credits_grant
@@ -17,11 +15,13 @@ from cohorta.jobs.models import Job, JobState
 from cohorta.jobs.services import job_cancel, jobs_reap
 from panels import jobs as panel_jobs
 from panels import runner, services
+from panels.cores import persona_fields
 from panels.models import MemberState, Panel, PanelMember
+from panels.population import Population
 from personas.generation import persona_modify_start
 from personas.models import SAMPLED_FIELDS, Folder, Persona
 from surveys import services as survey_services
-from surveys.models import Respondent, RespondentState
+from surveys.models import Respondent, RespondentState, Survey
 from surveys.results import run_results
 from usage.models import UsageEvent
 
@@ -205,3 +205,23 @@ def test_a_panel_still_being_written_cannot_be_surveyed_yet(funded, sent):
     survey = survey_services.survey_create(owner=funded, title="T", questions=[{"kind": "open", "text": "Why?"}])
     with pytest.raises(ApplicationError, match="still being written"):
         survey_services.run_start(survey=survey, panel=panel)
+
+
+def test_from_a_panel_a_new_survey_opens_with_the_panel_picked(funded, fake_llm, client):
+    panel = services.panel_build_start(owner=funded, target=US, size=3, seed=4)
+    client.force_login(funded)
+    listing = client.get(f"/surveys/?panel={panel.pk}").content.decode()
+    assert f"Pick a survey to run on the panel <strong>{panel.name}</strong>" in listing
+    created = client.post("/surveys/", {"title": "Oat milk", "panel": str(panel.pk)})
+    assert created.status_code == 302 and created["Location"].endswith(f"?panel={panel.pk}")
+    survey = Survey.objects.get(owner=funded)
+    survey_services.question_create(survey=survey, data={"kind": "open", "text": "Why?"})
+    page = client.get(created["Location"]).content.decode()
+    assert 'value="sampled" id="panel-sampled" checked' in page
+    assert f'<option value="{panel.pk}" data-count="3" selected>' in page
+
+
+def test_someone_elses_panel_cannot_be_picked_for_a_survey(funded, other_user, client):
+    panel = services.panel_build_start(owner=funded, target=US, size=2, seed=4)
+    client.force_login(other_user)
+    assert client.get(f"/surveys/?panel={panel.pk}").status_code == 404
