@@ -27,4 +27,5 @@ urlpatterns = [
     path("", include("focusgroups.api_urls")),
     path("", include("surveys.api_urls")),
     path("", include("panels.api_urls")),
+    path("", include("validation.api_urls")),
 ]

@@ -39,6 +39,7 @@ urlpatterns = [
     path("focus-groups/", include("focusgroups.urls")),
     path("surveys/", include("surveys.urls")),
     path("panels/", include("panels.urls")),
+    path("validation/", include("validation.urls")),
     path("usage/", include("usage.urls")),
     path("billing/", include("billing.urls")),
     path("stripe/", include("billing.stripe_urls")),

@@ -2,7 +2,6 @@
 404, never a 403. Building answers 202 with the panel, its job and its cost; 402 when credits are short
 (nothing is created); a bad size, target or quota is a 400 whose message says what to fix."""
 
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status

@@ -1,7 +1,6 @@
 """Panel pages: the list (with the user's uploaded populations), the builder, a panel with its live
 progress and its composition against the target, exports, and any folder's composition."""
 
-
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse

@@ -11,6 +11,8 @@ Layout of the archive (described to the user in its README.txt)::
     persona_briefs.json      what was asked when generating personas, with the grounding documents' text
     panels.json              panels sampled from a population: target, quotas, seed, each person's sampled core
     populations.json         population marginals uploaded; microdata.json: microdata files uploaded (every row)
+    references.json          real surveys uploaded to validate against: each one's mapping and every row
+    validations.json         validations against them: each one's mapping, seed, state and scorecard
     sessions/<id>-<slug>.json  each focus group: participants, guide, assets, messages, themes, report
     credit_ledger.json       every credit movement
     usage_events.json        every AI call made for the account (tokens, cost, latency)
@@ -47,6 +49,7 @@ from focusgroups.report.exports import everything
 from panels.models import MicrodataFile, Panel, PopulationFile
 from personas.models import Folder, GenerationBrief, Persona
 from usage.models import UsageEvent
+from validation.models import Reference, Validation
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +78,13 @@ panels.json            your panels: who they were drawn to represent, quotas,
                        seed, and each person's sampled demographics
 populations.json       population marginals you uploaded
 microdata.json         microdata files you uploaded, every row
+references.json        surveys real people answered that you uploaded to
+                       validate against: each one's columns, every row and
+                       the mapping you confirmed (questions, scales,
+                       demographics, weight)
+validations.json       your validations: the mapping and seed used, the
+                       matched panel and survey run, and the scorecard
+                       (measures, baselines, subgroups, verdict)
 sessions/              one file per focus group session: participants, the
                        discussion guide, assets, the full transcript, key
                        themes and the report (same shape as the session's
@@ -247,6 +257,44 @@ def populations_rows(user) -> Iterable[dict]:
 def microdata_rows(user) -> Iterable[dict]:
     for item in MicrodataFile.objects.filter(owner=user).order_by("id").iterator(chunk_size=5):
         yield {"id": item.pk, "name": item.name, "filename": item.filename, "created_at": item.created_at, **item.data}
+
+
+def references_rows(user) -> Iterable[dict]:
+    for item in Reference.objects.filter(owner=user).order_by("id").iterator(chunk_size=5):
+        table = item.table or {}
+        yield {
+            "id": item.pk,
+            "name": item.name,
+            "filename": item.filename,
+            "size": item.size,
+            "row_count": item.row_count,
+            "created_at": item.created_at,
+            "encoding": table.get("encoding"),
+            "columns": table.get("columns") or [],
+            "rows": table.get("rows") or [],
+            "suggested_mapping": item.suggested,
+            "mapping": item.mapping,
+        }
+
+
+def validations_rows(user) -> Iterable[dict]:
+    for item in Validation.objects.filter(owner=user).order_by("id").iterator(chunk_size=20):
+        yield {
+            "id": item.pk,
+            "reference_id": item.reference_id,
+            "reference_name": item.reference_name,
+            "mapping": item.mapping,
+            "size": item.size,
+            "seed": item.seed,
+            "state": item.state,
+            "error": item.error,
+            "panel_id": item.panel_id,
+            "survey_id": item.survey_id,
+            "run_id": item.run_id,
+            "created_at": item.created_at,
+            "finished_at": item.finished_at,
+            "scorecard": item.scorecard,
+        }
 
 
 def briefs_rows(user) -> Iterable[dict]:
@@ -440,6 +488,8 @@ def _write_parts(archive: _Archive, *, user, sessions, assets, step: Callable[[s
     counts["panels"] = archive.json_list("panels.json", panels_rows(user))
     counts["populations"] = archive.json_list("populations.json", populations_rows(user))
     counts["microdata"] = archive.json_list("microdata.json", microdata_rows(user))
+    counts["references"] = archive.json_list("references.json", references_rows(user))
+    counts["validations"] = archive.json_list("validations.json", validations_rows(user))
 
     counts["sessions"] = len(sessions)
     counts["messages"] = 0

@@ -9,6 +9,7 @@ _NAV = [
     ("focusgroups", "Focus groups", "bi-chat-square-text", "focusgroups:index"),
     ("surveys", "Surveys", "bi-ui-checks", "surveys:index"),
     ("panels", "Panels", "bi-diagram-3", "panels:index"),
+    ("validation", "Validation", "bi-clipboard-check", "validation:index"),
     ("usage", "Usage", "bi-graph-up", "usage:index"),
     ("billing", "Billing", "bi-credit-card", "billing:index"),
 ]
@@ -35,6 +36,7 @@ def _section_from_path(path: str) -> str:
         "focus-groups": "focusgroups",
         "surveys": "surveys",
         "panels": "panels",
+        "validation": "validation",
         "usage": "usage",
         "billing": "billing",
     }.get(first, "")

@@ -32,15 +32,16 @@ from rest_framework.test import APIClient
 from billing.models import CheckoutSession, CreditPack
 from cohorta.accounts.services import api_token_create
 from focusgroups.models import Asset, AssetKind, AutonomousRun, DiscussionGuide, RunEndReason, RunStatus
-from personas.models import GenerationBrief
-from privacy.models import DataExport
 from panels.microdata import parse_microdata_csv
 from panels.models import MicrodataFile, Panel, PanelMember, PopulationFile
 from panels.population import bundled_population
+from personas.models import GenerationBrief
+from privacy.models import DataExport
 from surveys.models import Answer, Respondent, RespondentState, Run, Survey
 from tests.factories import JobFactory, UserFactory
 from tests.focusgroups.factories import FocusGroupFactory, add_message, add_participants
 from tests.personas.factories import FolderFactory, PersonaFactory
+from validation.models import Reference, Validation, ValidationState
 
 pytestmark = pytest.mark.django_db
 
@@ -71,6 +72,8 @@ class World:
     panel: object = None
     population_file: object = None
     microdata_file: object = None
+    reference: object = None
+    validation: object = None
 
 
 @pytest.fixture
@@ -136,9 +139,24 @@ def world(db) -> World:
     microdata_file = MicrodataFile.objects.create(
         owner=owner, name=f"{CANARY} microdata", row_count=len(microdata.rows), data=microdata.to_json()
     )
+    mapping = {
+        "questions": [{"column": "q1", "kind": "scale", "label": f"{CANARY} item", "text": "", "scale": ["1", "2"],
+                       "options": None, "missing": [], "n_answered": 2, "n_missing": 0}],
+        "demographics": [], "weight": None, "ignored": [],
+    }  # fmt: skip
+    reference = Reference.objects.create(
+        owner=owner, name=f"{CANARY} reference", filename="r.csv", row_count=2,
+        table={"columns": ["q1"], "rows": [["1"], ["2"]], "encoding": "utf-8"}, mapping=mapping,
+    )  # fmt: skip
+    verdict = {"passed": False, "summary": f"{CANARY} verdict", "checks": [], "rule": {}}
+    validation = Validation.objects.create(
+        owner=owner, reference=reference, reference_name=reference.name, mapping=mapping, size=1, seed=1,
+        state=ValidationState.DONE, panel=panel, survey=survey, run=run,
+        scorecard={"version": 1, "questions": [], "open_questions": [], "verdict": verdict},
+    )  # fmt: skip
     return World(
         owner, other, folder, persona, brief, focus_group, asset, message, job, token, export_job, checkout,
-        survey, run, respondent, panel, population_file, microdata_file,
+        survey, run, respondent, panel, population_file, microdata_file, reference, validation,
     )  # fmt: skip
 
 
@@ -176,6 +194,20 @@ OBJECT_ROUTES: dict[str, Kwargs] = {
     "api:panel-composition-csv": lambda w: {"panel_id": w.panel.pk},
     "api:panel-target-marginals-detail": lambda w: {"population_id": w.population_file.pk},
     "api:panel-target-microdata-detail": lambda w: {"microdata_id": w.microdata_file.pk},
+    "validation:reference": lambda w: {"reference_id": w.reference.pk},
+    "validation:mapping": lambda w: {"reference_id": w.reference.pk},
+    "validation:start": lambda w: {"reference_id": w.reference.pk},
+    "validation:reference_delete": lambda w: {"reference_id": w.reference.pk},
+    "validation:detail": lambda w: {"validation_id": w.validation.pk},
+    "validation:progress": lambda w: {"validation_id": w.validation.pk},
+    "validation:rescore": lambda w: {"validation_id": w.validation.pk},
+    "validation:export": lambda w: {"validation_id": w.validation.pk, "fmt": "json"},
+    "validation:delete": lambda w: {"validation_id": w.validation.pk},
+    "api:validation-reference-detail": lambda w: {"reference_id": w.reference.pk},
+    "api:validation-reference-mapping": lambda w: {"reference_id": w.reference.pk},
+    "api:validation-detail": lambda w: {"validation_id": w.validation.pk},
+    "api:validation-scorecard": lambda w: {"validation_id": w.validation.pk},
+    "api:validation-scorecard-csv": lambda w: {"validation_id": w.validation.pk},
     "settings_token_revoke": lambda w: {"token_id": w.token.pk},
     "jobs_cancel": job,
     "jobs_retry": job,
@@ -275,6 +307,10 @@ OWN_SCOPE_ROUTES: set[str] = {
     "api:panel-targets",
     "api:panel-target-marginals",
     "api:panel-target-microdata",
+    "validation:index",
+    "validation:upload",
+    "api:validation-reference-list",
+    "api:validation-list",
     "dashboard",
     "settings_profile",
     "settings_tokens",
@@ -416,6 +452,8 @@ def test_another_user_gets_404_for_every_object_route(world, name):
     assert world.focus_group.status == "draft"
     assert Survey.objects.filter(pk=world.survey.pk).exists() and world.survey.questions.count() == 1
     assert world.token.revoked_at is None
+    assert Reference.objects.filter(pk=world.reference.pk).exists()
+    assert Validation.objects.filter(pk=world.validation.pk, state=ValidationState.DONE).exists()
 
     owner = _client_for(world.owner, name)
     response = owner.get(url)
