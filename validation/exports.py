@@ -381,6 +381,20 @@ def _csv_row(level: str, card: dict, *, column: str, dimension: str = "", group:
     return row
 
 
+def _open_row(item: dict) -> list:
+    """An open-text question: its theme match in the notes (the measures do not apply)."""
+    width = len(scorecard_csv_header())
+    pairs = "; ".join(f"{pair['human']} = {pair['synthetic']}" for pair in item.get("pairs") or [])
+    notes = (
+        f"Themes F1 {_raw(item.get('f1'))}, recall {_raw(item.get('recall'))}, precision {_raw(item.get('precision'))}."
+        f" Matched: {pairs or 'none'}. Only real people: {'; '.join(item.get('unmatched_human') or []) or 'none'}."
+        f" Only the panel: {'; '.join(item.get('unmatched_synthetic') or []) or 'none'}."
+    )
+    row: list = ["open", item.get("label", ""), item.get("column", ""), "open", "", ""]
+    row += [item.get("human_answers", ""), item.get("synthetic_answers", "")]
+    return [*row, *([""] * (width - len(row) - 1)), notes]
+
+
 def scorecard_csv_rows(validation: Validation) -> list[list]:
     """One row per question, then one per subgroup of it (every demographic's groups, the ones too small to
     compare included, with their counts), with every measure beside the same measure for each baseline."""
@@ -394,6 +408,7 @@ def scorecard_csv_rows(validation: Validation) -> list[list]:
                 rows.append(
                     _csv_row("subgroup", row, column=column, dimension=dimension, group=str(card.get("value", "")))
                 )
+    rows += [_open_row(item) for item in (validation.scorecard or {}).get("open_questions") or []]
     return rows
 
 

@@ -158,6 +158,22 @@ def _check_size(size, rows: int) -> int:
     return size
 
 
+def _seed(seed) -> int:
+    if seed in (None, ""):
+        return secrets.randbelow(2**31)
+    try:
+        number = int(seed)
+    except (TypeError, ValueError):
+        number = -1
+    if not 0 <= number < 2**63:
+        raise ApplicationError(
+            "The seed must be a whole number from 0 up.",
+            code="validation_error",
+            extra={"fields": {"seed": ["A whole number from 0 up."]}},
+        )
+    return number
+
+
 def validation_cost(*, size: int, question_count: int, depth: str = ProfileDepth.LIGHT) -> int:
     return (
         panel_services.panel_cost(size=size, depth=depth)
@@ -176,7 +192,9 @@ def validation_start(*, owner, reference: Reference, size, seed=None, depth: str
         )
     table = ReferenceTable.from_json(reference.table)
     size = _check_size(size, len(table.rows))
-    seed = secrets.randbelow(2**31) if seed in (None, "") else int(seed)
+    if depth not in ProfileDepth.values:
+        raise ApplicationError("Choose light or full profiles.", code="validation_error")
+    seed = _seed(seed)
     questions = survey_questions(reference.mapping)
     cost = validation_cost(size=size, question_count=len(questions), depth=depth)
     balance = credits_balance(user=owner)

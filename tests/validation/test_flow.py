@@ -151,7 +151,7 @@ def test_validate_panel_says_what_is_wrong(owner):
         call_command("validate_panel", "--user", "nobody@example.com")
 
 
-def test_open_answers_are_compared_by_their_themes(funded):
+def test_open_answers_are_compared_by_their_themes(funded, client):
     """Offline, on the simulator (the fake server's themes are schema-valid noise, which the checks drop)."""
     mapping = {**MAPPING, "questions": [*MAPPING["questions"][:1], {"column": "why", "kind": "open", "label": "Why",
                "text": "Why do you buy the brands you buy?"}], "ignored": []}  # fmt: skip
@@ -165,3 +165,17 @@ def test_open_answers_are_compared_by_their_themes(funded):
     assert 0 <= compared["f1"] <= 1
     matched = {pair["human"] for pair in compared["pairs"]}
     assert matched | set(compared["unmatched_human"]) == {theme["title"] for theme in compared["human_themes"]}
+    client.force_login(funded)
+    page = client.get(f"/validation/{validation.pk}/").content.decode()
+    assert "Open-text questions" in page and compared["human_themes"][0]["title"] in page
+    exported = client.get(f"/validation/{validation.pk}/scorecard.csv").content.decode("utf-8-sig")
+    (row,) = [line for line in csv.reader(io.StringIO(exported)) if line[0] == "open"]
+    assert row[1] == "Why" and row[-1].startswith("Themes F1")
+
+
+@pytest.mark.parametrize(("field", "value"), [("seed", "abc"), ("seed", -1), ("depth", "deep")])
+def test_a_bad_seed_or_depth_is_refused_before_any_work(funded, field, value):
+    reference = services.reference_map(reference=_upload(funded), mapping=MAPPING)
+    with pytest.raises(ApplicationError, match="seed must be|light or full"):
+        services.validation_start(owner=funded, reference=reference, size=5, **{field: value})
+    assert not Validation.objects.exists()
