@@ -176,6 +176,6 @@ def test_open_answers_are_compared_by_their_themes(funded, client):
 @pytest.mark.parametrize(("field", "value"), [("seed", "abc"), ("seed", -1), ("depth", "deep")])
 def test_a_bad_seed_or_depth_is_refused_before_any_work(funded, field, value):
     reference = services.reference_map(reference=_upload(funded), mapping=MAPPING)
-    with pytest.raises(ApplicationError, match="seed must be|light or full"):
+    with pytest.raises(ApplicationError, match=r"seed must be|light or full"):
         services.validation_start(owner=funded, reference=reference, size=5, **{field: value})
     assert not Validation.objects.exists()
