@@ -238,6 +238,20 @@ def _refunded(spend: CreditTransaction) -> int:
     return spend.refunds.aggregate(total=Sum("delta"))["total"] or 0
 
 
+def credits_refund_unused(*, spend_key: str, kept: int, idempotency_key: str, description: str) -> int:
+    """Of the spend recorded under ``spend_key`` (a reservation for work done piece by piece), refund what is
+    neither ``kept`` (the credits of the pieces delivered) nor refunded already. Idempotent (the key);
+    returns the credits refunded now, 0 when nothing is left or there was no such spend."""
+    spend = _by_key(spend_key)
+    if spend is None or spend.kind != CreditTransactionKind.SPEND:
+        return 0
+    rest = spend.amount - _refunded(spend) - kept
+    if rest <= 0:
+        return 0
+    credits_refund(spend=spend, amount=rest, idempotency_key=idempotency_key, description=description)
+    return rest
+
+
 def credits_refund(
     *, spend: CreditTransaction, amount: int | None = None, idempotency_key: str, description: str = ""
 ) -> CreditTransaction:

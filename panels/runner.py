@@ -17,19 +17,17 @@ refunded at once (``…:refund:<member>``); whatever is neither delivered nor re
 import logging
 import random
 from collections.abc import Callable
-from datetime import timedelta
 from functools import partial
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from billing.models import CreditTransaction
-from billing.services import credits_refund
+from billing.services import credits_refund, credits_refund_unused
 from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError, QuotaExceeded
 from cohorta.jobs.beat import SideBeat
+from cohorta.jobs.fanout import Fanout, eta_text
 from cohorta.jobs.models import Job, JobState
 from cohorta.jobs.registry import HANDED_OFF
 from cohorta.jobs.services import job_finish, job_progress_report
@@ -37,7 +35,7 @@ from llm.errors import LLMError
 from llm.gateway import complete
 from llm.prompts import render_prompt
 from panels.cores import core_mismatches, core_record, persona_fields
-from panels.models import OPEN_MEMBER_STATES, MemberState, Panel, PanelMember, ProfileDepth
+from panels.models import MemberState, Panel, PanelMember, ProfileDepth
 from panels.population import Population
 from panels.schemas import LIGHT_PROFILE_SCHEMA, SKETCH_SCHEMA
 from personas.models import Persona, PersonaSource
@@ -48,6 +46,12 @@ logger = logging.getLogger(__name__)
 
 # Sends one member to a worker (panels.tasks.dispatch_member); passed in, since the tasks module calls this one.
 Dispatch = Callable[[int], None]
+MEMBERS = Fanout(
+    item_model=PanelMember,
+    parent_model=Panel,
+    parent_field="panel",
+    parallelism=lambda: get_app_settings().panel_parallelism,
+)
 QUOTA_MESSAGE = "Not written: your monthly AI budget ran out. Your credits for this person were refunded."
 
 
@@ -58,12 +62,8 @@ def reserve_key(panel: Panel) -> str:
     return f"panel:{panel.pk}:reserve"
 
 
-def _reserve(panel: Panel) -> CreditTransaction | None:
-    return CreditTransaction.objects.filter(idempotency_key=reserve_key(panel)).first()
-
-
 def _refund_member(panel: Panel, member: PanelMember) -> None:
-    reserve = _reserve(panel)
+    reserve = CreditTransaction.objects.filter(idempotency_key=reserve_key(panel)).first()
     if reserve is None or not panel.unit_cost:
         return
     credits_refund(
@@ -77,37 +77,21 @@ def _refund_member(panel: Panel, member: PanelMember) -> None:
 def panel_settle(panel: Panel) -> int:
     """Close every member still open and refund what was reserved and neither delivered nor refunded.
     Idempotent; returns the credits refunded now."""
-    PanelMember.objects.filter(panel=panel, state__in=OPEN_MEMBER_STATES).update(
-        state=MemberState.CANCELLED, finished_at=timezone.now(), error="Not written: the panel stopped."
-    )
-    reserve = _reserve(panel)
-    if reserve is None:
-        return 0
+    MEMBERS.close_open(panel, "Not written: the panel stopped.")
     delivered = PanelMember.objects.filter(panel=panel, state=MemberState.DONE).count()
-    refunded = CreditTransaction.objects.filter(refund_of=reserve).aggregate(total=Sum("delta"))["total"] or 0
-    rest = -reserve.delta - refunded - delivered * panel.unit_cost
-    if rest <= 0:
-        return 0
-    credits_refund(
-        spend=reserve,
-        amount=rest,
+    return credits_refund_unused(
+        spend_key=reserve_key(panel),
+        kept=delivered * panel.unit_cost,
         idempotency_key=f"panel:{panel.pk}:refund:rest",
         description="Refund: panel personas not written",
     )
-    return rest
 
 
 # --- one member --------------------------------------------------------------------------------------
 
 
 def _fail(panel: Panel, member: PanelMember, reason: str, *, from_states=(MemberState.RUNNING,)) -> bool:
-    with transaction.atomic():
-        moved = PanelMember.objects.filter(pk=member.pk, state__in=from_states).update(
-            state=MemberState.FAILED, error=reason[:500], finished_at=timezone.now()
-        )
-        if moved:
-            _refund_member(panel, member)
-    return bool(moved)
+    return MEMBERS.fail(member.pk, reason, from_states=from_states, on_fail=partial(_refund_member, panel, member))
 
 
 def _job_running(panel: Panel) -> bool:
@@ -267,17 +251,7 @@ def _write(panel: Panel, member: PanelMember) -> str:
 
 
 def member_counts(panel: Panel) -> dict[str, int]:
-    row = PanelMember.objects.filter(panel=panel).aggregate(
-        total=Count("pk"), **{state: Count("pk", filter=Q(state=state)) for state in MemberState.values}
-    )
-    return {key: value or 0 for key, value in row.items()}
-
-
-def _eta_text(seconds: float) -> str:
-    if seconds < 60:
-        return "less than a minute left"
-    minutes = round(seconds / 60)
-    return f"about {minutes} minute{'s' if minutes != 1 else ''} left"
+    return MEMBERS.counts(panel)
 
 
 def progress_message(counts: dict[str, int], elapsed: float | None = None) -> str:
@@ -287,35 +261,13 @@ def progress_message(counts: dict[str, int], elapsed: float | None = None) -> st
         message += f", {counts['failed']:,} failed"
     remaining = counts["total"] - finished
     if elapsed is not None and finished and remaining:
-        message += f" · {_eta_text(elapsed / finished * remaining)}"
+        message += f" · {eta_text(elapsed / finished * remaining)}"
     return message
 
 
 def _fail_unwritten(panel: Panel) -> None:
     for member in PanelMember.objects.filter(panel=panel, state__in=(MemberState.PENDING, MemberState.QUEUED)):
         _fail(panel, member, QUOTA_MESSAGE, from_states=(MemberState.PENDING, MemberState.QUEUED))
-
-
-def _hand_out(panel: Panel, dispatch: Dispatch) -> list[int]:
-    """Queue the next members while fewer than *panel personas at once* are in flight; the panel's row is
-    locked meanwhile, so two members finishing together do not both fill the same room."""
-    parallel = max(1, get_app_settings().panel_parallelism)
-    with transaction.atomic():
-        Panel.objects.select_for_update().filter(pk=panel.pk).first()
-        in_flight = PanelMember.objects.filter(panel=panel, state__in=(MemberState.QUEUED, MemberState.RUNNING)).count()
-        if in_flight >= parallel:
-            return []
-        ids = list(
-            PanelMember.objects.filter(panel=panel, state=MemberState.PENDING)
-            .order_by("position", "id")[: parallel - in_flight]
-            .values_list("pk", flat=True)
-        )
-        PanelMember.objects.filter(pk__in=ids, state=MemberState.PENDING).update(
-            state=MemberState.QUEUED, heartbeat_at=timezone.now()
-        )
-        for member_id in ids:
-            transaction.on_commit(partial(dispatch, member_id))
-    return ids
 
 
 def panel_advance(panel: Panel, *, dispatch: Dispatch) -> bool:
@@ -328,7 +280,7 @@ def panel_advance(panel: Panel, *, dispatch: Dispatch) -> bool:
     if Panel.objects.filter(pk=panel.pk, stop_reason="quota").exists():
         _fail_unwritten(panel)
     else:
-        _hand_out(panel, dispatch)
+        MEMBERS.hand_out(panel, dispatch)
     counts = member_counts(panel)
     finished = counts["done"] + counts["failed"] + counts["cancelled"]
     if counts["pending"] + counts["queued"] + counts["running"]:
@@ -362,19 +314,9 @@ def panel_execute(job, ctx, *, dispatch: Dispatch):
 def panel_watch(panel: Panel, *, dispatch: Dispatch) -> bool:
     """The reaper's look at a panel gone quiet: a member whose worker stopped beating, or whose task the
     broker lost, is failed and refunded; then the panel is moved on (which finishes it when nobody is left)."""
-    now = timezone.now()
-    silent = now - timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS)
-    dead = PanelMember.objects.filter(panel=panel, state=MemberState.RUNNING).filter(
-        Q(heartbeat_at__lt=silent) | Q(heartbeat_at__isnull=True)
-    )
-    for member in dead:
+    for member in MEMBERS.dead(panel):
         _fail(panel, member, "The worker writing this person stopped responding. Your credits for them were refunded.")
-    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}) or {}
-    lost_after = float(options.get("visibility_timeout", 3600)) + 300
-    lost = PanelMember.objects.filter(
-        panel=panel, state=MemberState.QUEUED, heartbeat_at__lt=now - timedelta(seconds=lost_after)
-    )
-    for member in lost:
+    for member in MEMBERS.lost(panel):
         _fail(
             panel,
             member,

@@ -9,10 +9,9 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Sum
 
 from billing.models import CreditTransaction
-from billing.services import credits_refund
+from billing.services import credits_refund, credits_refund_unused
 from cohorta.errors import ApplicationError
 from cohorta.jobs.errors import JobCancelled, JobFailure
 from cohorta.jobs.registry import job_kind
@@ -54,13 +53,12 @@ def _refund(reserve: CreditTransaction | None, amount: int, key: str, descriptio
 
 def _settle_rest(brief: GenerationBrief, unit_cost: int) -> int:
     """Refund whatever was reserved and neither delivered nor refunded yet. Idempotent."""
-    reserve = _reserve(brief)
-    if reserve is None:
-        return 0
-    created = Persona.objects.filter(brief=brief).count()
-    refunded = CreditTransaction.objects.filter(refund_of=reserve).aggregate(total=Sum("delta"))["total"] or 0
-    rest = -reserve.delta - refunded - created * unit_cost
-    return _refund(reserve, rest, f"brief:{brief.pk}:refund:rest", "Refund: personas not generated")
+    return credits_refund_unused(
+        spend_key=f"brief:{brief.pk}:reserve",
+        kept=Persona.objects.filter(brief=brief).count() * unit_cost,
+        idempotency_key=f"brief:{brief.pk}:refund:rest",
+        description="Refund: personas not generated",
+    )
 
 
 def persona_generation_abandoned(job) -> None:

@@ -23,19 +23,17 @@ import logging
 import random
 import re
 from collections.abc import Callable
-from datetime import timedelta
 from functools import partial
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from billing.models import CreditTransaction
-from billing.services import credits_refund
+from billing.services import credits_refund, credits_refund_unused
 from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError, QuotaExceeded
 from cohorta.jobs.beat import SideBeat
+from cohorta.jobs.fanout import Fanout, eta_text
 from cohorta.jobs.models import Job, JobState
 from cohorta.jobs.registry import HANDED_OFF
 from cohorta.jobs.services import job_finish, job_progress_report
@@ -43,7 +41,6 @@ from llm.errors import LLMError
 from llm.gateway import complete
 from llm.prompts import render_prompt
 from surveys.models import (
-    OPEN_RESPONDENT_STATES,
     SCALE_POINTS,
     Answer,
     AnswerStatus,
@@ -61,6 +58,12 @@ logger = logging.getLogger(__name__)
 # Sends one respondent to a worker (surveys.tasks.dispatch_respondent); passed in, since the tasks
 # module calls this one.
 Dispatch = Callable[[int], None]
+RESPONDENTS = Fanout(
+    item_model=Respondent,
+    parent_model=Run,
+    parent_field="run",
+    parallelism=lambda: get_app_settings().survey_parallelism,
+)
 MAX_ANSWER_WORDS = 80
 QUOTA_MESSAGE = "Not asked: your monthly AI budget ran out during the run. Your credits for it were refunded."
 _REFUSAL = re.compile(
@@ -155,12 +158,8 @@ def answer_status(text: str) -> str:
 # --- credits -----------------------------------------------------------------------------------------
 
 
-def _reserve(run: Run) -> CreditTransaction | None:
-    return CreditTransaction.objects.filter(idempotency_key=f"survey-run:{run.pk}:reserve").first()
-
-
 def _refund_respondent(run: Run, respondent: Respondent) -> None:
-    reserve = _reserve(run)
+    reserve = CreditTransaction.objects.filter(idempotency_key=f"survey-run:{run.pk}:reserve").first()
     if reserve is None or not run.unit_cost:
         return
     credits_refund(
@@ -174,37 +173,23 @@ def _refund_respondent(run: Run, respondent: Respondent) -> None:
 def run_settle(run: Run) -> int:
     """Close every respondent still open (its late answer will be discarded) and refund what was
     reserved and neither delivered nor refunded yet. Idempotent; returns the credits refunded now."""
-    Respondent.objects.filter(run=run, state__in=OPEN_RESPONDENT_STATES).update(
-        state=RespondentState.CANCELLED, finished_at=timezone.now(), error="Not asked: the run stopped."
-    )
-    reserve = _reserve(run)
-    if reserve is None:
-        return 0
+    RESPONDENTS.close_open(run, "Not asked: the run stopped.")
     delivered = Respondent.objects.filter(run=run, state=RespondentState.DONE).count()
-    refunded = CreditTransaction.objects.filter(refund_of=reserve).aggregate(total=Sum("delta"))["total"] or 0
-    rest = -reserve.delta - refunded - delivered * run.unit_cost
-    if rest <= 0:
-        return 0
-    credits_refund(
-        spend=reserve,
-        amount=rest,
+    return credits_refund_unused(
+        spend_key=f"survey-run:{run.pk}:reserve",
+        kept=delivered * run.unit_cost,
         idempotency_key=f"survey-run:{run.pk}:refund:rest",
         description="Refund: survey respondents not asked",
     )
-    return rest
 
 
 # --- one respondent ----------------------------------------------------------------------------------
 
 
 def _fail(run: Run, respondent: Respondent, reason: str, *, from_states=(RespondentState.RUNNING,)) -> bool:
-    with transaction.atomic():
-        moved = Respondent.objects.filter(pk=respondent.pk, state__in=from_states).update(
-            state=RespondentState.FAILED, error=reason[:500], finished_at=timezone.now()
-        )
-        if moved:
-            _refund_respondent(run, respondent)
-    return bool(moved)
+    return RESPONDENTS.fail(
+        respondent.pk, reason, from_states=from_states, on_fail=partial(_refund_respondent, run, respondent)
+    )
 
 
 def _job_running(run: Run) -> bool:
@@ -327,18 +312,7 @@ def _answers(run: Run, respondent: Respondent, questions: list[dict], data: dict
 
 
 def run_counts(run: Run) -> dict[str, int]:
-    row = Respondent.objects.filter(run=run).aggregate(
-        total=Count("pk"),
-        **{state: Count("pk", filter=Q(state=state)) for state in RespondentState.values},
-    )
-    return {key: value or 0 for key, value in row.items()}
-
-
-def _eta_text(seconds: float) -> str:
-    if seconds < 60:
-        return "less than a minute left"
-    minutes = round(seconds / 60)
-    return f"about {minutes} minute{'s' if minutes != 1 else ''} left"
+    return RESPONDENTS.counts(run)
 
 
 def progress_message(counts: dict[str, int], elapsed: float | None = None) -> str:
@@ -348,37 +322,13 @@ def progress_message(counts: dict[str, int], elapsed: float | None = None) -> st
         message += f", {counts['failed']} failed"
     remaining = counts["total"] - finished
     if elapsed is not None and finished and remaining:
-        message += f" · {_eta_text(elapsed / finished * remaining)}"
+        message += f" · {eta_text(elapsed / finished * remaining)}"
     return message
 
 
 def _fail_unasked(run: Run) -> None:
     for respondent in Respondent.objects.filter(run=run, state__in=(RespondentState.PENDING, RespondentState.QUEUED)):
         _fail(run, respondent, QUOTA_MESSAGE, from_states=(RespondentState.PENDING, RespondentState.QUEUED))
-
-
-def _hand_out(run: Run, dispatch: Dispatch) -> list[int]:
-    """Queue the next respondents while fewer than *survey respondents at once* are in flight. The run's
-    row is locked meanwhile, so two respondents finishing together do not both fill the same room."""
-    parallel = max(1, get_app_settings().survey_parallelism)
-    with transaction.atomic():
-        Run.objects.select_for_update().filter(pk=run.pk).first()
-        in_flight = Respondent.objects.filter(
-            run=run, state__in=(RespondentState.QUEUED, RespondentState.RUNNING)
-        ).count()
-        if in_flight >= parallel:
-            return []
-        ids = list(
-            Respondent.objects.filter(run=run, state=RespondentState.PENDING)
-            .order_by("position", "id")[: parallel - in_flight]
-            .values_list("pk", flat=True)
-        )
-        Respondent.objects.filter(pk__in=ids, state=RespondentState.PENDING).update(
-            state=RespondentState.QUEUED, heartbeat_at=timezone.now()
-        )
-        for respondent_id in ids:
-            transaction.on_commit(partial(dispatch, respondent_id))
-    return ids
 
 
 def run_advance(run: Run, *, dispatch: Dispatch) -> bool:
@@ -393,7 +343,7 @@ def run_advance(run: Run, *, dispatch: Dispatch) -> bool:
     if Run.objects.filter(pk=run.pk, stop_reason="quota").exists():
         _fail_unasked(run)
     else:
-        _hand_out(run, dispatch)
+        RESPONDENTS.hand_out(run, dispatch)
     counts = run_counts(run)
     finished = counts["done"] + counts["failed"] + counts["cancelled"]
     if counts["pending"] + counts["queued"] + counts["running"]:
@@ -431,17 +381,9 @@ def run_watch(run: Run, *, dispatch: Dispatch) -> bool:
     whose worker stopped beating is failed and refunded, one whose task the broker lost (still queued
     after the broker would have handed it back) too, then the run is moved on, which finishes it when
     nobody is left. Returns True: the run goes on, or has just been finished."""
-    now = timezone.now()
-    silent = now - timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS)
-    dead = Respondent.objects.filter(run=run, state=RespondentState.RUNNING).filter(
-        Q(heartbeat_at__lt=silent) | Q(heartbeat_at__isnull=True)
-    )
-    for respondent in dead:
+    for respondent in RESPONDENTS.dead(run):
         _fail(run, respondent, "The worker answering stopped responding. Your credits for it were refunded.")
-    lost = Respondent.objects.filter(
-        run=run, state=RespondentState.QUEUED, heartbeat_at__lt=now - timedelta(seconds=lost_after_seconds())
-    )
-    for respondent in lost:
+    for respondent in RESPONDENTS.lost(run):
         _fail(
             run,
             respondent,
@@ -450,13 +392,6 @@ def run_watch(run: Run, *, dispatch: Dispatch) -> bool:
         )
     run_advance(run, dispatch=dispatch)
     return True
-
-
-def lost_after_seconds() -> float:
-    """A task a dead worker had taken comes back after the broker's visibility timeout; one not started
-    well after that is gone."""
-    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}) or {}
-    return float(options.get("visibility_timeout", 3600)) + 300
 
 
 def _summary(run: Run, counts: dict[str, int]) -> dict:

@@ -110,7 +110,7 @@ def _builder_context(survey, *, question_form=None, error=None, error_place="", 
     # The panel picked (from a panel's page), else the newest with personas written: a panel is made to be asked.
     sampled = int(panel["sampled"]) if str(panel.get("sampled") or "").isdigit() else None
     if sampled is None:
-        sampled = next((item.pk for item in sampled_panels if item.written), None)
+        sampled = next((item.pk for item in sampled_panels if getattr(item, "written", 0)), None)
     return {
         **_question_form_context(),
         "sampled_panels": sampled_panels,

@@ -10,6 +10,7 @@ from django.utils import timezone
 from billing.selectors import credits_balance
 from billing.services import credits_grant
 from cohorta.core.models import get_app_settings
+from cohorta.jobs.fanout import lost_after_seconds
 from cohorta.jobs.models import Job, JobState
 from cohorta.jobs.services import job_cancel, jobs_reap
 from surveys import jobs as survey_jobs
@@ -193,7 +194,7 @@ def test_a_respondent_whose_task_the_broker_lost_is_failed_and_refunded(funded, 
     lost = Respondent.objects.get(pk=sent.pop(0))
     while sent:
         _answer_next(sent)
-    _go_quiet(run, respondents=[lost], seconds=int(runner.lost_after_seconds()) + 60)
+    _go_quiet(run, respondents=[lost], seconds=int(lost_after_seconds()) + 60)
     assert jobs_reap() == 0
     lost.refresh_from_db()
     run.job.refresh_from_db()
