@@ -189,11 +189,25 @@ def _unique_name(panel: Panel, name: str, rng: random.Random) -> str:
     """A name no other persona of the panel has (a thousand people drawn from one population share first
     and last names; a middle initial tells them apart). Called with the panel's row locked."""
     taken = set(Persona.objects.filter(panel_member__panel=panel).values_list("name", flat=True))
+    return unique_name(name, taken, rng)
+
+
+def unique_name(name: str, taken: set[str], rng: random.Random) -> str:
+    """``name``, else it with a middle initial, else (a model that repeats one name twenty times) a number:
+    always ends, whatever is taken."""
+    if name not in taken:
+        return name
     first, _, last = name.partition(" ")
-    candidate = name
-    while candidate in taken:
-        candidate = f"{first} {rng.choice('ABCDEFGHJKLMNPRSTVW')}. {last}".strip()
-    return candidate
+    initials = list("ABCDEFGHJKLMNPRSTVW")
+    rng.shuffle(initials)
+    for initial in initials:
+        candidate = f"{first} {initial}. {last}".strip()
+        if candidate not in taken:
+            return candidate
+    number = 2
+    while f"{name} ({number})" in taken:
+        number += 1
+    return f"{name} ({number})"
 
 
 def _write(panel: Panel, member: PanelMember) -> str:
