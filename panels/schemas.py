@@ -4,7 +4,8 @@ never in a schema: the model cannot return it, so it cannot change it."""
 from typing import Any
 
 from llm.schemas import field_schema
-from personas.models import BIG_FIVE, Persona
+from personas.models import Persona
+from personas.schemas import PERSONALITY_SCHEMA
 
 _STR_LIST = {"type": "array", "items": {"type": "string"}}
 
@@ -28,12 +29,7 @@ LIGHT_PROFILE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         **_IDENTITY,
-        "personality": {
-            "type": "object",
-            "properties": {trait: _persona(trait) for trait in BIG_FIVE},
-            "required": list(BIG_FIVE),
-            "additionalProperties": False,
-        },
+        "personality": PERSONALITY_SCHEMA,
         "values": _STR_LIST,
         "interests": _STR_LIST,
         "frustrations": _STR_LIST,

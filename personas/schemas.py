@@ -68,15 +68,18 @@ def basic_profiles_schema(count: int) -> dict:
     }
 
 
+# The Big Five, 0-100 each: what every profile the model writes carries.
+PERSONALITY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {trait: _persona(trait) for trait in BIG_FIVE},
+    "required": list(BIG_FIVE),
+    "additionalProperties": False,
+}
+
 DETAIL_PROFILE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "personality": {
-            "type": "object",
-            "properties": {trait: _persona(trait) for trait in BIG_FIVE},
-            "required": list(BIG_FIVE),
-            "additionalProperties": False,
-        },
+        "personality": PERSONALITY_SCHEMA,
         "values": _STR_LIST,
         "interests": _STR_LIST,
         "goals": _STR_LIST,
