@@ -45,6 +45,8 @@ class AppSettingsAdmin(AuditedAdminMixin, admin.ModelAdmin):
             },
         ),
         ("Panels", {"fields": ("panel_light_credit_cost", "panel_parallelism", "panel_max_size")}),
+        ("Quality checks", {"fields": ("quality_judge_bar", "quality_credits_per_persona")}),
+        ("Exact replay", {"fields": ("llm_cache_days",)}),
         ("LLM cost quotas", {"fields": ("default_monthly_quota_usd", "quota_warning_ratio")}),
         ("Audit", {"fields": ("change_reason",)}),
     )

@@ -108,6 +108,33 @@ class AppSettings(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(1000)],
         help_text="The most personas one panel may have (at most 1,000).",
     )
+    quality_judge_bar = models.PositiveSmallIntegerField(
+        "quality bar (0–9)",
+        default=6,
+        validators=[MaxValueValidator(9)],
+        help_text=(
+            "Personas the quality judge scores below this (0–9) on in-character adherence or self-consistency are "
+            "flagged on their page, in reports and in exports."
+        ),
+    )
+    quality_credits_per_persona = models.PositiveIntegerField(
+        "quality check credits per persona",
+        default=1,
+        help_text=(
+            "Credits for checking one persona in a quality check: the judge's scores, private before-and-after "
+            "answers in a focus group, or a leading-question pass in a survey. A survey's retest is priced like "
+            "another run of the survey."
+        ),
+    )
+    llm_cache_days = models.PositiveSmallIntegerField(
+        "keep cached AI answers (days)",
+        default=90,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text=(
+            "Validated AI answers are kept this long so runs can be replayed exactly, at no provider cost. Older "
+            "entries are deleted every night; a replay that needs them says how many are missing."
+        ),
+    )
     default_monthly_quota_usd = models.DecimalField(
         max_digits=10,
         decimal_places=2,
