@@ -98,6 +98,10 @@ class UsageEvent(models.Model):
     simulated = models.BooleanField(default=False)
     attempt = models.PositiveSmallIntegerField(default=1)
     request_id = models.CharField(max_length=120, blank=True)
+    cached = models.BooleanField(
+        default=False,
+        help_text="Replayed from the response cache: no request reached the provider and it cost nothing.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

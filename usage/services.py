@@ -56,13 +56,14 @@ def usage_event_record(
     simulated: bool = False,
     attempt: int = 1,
     request_id: str = "",
+    cached: bool = False,
 ) -> UsageEvent:
     """Write one usage event with its cost. A missing price never fails the call:
     the event is stored with an unknown cost and the admins are warned."""
     now = timezone.now()
     cost: Decimal | None
     price_missing = False
-    if simulated or tokens.source == UsageSource.NONE:
+    if simulated or cached or tokens.source == UsageSource.NONE:
         cost = Decimal(0)  # the offline simulator, and a call the model never ran, cost nothing
     else:
         price = price_for(model, now)
@@ -76,7 +77,7 @@ def usage_event_record(
                 cached_input_tokens=tokens.cached_input_tokens,
                 output_tokens=tokens.output_tokens,
             )
-    if tokens.source == UsageSource.ESTIMATED:
+    if tokens.source == UsageSource.ESTIMATED and not cached:
         logger.warning("Provider sent no usage for %s/%s: tokens estimated offline", feature, model)
     return UsageEvent.objects.create(
         created_at=now,
@@ -103,6 +104,7 @@ def usage_event_record(
         simulated=simulated,
         attempt=attempt,
         request_id=request_id[:120],
+        cached=cached,
     )
 
 
