@@ -141,6 +141,13 @@ def _overview(period: Period, export: bool, granularity: str) -> dict:
     }
 
 
+def _chart_label(row: dict) -> str:
+    label = str(row["label"] or "—")
+    if row.get("provider_label") and row["key"] != row["provider"]:
+        return f"{label} · {row['provider_label']}"  # a model: which provider it ran on
+    return label
+
+
 def _grouped(dimension: str, label: str, plural: str) -> Callable[..., dict]:
     def build(period: Period, export: bool, granularity: str) -> dict:
         # Users can number in the thousands: the page shows the top ones, the CSV all.
@@ -148,6 +155,10 @@ def _grouped(dimension: str, label: str, plural: str) -> Callable[..., dict]:
         grouped = analytics.usage_by(period=period, dimension=dimension, limit=limit)
         key_column = Column("label", label, link=("user", "key") if dimension == "user" else None)
         columns = [key_column, *_COST_COLUMNS]
+        if dimension == "model":
+            # The same model name can run on two providers: each row says which.
+            columns.insert(1, Column("provider_label", "Provider"))
+            columns.append(Column("provider", "Provider id", csv_only=True))
         if dimension == "feature":
             for row in grouped.rows:
                 row["label"] = feature_label(row["key"])
@@ -158,7 +169,7 @@ def _grouped(dimension: str, label: str, plural: str) -> Callable[..., dict]:
                 (f"{plural} with calls", f"{grouped.groups:,}", ""),
             ],
             "table": Table(columns, grouped.rows, truncated=len(grouped.rows) < grouped.groups),
-            "chart": ranked_metric_chart(rows=grouped.rows, label=lambda row: str(row["label"] or "—")),
+            "chart": ranked_metric_chart(rows=grouped.rows, label=_chart_label),
         }
 
     return build
@@ -220,6 +231,13 @@ def _focus_groups(period: Period, export: bool, granularity: str) -> dict:
 PAGES = [
     Page("", "analytics", "Overview", "Cost per day", _overview),
     Page("models/", "analytics_models", "By model", "Cost by model", _grouped("model", "Model", "Models")),
+    Page(
+        "providers/",
+        "analytics_providers",
+        "By provider",
+        "Cost by provider",
+        _grouped("provider", "Provider", "Providers"),
+    ),
     Page(
         "features/", "analytics_features", "By feature", "Cost by feature", _grouped("feature", "Feature", "Features")
     ),

@@ -1,5 +1,5 @@
-"""Embedding providers behind the gateway's ``embed()``: the configured OpenAI-compatible endpoint, or a
-local model when there is no API key.
+"""Embedding providers behind the gateway's ``embed()``: the embedding alias's OpenAI-compatible endpoint
+(``LLM_MODEL_EMBEDDING=[provider:]model``), or a local model when no provider can be called.
 
 An embedder makes ONE request for one batch of texts and reports what happened (vectors, tokens, time);
 batching, retries, validation and metering belong to the gateway.
@@ -19,6 +19,7 @@ import httpx2
 import numpy as np
 from django.conf import settings
 
+from llm.config import ProviderConfig
 from llm.errors import (
     ProviderError,
     ProviderMalformed,
@@ -29,7 +30,7 @@ from llm.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from llm.providers import OpenAIProvider, retry_after
+from llm.providers import OpenAIProvider, alias_provider_name, provider_config, retry_after
 from llm.tokens import count_tokens
 
 HASHING_DIMENSIONS = 256
@@ -106,13 +107,15 @@ def hashing_vector(text: str, dimensions: int = HASHING_DIMENSIONS) -> list[floa
 
 
 class OpenAIEmbedder:
-    """``POST /v1/embeddings`` on the configured OpenAI-compatible endpoint, through the official SDK."""
+    """``POST /v1/embeddings`` on one named OpenAI-compatible endpoint (default: the default provider), through
+    the official SDK (for Azure, the deployment's ``/embeddings``)."""
 
     simulated = False
     fixed_model: str | None = None
 
-    def __init__(self) -> None:
-        self.name = settings.LLM_PROVIDER_NAME
+    def __init__(self, config: ProviderConfig | None = None) -> None:
+        self.provider = OpenAIProvider(config)
+        self.name = self.provider.name
 
     def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
         # The OpenAI SDK takes about a second to import: only processes that call the provider load it.
@@ -133,17 +136,13 @@ class OpenAIEmbedder:
         try:
             # The raw response: its JSON is read here, so a cut or malformed body is ours to classify, and a
             # base64 vector is decoded once (the SDK's typed objects would decode and copy it again).
-            response = (
-                OpenAIProvider()
-                .client()
-                .post(
-                    "/embeddings",
-                    body=body,
-                    cast_to=httpx2.Response,
-                    options={"timeout": timeout, "security": {"bearer_auth": True}},
-                )
+            response = self.provider.client().post(
+                "/embeddings",
+                body=body,
+                cast_to=httpx2.Response,
+                options={"timeout": timeout, "security": {"bearer_auth": True}},
             )
-            request_id = response.headers.get("x-request-id", "")
+            request_id = response.headers.get("x-request-id") or response.headers.get("apim-request-id") or ""
             payload = json.loads(response.read())
         except ProviderError:
             raise
@@ -232,9 +231,13 @@ class HashingEmbedder:
         )
 
 
-def get_embedder():
+def get_embedder(alias: str = "embedding"):
+    """The embedder of an embedding alias: its provider, or a local model when no provider can be called (no
+    key at all; in development, none for this alias's provider, which production refuses at start)."""
     if not settings.LLM_SIMULATED:
-        return OpenAIEmbedder()
+        config = provider_config(alias_provider_name(alias))
+        if config is not None and config.usable:
+            return OpenAIEmbedder(config)
     if settings.LLM_EMBEDDING_OFFLINE_BACKEND == "hashing":
         return HashingEmbedder()
     return LocalE5Embedder()

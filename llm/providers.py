@@ -1,16 +1,20 @@
-"""Providers behind the gateway: any OpenAI-compatible endpoint, or the offline simulator.
+"""Providers behind the gateway: named OpenAI-compatible endpoints (llm/config.py), or the offline simulator.
 
 A provider makes ONE streamed request and reports what happened; retries,
-validation and metering belong to the gateway."""
+validation and metering belong to the gateway. What differs between kinds of endpoint is handled here:
+Azure's deployment URLs and ``api-key`` header (the SDK's AzureOpenAI client), the token-limit parameter
+self-hosted servers read, Gemini's thinking tokens reported beside ``completion_tokens``, and streams that
+name the model only in some chunks or carry no usage at all (the gateway then estimates)."""
 
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from django.conf import settings
 
+from llm.config import ProviderConfig
 from llm.errors import (
     ProviderError,
     ProviderMalformed,
@@ -40,7 +44,7 @@ class ProviderResponse:
     usage: ProviderUsage | None
     ttft_s: float | None
     latency_s: float
-    model: str
+    model: str  # the model the provider says it ran (e.g. "gpt-5.4-2026-03-05"); the one asked for if it named none
     request_id: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -69,44 +73,90 @@ def retry_after(exc) -> float | None:
     return None
 
 
-def _usage_from(raw: dict | None) -> ProviderUsage | None:
+def _usage_from(raw: dict | None, *, reasoning_apart: bool = False) -> ProviderUsage | None:
+    """Usage as the gateway meters it. ``output_tokens`` includes reasoning tokens, as OpenAI counts them
+    inside ``completion_tokens``. Gemini's OpenAI-compatible endpoint reports its thinking tokens beside
+    them instead (``total_tokens`` = prompt + completion + reasoning) and bills them as output: they are
+    added back, told apart by the total, or by the kind (``reasoning_apart``) when there is no total."""
     if not isinstance(raw, dict):
         return None
     prompt_details = raw.get("prompt_tokens_details") or {}
     completion_details = raw.get("completion_tokens_details") or {}
+    prompt = raw.get("prompt_tokens") or 0
+    completion = raw.get("completion_tokens") or 0
+    reasoning = completion_details.get("reasoning_tokens") or 0
+    total = raw.get("total_tokens")
+    if reasoning and (total == prompt + completion + reasoning if isinstance(total, int) else reasoning_apart):
+        completion += reasoning
     return ProviderUsage(
-        input_tokens=raw.get("prompt_tokens") or 0,
-        output_tokens=raw.get("completion_tokens") or 0,
+        input_tokens=prompt,
+        output_tokens=completion,
         cached_input_tokens=prompt_details.get("cached_tokens") or 0,
-        reasoning_tokens=completion_details.get("reasoning_tokens") or 0,
+        reasoning_tokens=reasoning,
     )
 
 
-@lru_cache(maxsize=4)
-def _client(api_key: str, base_url: str, connect_timeout: float, read_timeout: float):
+def provider_config(name: str | None = None) -> ProviderConfig | None:
+    """The configured provider ``name`` (default: the default provider), or None when there is none. The
+    default provider set by the single-provider variables reads them from settings now, so a test (or a
+    worker) that points ``OPENAI_API_KEY``/``OPENAI_BASE_URL`` elsewhere is followed."""
+    name = name or settings.LLM_PROVIDER_NAME
+    config = settings.LLM_PROVIDERS.get(name)
+    if config is None and name == settings.LLM_PROVIDER_NAME:
+        config = ProviderConfig(name=name, uses_openai_env=True)  # settings that predate named providers
+    if config is not None and config.uses_openai_env:
+        config = replace(config, api_key=settings.OPENAI_API_KEY, base_url=settings.OPENAI_BASE_URL)
+    return config
+
+
+def alias_provider_name(alias: str | None) -> str:
+    """The provider an alias (chat or embedding) runs on: ``settings.LLM_ALIAS_PROVIDERS``, else the default."""
+    return settings.LLM_ALIAS_PROVIDERS.get(alias or "", settings.LLM_PROVIDER_NAME)
+
+
+# Servers that read the older ``max_tokens`` (Ollama lists only it); OpenAI's reasoning models refuse it.
+_MAX_TOKENS_KINDS = frozenset({"gemini", "vllm", "ollama"})
+KEYLESS_PLACEHOLDER = "unused"  # the SDK needs a key; keyless servers ignore the header
+
+
+@lru_cache(maxsize=16)
+def _client(kind: str, api_key: str, base_url: str, api_version: str, connect_timeout: float, read_timeout: float):
     # The OpenAI SDK takes about a second to import: only processes that call the provider load it.
     import openai
 
+    # Our gateway retries (honouring Retry-After, within a deadline); the SDK's own retries would multiply them.
+    timeout = openai.Timeout(read_timeout, connect=connect_timeout, read=read_timeout)
+    if kind == "azure":
+        # /openai/deployments/<model>/chat/completions?api-version=…, the key in an api-key header.
+        return openai.AzureOpenAI(
+            api_key=api_key, azure_endpoint=base_url, api_version=api_version, max_retries=0, timeout=timeout
+        )
     return openai.OpenAI(
-        api_key=api_key,
-        base_url=base_url or None,
-        # Our gateway retries (honouring Retry-After, within a deadline);
-        # the SDK's own retries would multiply them.
-        max_retries=0,
-        timeout=openai.Timeout(read_timeout, connect=connect_timeout, read=read_timeout),
+        api_key=api_key or KEYLESS_PLACEHOLDER, base_url=base_url or None, max_retries=0, timeout=timeout
     )
 
 
 class OpenAIProvider:
+    """One named OpenAI-compatible endpoint (``config``; default: the default provider)."""
+
     name = "openai"
     simulated = False
 
-    def __init__(self) -> None:
-        self.name = settings.LLM_PROVIDER_NAME
+    def __init__(self, config: ProviderConfig | None = None) -> None:
+        config = config or provider_config()
+        assert config is not None  # provider_config() always has the default provider
+        self.config = config
+        self.name = config.name
 
     def client(self):
+        config = self.config
         return _client(
-            settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL, settings.LLM_CONNECT_TIMEOUT, settings.LLM_READ_TIMEOUT
+            config.kind,
+            config.api_key,
+            config.base_url,
+            config.api_version,
+            settings.LLM_CONNECT_TIMEOUT,
+            settings.LLM_READ_TIMEOUT,
         )
 
     def complete(self, request: ProviderRequest) -> ProviderResponse:
@@ -122,7 +172,8 @@ class OpenAIProvider:
         if request.response_format is not None:
             options["response_format"] = request.response_format
         if request.max_tokens is not None:
-            options["max_completion_tokens"] = request.max_tokens
+            limit = "max_tokens" if self.config.kind in _MAX_TOKENS_KINDS else "max_completion_tokens"
+            options[limit] = request.max_tokens
         if request.temperature is not None:
             options["temperature"] = request.temperature
         timeout = openai.Timeout(
@@ -135,6 +186,7 @@ class OpenAIProvider:
         usage: ProviderUsage | None = None
         finish: str | None = None
         request_id = ""
+        ran = ""  # the model the provider says it ran (a dated snapshot), from the chunks that name one
         try:
             # The SDK's own request, SSE decoding and error types, but each chunk stays the JSON dict it
             # was: building a pydantic ChatCompletionChunk per token was a fifth of a worker's CPU with
@@ -147,7 +199,8 @@ class OpenAIProvider:
                 stream=True,
                 stream_cls=openai.Stream[object],
             )
-            request_id = stream.response.headers.get("x-request-id", "")
+            headers = stream.response.headers
+            request_id = headers.get("x-request-id") or headers.get("apim-request-id") or ""  # the latter: Azure
             with stream:
                 for chunk in stream:
                     if not isinstance(chunk, dict):
@@ -155,7 +208,10 @@ class OpenAIProvider:
                             "The provider sent a chunk that is not an object", partial_text="".join(parts)
                         )
                     if chunk.get("usage"):
-                        usage = _usage_from(chunk["usage"])
+                        usage = _usage_from(chunk["usage"], reasoning_apart=self.config.kind == "gemini")
+                    # Azure's first chunk (prompt filter results) names no model: keep the last one named.
+                    if isinstance(chunk.get("model"), str) and chunk["model"]:
+                        ran = chunk["model"]
                     for choice in chunk.get("choices") or []:
                         if not isinstance(choice, dict):
                             raise ProviderMalformed("The provider sent a malformed choice", partial_text="".join(parts))
@@ -200,6 +256,6 @@ class OpenAIProvider:
             usage=usage,
             ttft_s=ttft,
             latency_s=time.monotonic() - started,
-            model=request.model,
+            model=ran or request.model,
             request_id=request_id,
         )

@@ -63,7 +63,7 @@ class ModelPriceForm(AuditedModelForm):
             data["effective_from"] = timezone.now()
         model, start = data.get("model"), data.get("effective_from")
         if model and start:
-            last = last_priced_event_at(model)
+            last = last_priced_event_at(model, provider=data.get("provider") or "")
             if last is not None and start <= last:
                 # Events store their cost, so nothing would change now; but the table would no
                 # longer explain those costs, and a backfill of estimates would re-price them.
@@ -85,12 +85,21 @@ class ModelPriceAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
     audit_action = AuditEntry.Action.PRICING_CHANGE
     form = ModelPriceForm
-    list_display = ["model", "starts", "input_price", "cached_price", "output_price", "long_prompts", "short_notes"]
-    list_filter = ["model"]
-    search_fields = ["model", "notes"]
+    list_display = [
+        "model",
+        "on_provider",
+        "starts",
+        "input_price",
+        "cached_price",
+        "output_price",
+        "long_prompts",
+        "short_notes",
+    ]
+    list_filter = ["model", "provider"]
+    search_fields = ["model", "provider", "notes"]
     date_hierarchy = "effective_from"
     fieldsets = [
-        (None, {"fields": ["model", "effective_from", "notes"]}),
+        (None, {"fields": ["model", "provider", "effective_from", "notes"]}),
         ("Per million tokens (USD)", {"fields": ["input_per_1m", "cached_input_per_1m", "output_per_1m"]}),
         (
             "Second tier (long prompts)",
@@ -106,6 +115,10 @@ class ModelPriceAdmin(AuditedAdminMixin, admin.ModelAdmin):
         ),
         ("Audit", {"fields": ["change_reason"]}),
     ]
+
+    @admin.display(description="Provider", ordering="provider")
+    def on_provider(self, row: ModelPrice) -> str:
+        return row.provider or "any"
 
     @admin.display(description="From", ordering="effective_from")
     def starts(self, row: ModelPrice) -> str:
@@ -156,7 +169,12 @@ class ModelPriceAdmin(AuditedAdminMixin, admin.ModelAdmin):
         obj = self.get_object(request, object_id)
         extra_context = extra_context or {}
         if obj is not None and price_row_is_used(obj):
-            params = {"model": obj.model, "notes": obj.notes, **{f: getattr(obj, f) for f in _PRICE_FIELDS}}
+            params = {
+                "model": obj.model,
+                "provider": obj.provider,
+                "notes": obj.notes,
+                **{f: getattr(obj, f) for f in _PRICE_FIELDS},
+            }
             extra_context["price_in_use"] = True
             extra_context["new_price_url"] = (
                 reverse("admin:usage_modelprice_add")

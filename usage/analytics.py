@@ -16,11 +16,12 @@ from django.db.models.functions import Coalesce, Trunc
 from django.utils import timezone
 
 from usage.models import UsageEvent, UsageSource, UsageStatus
+from usage.providers import provider_label
 
 CENT = Decimal("0.01")
 MICRO = Decimal("0.000001")
 MAX_DAYS = 400  # longest range a page or the API aggregates at once
-DIMENSIONS = ("model", "feature", "user")
+DIMENSIONS = ("model", "provider", "feature", "user")
 GRANULARITIES = ("day", "week", "month")
 USD_FIELD: DecimalField = DecimalField(max_digits=20, decimal_places=8)
 ZERO_USD = Value(Decimal(0), output_field=USD_FIELD)
@@ -142,17 +143,19 @@ class Grouped:
 
 
 def usage_by(*, period: Period, dimension: str, limit: int | None = None) -> Grouped:
-    """Cost, calls and tokens grouped by model, feature or user, most expensive first, in one query.
+    """Cost, calls and tokens grouped by model, provider, feature or user, most expensive first, in one query.
 
-    Users are grouped by id and only the returned rows' emails are fetched, so
-    the join to users never runs over all the events.
+    A model is grouped with its provider: the same model name on two providers is two rows (each row has
+    ``provider``). Users are grouped by id and only the returned rows' emails are fetched, so the join to
+    users never runs over all the events.
     """
     if dimension not in DIMENSIONS:
         raise ValueError(f"dimension must be one of {DIMENSIONS}")
     field = "user_id" if dimension == "user" else dimension
+    keys = [field, "provider"] if dimension == "model" else [field]
     grouped = (
         events_in(period)
-        .values(field)
+        .values(*keys)
         .annotate(
             # Before COST_AGGREGATES: once annotated, "cost_usd" names the group's sum, not the column.
             total_cost_usd=_OverAllGroups(Sum("cost_usd"), function="SUM", output_field=USD_FIELD),
@@ -161,7 +164,7 @@ def usage_by(*, period: Period, dimension: str, limit: int | None = None) -> Gro
             **COST_AGGREGATES,
         )
         # Among groups that cost nothing (offline simulator), the busiest first.
-        .order_by("-cost_usd", "-calls", field)
+        .order_by("-cost_usd", "-calls", *keys)
     )
     if limit is not None:
         grouped = grouped[:limit]
@@ -177,6 +180,12 @@ def usage_by(*, period: Period, dimension: str, limit: int | None = None) -> Gro
         }
         for row in found
     ]
+    for row, found_row in zip(rows, found, strict=True):
+        if "provider" in found_row:
+            row["provider"], row["provider_label"] = found_row["provider"], provider_label(found_row["provider"])
+    if dimension == "provider":
+        for row in rows:
+            row["label"] = provider_label(row["key"])
     if dimension == "user":
         ids = [row["key"] for row in rows if row["key"] is not None]
         emails = dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "email")) if ids else {}

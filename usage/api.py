@@ -75,4 +75,6 @@ def _row(row: dict) -> dict:
     }
     if "input_tokens" in row:
         out["input_tokens"], out["output_tokens"] = row["input_tokens"], row["output_tokens"]
+    if row.get("provider") is not None and row["provider"] != key:
+        out["provider"] = row["provider"]
     return out

@@ -25,7 +25,13 @@ FEATURE_LABELS = {
     "survey_answer": "Survey answers",
     "survey_rating": "Survey answer rating",
     "survey_themes": "Survey themes (open answers)",
+    "survey_leading_twin": "Quality check: writing leading questions",
+    "survey_leading_answer": "Quality check: answers to leading questions",
     "validation_themes": "Validation: matching human and synthetic themes",
+    "persona_judge": "Quality check: judge's scores",
+    "quality_probe": "Quality check: probe interview",
+    "quality_diversity": "Quality check: answer diversity",
+    "private_answer": "Quality check: private answer (conformity)",
 }
 
 

@@ -21,6 +21,13 @@ class ModelPrice(models.Model):
     model = models.CharField(
         max_length=120, db_index=True, help_text="Canonical model name, as the provider reports it."
     )
+    provider = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="Blank: the price on every provider. A provider name (as in LLM_PROVIDERS, e.g. azure) when the "
+        "same model costs something else there; its calls use this row before the blank one.",
+    )
     effective_from = models.DateTimeField(default=timezone.now)
     input_per_1m = models.DecimalField("input $/1M", **USD)
     cached_input_per_1m = models.DecimalField("cached input $/1M", null=True, blank=True, **USD)
@@ -34,11 +41,14 @@ class ModelPrice(models.Model):
     notes = models.CharField(max_length=255, blank=True)
 
     class Meta:
-        ordering = ["model", "-effective_from"]
-        constraints = [models.UniqueConstraint(fields=["model", "effective_from"], name="model_price_unique_from")]
+        ordering = ["model", "provider", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "provider", "effective_from"], name="model_price_unique_from")
+        ]
 
     def __str__(self) -> str:
-        return f"{self.model} from {self.effective_from:%Y-%m-%d}"
+        on = f" on {self.provider}" if self.provider else ""
+        return f"{self.model}{on} from {self.effective_from:%Y-%m-%d}"
 
 
 class ModelAlias(models.Model):
@@ -78,8 +88,17 @@ class UsageEvent(models.Model):
     focus_group_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     persona_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     feature = models.CharField(max_length=64, db_index=True)
-    provider = models.CharField(max_length=64)
-    model = models.CharField(max_length=120, db_index=True)
+    provider = models.CharField(max_length=64, help_text="The named provider (LLM_PROVIDERS), e.g. openai or gemini.")
+    model = models.CharField(max_length=120, db_index=True, help_text="The model asked for (Azure: the deployment).")
+    # Database defaults on the columns added after launch: a process still running the previous code (a
+    # rolling deploy) and raw inserts (the export test's million rows) leave them out.
+    model_snapshot = models.CharField(
+        max_length=120,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The model the provider says it ran, e.g. a dated snapshot.",
+    )
     model_alias = models.CharField(max_length=16, blank=True, help_text="main or mini")
     input_tokens = models.PositiveIntegerField(default=0)
     cached_input_tokens = models.PositiveIntegerField(default=0)
@@ -100,6 +119,7 @@ class UsageEvent(models.Model):
     request_id = models.CharField(max_length=120, blank=True)
     cached = models.BooleanField(
         default=False,
+        db_default=False,
         help_text="Replayed from the response cache: no request reached the provider and it cost nothing.",
     )
 

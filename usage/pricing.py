@@ -53,20 +53,31 @@ def canonical_model(name: str) -> str:
     return canonical
 
 
-def _prices_for(model: str) -> list[Price]:
-    key = f"pricing:prices:{model}"
+def _prices_for(model: str, provider: str = "") -> list[Price]:
+    """``model``'s price rows for ``provider`` only ("" : the rows for every provider), newest first."""
+    key = _prices_key(model, provider)
     prices = cache.get(key)
     if prices is None:
-        prices = [Price.from_row(row) for row in ModelPrice.objects.filter(model=model).order_by("-effective_from")]
+        rows = ModelPrice.objects.filter(model=model, provider=provider).order_by("-effective_from")
+        prices = [Price.from_row(row) for row in rows]
         cache.set(key, prices, CACHE_SECONDS)
     return prices
 
 
-def price_for(model: str, at: datetime) -> Price | None:
-    """The price in force for ``model`` (or the model it is an alias of) at ``at``."""
-    for price in _prices_for(canonical_model(model)):
-        if price.effective_from <= at:
-            return price
+def _prices_key(model: str, provider: str) -> str:
+    return f"pricing:prices:{provider}:{model}" if provider else f"pricing:prices:{model}"
+
+
+def price_for(model: str, at: datetime, provider: str = "", snapshot: str = "") -> Price | None:
+    """The price in force at ``at`` for ``model`` (or the model it is an alias of) on ``provider``: that
+    provider's own row when it has one in force, else the row for every provider. A model with no price
+    (an Azure deployment's own name) is priced as ``snapshot``, the model the provider says it ran."""
+    for name in (model, snapshot) if snapshot and snapshot != model else (model,):
+        canonical = canonical_model(name)
+        for on in (provider, "") if provider else ("",):
+            for price in _prices_for(canonical, on):
+                if price.effective_from <= at:
+                    return price
     return None
 
 
@@ -96,10 +107,10 @@ def _first(*values):
 
 
 def invalidate_pricing_cache() -> None:
-    for name in set(ModelPrice.objects.values_list("model", flat=True)) | set(
-        ModelAlias.objects.values_list("alias", flat=True)
-    ):
-        cache.delete_many([f"pricing:prices:{name}", f"pricing:alias:{name}"])
+    keys = [_prices_key(model, provider) for model, provider in ModelPrice.objects.values_list("model", "provider")]
+    keys += [f"pricing:alias:{name}" for name in ModelAlias.objects.values_list("alias", flat=True)]
+    keys += [f"pricing:alias:{name}" for name in ModelPrice.objects.values_list("model", flat=True)]
+    cache.delete_many(keys)
 
 
 def warn_price_missing(model: str) -> None:

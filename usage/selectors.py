@@ -9,6 +9,7 @@ from cohorta.core.models import AppSettings
 from usage.features import feature_label
 from usage.labels import session_titles
 from usage.models import ModelAlias, ModelPrice, UsageEvent
+from usage.providers import provider_label
 from usage.quotas import quota_status
 from usage.services import month_start
 
@@ -44,10 +45,43 @@ def _grouped(qs, field: str) -> list[dict]:
     ]
 
 
+def _by_model(qs) -> list[dict]:
+    """Grouped by provider and model: one model name on two providers is two rows, each naming its provider."""
+    rows = (
+        qs.values("provider", "model")
+        .annotate(
+            cost=Sum("cost_usd"),
+            calls=Count("id"),
+            input_tokens=Sum("input_tokens"),
+            output_tokens=Sum("output_tokens"),
+        )
+        .order_by(F("cost").desc(nulls_last=True), "-calls", "model", "provider")
+    )
+    return [
+        {
+            "key": row["model"],
+            "provider": row["provider"],
+            "provider_label": provider_label(row["provider"]),
+            "cost_usd": row["cost"] or Decimal(0),
+            "calls": row["calls"],
+            "input_tokens": row["input_tokens"] or 0,
+            "output_tokens": row["output_tokens"] or 0,
+        }
+        for row in rows
+    ]
+
+
 def _by_feature(qs) -> list[dict]:
     rows = _grouped(qs, "feature")
     for row in rows:
         row["label"] = feature_label(row["key"])
+    return rows
+
+
+def _by_provider(qs) -> list[dict]:
+    rows = _grouped(qs, "provider")
+    for row in rows:
+        row["label"] = provider_label(row["key"])
     return rows
 
 
@@ -114,7 +148,8 @@ def usage_summary_for_user(*, user, days: int = 30) -> dict:
         "unpriced_calls": month.filter(price_missing=True).count(),
         "simulated_calls": month.filter(simulated=True).count(),
         "by_feature": _by_feature(month),
-        "by_model": _grouped(month, "model"),
+        "by_model": _by_model(month),
+        "by_provider": _by_provider(month),
         "by_focus_group": _by_focus_group(month, user=user),
         "by_day": by_day,
     }
@@ -144,10 +179,12 @@ def effective_quota_expression():
     return Coalesce("monthly_quota_usd", Subquery(default, output_field=_QUOTA), Value(fallback, output_field=_QUOTA))
 
 
-def _priced_events_of(model: str):
-    """Events whose stored cost came from ``model``'s price rows: the model itself or one of its aliases."""
+def _priced_events_of(model: str, provider: str = ""):
+    """Events whose stored cost may have come from ``model``'s price rows: the model itself or one of its
+    aliases, on ``provider`` for a provider's own row (a row for every provider: on any)."""
     names = [model, *ModelAlias.objects.filter(model=model).values_list("alias", flat=True)]
-    return UsageEvent.objects.filter(model__in=names, simulated=False, cost_usd__isnull=False).order_by()
+    events = UsageEvent.objects.filter(model__in=names, simulated=False, cost_usd__isnull=False).order_by()
+    return events.filter(provider=provider) if provider else events
 
 
 def price_row_is_used(row: ModelPrice) -> bool:
@@ -158,20 +195,20 @@ def price_row_is_used(row: ModelPrice) -> bool:
     if row.pk is None:
         return False
     later = (
-        ModelPrice.objects.filter(model=row.model, effective_from__gt=row.effective_from)
+        ModelPrice.objects.filter(model=row.model, provider=row.provider, effective_from__gt=row.effective_from)
         .order_by("effective_from")
         .values_list("effective_from", flat=True)
         .first()
     )
-    events = _priced_events_of(row.model).filter(created_at__gte=row.effective_from)
+    events = _priced_events_of(row.model, row.provider).filter(created_at__gte=row.effective_from)
     if later is not None:
         events = events.filter(created_at__lt=later)
     return events.exists()
 
 
-def last_priced_event_at(model: str):
-    """When the latest priced event of ``model`` (or an alias) was made; None if there is none."""
-    return _priced_events_of(model).order_by("-created_at").values_list("created_at", flat=True).first()
+def last_priced_event_at(model: str, provider: str = ""):
+    """When the latest priced event of ``model`` (or an alias; on ``provider`` if given) was made; None if none."""
+    return _priced_events_of(model, provider).order_by("-created_at").values_list("created_at", flat=True).first()
 
 
 def focus_group_cost_subquery(*, ref: str = "pk"):

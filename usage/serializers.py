@@ -24,6 +24,10 @@ class UsageGroupSerializer(serializers.Serializer):
     output_tokens = serializers.IntegerField()
 
 
+class UsageModelGroupSerializer(UsageGroupSerializer):
+    provider = serializers.CharField(help_text="The provider the model ran on (a name in LLM_PROVIDERS).")
+
+
 class UsageDaySerializer(serializers.Serializer):
     day = serializers.DateField()
     cost_usd = serializers.DecimalField(max_digits=14, decimal_places=6)
@@ -39,6 +43,7 @@ class UsageEventSerializer(serializers.ModelSerializer):
             "feature",
             "provider",
             "model",
+            "model_snapshot",
             "input_tokens",
             "cached_input_tokens",
             "output_tokens",
@@ -67,13 +72,14 @@ class UsageSummarySerializer(serializers.Serializer):
     unpriced_calls = serializers.IntegerField()
     simulated_calls = serializers.IntegerField()
     by_feature = UsageGroupSerializer(many=True)
-    by_model = UsageGroupSerializer(many=True)
+    by_model = UsageModelGroupSerializer(many=True)
+    by_provider = UsageGroupSerializer(many=True)
     by_day = UsageDaySerializer(many=True)
     recent = UsageEventSerializer(many=True)
 
 
 class StaffUsageSummaryQuerySerializer(serializers.Serializer):
-    group_by = serializers.ChoiceField(choices=["user", "model", "feature", "day"], default="day")
+    group_by = serializers.ChoiceField(choices=["user", "model", "provider", "feature", "day"], default="day")
     # "from" is a Python keyword: the fields are declared in __init__ (see below).
 
     def __init__(self, *args, **kwargs):
@@ -97,7 +103,11 @@ class StaffUsageSummaryQuerySerializer(serializers.Serializer):
 class StaffUsageRowSerializer(serializers.Serializer):
     key = serializers.CharField(
         allow_null=True,
-        help_text="User id (null: events with no user), model name, feature name or ISO date, per `group_by`.",
+        help_text="User id (null: events with no user), model name, provider, feature name or ISO date, per "
+        "`group_by`.",
+    )
+    provider = serializers.CharField(
+        required=False, help_text="With `group_by=model`: the provider the model ran on (one row per provider)."
     )
     # The metaclass takes declared fields out of the class, so a field may share a Field attribute's name.
     label = serializers.CharField(  # type: ignore[assignment]  # drf-stubs: see above

@@ -57,16 +57,19 @@ def usage_event_record(
     attempt: int = 1,
     request_id: str = "",
     cached: bool = False,
+    model_snapshot: str = "",
 ) -> UsageEvent:
     """Write one usage event with its cost. A missing price never fails the call:
-    the event is stored with an unknown cost and the admins are warned."""
+    the event is stored with an unknown cost and the admins are warned. The price is the provider's own for
+    the model when it has one, else the model's (``usage.pricing.price_for``); ``model_snapshot`` is the model
+    the provider says it ran, which also prices a model known only by another name (an Azure deployment)."""
     now = timezone.now()
     cost: Decimal | None
     price_missing = False
     if simulated or cached or tokens.source == UsageSource.NONE:
         cost = Decimal(0)  # the offline simulator, and a call the model never ran, cost nothing
     else:
-        price = price_for(model, now)
+        price = price_for(model, now, provider=provider, snapshot=model_snapshot)
         if price is None:
             cost, price_missing = None, True
             warn_price_missing(model)
@@ -105,6 +108,7 @@ def usage_event_record(
         attempt=attempt,
         request_id=request_id[:120],
         cached=cached,
+        model_snapshot=model_snapshot[:120],
     )
 
 
@@ -136,7 +140,7 @@ def pricing_seed_from_file(*, path: Path = PRICE_FILE) -> SeedResult:
         if values["tier_threshold_tokens"] is not None:
             values["tier_threshold_tokens"] = int(values["tier_threshold_tokens"])
         row, created = ModelPrice.objects.get_or_create(
-            model=entry["model"], effective_from=effective_from, defaults=values
+            model=entry["model"], provider=entry.get("provider", ""), effective_from=effective_from, defaults=values
         )
         if created:
             result.prices_created += 1
@@ -172,7 +176,7 @@ def usage_backfill(*, delete_existing_estimates: bool = False, dry_run: bool = F
     if delete_existing_estimates:
         pending = pending | UsageEvent.objects.filter(usage_source=UsageSource.ESTIMATED, simulated=False)
     for event in pending.order_by("id").iterator(chunk_size=500):
-        price = price_for(event.model, event.created_at)
+        price = price_for(event.model, event.created_at, provider=event.provider, snapshot=event.model_snapshot)
         if price is None:
             result.still_missing += 1
             continue

@@ -64,6 +64,7 @@ import struct
 import sys
 import threading
 import time
+import urllib.parse
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -73,7 +74,7 @@ from llm.embedders import hashing_vector
 from llm.schema_faker import fake_instance, reply_sentences
 from tests.fakes.hang import hang
 
-__all__ = ["FAULT_KINDS", "FakeOpenAIServer", "RecordedRequest", "RecordedResponse", "count_prompt_tokens"]
+__all__ = ["FAULT_KINDS", "SHAPES", "FakeOpenAIServer", "RecordedRequest", "RecordedResponse", "count_prompt_tokens"]
 
 FAULT_KINDS: dict[str, dict[str, Any]] = {
     # kind: the options it takes, with their defaults
@@ -88,6 +89,9 @@ FAULT_KINDS: dict[str, dict[str, Any]] = {
     "no_usage": {},
     "wrong_dimension": {"dimension": 17},
 }
+# What each kind of provider's OpenAI-compatible endpoint does differently (see FakeOpenAIServer's ``shape``).
+SHAPES = ("openai", "gemini", "azure", "vllm", "ollama")
+GEMINI_PREFIX = "/v1beta/openai"
 DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1", "o4-mini", "text-embedding-3-small")
 _MESSAGE_OVERHEAD = 3  # tokens per message, as in OpenAI's cookbook
 _REPLY_OVERHEAD = 3  # every reply is primed with <|start|>assistant<|message|>
@@ -253,11 +257,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("x-request-id", self.request_id)
+        self._id_headers()
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
         self._write(body)
+
+    def _id_headers(self) -> None:
+        """The request id as the provider names it: ``x-request-id`` (OpenAI), also ``apim-request-id`` (Azure),
+        none (Gemini's OpenAI-compatible endpoint, vLLM, Ollama)."""
+        shape = self.server.owner.shape
+        if shape in ("openai", "azure"):
+            self.send_header("x-request-id", self.request_id)
+        if shape == "azure":
+            self.send_header("apim-request-id", self.request_id.removeprefix("req_"))
 
     def _error(self, status: int, message: str, type_: str, code: str | None, param: str | None = None) -> None:
         self._send_json(status, {"error": {"message": message, "type": type_, "param": param, "code": code}})
@@ -286,6 +299,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         owner = self.server.owner
         self.request_id = f"req_{uuid.uuid4().hex[:24]}"
         path = self.path.split("?", 1)[0].rstrip("/")
+        self.deployment: str | None = None
         raw = self._read_body()
         body: Any = None
         if raw:
@@ -294,7 +308,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             except ValueError:
                 body = None
         owner._record_request(RecordedRequest(method, path, {k.lower(): v for k, v in self.headers.items()}, body))
+        api_path = self._api_path(path) if owner.shape != "openai" else path
         try:
+            if api_path is None:  # not an endpoint at this provider's URLs
+                owner._record_response(RecordedResponse(path, 404, None, None, False, None, request_id=self.request_id))
+                self._error(404, f"Unknown request URL: {method} {path}.", "invalid_request_error", "unknown_url")
+                return
+            path = api_path  # the same endpoints, at the provider's own URLs
             if not self._authorised():
                 owner._record_response(RecordedResponse(path, 401, None, None, False, None, request_id=self.request_id))
                 self._error(401, self._auth_message(), "invalid_request_error", "invalid_api_key")
@@ -340,7 +360,28 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if last is not None:
                 last.client_disconnected = True
 
+    def _api_path(self, path: str) -> str | None:
+        """The OpenAI path a provider-shaped URL stands for (an unknown URL stays unknown: a 404 below).
+        Gemini: ``/v1beta/openai/...``. Azure: ``/openai/deployments/<deployment>/...?api-version=...`` (the
+        deployment recorded; without api-version the path is not served)."""
+        shape = self.server.owner.shape
+        if shape == "gemini":
+            return "/v1/" + path.removeprefix(GEMINI_PREFIX + "/") if path.startswith(GEMINI_PREFIX + "/") else None
+        if shape == "azure":
+            parts = path.split("/")
+            query = urllib.parse.parse_qs(self.path.partition("?")[2])
+            if len(parts) >= 5 and parts[1:3] == ["openai", "deployments"] and query.get("api-version"):
+                self.deployment = urllib.parse.unquote(parts[3])
+                return "/v1/" + "/".join(parts[4:])
+            return None
+        return path
+
     def _authorised(self) -> bool:
+        owner = self.server.owner
+        if owner.shape == "ollama" or (owner.shape == "vllm" and not owner.api_key):
+            return True  # a local server started without a key takes any (or no) Authorization header
+        if owner.shape == "azure":
+            return hmac.compare_digest(self.headers.get("api-key", "").encode(), owner.api_key.encode())
         header = self.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         expected = self.server.owner.api_key
@@ -409,7 +450,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         ]
         tokens = sum(count_tokens(text) for text in texts)
         usage = None if kind in ("no_usage", "malformed_json") else {"prompt_tokens": tokens, "total_tokens": tokens}
-        payload = {"object": "list", "data": data, "model": model}
+        payload = {"object": "list", "data": data, "model": owner._reported_model(model, self.deployment)}
         if usage is not None:
             payload["usage"] = usage
         owner._record_response(
@@ -424,7 +465,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(encoded)))
-            self.send_header("x-request-id", self.request_id)
+            self._id_headers()
             self.end_headers()
             self._write(encoded[: len(encoded) // 2])
             self._abort()
@@ -493,13 +534,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if total > 0 and owner.stopping.wait(total):
             self._abort()
             return
-        usage = None if kind in ("no_usage", "malformed_json") else plan.usage
+        usage = None if kind in ("no_usage", "malformed_json") else owner._wire_usage(plan.usage)
         completion_id = _completion_id()
         payload: dict[str, Any] = {
             "id": completion_id,
             "object": "chat.completion",
             "created": int(time.time()),
-            "model": body["model"],
+            "model": owner._reported_model(body["model"], self.deployment),
             "choices": [
                 {
                     "index": 0,
@@ -516,8 +557,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         text = json.dumps(payload, ensure_ascii=False)
         data = text.encode()
         record = RecordedResponse(
-            "/v1/chat/completions", 200, usage, plan.content, False, kind, plan.finish_reason, body["model"],
-            self.request_id, completion_id,
+            "/v1/chat/completions", 200, usage, plan.content, False, kind, plan.finish_reason,
+            payload["model"], self.request_id, completion_id,
         )  # fmt: skip
         record.content_sent_at.append(time.monotonic())
         owner._record_response(record)
@@ -529,7 +570,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
-            self.send_header("x-request-id", self.request_id)
+            self._id_headers()
             self.end_headers()
             self._write(data[: len(data) // 2])
             self._abort()
@@ -538,7 +579,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _stream(self, body: dict[str, Any], plan: _Plan, kind: str | None, options: dict[str, Any]) -> None:
         owner = self.server.owner
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        shape = owner.shape
+        # Ollama (before it read stream_options) never sends usage in a stream.
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage")) and shape != "ollama"
+        usage = owner._wire_usage(plan.usage)
+        reported_model = owner._reported_model(body["model"], self.deployment)
         completion_id = _completion_id()
         created = int(time.time())
         pieces = _pieces(plan.tokens)
@@ -550,16 +595,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         sent_content = "".join(pieces[:cut_after]) if cut_after is not None else plan.content
         send_usage = include_usage and kind not in ("no_usage", "stream_cut")
         record = RecordedResponse(
-            "/v1/chat/completions", 200, plan.usage if send_usage else None, sent_content, True, kind,
-            None if kind == "stream_cut" else plan.finish_reason, body["model"], self.request_id, completion_id,
+            "/v1/chat/completions", 200, usage if send_usage else None, sent_content, True, kind,
+            None if kind == "stream_cut" else plan.finish_reason, reported_model, self.request_id, completion_id,
         )  # fmt: skip
 
         def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+            if shape != "openai":
+                return _shaped_chunk(shape, completion_id, created, reported_model, delta, finish_reason)
             data: dict[str, Any] = {
                 "id": completion_id,
                 "object": "chat.completion.chunk",
                 "created": created,
-                "model": body["model"],
+                "model": reported_model,
                 "service_tier": "default",
                 "system_fingerprint": "fp_fake0001",
                 "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
@@ -572,8 +619,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("Cache-Control", "no-cache")
-        self.send_header("x-request-id", self.request_id)
+        self._id_headers()
         self.end_headers()
+        if shape == "azure":  # Azure opens with the prompt's content-filter results: no choices, no model
+            self._event(
+                {"choices": [], "created": 0, "id": "", "model": "", "object": "", "prompt_filter_results": [
+                    {"prompt_index": 0, "content_filter_results": _AZURE_FILTER_OK}
+                ]}
+            )  # fmt: skip
         self._event(chunk({"role": "assistant", "content": "", "refusal": None}))
 
         start = time.monotonic()
@@ -601,11 +654,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._abort()
             return
         owner._record_response(record)  # before the finish and usage chunks: a client never sees them first
-        self._event(chunk({}, plan.finish_reason))
-        if send_usage:
+        finish = chunk({}, plan.finish_reason)
+        if send_usage and shape == "gemini":
+            finish["usage"] = usage  # Gemini sends usage with the finish reason, not in a chunk of its own
+        self._event(finish)
+        if send_usage and shape != "gemini":
             final = chunk({})
             final["choices"] = []
-            final["usage"] = plan.usage
+            final["usage"] = usage
             self._event(final)
         self._write(_http_chunk(b"data: [DONE]\n\n"))
         self._write(b"0\r\n\r\n")
@@ -613,6 +669,29 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _event(self, data: dict[str, Any]) -> None:
         payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
         self._write(_http_chunk(b"data: " + payload + b"\n\n"))
+
+
+_AZURE_FILTER_OK = {
+    category: {"filtered": False, "severity": "safe"} for category in ("hate", "self_harm", "sexual", "violence")
+}
+
+
+def _shaped_chunk(
+    shape: str, completion_id: str, created: int, model: str, delta: dict[str, Any], finish_reason: str | None
+) -> dict[str, Any]:
+    """A stream chunk as each kind of provider writes it (the ``openai`` shape is built in ``_stream``)."""
+    choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+    data: dict[str, Any] = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model}
+    if shape == "azure":
+        choice["logprobs"] = None
+        choice["content_filter_results"] = _AZURE_FILTER_OK if delta.get("content") else {}
+        data["system_fingerprint"] = "fp_fake0001"
+    elif shape == "vllm":
+        choice["logprobs"] = None
+    elif shape == "ollama":
+        data["system_fingerprint"] = "fp_ollama"
+    data["choices"] = [choice]
+    return data
 
 
 def _mark_hung_up(record: RecordedResponse) -> None:
@@ -740,6 +819,24 @@ class FakeOpenAIServer:
     Start it with ``with FakeOpenAIServer() as server:`` (or ``start()``/``stop()``); point a client at
     ``server.base_url``. ``ttft``, ``tokens_per_second``, ``completion_tokens``, ``cached_tokens``,
     ``reasoning_tokens``, ``embedding_dimensions`` and ``api_key`` can be changed while it runs.
+
+    ``model_snapshots`` maps a requested model (for Azure: the deployment) to the model the answer says ran,
+    e.g. ``{"gpt-5.4": "gpt-5.4-2026-03-05"}``; a model not in it is echoed, as by default.
+
+    ``shape`` reproduces what one kind of provider's OpenAI-compatible endpoint does differently
+    (``openai``, the default, is unchanged byte for byte):
+
+    * ``gemini``: served under ``/v1beta/openai/`` (``base_url``); no ``x-request-id``; usage only when the
+      stream asks for it, sent with the finish reason; thinking tokens (``reasoning_tokens``) reported in
+      ``completion_tokens_details.reasoning_tokens`` *beside* ``completion_tokens`` (which counts the visible
+      answer only) and counted in ``total_tokens``, as Gemini bills them as output.
+    * ``azure``: ``/openai/deployments/<deployment>/chat/completions?api-version=…`` (and ``/embeddings``),
+      ``base_url`` is the resource endpoint, the key in an ``api-key`` header (a Bearer token is a 401), no
+      answer without ``api-version``; the stream opens with a prompt-filter chunk that has no choices and an
+      empty ``model``; ``apim-request-id`` beside ``x-request-id``; the answer names the deployment's model.
+    * ``vllm``: no key needed when ``api_key`` is empty; no ``x-request-id``; usage without token details.
+    * ``ollama``: any key (or none); no ``x-request-id``; never usage in a stream (``stream_options``
+      ignored, as before Ollama read it); a limit only from ``max_tokens``.
     """
 
     def __init__(
@@ -756,7 +853,13 @@ class FakeOpenAIServer:
         models: tuple[str, ...] | list[str] = DEFAULT_MODELS,
         verbose: bool = False,
         embedding_dimensions: int = 1536,
+        shape: str = "openai",
+        model_snapshots: dict[str, str] | None = None,
     ) -> None:
+        if shape not in SHAPES:
+            raise ValueError(f"unknown shape {shape!r}; expected one of {', '.join(SHAPES)}")
+        self.shape = shape
+        self.model_snapshots = dict(model_snapshots or {})
         self.api_key = api_key
         self.ttft = ttft
         self.tokens_per_second = tokens_per_second
@@ -833,8 +936,43 @@ class FakeOpenAIServer:
 
     @property
     def base_url(self) -> str:
-        """What to give an OpenAI client as base_url: ``http://127.0.0.1:PORT/v1``."""
+        """What to give an OpenAI client as base_url: ``http://127.0.0.1:PORT/v1`` (Gemini shape:
+        ``…/v1beta/openai``; Azure shape: the resource endpoint ``http://127.0.0.1:PORT``)."""
+        if self.shape == "gemini":
+            return f"{self.url}{GEMINI_PREFIX}"
+        if self.shape == "azure":
+            return self.url
         return f"{self.url}/v1"
+
+    # ---- provider shapes ---------------------------------------------------------------------------------
+
+    def _reported_model(self, model: str, deployment: str | None = None) -> str:
+        """The ``model`` an answer names: the snapshot mapped from the model (Azure: the deployment), else it."""
+        asked = deployment or model
+        return self.model_snapshots.get(asked, asked)
+
+    def _wire_usage(self, usage: dict[str, Any]) -> dict[str, Any]:
+        """The plan's usage (OpenAI's form) as this shape reports it."""
+        if self.shape in ("openai", "azure"):
+            return usage
+        prompt, completion = usage["prompt_tokens"], usage["completion_tokens"]
+        if self.shape == "gemini":
+            reasoning = usage["completion_tokens_details"]["reasoning_tokens"]
+            wire: dict[str, Any] = {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion - reasoning,  # the visible answer only
+                "total_tokens": prompt + completion,  # thinking included
+            }
+            if reasoning:
+                wire["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+            cached = usage["prompt_tokens_details"]["cached_tokens"]
+            if cached:
+                wire["prompt_tokens_details"] = {"cached_tokens": cached}
+            return wire
+        wire = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        if self.shape == "vllm":
+            wire["prompt_tokens_details"] = None
+        return wire
 
     # ---- recording ---------------------------------------------------------------------------------------
 
@@ -971,7 +1109,10 @@ class FakeOpenAIServer:
 
         tokens = _encode(content)
         finish_reason = "stop"
-        limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        # Ollama reads only max_tokens (its OpenAI-compatibility docs list no max_completion_tokens).
+        limit = body.get("max_tokens")
+        if self.shape != "ollama":
+            limit = body.get("max_completion_tokens") or limit
         keep = None
         if kind == "truncated":
             keep = max(1, math.floor(len(tokens) * float(options["fraction"])))
@@ -1043,6 +1184,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--completion-tokens", type=int, default=40, help="length of plain answers")
     parser.add_argument("--cached-tokens", type=int, default=0)
     parser.add_argument("--reasoning-tokens", type=int, default=0)
+    parser.add_argument("--shape", choices=SHAPES, default="openai", help="answer as this kind of provider does")
     parser.add_argument("--verbose", action="store_true", help="log each request")
     args = parser.parse_args(argv)
     server = FakeOpenAIServer(
@@ -1055,6 +1197,7 @@ def main(argv: list[str] | None = None) -> None:
         cached_tokens=args.cached_tokens,
         reasoning_tokens=args.reasoning_tokens,
         verbose=args.verbose,
+        shape=args.shape,
     )
     with server:
         print(f"Fake OpenAI server on {server.base_url} (api key {args.api_key!r}); Ctrl-C to stop", flush=True)
