@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from focusgroups import selectors, services
 from focusgroups.access import get_focus_group_for_user
+from focusgroups.quality import conformity
 from focusgroups.serializers import (
     FocusGroupCreateInputSerializer,
     FocusGroupFilterSerializer,
@@ -23,6 +24,7 @@ from focusgroups.serializers import (
 
 TAGS = ["focus groups"]
 _NOT_FOUND = OpenApiResponse(description="Not your session (or persona), or no such one.")
+_UNCHANGED = object()
 _ARCHIVED = OpenApiResponse(description="The session is archived (read-only), or the change is refused.")
 
 
@@ -53,7 +55,12 @@ class FocusGroupListCreateView(generics.ListAPIView):
         """Create a session (status `draft`) with 2–12 of your personas as participants, in the order given."""
         data = FocusGroupCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        focus_group = services.focus_group_create(owner=request.user, **data.validated_data)
+        fields = dict(data.validated_data)
+        check = fields.pop("conformity", None)
+        with transaction.atomic():
+            focus_group = services.focus_group_create(owner=request.user, **fields)
+            if check is not None:
+                conformity.conformity_configure(focus_group=focus_group, **check)
         return Response(_detail(focus_group), status=status.HTTP_201_CREATED)
 
 
@@ -79,11 +86,14 @@ class FocusGroupDetailView(APIView):
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
         archived = fields.pop("archived", None)
+        check = fields.pop("conformity", _UNCHANGED)
         with transaction.atomic():
             if archived is False:
                 services.focus_group_archive(focus_group=focus_group, archived=False)
             if fields:
                 services.focus_group_update(focus_group=focus_group, **fields)
+            if check is not _UNCHANGED:
+                conformity.conformity_set(focus_group=focus_group, enabled=check is not None, **(check or {}))
             if archived is True:
                 services.focus_group_archive(focus_group=focus_group, archived=True)
         return Response(_detail(focus_group))

@@ -5,6 +5,7 @@ from focusgroups.assets import api as api_assets
 from focusgroups.autonomous import api as autonomous_api
 from focusgroups.discussion import api as api_discussion
 from focusgroups.guide import api as api_guide
+from focusgroups.quality import api as api_quality
 from focusgroups.report import api as api_report
 
 urlpatterns = [
@@ -33,4 +34,11 @@ urlpatterns = [
     path("focus-groups/<int:fg_id>/analysis/", api_report.AnalysisView.as_view(), name="focusgroup-analysis"),
     path("focus-groups/<int:fg_id>/live-themes/", api_report.LiveThemesView.as_view(), name="focusgroup-live-themes"),
     path("focus-groups/<int:fg_id>/exports/<slug:kind>/", api_report.ExportView.as_view(), name="focusgroup-export"),
+    path("focus-groups/<int:fg_id>/conformity/", api_quality.ConformityView.as_view(), name="focusgroup-conformity"),
+    path("focus-groups/<int:fg_id>/quality/", api_quality.QualityView.as_view(), name="focusgroup-quality"),
+    path(
+        "focus-groups/<int:fg_id>/quality/check/",
+        api_quality.QualityCheckView.as_view(),
+        name="focusgroup-quality-check",
+    ),
 ]

@@ -68,6 +68,27 @@ def transcript_line(message: Message) -> str:
     return f"{who}: {message.content}"
 
 
+def transcript_window(*, focus_group: FocusGroup, before_sequence: int) -> str:
+    """The talk a persona remembers word for word: the last WINDOW_MESSAGES complete turns before
+    ``before_sequence`` that are not in the rolling summary yet, within WINDOW_CHARS."""
+    window = list(
+        Message.objects.filter(
+            focus_group=focus_group,
+            sequence__gt=focus_group.summary_through,
+            sequence__lt=before_sequence,
+            status=MessageStatus.COMPLETE,
+        ).order_by("-sequence")[:WINDOW_MESSAGES]
+    )
+    lines, used = [], 0
+    for message in window:  # newest first, so the budget keeps the most recent turns
+        line = transcript_line(message)
+        if used + len(line) > WINDOW_CHARS:
+            break
+        lines.append(line)
+        used += len(line)
+    return "\n".join(reversed(lines))
+
+
 def build_persona_messages(
     *, focus_group: FocusGroup, persona, prompt_message: Message, participants: list[Participant] | None = None
 ) -> list[dict]:
@@ -88,26 +109,11 @@ def build_persona_messages(
         "focusgroups:persona_system",
         {"persona": persona, "focus_group": focus_group, "others": others, "assets": assets},
     )
-    window = list(
-        Message.objects.filter(
-            focus_group=focus_group,
-            sequence__gt=focus_group.summary_through,
-            sequence__lt=prompt_message.sequence,
-            status=MessageStatus.COMPLETE,
-        ).order_by("-sequence")[:WINDOW_MESSAGES]
-    )
-    lines, used = [], 0
-    for message in window:  # newest first, so the budget keeps the most recent turns
-        line = transcript_line(message)
-        if used + len(line) > WINDOW_CHARS:
-            break
-        lines.append(line)
-        used += len(line)
     turn = render_prompt(
         "focusgroups:persona_turn",
         {
             "summary": focus_group.summary,
-            "transcript": "\n".join(reversed(lines)),
+            "transcript": transcript_window(focus_group=focus_group, before_sequence=prompt_message.sequence),
             "question": prompt_message.content,
             "addressed": persona.pk in (prompt_message.mentions or []),
             "name": names.given_name(persona.name),

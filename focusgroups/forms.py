@@ -14,7 +14,14 @@ from django import forms
 
 from cohorta.errors import ApplicationError
 from focusgroups import services
-from focusgroups.models import MAX_PARTICIPANTS, MIN_PARTICIPANTS, FocusGroup
+from focusgroups.models import (
+    CONFORMITY_QUESTION_MAX,
+    DEFAULT_CONFORMITY_OPTIONS,
+    MAX_PARTICIPANTS,
+    MIN_PARTICIPANTS,
+    FocusGroup,
+)
+from focusgroups.quality import conformity
 from personas.forms import BootstrapFormMixin
 
 REFRESH_KEYS = ("_search", "unpick")
@@ -77,8 +84,30 @@ class FocusGroupForm(BootstrapFormMixin, forms.Form):
         error_messages={"min_value": "The spending cap must be more than $0 (or leave it empty)."},
         widget=forms.NumberInput(attrs={"step": "0.01", "min": "0.01", "placeholder": "No cap"}),
     )
+    # The conformity check (focusgroups/quality/conformity.py): shown in a card of its own, not with the research.
+    measure_conformity = forms.BooleanField(
+        label="Measure conformity",
+        required=False,
+        help_text="Off: no private answers are asked and nothing is charged.",
+    )
+    conformity_question = forms.CharField(
+        label="Key question",
+        required=False,
+        max_length=CONFORMITY_QUESTION_MAX,
+        initial=conformity.DEFAULT_QUESTION,
+        widget=forms.TextInput(attrs={"placeholder": conformity.DEFAULT_QUESTION}),
+    )
+    conformity_options = forms.CharField(
+        label="Answer options",
+        required=False,
+        initial="\n".join(DEFAULT_CONFORMITY_OPTIONS),
+        help_text="One per line, 2 to 6.",
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    CONFORMITY_FIELDS = ("measure_conformity", "conformity_question", "conformity_options")
 
     def __init__(self, data=None, *, user, focus_group: FocusGroup | None = None, chosen=None, **kwargs):
+        check = conformity.conformity_get(focus_group) if focus_group is not None else None
         if focus_group is not None and "initial" not in kwargs:
             kwargs["initial"] = {
                 "title": focus_group.title,
@@ -86,7 +115,17 @@ class FocusGroupForm(BootstrapFormMixin, forms.Form):
                 "concept": focus_group.concept,
                 "cost_cap_usd": focus_group.cost_cap_usd,
             }
+            if check is not None:
+                kwargs["initial"].update(
+                    measure_conformity=True,
+                    conformity_question=check.question,
+                    conformity_options="\n".join(check.options),
+                )
         super().__init__(data, **kwargs)
+        if focus_group is not None and check is not None and check.started:
+            # Asked already: answers to two different questions would not compare, so it stays as it was.
+            for name in self.CONFORMITY_FIELDS:
+                self.fields[name].disabled = True
         self.user = user
         self.focus_group = focus_group
         self.persona_not_found = False
@@ -99,8 +138,9 @@ class FocusGroupForm(BootstrapFormMixin, forms.Form):
             self.chosen_ids = [str(pk) for pk in focus_group.participants.values_list("persona_id", flat=True)]
         else:
             self.chosen_ids = []
-        for field in self.fields.values():
-            field.widget.attrs["class"] = f"{field.widget.attrs.get('class', '')} form-control".strip()
+        for name, field in self.fields.items():
+            css = "form-check-input" if name == "measure_conformity" else "form-control"
+            field.widget.attrs["class"] = f"{field.widget.attrs.get('class', '')} {css}".strip()
 
     def clean(self):
         cleaned = super().clean()
@@ -108,7 +148,24 @@ class FocusGroupForm(BootstrapFormMixin, forms.Form):
             services.participants_check(owner=self.user, persona_ids=self.chosen_ids)
         except ApplicationError as exc:
             self.add_participant_error(exc)
+        data = self.cleaned_data
+        if data.get("measure_conformity"):
+            try:
+                question, options = conformity.conformity_clean(
+                    question=data.get("conformity_question"), options=data.get("conformity_options")
+                )
+            except ApplicationError as exc:
+                for field, errors in (exc.extra.get("fields") or {}).items():
+                    for error in errors:
+                        self.add_error(field, error)
+            else:
+                data["conformity_question"], data["conformity_options"] = question, options
         return cleaned
+
+    @property
+    def research_fields(self):
+        """The fields of the research card (the budget and conformity have cards of their own)."""
+        return [field for field in self if field.name != "cost_cap_usd" and field.name not in self.CONFORMITY_FIELDS]
 
     def add_participant_error(self, exc: ApplicationError) -> None:
         if exc.status_code == 404:

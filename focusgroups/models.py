@@ -309,3 +309,82 @@ class LiveThemes(models.Model):
 
     def __str__(self) -> str:
         return f"Emerging themes of {self.focus_group_id} ({self.answers} answers)"
+
+
+# --- quality: conformity ---------------------------------------------------------------------------
+
+CONFORMITY_QUESTION_MAX = 300
+CONFORMITY_OPTION_MAX = 80
+CONFORMITY_OPTIONS_MIN = 2
+CONFORMITY_OPTIONS_MAX = 6
+DEFAULT_CONFORMITY_OPTIONS = ["Yes", "No", "Not sure"]
+
+
+class ConformityCheck(models.Model):
+    """The researcher's key question, which each participant answers privately (no transcript, one call each)
+    before the discussion and again after it. The share of answers that move toward the initial majority is the
+    session's conformity rate (``focusgroups.quality.conformity.conformity_result``). One per session; it exists
+    while the check is on.
+
+    ``before_started_at`` is the claim on the before round (set once, with the charge, when the run or the moderated
+    discussion starts); ``after_started_at`` the claim on the after round (when the session ends). The question and
+    options are fixed from the before round on: answers to two different questions do not compare."""
+
+    focus_group = models.OneToOneField(FocusGroup, on_delete=models.CASCADE, related_name="conformity")
+    question = models.CharField(max_length=CONFORMITY_QUESTION_MAX)
+    options = models.JSONField(default=list, help_text="The answer options, 2–6 distinct short labels.")
+    credit_transaction = models.ForeignKey(
+        "billing.CreditTransaction", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    credits_per_persona = models.PositiveIntegerField(default=0, help_text="The price when it was charged.")
+    before_started_at = models.DateTimeField(null=True, blank=True)
+    before_done_at = models.DateTimeField(null=True, blank=True)
+    after_started_at = models.DateTimeField(null=True, blank=True)
+    after_done_at = models.DateTimeField(null=True, blank=True)
+    refunded_credits = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Conformity check of {self.focus_group_id}: {self.question}"
+
+    @property
+    def started(self) -> bool:
+        return self.before_started_at is not None
+
+
+class PrivatePhase(models.TextChoices):
+    BEFORE = "before", "Before the discussion"
+    AFTER = "after", "After the discussion"
+
+
+class PrivateAnswerStatus(models.TextChoices):
+    DONE = "done", "Answered"
+    FAILED = "failed", "Failed"
+
+
+class PrivateAnswer(models.Model):
+    """One participant's private answer to the key question, before or after the discussion. A failed call is
+    kept (with what went wrong) so the page can say who did not answer; it never has a choice."""
+
+    conformity = models.ForeignKey(ConformityCheck, on_delete=models.CASCADE, related_name="answers")
+    persona = models.ForeignKey("personas.Persona", on_delete=models.CASCADE, related_name="+")
+    phase = models.CharField(max_length=6, choices=PrivatePhase.choices)
+    status = models.CharField(max_length=6, choices=PrivateAnswerStatus.choices)
+    choice = models.CharField(max_length=CONFORMITY_OPTION_MAX, blank=True)
+    reason = models.TextField(blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    memory = models.CharField(
+        max_length=12, blank=True, help_text="What of the discussion the after answer saw: transcript or summary."
+    )
+    simulated = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["conformity", "phase", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["conformity", "persona", "phase"], name="private_answer_unique_phase"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.persona_id} {self.phase}: {self.choice or self.status}"

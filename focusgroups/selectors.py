@@ -21,9 +21,11 @@ def _count_of(model, **filters):
 
 def with_counts(queryset: QuerySet[FocusGroup]) -> QuerySet[FocusGroup]:
     """``participant_count`` and ``message_count`` on each session, and its participants (with personas) prefetched."""
-    return queryset.annotate(
-        participant_count=_count_of(Participant), message_count=_count_of(Message)
-    ).prefetch_related(Prefetch("participants", queryset=Participant.objects.select_related("persona")))
+    return (
+        queryset.annotate(participant_count=_count_of(Participant), message_count=_count_of(Message))
+        .select_related("conformity")
+        .prefetch_related(Prefetch("participants", queryset=Participant.objects.select_related("persona")))
+    )
 
 
 def focus_groups_for_user(*, user, archived: bool | None = False, q: str = "") -> QuerySet[FocusGroup]:

@@ -1,9 +1,18 @@
 """API shapes for focus-group sessions and their participants. Data only: writes go through
 ``focusgroups.services`` (which own the rules: 2–12 distinct personas of yours, a title, an objective…)."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from focusgroups.models import MAX_PARTICIPANTS, FocusGroup, Participant
+from focusgroups.models import (
+    CONFORMITY_OPTION_MAX,
+    CONFORMITY_OPTIONS_MAX,
+    CONFORMITY_QUESTION_MAX,
+    DEFAULT_CONFORMITY_OPTIONS,
+    MAX_PARTICIPANTS,
+    FocusGroup,
+    Participant,
+)
 from personas.models import Persona
 
 # Generous bounds on input lists so a request cannot make us look up thousands of ids;
@@ -31,10 +40,35 @@ class FocusGroupParticipantSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class ConformitySetupSerializer(serializers.Serializer):
+    """A session's conformity check as set up (its result is at ``…/quality/``)."""
+
+    question = serializers.CharField(read_only=True)
+    options = serializers.ListField(child=serializers.CharField(), read_only=True)
+    started = serializers.BooleanField(
+        read_only=True, help_text="The participants have answered privately: the check can no longer change."
+    )
+
+
+class ConformityInputSerializer(serializers.Serializer):
+    """Turn on "Measure conformity": each participant answers ``question`` privately, choosing one of ``options``,
+    before the discussion and after it. Charged when the discussion starts (App settings' quality credits per
+    participant); refunded for anyone whose private answer fails."""
+
+    question = serializers.CharField(max_length=CONFORMITY_QUESTION_MAX, default="Would you buy it?")
+    options = serializers.ListField(
+        child=serializers.CharField(max_length=CONFORMITY_OPTION_MAX),
+        max_length=CONFORMITY_OPTIONS_MAX,
+        default=lambda: list(DEFAULT_CONFORMITY_OPTIONS),
+        help_text="2–6 distinct answer options (default: Yes, No, Not sure).",
+    )
+
+
 class FocusGroupSerializer(serializers.ModelSerializer):
     participant_count = serializers.IntegerField(read_only=True)
     message_count = serializers.IntegerField(read_only=True)
     participants = FocusGroupParticipantSerializer(many=True, read_only=True)
+    conformity = serializers.SerializerMethodField(help_text="The conformity check, or null when it is off.")
 
     class Meta:
         model = FocusGroup
@@ -49,11 +83,19 @@ class FocusGroupSerializer(serializers.ModelSerializer):
             "participant_count",
             "message_count",
             "participants",
+            "conformity",
             "created_at",
             "updated_at",
             "ended_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(ConformitySetupSerializer(allow_null=True))
+    def get_conformity(self, focus_group: FocusGroup) -> dict | None:
+        check = getattr(focus_group, "conformity", None)  # a missing reverse one-to-one is an AttributeError
+        if check is None:
+            return None
+        return {"question": check.question, "options": check.options, "started": check.started}
 
 
 class FocusGroupFilterSerializer(serializers.Serializer):
@@ -89,6 +131,7 @@ class FocusGroupCreateInputSerializer(serializers.Serializer):
         default=None,
         help_text="Optional cap on this session's LLM cost in USD; AI work stops when it is reached.",
     )
+    conformity = ConformityInputSerializer(required=False, allow_null=True, default=None)
 
 
 class FocusGroupUpdateInputSerializer(serializers.Serializer):
@@ -101,6 +144,9 @@ class FocusGroupUpdateInputSerializer(serializers.Serializer):
         max_digits=10, decimal_places=2, required=False, allow_null=True, help_text="`null` removes the cap."
     )
     archived = serializers.BooleanField(required=False)
+    conformity = ConformityInputSerializer(
+        required=False, allow_null=True, help_text="Turn measuring conformity on (or change it), or off with `null`."
+    )
 
 
 class FocusGroupParticipantsInputSerializer(serializers.Serializer):

@@ -5,6 +5,7 @@ from celery import shared_task
 from focusgroups import conversation
 from focusgroups.autonomous import runs, turns
 from focusgroups.discussion import services as discussion
+from focusgroups.quality import conformity
 from focusgroups.report import live_themes
 
 
@@ -31,3 +32,15 @@ def reap_runs() -> int:
 @shared_task(name="focusgroups.tasks.refresh_live_themes")
 def refresh_live_themes(focus_group_id: int) -> str:
     return live_themes.live_themes_refresh(focus_group_id=focus_group_id)
+
+
+@shared_task(name="focusgroups.tasks.conformity_before")
+def conformity_before(focus_group_id: int, answer_ids: list[str]) -> None:
+    """The first moderated round: the private answers first, then the round's answers."""
+    conformity.before_round(focus_group_id=focus_group_id)
+    discussion.answers_enqueue(answer_ids)
+
+
+@shared_task(name="focusgroups.tasks.conformity_after")
+def conformity_after(focus_group_id: int) -> int:
+    return conformity.after_round(focus_group_id=focus_group_id)

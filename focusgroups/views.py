@@ -15,16 +15,18 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError
 from focusgroups import selectors, services
 from focusgroups.access import get_focus_group_for_user
 from focusgroups.forms import FocusGroupForm, chosen_persona_ids, is_refresh
 from focusgroups.models import MAX_PARTICIPANTS, MIN_PARTICIPANTS, FocusGroup
+from focusgroups.quality import conformity
 from personas.models import Persona
 from personas.selectors import persona_count_for_user
 
 PAGE_SIZE = 20
-FORM_FIELDS = ("title", "objective", "concept", "cost_cap_usd")
+FORM_FIELDS = ("title", "objective", "concept", "cost_cap_usd", *FocusGroupForm.CONFORMITY_FIELDS)
 
 
 def _truthy(value) -> bool:
@@ -136,9 +138,26 @@ def _render_form(
     if focus_group is not None:
         context["tab"] = "edit"
         context["details"] = selectors.focus_group_with_details(focus_group=focus_group)
+    check = conformity.conformity_get(focus_group) if focus_group is not None else None
+    context["conformity"] = {
+        "per_persona": get_app_settings().quality_credits_per_persona,
+        "price": conformity.conformity_price(len(chosen)),
+        # Asked already: the question stays as it was. Too late: the discussion started without it.
+        "locked": check is not None and check.started,
+        "too_late": focus_group is not None and check is None and conformity.discussion_started(focus_group),
+    }
     if form.persona_not_found:
         status = 404
     return render(request, "focusgroups/form.html", context, status=status)
+
+
+def _save_conformity(focus_group: FocusGroup, data: dict) -> None:
+    conformity.conformity_set(
+        focus_group=focus_group,
+        enabled=bool(data.get("measure_conformity")),
+        question=data.get("conformity_question", ""),
+        options=data.get("conformity_options") or [],
+    )
 
 
 @login_required
@@ -148,14 +167,16 @@ def create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and not refreshing and form.is_valid():
         data = form.cleaned_data
         try:
-            focus_group = services.focus_group_create(
-                owner=request.user,
-                title=data["title"],
-                objective=data["objective"],
-                concept=data["concept"],
-                persona_ids=form.chosen_ids,
-                cost_cap_usd=data["cost_cap_usd"],
-            )
+            with transaction.atomic():
+                focus_group = services.focus_group_create(
+                    owner=request.user,
+                    title=data["title"],
+                    objective=data["objective"],
+                    concept=data["concept"],
+                    persona_ids=form.chosen_ids,
+                    cost_cap_usd=data["cost_cap_usd"],
+                )
+                _save_conformity(focus_group, data)
         except ApplicationError as exc:
             form.apply_service_errors(exc)
         else:
@@ -187,6 +208,7 @@ def edit(request: HttpRequest, fg_id: int) -> HttpResponse:
                     cost_cap_usd=data["cost_cap_usd"],
                 )
                 services.participants_set(focus_group=focus_group, persona_ids=form.chosen_ids)
+                _save_conformity(focus_group, data)
         except ApplicationError as exc:
             focus_group.refresh_from_db()  # the transaction rolled back; show what is saved
             form.apply_service_errors(exc)

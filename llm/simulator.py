@@ -19,9 +19,10 @@ from llm.providers import ProviderRequest, ProviderResponse, ProviderUsage
 from llm.schema_faker import fake_instance
 from llm.simulator_analysis import report, themes
 from llm.simulator_people import profile, sampled_person, sketches
+from llm.simulator_quality import judge, probe
 from llm.simulator_survey_themes import survey_themes
 from llm.simulator_surveys import survey_answers
-from llm.simulator_talk import answer, decision, guide
+from llm.simulator_talk import answer, decision, guide, private_answer
 from llm.simulator_text import image_url, user_prompt
 from llm.simulator_vision import describe
 from llm.tokens import count_message_tokens, count_tokens
@@ -238,6 +239,15 @@ def simulated_json(request: ProviderRequest, rng: random.Random) -> str:
     response_format = request.response_format or {}
     if response_format.get("type") == "json_schema":
         schema = response_format["json_schema"]["schema"]
+        if request.seed_hint in ("persona_judge", "quality_probe"):  # quality checks (llm/simulator_quality.py)
+            prompt = user_prompt(request.messages)
+            quality = judge(schema, prompt) if request.seed_hint == "persona_judge" else probe(schema, prompt, rng)
+            if quality is not None:
+                return json.dumps(quality)
+        if request.seed_hint == "private_answer":  # a focus group's conformity check (llm/simulator_talk.py)
+            private = private_answer(schema, user_prompt(request.messages))
+            if private is not None:
+                return json.dumps(private)
         if request.seed_hint == "survey_themes":  # the feature: its "themes" are not a transcript's
             found = survey_themes(schema, user_prompt(request.messages))
             if found is not None:

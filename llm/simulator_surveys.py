@@ -197,8 +197,36 @@ def _rating(level: int, values: list[int], rng: random.Random) -> int:
     return values[max(0, min(span, round(position)))]
 
 
+# A survey quality check's leading twin (surveys/prompts/leading_twin.md): the neutral question with a
+# social-proof opener, as a model asked to lead toward the top of the scale would write it.
+_TWIN_QUESTION = re.compile(r"THE NEUTRAL QUESTION\n(.+?)\nScale:", re.S)
+_LEADING_OPENER = "Most people who have tried it really like it."
+# What makes a simulated respondent lean toward the answer a question suggests: sycophancy, on purpose, so the
+# quality check's leading-question pass has something to find offline. Modest: about half a point on a
+# 5-point scale, less than a strong opinion moves it.
+_LEADING_CUES = ("most people", "everyone", "really like", "love it", "don't you")
+_LEADING_NUDGE = 0.6
+
+
+def leading_twin(schema: dict, prompt: str) -> dict | None:
+    """A leading twin of the prompt's neutral question, or None when the prompt is not asking for one."""
+    found = _TWIN_QUESTION.search(prompt)
+    if "LEADING TWIN" not in prompt or found is None or "leading" not in (schema.get("properties") or {}):
+        return None
+    question = " ".join(found.group(1).split())
+    return {"leading": f"{_LEADING_OPENER} {question[:1].upper()}{question[1:]}"}
+
+
+def _leading_nudge(question: str) -> float:
+    text = question.lower()
+    return _LEADING_NUDGE if any(cue in text for cue in _LEADING_CUES) else 0.0
+
+
 def survey_answers(schema: dict, prompt: str) -> dict | None:
-    """Answers for a survey prompt, or None when the prompt is not one."""
+    """Answers for a survey prompt (or a quality check's leading twin), or None when the prompt is not one."""
+    twin = leading_twin(schema, prompt)
+    if twin is not None:
+        return twin
     if "QUESTIONS\n" not in prompt or "ABOUT YOU" not in prompt:
         return None
     profile = _profile(prompt)
@@ -218,6 +246,7 @@ def survey_answers(schema: dict, prompt: str) -> dict | None:
             answers[key] = {"answer": _open_answer(question.split("\n")[0], angles, rng, used)}
             continue
         lean, why = _lean(profile, question.split("\n")[0], mood)
+        lean += _leading_nudge(question.split("\n")[0])
         level = _level(lean, rng)
         bank = _LIKELY if "likely" in question.lower() or "recommend" in question.lower() else _AGREEMENT
         reason = _reason(why, angles, rng, used)

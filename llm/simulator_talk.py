@@ -719,3 +719,99 @@ def answer(messages: list[dict], rng: random.Random) -> str | None:
     if re.search(r"out loud|hesit|thoughtful", style) and stable_int(name, line) % 2:
         text = f"Hmm. {text}"
     return text
+
+
+# --- private answers (a focus group's conformity check) ---------------------------------------------
+
+# How each angle leans on a yes/no question about the concept: the enthusiasts of what it does say yes more often,
+# the price-conscious and the wary less. Shares out of 10 of positive / neutral (the rest negative).
+_LEANS = {
+    "tech": (7, 2),
+    "time": (6, 3),
+    "quality": (6, 2),
+    "health": (5, 3),
+    "planet": (5, 3),
+    "price": (2, 4),
+    "trust": (2, 3),
+}
+_NEUTRAL = re.compile(
+    r"not sure|unsure|maybe|perhaps|depends|undecided|don't know|do not know|neutral|mixed|it depends"
+)
+_NEGATIVE = re.compile(r"^no\b|\bnever\b|\bnot\b|n't\b|unlikely|\bdisagree|\bwon't|\bnope")
+_PRIVATE_NAME = re.compile(r"^PRIVATE QUESTION\. You are (.+?)\. Nobody", re.M)
+
+
+def _polarity(option: str) -> str:
+    text = option.lower()
+    if _NEUTRAL.search(text):
+        return "neutral"
+    if _NEGATIVE.search(text):
+        return "negative"
+    return "positive"
+
+
+def _pick(options: list[str], polarity: str, name: str) -> str:
+    """The option of that polarity (the first of several, in a fixed order per person); the nearest otherwise."""
+    order = {"positive": ["positive", "neutral", "negative"], "negative": ["negative", "neutral", "positive"]}
+    order["neutral"] = ["neutral", "negative", "positive"]
+    for wanted in order[polarity]:
+        fitting = [option for option in options if _polarity(option) == wanted]
+        if fitting:
+            return fitting[stable_int(name, wanted) % len(fitting)]
+    return options[0]
+
+
+def _private_lean(name: str, main: str, question: str) -> str:
+    positive, neutral = _LEANS.get(main, (4, 3))
+    draw = stable_int(name, "private", question) % 10
+    return "positive" if draw < positive else "neutral" if draw < positive + neutral else "negative"
+
+
+def _room_lean(transcript: str, name: str) -> tuple[str | None, str]:
+    """How the others leaned in the discussion, from what they said (each speaker's main angle), and one of them."""
+    said: dict[str, str] = {}
+    for speaker, text in re.findall(r"^([^:\n]+): (.+)$", transcript, re.M):
+        if speaker not in ("Moderator", name):
+            said[speaker] = f"{said.get(speaker, '')} {text}"
+    leans = []
+    for text in said.values():
+        scores = angle_scores(text)
+        main = max(scores, key=lambda key: scores[key])
+        if scores[main]:
+            leans.append("positive" if _LEANS.get(main, (4, 3))[0] >= 5 else "negative")
+    if not leans:
+        return None, ""
+    positive = leans.count("positive")
+    if positive * 2 == len(leans):
+        return None, ""
+    lean = "positive" if positive * 2 > len(leans) else "negative"
+    return lean, first_name(next(iter(said)))
+
+
+def private_answer(schema: dict, prompt: str) -> dict | None:
+    """A persona's private answer to the key question, from their profile's main angle; after the discussion, a
+    person whose view went against how the room leaned comes round to it about half the time (the herding that
+    the conformity rate measures), and says so."""
+    properties = schema.get("properties") or {}
+    options = ((properties.get("choice") or {}).get("enum")) or []
+    me = _PRIVATE_NAME.search(prompt)
+    if not options or not me or "reason" not in properties:
+        return None
+    name = me.group(1).strip()
+    profile = " ".join(
+        line_after(prompt, label)
+        for label in ("- You value:", "- You value:", "- How you buy:", "- Interests:", "- Frustrations:", "- Income:")
+    )
+    main = angles_of(f"{profile} {line_after(prompt, '- Background:')}", name=name)[0]
+    question = block_after(prompt, "THE QUESTION").split("\n")[0]
+    lean = _private_lean(name, main, question)
+    choice = _pick(options, lean, name)
+    reason = _SAYS["why"][main]
+    if "WHAT YOU HEARD IN THE DISCUSSION" in prompt:
+        room, other = _room_lean(block_after(prompt, "The conversation:"), name)
+        if room is not None and room != lean and stable_int(name, "conform", question) % 2 == 0:
+            choice = _pick(options, room, name)
+            reason = f"Hearing {other} and the others talk it through, I've come round a bit. {reason}"
+        else:
+            reason = f"The discussion didn't really change my mind. {reason}"
+    return {"choice": choice, "reason": reason}

@@ -13,6 +13,9 @@ from cohorta.admin_tools.csv_export import csv_response
 from panels import exports, selectors, services
 from panels.access import get_microdata_file_for_user, get_panel_for_user, get_population_file_for_user
 from panels.composition import composition_csv_rows
+from panels.models import QualityCheck
+from panels.quality import quality_check_start
+from panels.quality_report import latest_quality_check, quality_report
 from panels.runner import member_counts
 from panels.serializers import (
     CompositionSerializer,
@@ -207,3 +210,44 @@ class PanelCompositionCsvView(APIView):
             selectors.panel_composition(panel, written_only=request.query_params.get("of") != "sampled")
         )
         return csv_response(filename=f"panel-{panel.pk}-composition.csv", header=rows[0], rows=rows[1:])
+
+
+class PanelQualityView(APIView):
+    @extend_schema(
+        tags=TAGS,
+        responses={
+            200: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="`latest`: the latest quality check (null when none): progress, mean scores (0–9), the "
+                "personas under the quality bar with the judge's reason, failures, and the panel's diversity "
+                "(per-item variance ratio against psych/bfi respondents, mean pairwise answer distance).",
+            ),
+            404: _NOT_FOUND,
+        },
+    )
+    def get(self, request, panel_id: int):
+        """The panel's latest quality check."""
+        panel = get_panel_for_user(request.user, panel_id)
+        check = latest_quality_check(panel)
+        return Response({"latest": quality_report(check) if check else None})
+
+    @extend_schema(
+        tags=TAGS,
+        request=None,
+        responses={
+            202: OpenApiResponse(OpenApiTypes.OBJECT, description="The check, started: follow its `job_id`."),
+            400: OpenApiResponse(description="Nobody in the panel has a written persona yet."),
+            402: OpenApiResponse(description="Not enough credits: nothing was started."),
+            404: _NOT_FOUND,
+            409: OpenApiResponse(description="The panel is still being written, or a check of it is running."),
+        },
+    )
+    def post(self, request, panel_id: int):
+        """Check the panel's quality: each written persona answers a short probe interview and ten Big Five
+        items, an AI judge scores how well it stays in character and agrees with itself (0–9), and the
+        panel's diversity is measured against real people. Costs the admin-set credits per persona,
+        reserved now (402 when short) and refunded for personas that cannot be checked. 202 + the check."""
+        panel = get_panel_for_user(request.user, panel_id, for_write=True)
+        check = quality_check_start(panel=panel)
+        check = QualityCheck.objects.select_related("job").get(pk=check.pk)
+        return Response({"latest": quality_report(check)}, status=status.HTTP_202_ACCEPTED)

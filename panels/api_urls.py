@@ -19,6 +19,7 @@ urlpatterns = [
     ),
     path("panels/<int:panel_id>/", api.PanelDetailView.as_view(), name="panel-detail"),
     path("panels/<int:panel_id>/composition/", api.PanelCompositionView.as_view(), name="panel-composition"),
+    path("panels/<int:panel_id>/quality/", api.PanelQualityView.as_view(), name="panel-quality"),
     path(
         "panels/<int:panel_id>/composition/csv/",
         api.PanelCompositionCsvView.as_view(),

@@ -10,6 +10,7 @@ from panels.composition import WARN_POINTS
 from panels.microdata import Microdata
 from panels.models import MicrodataFile, Panel, PopulationFile, TargetKind
 from panels.population import BUNDLED, Population
+from panels.quality_report import quality_document
 
 MARGINALS_HEADER = ["dimension", "category", "share", "source", "year"]
 # A microdata file's population is its weighted marginals: summing up to 100,000 rows is kept for a day
@@ -186,6 +187,9 @@ def panel_document(panel: Panel) -> dict:
             for member in members
         ],
         "composition": selectors.panel_composition(panel),
+        # The latest quality check: every persona's probe answers, Big Five items and scores, and the
+        # panel's diversity (panels/quality_report.py); null when the panel was never checked.
+        "quality": quality_document(panel),
     }
 
 

@@ -125,3 +125,61 @@ class PanelMember(models.Model):
 
     def __str__(self) -> str:
         return f"{self.panel_id} #{self.position}"
+
+
+class QualityCheck(models.Model):
+    """A panel's quality check (panels/quality.py): each member with a persona answers a short probe
+    interview and ten Big Five items, the quality judge scores the answers (personas.PersonaCheck), and
+    the panel's diversity is measured at the end (``diversity``, panels/diversity.py)."""
+
+    panel = models.ForeignKey(Panel, on_delete=models.CASCADE, related_name="quality_checks")
+    job = models.OneToOneField(
+        "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="panel_quality_check"
+    )
+    size = models.PositiveIntegerField(default=0, help_text="How many personas are checked.")
+    unit_cost = models.PositiveIntegerField(default=0, help_text="Credits per persona, as reserved.")
+    # panels.diversity.panel_diversity(): per-item variance against the human reference, answer distance.
+    diversity = models.JSONField(default=dict, blank=True)
+    # "quota": the owner's monthly AI budget ran out during the check.
+    stop_reason = models.CharField(max_length=16, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Quality check {self.pk} of panel {self.panel_id}"
+
+
+class QualityCheckMember(models.Model):
+    """One persona of a quality check: its probe answers, its Big Five items and the judge's check."""
+
+    quality_check = models.ForeignKey(QualityCheck, on_delete=models.CASCADE, related_name="members")
+    position = models.PositiveIntegerField()
+    persona = models.ForeignKey(
+        "personas.Persona", null=True, blank=True, on_delete=models.SET_NULL, related_name="panel_quality_members"
+    )
+    state = models.CharField(max_length=16, choices=MemberState.choices, default=MemberState.PENDING)
+    error = models.CharField(max_length=500, blank=True)
+    # {question key: what the persona said}, in the probe's order (panels.quality.PROBE_QUESTIONS).
+    answers = models.JSONField(default=dict, blank=True)
+    # {Big Five item key (A1, C4…): 1–6}, the items of panels/data/bfi_reference.json.
+    items = models.JSONField(default=dict, blank=True)
+    persona_check = models.ForeignKey(
+        "personas.PersonaCheck", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    simulated = models.BooleanField(default=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        indexes = [models.Index(fields=["quality_check", "state"], name="panel_quality_member_state_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["quality_check", "position"], name="panel_quality_member_unique_position")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quality_check_id} #{self.position}"

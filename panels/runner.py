@@ -34,6 +34,7 @@ from cohorta.jobs.services import job_finish, job_progress_report
 from llm.errors import LLMError
 from llm.gateway import complete
 from llm.prompts import render_prompt
+from llm.replay import llm_run, note
 from panels.cores import core_mismatches, core_record, persona_fields
 from panels.models import MemberState, Panel, PanelMember, ProfileDepth
 from panels.population import Population
@@ -120,7 +121,8 @@ def member_write(*, member_id: int, dispatch: Dispatch) -> str:
     member = PanelMember.objects.select_related("panel", "panel__owner", "panel__folder").get(pk=member_id)
     panel = member.panel
     try:
-        with _member_beat(member.pk, panel.job_id):
+        with _member_beat(member.pk, panel.job_id), llm_run(f"panel:{panel.pk}"):
+            note(f"panel:{panel.pk}", "seeds", "sampling", panel.seed)
             return _write(panel, member)
     finally:
         panel_advance(panel, dispatch=dispatch)

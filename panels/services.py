@@ -19,6 +19,7 @@ from cohorta.jobs.services import job_cancel, job_create
 from panels.microdata import MICRODATA_MAX_BYTES, Microdata, parse_microdata_csv
 from panels.models import MicrodataFile, Panel, PanelMember, PopulationFile, ProfileDepth, TargetKind
 from panels.population import BUNDLED, PanelInputError, Population, bundled_population, parse_marginals_csv
+from panels.quality import running_check
 from panels.quotas import Quota, effective_targets, parse_quotas
 from panels.runner import reserve_key
 from panels.sampling import sample_from_microdata, sample_from_population
@@ -248,16 +249,17 @@ def panel_create(
     population_file: PopulationFile | None = None,
     microdata_file: MicrodataFile | None = None,
     quotas: list | None = None,
+    charge: bool = True,
 ) -> Panel:
     """A panel of these sampled cores (already checked), its credits reserved and its job created: what
     ``panel_build_start`` ends with, and how a validation builds the panel matched to a real survey's
-    respondents (one core per respondent)."""
+    respondents (one core per respondent). ``charge=False``: an exact replay the cache answers."""
     size = _check_size(len(cores))
     if depth not in ProfileDepth.values:
         raise ApplicationError("Choose light or full profiles.", code="validation_error")
     name = _name(name, f"{population.name} · {size:,} people")
     description = (description or "").strip()[:2000]
-    cost = unit_cost(depth)
+    cost = unit_cost(depth) if charge else 0
     with transaction.atomic():
         folder = Folder.objects.create(owner=owner, name=_folder_name(owner=owner, name=name))
         panel = Panel.objects.create(
@@ -307,6 +309,10 @@ def panel_delete(*, panel: Panel, with_personas: bool = False) -> None:
         if job is not None:
             with suppress(IllegalJobTransition):  # it finished meanwhile
                 job_cancel(job=job, reason="The panel was deleted.")
+    check = running_check(panel)
+    if check is not None and check.job is not None:  # its personas not yet checked are refunded
+        with suppress(IllegalJobTransition):
+            job_cancel(job=check.job, reason="The panel was deleted.")
     if with_personas:
         for member in panel.members.select_related("persona").exclude(persona=None):
             if member.persona is not None:

@@ -17,6 +17,8 @@ urlpatterns = [
     path("<int:panel_id>/composition/", views.composition, name="composition"),
     path("<int:panel_id>/composition.<str:fmt>", views.composition_export, name="composition_export"),
     path("<int:panel_id>/export.json", views.panel_export, name="export"),
+    path("<int:panel_id>/quality/", views.quality_section, name="quality"),
+    path("<int:panel_id>/quality/start/", views.quality_start, name="quality_start"),
     path("<int:panel_id>/delete/", views.delete, name="delete"),
     path("folders/<int:folder_id>/composition/", views.folder_composition, name="folder_composition"),
     path(

@@ -19,6 +19,8 @@ from panels.access import get_microdata_file_for_user, get_panel_for_user, get_p
 from panels.composition import composition_csv_rows
 from panels.forms import DEFAULT_TARGET, MAX_QUOTAS, QUOTA_KINDS, BuilderInput
 from panels.models import MemberState, Panel, ProfileDepth
+from panels.quality import quality_check_start
+from panels.quality_report import quality_page
 from panels.runner import member_counts, progress_message
 from personas.access import get_folder_for_user
 
@@ -242,7 +244,29 @@ def detail(request: AuthenticatedHttpRequest, panel_id: int) -> HttpResponse:
     context.update(_composition_context(request, panel, context["counts"]))
     context["population"] = exports.population_data(selectors.panel_population(panel))
     context["depth_short"] = _depth_short(panel.depth)
+    context.update(quality_page(panel))
     return render(request, "panels/detail.html", context)
+
+
+@login_required
+@require_POST
+def quality_start(request: AuthenticatedHttpRequest, panel_id: int) -> HttpResponse:
+    panel = get_panel_for_user(request.user, panel_id, for_write=True)
+    try:
+        check = quality_check_start(panel=panel)
+    except ApplicationError as exc:
+        flash.error(request, exc.message)
+        return redirect(f"{reverse('panels:detail', args=[panel.pk])}#quality")
+    people = f"{check.size:,} persona{'s' if check.size != 1 else ''}"
+    flash.success(request, f"Checking the quality of {people}: the results appear below as they come in.")
+    return redirect(f"{reverse('panels:detail', args=[panel.pk])}#quality")
+
+
+@login_required
+def quality_section(request: AuthenticatedHttpRequest, panel_id: int) -> HttpResponse:
+    """The Quality section alone, polled while a check runs."""
+    panel = get_panel_for_user(request.user, panel_id)
+    return render(request, "panels/_quality.html", {"panel": panel, **quality_page(panel)})
 
 
 @login_required

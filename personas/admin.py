@@ -1,8 +1,9 @@
 from django.contrib import admin
-from django.db.models import Count
+from django.db.models import Count, Q
 
-from cohorta.admin_tools.display import OwnerLinkMixin
-from personas.models import Folder, GenerationBrief, GroundingSource, Persona, PersonaVersion
+from cohorta.admin_tools.display import OwnerLinkMixin, user_admin_link
+from cohorta.core.models import get_app_settings
+from personas.models import Folder, GenerationBrief, GroundingSource, Persona, PersonaCheck, PersonaVersion
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -140,3 +141,61 @@ class GroundingSourceAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+class CheckOutcomeFilter(admin.SimpleListFilter):
+    """Flagged: scored under the quality bar as it is now set (App settings); failed: the judge gave no scores."""
+
+    title = "outcome"
+    parameter_name = "outcome"
+
+    def lookups(self, request, model_admin):
+        bar = get_app_settings().quality_judge_bar
+        return [("flagged", f"Below the bar ({bar})"), ("passed", "At or above the bar"), ("failed", "Not scored")]
+
+    def queryset(self, request, queryset):
+        bar = get_app_settings().quality_judge_bar
+        below = Q(adherence__lt=bar) | Q(consistency__lt=bar)
+        scored = Q(adherence__isnull=False, consistency__isnull=False)
+        if self.value() == "flagged":
+            return queryset.filter(scored & below)
+        if self.value() == "passed":
+            return queryset.filter(scored).exclude(below)
+        if self.value() == "failed":
+            return queryset.exclude(scored)
+        return queryset
+
+
+@admin.register(PersonaCheck)
+class PersonaCheckAdmin(admin.ModelAdmin):
+    """The quality judge's verdicts are evidence: read-only."""
+
+    list_display = [
+        "persona",
+        "owner_email",
+        "adherence",
+        "consistency",
+        "is_flagged",
+        "source_label",
+        "judge_model",
+        "simulated",
+        "created_at",
+    ]
+    list_filter = [CheckOutcomeFilter, "source_kind", "simulated", "judge_model", "created_at"]
+    search_fields = ["persona__name", "persona__owner__email", "source_label"]
+    list_select_related = ["persona", "persona__owner"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Owner", ordering="persona__owner__email")
+    def owner_email(self, check) -> str:
+        return user_admin_link(check.persona.owner_id, check.persona.owner.email)
+
+    @admin.display(description="Below the bar", boolean=True)
+    def is_flagged(self, check) -> bool | None:
+        return None if check.failed else check.flagged

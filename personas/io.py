@@ -1,6 +1,7 @@
 """Import and export of personas as CSV and JSON.
 
-Export columns are the profile fields plus tags, folder and source. In CSV, list
+Export columns are the profile fields plus tags, folder and source, then the latest quality check
+(``quality_*`` columns in CSV, a ``quality`` object in JSON; import ignores both). In CSV, list
 fields are joined with `` | ``; in JSON they stay lists, wrapped as
 ``{"version": 1, "personas": [...]}``.
 
@@ -31,14 +32,25 @@ from personas.models import (
     TEXT_FIELDS,
     Folder,
     Persona,
+    PersonaCheck,
     PersonaSource,
     TechSavviness,
 )
+from personas.quality import check_summary, latest_checks_for
 from personas.selectors import personas_for_user
 from personas.services import folder_create, persona_create
 
 EXPORT_FORMAT_VERSION = 1
 EXPORT_COLUMNS = (*PROFILE_FIELDS, "tags", "folder", "source")
+# Exported after the profile: the latest quality check. Not profile columns, so import ignores them.
+QUALITY_COLUMNS = (
+    "quality_adherence",
+    "quality_consistency",
+    "quality_flagged",
+    "quality_flag_reason",
+    "quality_source",
+    "quality_checked_at",
+)
 LIST_COLUMNS = (*LIST_FIELDS, "tags")
 CSV_LIST_SEPARATOR = " | "
 MAX_IMPORT_ROWS = 1000
@@ -58,6 +70,20 @@ def persona_export_record(persona: Persona) -> dict:
     return record
 
 
+def _quality_cells(check: PersonaCheck | None) -> list:
+    """The latest quality check in CSV cells (blank when never checked). Import ignores these columns."""
+    if check is None:
+        return [None] * len(QUALITY_COLUMNS)
+    return [
+        check.adherence,
+        check.consistency,
+        "yes" if check.flagged else "no",
+        " ".join(check.flag_reasons),
+        check.source_label or check.get_source_kind_display(),
+        check.created_at.isoformat(),
+    ]
+
+
 def _csv_cell(value) -> str:
     if value is None:
         return ""
@@ -70,17 +96,25 @@ def _csv_cell(value) -> str:
 
 
 def export_csv(personas: Iterable[Persona]) -> str:
+    personas = list(personas)
+    checks = latest_checks_for(personas=personas)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(EXPORT_COLUMNS)
+    writer.writerow((*EXPORT_COLUMNS, *QUALITY_COLUMNS))
     for persona in personas:
         record = persona_export_record(persona)
-        writer.writerow([_csv_cell(record[column]) for column in EXPORT_COLUMNS])
+        cells = [record[column] for column in EXPORT_COLUMNS] + _quality_cells(checks.get(persona.pk))
+        writer.writerow([_csv_cell(cell) for cell in cells])
     return buffer.getvalue()
 
 
 def export_json(personas: Iterable[Persona]) -> str:
-    records = [persona_export_record(persona) for persona in personas]
+    personas = list(personas)
+    checks = latest_checks_for(personas=personas)
+    # "quality": the latest quality check (personas/quality.py), or null; import ignores it.
+    records = [
+        {**persona_export_record(persona), "quality": check_summary(checks.get(persona.pk))} for persona in personas
+    ]
     return json.dumps({"version": EXPORT_FORMAT_VERSION, "personas": records}, ensure_ascii=False, indent=2)
 
 

@@ -3,6 +3,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from cohorta.core.models import get_app_settings
+
 BIG_FIVE = ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
 # Profile fields that versions snapshot, diffs compare, and import/export carry.
 BASIC_FIELDS = ("name", "age", "gender", "location", "occupation", "income_bracket", "education", "household")
@@ -183,3 +185,77 @@ class GroundingSource(models.Model):
 
     def __str__(self) -> str:
         return self.filename
+
+
+class CheckSource(models.TextChoices):
+    PANEL = "panel", "Panel quality check"
+    SESSION = "session", "Focus group"
+    SURVEY = "survey", "Survey"
+    PROBE = "probe", "Probe interview"
+
+
+class PersonaCheck(models.Model):
+    """One judgement of a persona by the quality judge (personas/quality.py): in-character adherence and
+    self-consistency, each 0–9 with the judge's reason, over what the persona said in one panel check,
+    session or survey. A judge that gave no usable answer leaves a failed check (no scores, ``error`` says
+    why), never a made-up score."""
+
+    persona = models.ForeignKey(Persona, on_delete=models.CASCADE, related_name="checks")
+    adherence = models.PositiveSmallIntegerField(
+        "in-character adherence (0–9)", null=True, blank=True, validators=[MaxValueValidator(9)]
+    )
+    consistency = models.PositiveSmallIntegerField(
+        "self-consistency (0–9)", null=True, blank=True, validators=[MaxValueValidator(9)]
+    )
+    adherence_reason = models.TextField(blank=True)
+    consistency_reason = models.TextField(blank=True)
+    judge_model = models.CharField(max_length=120, blank=True, help_text="The model that judged, as it was called.")
+    simulated = models.BooleanField(default=False, help_text="Judged by the offline simulator, not a real model.")
+    source_kind = models.CharField(max_length=12, choices=CheckSource.choices)
+    source_id = models.PositiveBigIntegerField(null=True, blank=True)
+    source_label = models.CharField(max_length=200, blank=True, help_text="e.g. “Panel: Ohio voters”.")
+    evidence_count = models.PositiveSmallIntegerField(default=0, help_text="How many answers the judge read.")
+    error = models.CharField(max_length=500, blank=True, help_text="Why the check failed; blank when it was scored.")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = "persona quality check"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["persona", "-created_at"], name="persona_check_latest_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.persona_id}: {self.adherence}/{self.consistency} ({self.source_label or self.source_kind})"
+
+    @property
+    def owner(self):
+        return self.persona.owner
+
+    @property
+    def failed(self) -> bool:
+        return self.adherence is None or self.consistency is None
+
+    @property
+    def lowest(self) -> int | None:
+        if self.adherence is None or self.consistency is None:
+            return None
+        return min(self.adherence, self.consistency)
+
+    @property
+    def bar(self) -> int:
+        """The admin-set quality bar (App settings, cached), as it is now."""
+        return get_app_settings().quality_judge_bar
+
+    @property
+    def flagged(self) -> bool:
+        """Below the admin-set quality bar on either score. A failed check is not flagged: it said nothing."""
+        lowest = self.lowest
+        return lowest is not None and lowest < self.bar
+
+    @property
+    def flag_reasons(self) -> list[str]:
+        """The judge's reasons for the scores under the bar, lowest first."""
+        if not self.flagged or self.adherence is None or self.consistency is None:
+            return []
+        scored = [(self.adherence, self.adherence_reason), (self.consistency, self.consistency_reason)]
+        bar = self.bar
+        return [reason for score, reason in sorted(scored, key=lambda pair: pair[0]) if score < bar and reason]

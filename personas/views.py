@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError
-from personas import io, selectors, services
+from personas import io, quality, selectors, services
 from personas.access import get_folder_for_user, get_persona_for_user, get_persona_version_for_user
 from personas.forms import ImportForm, LibraryFilterForm, PersonaForm
 from personas.models import Folder, PersonaSource
@@ -132,8 +132,20 @@ def detail(request: HttpRequest, persona_id: int) -> HttpResponse:
         "folders": selectors.folders_for_user(user=request.user),
         "modify_cost": get_app_settings().persona_modify_credit_cost,
         "modifying": selectors.persona_modify_in_progress(persona=persona),
+        **quality_context(persona),
     }
     return render(request, "personas/detail.html", context)
+
+
+def quality_context(persona) -> dict:
+    """The Quality block: the newest scored check, the few before it (failed ones too), the bar."""
+    history = quality.persona_checks(persona=persona, limit=6)
+    latest = quality.latest_check(persona=persona)
+    return {
+        "quality_latest": latest,
+        "quality_history": [check for check in history if check != latest][:5],
+        "quality_bar": get_app_settings().quality_judge_bar,
+    }
 
 
 def _apply_service_errors(form: PersonaForm, exc: ApplicationError) -> None:

@@ -8,6 +8,7 @@ Layout of the archive (described to the user in its README.txt)::
     profile.json             the account: email, name, role, balance, email addresses, API tokens, 2FA
     folders.json             persona folders
     personas.json            every persona with its full profile and all its versions
+    persona_checks.json      every quality check of a persona: the judge's scores and reasons, and what was judged
     persona_briefs.json      what was asked when generating personas, with the grounding documents' text
     panels.json              panels sampled from a population: target, quotas, seed, each person's sampled core
     populations.json         population marginals uploaded; microdata.json: microdata files uploaded (every row)
@@ -47,7 +48,7 @@ from cohorta.jobs.registry import kind_label
 from focusgroups.models import Asset, FocusGroup
 from focusgroups.report.exports import everything
 from panels.models import MicrodataFile, Panel, PopulationFile
-from personas.models import Folder, GenerationBrief, Persona
+from personas.models import Folder, GenerationBrief, Persona, PersonaCheck
 from usage.models import UsageEvent
 from validation.models import Reference, Validation
 
@@ -72,10 +73,14 @@ profile.json           your account: email, name, role, credit balance, email
 folders.json           your persona folders
 personas.json          your personas, with their full profiles and every
                        earlier version
+persona_checks.json    the quality judge's scores for your personas (staying in
+                       character, agreeing with themselves, 0-9), its reasons,
+                       and the panel, session or survey each check came from
 persona_briefs.json    what you asked for when generating personas, with the
                        text of the documents you attached
 panels.json            your panels: who they were drawn to represent, quotas,
-                       seed, and each person's sampled demographics
+                       seed, each person's sampled demographics, and each
+                       quality check (the interview answers and the diversity)
 populations.json       population marginals you uploaded
 microdata.json         microdata files you uploaded, every row
 references.json        surveys real people answered that you uploaded to
@@ -228,6 +233,27 @@ def personas_rows(user) -> Iterable[dict]:
         }
 
 
+def persona_checks_rows(user) -> Iterable[dict]:
+    checks = PersonaCheck.objects.filter(persona__owner=user).order_by("id").iterator(chunk_size=500)
+    for check in checks:
+        yield {
+            "id": check.pk,
+            "persona_id": check.persona_id,
+            "adherence": check.adherence,
+            "consistency": check.consistency,
+            "adherence_reason": check.adherence_reason,
+            "consistency_reason": check.consistency_reason,
+            "judge_model": check.judge_model,
+            "simulated": check.simulated,
+            "source_kind": check.source_kind,
+            "source_id": check.source_id,
+            "source_label": check.source_label,
+            "answers_judged": check.evidence_count,
+            "error": check.error,
+            "created_at": check.created_at,
+        }
+
+
 def panels_rows(user) -> Iterable[dict]:
     for panel in Panel.objects.filter(owner=user).order_by("id").iterator(chunk_size=20):
         yield {
@@ -245,6 +271,29 @@ def panels_rows(user) -> Iterable[dict]:
             "members": [
                 {"position": m.position, "core": m.core, "persona_id": m.persona_id, "state": m.state, "error": m.error}
                 for m in panel.members.order_by("position")
+            ],
+            # Each quality check: what every persona answered in the probe, and the panel's diversity. The
+            # judge's scores are in persona_checks.json.
+            "quality_checks": [
+                {
+                    "id": check.pk,
+                    "created_at": check.created_at,
+                    "finished_at": check.finished_at,
+                    "credits_per_persona": check.unit_cost,
+                    "diversity": check.diversity,
+                    "members": [
+                        {
+                            "persona_id": m.persona_id,
+                            "state": m.state,
+                            "error": m.error,
+                            "answers": m.answers,
+                            "items": m.items,
+                            "persona_check_id": m.persona_check_id,
+                        }
+                        for m in check.members.order_by("position")
+                    ],
+                }
+                for check in panel.quality_checks.order_by("id")
             ],
         }
 
@@ -484,6 +533,7 @@ def _write_parts(archive: _Archive, *, user, sessions, assets, step: Callable[[s
 
     step("Your personas")
     counts["personas"] = archive.json_list("personas.json", personas_rows(user))
+    counts["persona_checks"] = archive.json_list("persona_checks.json", persona_checks_rows(user))
     counts["persona_briefs"] = archive.json_list("persona_briefs.json", briefs_rows(user))
     counts["panels"] = archive.json_list("panels.json", panels_rows(user))
     counts["populations"] = archive.json_list("populations.json", populations_rows(user))

@@ -17,9 +17,12 @@ from surveys import exports, selectors, services
 from surveys.access import get_run_for_user, get_survey_for_user
 from surveys.io import questionnaire_read
 from surveys.panel import panel_status
+from surveys.quality import services as quality_services
+from surveys.quality.pages import check_data, latest_check
 from surveys.results import run_results
 from surveys.runner import run_counts
 from surveys.serializers import (
+    QualityStartSerializer,
     RunSerializer,
     RunStartSerializer,
     SurveyCreateSerializer,
@@ -116,13 +119,19 @@ class SurveyRunsView(APIView):
             panel = get_panel_for_user(request.user, data.validated_data["panel_id"])
         elif generate is None and data.validated_data.get("folder_id") is not None:
             folder = get_folder_for_user(request.user, data.validated_data["folder_id"])
-        run = services.run_start(
-            survey=survey,
-            folder=folder,
-            persona_ids=data.validated_data["persona_ids"],
-            generate=dict(generate) if generate is not None else None,
-            panel=panel,
-        )
+        panel_args = {
+            "survey": survey,
+            "folder": folder,
+            "persona_ids": data.validated_data["persona_ids"],
+            "generate": dict(generate) if generate is not None else None,
+            "panel": panel,
+        }
+        if data.validated_data["check_quality"]:
+            run = quality_services.run_start_with_check(
+                reference_variances=data.validated_data["reference_variances"], **panel_args
+            )
+        else:
+            run = services.run_start(**panel_args)
         return Response(_run_data(run), status=status.HTTP_202_ACCEPTED)
 
 
@@ -176,3 +185,40 @@ class RunThemesView(APIView):
         """Find (again) the themes of the run's open answers: 202 + the job. Free: no credits; metered."""
         job = services.themes_start(run=get_run_for_user(request.user, run_id))
         return Response({"job": JobSerializer(job).data}, status=status.HTTP_202_ACCEPTED)
+
+
+class RunQualityView(APIView):
+    @extend_schema(
+        tags=TAGS,
+        responses={
+            200: OpenApiResponse(description="The run's latest quality check (`check`: null if none)."),
+            404: _NOT_FOUND,
+        },
+    )
+    def get(self, request, run_id: int):
+        """The run's latest quality check: its state, credits and, once it has ended, `results`: `retest` (κ per
+        item with its Landis–Koch reading), `leading` (the twins and the shift per scale item), `judge` (scores
+        per respondent, the mean, who is flagged), `diversity` (variance and SD per scale item, mean pairwise
+        distance per open item), and `skipped` (parts left out, and why)."""
+        return Response({"check": check_data(latest_check(get_run_for_user(request.user, run_id)))})
+
+    @extend_schema(
+        tags=TAGS,
+        request=QualityStartSerializer,
+        responses={
+            202: OpenApiResponse(description="The check, started."),
+            402: OpenApiResponse(description="Not enough credits."),
+            404: _NOT_FOUND,
+            409: OpenApiResponse(description="The run is still going, nobody answered, or a check is under way."),
+        },
+    )
+    def post(self, request, run_id: int):
+        """Check a finished run's quality: 202 + the check. The retest is priced like another run of the survey;
+        the leading pass and the judge at the App settings' credits per persona each; reserved now, and what
+        cannot be done is refunded."""
+        run = get_run_for_user(request.user, run_id)
+        data = QualityStartSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        check = quality_services.quality_start(run=run, reference_variances=data.validated_data["reference_variances"])
+        check.refresh_from_db()
+        return Response({"check": check_data(check)}, status=status.HTTP_202_ACCEPTED)

@@ -10,5 +10,6 @@ urlpatterns = [
     path("surveys/runs/<int:run_id>/", api.RunDetailView.as_view(), name="survey-run-detail"),
     path("surveys/runs/<int:run_id>/results/", api.RunResultsView.as_view(), name="survey-run-results"),
     path("surveys/runs/<int:run_id>/themes/", api.RunThemesView.as_view(), name="survey-run-themes"),
+    path("surveys/runs/<int:run_id>/quality/", api.RunQualityView.as_view(), name="survey-run-quality"),
     path("surveys/runs/<int:run_id>/exports/<str:fmt>/", api.RunExportView.as_view(), name="survey-run-export"),
 ]

@@ -2,11 +2,14 @@
 their tasks carry the run on and the last one finishes the job (surveys/runner.py). ``survey_panel``: one
 job per brief of a generated panel, which hands on to the next brief's job and the last to the run
 (surveys/panel.py). ``survey_themes``: the themes of a run's open answers (surveys/themes.py), started
-when the run finishes or from its results page."""
+when the run finishes or from its results page. ``survey_quality``: a run's quality check (surveys/quality/),
+which hands off to the end of its retest run."""
 
 from cohorta.jobs.registry import job_kind
 from surveys import panel, runner, themes
 from surveys.models import Run
+from surveys.quality import runner as quality_runner
+from surveys.quality.services import JOB_KIND as QUALITY_JOB_KIND
 from surveys.tasks import dispatch_respondent
 
 
@@ -37,3 +40,13 @@ def survey_panel(job, ctx):
 @job_kind(themes.JOB_KIND, label="Survey themes")
 def survey_themes(job, ctx):
     return themes.themes_execute(job, ctx)
+
+
+@job_kind(
+    QUALITY_JOB_KIND,
+    label="Survey quality check",
+    on_abandon=quality_runner.quality_abandoned,
+    watch=quality_runner.quality_watch,
+)
+def survey_quality(job, ctx):
+    return quality_runner.quality_execute(job, ctx)

@@ -197,3 +197,77 @@ class Answer(models.Model):
 
     def __str__(self) -> str:
         return f"Answer to question {self.question_id} by respondent {self.respondent_id}"
+
+
+class QualityCheck(models.Model):
+    """The quality checks of one finished run (surveys/quality/): test-retest (a second, fresh run of the same
+    questions on the same respondents, ``retest_run``, and weighted Cohen's κ per item), sycophancy (each scale
+    item's leading twin asked in a fresh context: ``LeadingAnswer``), the judge's adherence and
+    self-consistency scores per respondent (personas' ``PersonaCheck``) and the diversity of the answers.
+
+    Asked for when a run starts, it waits (no job) until the run ends; asked for on a finished run, it starts at
+    once. Its credits are reserved up front under ``survey-quality:<id>:reserve`` (the retest priced like another
+    run of the survey, the leading pass and the judge at the App settings' *quality check credits per persona*
+    per respondent) and what was not delivered is refunded when it ends."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="quality_checks")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="survey_quality_checks")
+    job = models.OneToOneField(
+        "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="survey_quality_check"
+    )
+    # The fresh second run of the same questions on the same respondents (a normal run, started by the check).
+    retest_run = models.OneToOneField(Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="retest_for")
+    # What the check was asked to do: "retest", "leading", "judge", "diversity" (parts that cannot apply to this
+    # run are left out, with the reason in ``results``).
+    parts = models.JSONField(default=list, blank=True)
+    respondents = models.PositiveIntegerField(default=0, help_text="Respondents the credits were reserved for.")
+    retest_unit_cost = models.PositiveIntegerField(default=0, help_text="Credits per respondent for the retest.")
+    pass_unit_cost = models.PositiveIntegerField(
+        default=0, help_text="Credits per respondent for each of the leading-question pass and the judge."
+    )
+    reserved = models.PositiveIntegerField(default=0)
+    delivered_leading = models.PositiveIntegerField(default=0)
+    delivered_judge = models.PositiveIntegerField(default=0)
+    settled = models.BooleanField(default=False, help_text="Its unused credits have been refunded.")
+    # The reference variance per question id (from a human survey), when the caller had one: {"<id>": 1.23}.
+    reference_variances = models.JSONField(default=dict, blank=True)
+    # Each scale item's leading twin: {"<question id>": {"text": "...", "error": ""}}.
+    twins = models.JSONField(default=dict, blank=True)
+    results = models.JSONField(default=dict, blank=True)
+    not_started = models.CharField(max_length=500, blank=True, help_text="Why it never started, if it did not.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Quality check {self.pk} of run {self.run_id}"
+
+    @property
+    def waiting(self) -> bool:
+        """Asked for with the run, which has not ended yet."""
+        return self.job_id is None and not self.not_started
+
+
+class LeadingAnswer(models.Model):
+    """A respondent's answer to a scale item's leading twin (surveys/quality/), rated like the run rates."""
+
+    quality_check = models.ForeignKey(QualityCheck, on_delete=models.CASCADE, related_name="leading_answers")
+    respondent = models.ForeignKey(Respondent, on_delete=models.CASCADE, related_name="leading_answers")
+    question_id = models.PositiveIntegerField()
+    text = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=AnswerStatus.choices, default=AnswerStatus.OK)
+    pmf = models.JSONField(null=True, blank=True)
+    expected = models.FloatField(null=True, blank=True)
+    direct = models.SmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["respondent_id", "question_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["quality_check", "respondent", "question_id"], name="leading_answer_unique_per_question"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Leading answer to {self.question_id} by respondent {self.respondent_id}"

@@ -88,6 +88,29 @@ class RunStartSerializer(serializers.Serializer):
     )
     persona_ids = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
     panel = PanelSerializer(required=False)
+    check_quality = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text=(
+            "Also check the run's quality when it ends (test-retest, leading questions, the judge, diversity): its "
+            "credits are reserved now with the run's (402 when short); see /surveys/runs/{id}/quality/."
+        ),
+    )
+    reference_variances = serializers.DictField(
+        child=serializers.FloatField(),
+        required=False,
+        default=dict,
+        help_text="For the quality check: people's variance per scale question, keyed by question id (optional).",
+    )
+
+
+class QualityStartSerializer(serializers.Serializer):
+    reference_variances = serializers.DictField(
+        child=serializers.FloatField(),
+        required=False,
+        default=dict,
+        help_text="People's variance per scale question, keyed by question id, to compare the panel's with.",
+    )
 
 
 class GeneratedPanelStatusSerializer(serializers.Serializer):

@@ -1,5 +1,6 @@
 """Autonomous mode through the API: the latest run, and start, stop or resume."""
 
+from django.db import transaction
 from django.http import Http404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -8,6 +9,8 @@ from rest_framework.views import APIView
 
 from focusgroups.access import get_focus_group_for_user
 from focusgroups.autonomous import runs as autonomous
+from focusgroups.quality import conformity
+from focusgroups.serializers import ConformityInputSerializer
 
 TAGS = ["focus groups"]
 
@@ -37,6 +40,11 @@ RunSerializer = inline_serializer(
 
 class AutonomousActionSerializer(serializers.Serializer):
     action = serializers.ChoiceField(choices=["start", "stop", "resume"])
+    conformity = ConformityInputSerializer(
+        required=False,
+        help_text="With `start`: measure conformity in this run (the same as setting it up first). Charged with the "
+        "run: App settings' quality credits per participant.",
+    )
 
 
 @extend_schema(tags=TAGS)
@@ -57,6 +65,10 @@ class AutonomousView(APIView):
         focus_group = get_focus_group_for_user(request.user, fg_id)
         data = AutonomousActionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        run = autonomous.run_action(focus_group=focus_group, action=data.validated_data["action"])
+        action, check = data.validated_data["action"], data.validated_data.get("conformity")
+        with transaction.atomic():  # set up and charged with the run, or neither
+            if check is not None and action == "start":
+                conformity.conformity_configure(focus_group=focus_group, **check)
+            run = autonomous.run_action(focus_group=focus_group, action=action)
         run.refresh_from_db()
         return Response(autonomous.run_payload(run), status=status.HTTP_202_ACCEPTED)

@@ -25,6 +25,7 @@ from focusgroups.models import (
     RunEndReason,
     RunStatus,
 )
+from focusgroups.quality import conformity
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +40,9 @@ def run_active(focus_group: FocusGroup) -> AutonomousRun | None:
     ).first()
 
 
-def run_start(*, focus_group: FocusGroup) -> AutonomousRun:
-    """Start autonomous mode; starting again while a run exists returns that run (one charge)."""
+def run_start(*, focus_group: FocusGroup, charge: bool = True) -> AutonomousRun:
+    """Start autonomous mode; starting again while a run exists returns that run (one charge). An exact
+    replay (every answer from the cache) is not charged: ``charge=False``."""
     with transaction.atomic():
         locked = FocusGroup.objects.select_for_update().get(pk=focus_group.pk)
         existing = run_active(locked)
@@ -67,7 +69,7 @@ def run_start(*, focus_group: FocusGroup) -> AutonomousRun:
             speaking_counts={str(p.persona_id): 0 for p in participants},
             researcher_seen_through=locked.last_sequence,  # what was said before the run is not an interjection
         )
-        cost = get_app_settings().session_run_credit_cost
+        cost = get_app_settings().session_run_credit_cost if charge else 0
         if cost:
             run.credit_transaction = credits_spend(
                 user=locked.owner,
@@ -77,6 +79,9 @@ def run_start(*, focus_group: FocusGroup) -> AutonomousRun:
                 description=f"Autonomous run of “{locked.title}”",
             )
             run.save(update_fields=["credit_transaction"])
+        # Measuring conformity is charged with the run (one transaction: both or neither); its private answers
+        # come at the top of the first turn.
+        conformity.conformity_begin(focus_group=locked, participants=len(participants), with_credits=cost)
         if locked.status != FocusGroupStatus.LIVE:
             locked.status = FocusGroupStatus.LIVE
             locked.save(update_fields=["status", "updated_at"])

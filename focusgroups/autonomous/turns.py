@@ -39,6 +39,7 @@ from focusgroups.models import (
     RunEndReason,
     RunStatus,
 )
+from focusgroups.quality import conformity
 from focusgroups.report import live_themes
 from llm.errors import LLMConfigurationError, LLMError, LLMRateLimited, LLMTimeout, LLMUnavailable
 from llm.gateway import complete
@@ -62,6 +63,9 @@ def turn_run(*, run_id: int, turn: int) -> str:
     if run is None:
         return "not-claimed"
     with _TurnBeat(run.pk, turn):
+        if turn == 0:
+            # Conformity: the private answers come before anyone speaks, all at once (about one call's wait).
+            conformity.before_round(focus_group_id=run.focus_group_id)
         return _take_turn(run, turn)
 
 

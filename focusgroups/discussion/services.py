@@ -32,6 +32,7 @@ from focusgroups.models import (
     RunStatus,
 )
 from focusgroups.names import HONORIFICS, fold, given_name, name_words
+from focusgroups.quality import conformity
 from focusgroups.report import analysis, live_themes
 from llm.errors import LLMError
 from usage.quotas import quota_check
@@ -212,8 +213,12 @@ def message_post(*, focus_group: FocusGroup, text: str) -> tuple[Message, list[A
             events.publish_status_on_commit(focus_group)
         events.publish_message_on_commit(message)
         answer_ids = [str(a.pk) for a in answers]
-        transaction.on_commit(lambda: answers_enqueue(answer_ids))
         focus_group_id = focus_group.pk
+        # The first round of a session measuring conformity: charge it, and ask the private answers first.
+        if conformity.conformity_begin(focus_group=focus_group, participants=len(participants)) is not None:
+            transaction.on_commit(lambda: tasks.conformity_before.apply_async((focus_group_id, answer_ids)))
+        else:
+            transaction.on_commit(lambda: answers_enqueue(answer_ids))
         transaction.on_commit(lambda: conversation.summary_enqueue(focus_group_id))
     return message, answers
 
@@ -276,6 +281,7 @@ def _on_session_end(focus_group: FocusGroup) -> None:
         focus_group=focus_group,
         status__in=[RunStatus.RUNNING, RunStatus.STOPPING, RunStatus.PAUSED, RunStatus.INTERRUPTED],
     ).update(status=RunStatus.ENDED, end_reason=RunEndReason.STOPPED, ended_at=timezone.now(), claimed_turn=None)
+    conformity.after_enqueue_on_commit(focus_group.pk)
 
     def analyse():
         try:

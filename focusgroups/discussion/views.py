@@ -11,6 +11,7 @@ from focusgroups.access import get_focus_group_for_user, get_message_for_user
 from focusgroups.autonomous import runs as autopilot
 from focusgroups.discussion import services as engine
 from focusgroups.guide.services import guide_sections
+from focusgroups.quality import conformity
 from focusgroups.report import live_themes
 from focusgroups.responses import error_response, wants_json
 
@@ -34,6 +35,9 @@ def discussion(request: HttpRequest, fg_id: int) -> HttpResponse:
         "last_seq": transcript[-1].sequence if transcript else 0,
         "max_chars": engine.MAX_MESSAGE_CHARS,
         "live": live_themes.live_themes_panel(focus_group=focus_group),
+        "conformity": conformity.conformity_get(focus_group),
+        "conformity_price": conformity.conformity_price(len(participants)),
+        "conformity_open": not focus_group.archived and not conformity.discussion_started(focus_group),
     }
     return render(request, "focusgroups/discussion.html", context)
 

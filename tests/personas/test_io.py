@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from cohorta.errors import ApplicationError
 from personas import io as persona_io
+from personas.io import QUALITY_COLUMNS
 from personas.models import PROFILE_FIELDS, Folder, Persona, PersonaSource
 from tests.personas.factories import FolderFactory, PersonaFactory
 
@@ -76,7 +77,7 @@ def test_export_csv_of_a_folder(logged_in, library):
     assert response["Content-Type"].startswith("text/csv")
     assert response["Content-Disposition"].startswith('attachment; filename="cohorta-personas-wave-2-leeds-')
     rows = _csv_rows(response.content.decode())
-    assert list(rows[0]) == [*PROFILE_FIELDS, "tags", "folder", "source"]
+    assert list(rows[0]) == [*PROFILE_FIELDS, "tags", "folder", "source", *QUALITY_COLUMNS]
     assert len(rows) == 5 and "Outside Olive" not in {row["name"] for row in rows}
     zoe = next(row for row in rows if row["name"].startswith("Zoë"))
     assert zoe["values"] == "Family, first | Fairness"
@@ -94,7 +95,8 @@ def test_export_json_of_everything(logged_in, owner, library):
     zoe = next(p for p in payload["personas"] if p["name"].startswith("Zoë"))
     assert zoe["values"] == ["Family, first", "Fairness"] and zoe["openness"] is None
     assert zoe["buying_behaviour"] == "=SUM(A1:A9) is how she budgets"  # JSON needs no escaping
-    assert set(zoe) == {*PROFILE_FIELDS, "tags", "folder", "source"}
+    assert set(zoe) == {*PROFILE_FIELDS, "tags", "folder", "source", "quality"}
+    assert zoe["quality"] is None  # never checked
 
 
 def test_export_selection_and_no_folder(logged_in, owner, library):

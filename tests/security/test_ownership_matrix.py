@@ -183,6 +183,8 @@ OBJECT_ROUTES: dict[str, Kwargs] = {
     "panels:progress": lambda w: {"panel_id": w.panel.pk},
     "panels:composition": lambda w: {"panel_id": w.panel.pk},
     "panels:export": lambda w: {"panel_id": w.panel.pk},
+    "panels:quality": lambda w: {"panel_id": w.panel.pk},
+    "panels:quality_start": lambda w: {"panel_id": w.panel.pk},
     "panels:delete": lambda w: {"panel_id": w.panel.pk},
     "panels:composition_export": lambda w: {"panel_id": w.panel.pk, "fmt": "csv"},
     "panels:population_delete": lambda w: {"population_id": w.population_file.pk},
@@ -190,6 +192,7 @@ OBJECT_ROUTES: dict[str, Kwargs] = {
     "panels:folder_composition": lambda w: {"folder_id": w.folder.pk},
     "panels:folder_composition_export": lambda w: {"folder_id": w.folder.pk, "fmt": "csv"},
     "api:panel-detail": lambda w: {"panel_id": w.panel.pk},
+    "api:panel-quality": lambda w: {"panel_id": w.panel.pk},
     "api:panel-composition": lambda w: {"panel_id": w.panel.pk},
     "api:panel-composition-csv": lambda w: {"panel_id": w.panel.pk},
     "api:panel-target-marginals-detail": lambda w: {"population_id": w.population_file.pk},
@@ -201,6 +204,7 @@ OBJECT_ROUTES: dict[str, Kwargs] = {
     "validation:detail": lambda w: {"validation_id": w.validation.pk},
     "validation:progress": lambda w: {"validation_id": w.validation.pk},
     "validation:rescore": lambda w: {"validation_id": w.validation.pk},
+    "validation:replay": lambda w: {"validation_id": w.validation.pk},
     "validation:export": lambda w: {"validation_id": w.validation.pk, "fmt": "json"},
     "validation:delete": lambda w: {"validation_id": w.validation.pk},
     "api:validation-reference-detail": lambda w: {"reference_id": w.reference.pk},
@@ -237,9 +241,12 @@ OBJECT_ROUTES: dict[str, Kwargs] = {
     "focusgroups:set_status": fg,
     "focusgroups:autonomous": lambda w: {"fg_id": w.focus_group.pk, "action": "start"},
     "focusgroups:compare": fg,
+    "focusgroups:replay": fg,
     "focusgroups:report": fg,
     "focusgroups:analyse": fg,
     "focusgroups:export": lambda w: {"fg_id": w.focus_group.pk, "kind": "transcript-csv"},
+    "focusgroups:quality": fg,
+    "focusgroups:quality_check": fg,
     "settings_data_download": lambda w: {"job_id": str(w.export_job.pk)},
     "billing:checkout-status": lambda w: {"session_id": w.checkout.stripe_id},
     "api:me-export-download": lambda w: {"job_id": str(w.export_job.pk)},
@@ -267,6 +274,9 @@ OBJECT_ROUTES: dict[str, Kwargs] = {
     "api:focusgroup-transcript": fg,
     "api:focusgroup-analysis": fg,
     "api:focusgroup-export": lambda w: {"fg_id": w.focus_group.pk, "kind": "transcript-csv"},
+    "api:focusgroup-conformity": fg,
+    "api:focusgroup-quality": fg,
+    "api:focusgroup-quality-check": fg,
     "surveys:detail": lambda w: {"survey_id": w.survey.pk},
     "surveys:delete": lambda w: {"survey_id": w.survey.pk},
     "surveys:preview": lambda w: {"survey_id": w.survey.pk},
@@ -279,6 +289,9 @@ OBJECT_ROUTES: dict[str, Kwargs] = {
     "surveys:run_progress": lambda w: {"run_id": w.run.pk},
     "surveys:run_themes": lambda w: {"run_id": w.run.pk},
     "surveys:run_themes_status": lambda w: {"run_id": w.run.pk},
+    "surveys:run_replay": lambda w: {"run_id": w.run.pk},
+    "surveys:run_quality": lambda w: {"run_id": w.run.pk},
+    "surveys:run_quality_status": lambda w: {"run_id": w.run.pk},
     "surveys:respondent": lambda w: {"run_id": w.run.pk, "respondent_id": w.respondent.pk},
     "surveys:export": lambda w: {"run_id": w.run.pk, "fmt": "csv"},
     "api:survey-detail": lambda w: {"survey_id": w.survey.pk},
@@ -286,6 +299,7 @@ OBJECT_ROUTES: dict[str, Kwargs] = {
     "api:survey-run-detail": lambda w: {"run_id": w.run.pk},
     "api:survey-run-results": lambda w: {"run_id": w.run.pk},
     "api:survey-run-themes": lambda w: {"run_id": w.run.pk},
+    "api:survey-run-quality": lambda w: {"run_id": w.run.pk},
     "api:survey-run-export": lambda w: {"run_id": w.run.pk, "fmt": "json"},
 }
 
@@ -293,6 +307,7 @@ OBJECT_ROUTES: dict[str, Kwargs] = {
 # owner's 404 says why, which proves the lookup found the owner's object.
 OWNER_404_UNTIL_CREATED: dict[str, str] = {
     "api:focusgroup-analysis": "has not been analysed yet",
+    "api:focusgroup-conformity": "Conformity is not measured",
 }
 
 # Routes without an object: lists, forms and the caller's own account. They are
