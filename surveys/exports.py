@@ -9,10 +9,14 @@ shows "£" and accented names as mojibake. A distribution is written as ``point:
 import csv
 import io
 import json
+from collections.abc import Callable
 
-from surveys.models import Run
+from llm.methods import replay_original_scope, run_methods
+from surveys.models import Answer, LeadingAnswer, RespondentState, Run
+from surveys.quality.pages import check_data, latest_check
 from surveys.questionnaire import scale_values
 from surveys.results import run_results
+from surveys.scopes import run_scope
 from surveys.selectors import answers_of_run, respondents_of
 
 CSV_HEADER = [
@@ -34,6 +38,19 @@ CSV_HEADER = [
     "expected_value",
     "direct_rating",
     "choices",
+    # The run's latest finished quality check (empty without one): the same respondent's answer in the retest,
+    # their answer to the question's leading twin, and the judge's scores of them.
+    "retest_answer",
+    "retest_expected_value",
+    "retest_direct_rating",
+    "retest_choices",
+    "leading_question",
+    "leading_answer",
+    "leading_expected_value",
+    "leading_direct_rating",
+    "judge_adherence",
+    "judge_consistency",
+    "judge_flagged",
 ]
 
 
@@ -51,8 +68,48 @@ def _distribution(question: dict, pmf: list[float] | None) -> str:
     return " | ".join(f"{point}:{share:.4f}" for point, share in zip(points, pmf, strict=False))
 
 
+def _number(value, digits: int = 4):
+    return f"{value:.{digits}f}" if value is not None else ""
+
+
+def _quality_columns(run: Run) -> Callable[[Answer], list]:
+    """The quality columns of a row: from the latest finished check, else blank."""
+    check = latest_check(run)
+    if check is None or not (check.results or {}).get("finished_at"):
+        return lambda answer: [""] * 11
+    retest = {
+        (a.respondent.position, a.question_id): a
+        for a in Answer.objects.filter(respondent__run_id=check.retest_run_id, respondent__state=RespondentState.DONE)
+        .select_related("respondent")
+    } if check.retest_run_id else {}  # fmt: skip
+    leading = {(a.respondent_id, a.question_id): a for a in LeadingAnswer.objects.filter(quality_check=check)}
+    twins = {key: (twin or {}).get("text", "") for key, twin in (check.twins or {}).items()}
+    judged = {row["respondent_id"]: row for row in ((check.results.get("judge") or {}).get("respondents") or [])}
+
+    def columns(answer: Answer) -> list:
+        again = retest.get((answer.respondent.position, answer.question_id))
+        led = leading.get((answer.respondent_id, answer.question_id))
+        judge = judged.get(answer.respondent_id) or {}
+        return [
+            again.text if again else "",
+            _number(again.expected) if again else "",
+            again.direct if again and again.direct is not None else "",
+            " | ".join(again.choices) if again else "",
+            twins.get(str(answer.question_id), "") if led else "",
+            led.text if led else "",
+            _number(led.expected) if led else "",
+            led.direct if led and led.direct is not None else "",
+            judge.get("adherence") if judge.get("adherence") is not None else "",
+            judge.get("consistency") if judge.get("consistency") is not None else "",
+            ("yes" if judge.get("flagged") else "no") if judge.get("adherence") is not None else "",
+        ]
+
+    return columns
+
+
 def export_csv(run: Run) -> str:
     questions = {q["id"]: q for q in run.questions}
+    quality_columns = _quality_columns(run)
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv.writer(out)
@@ -80,6 +137,7 @@ def export_csv(run: Run) -> str:
             f"{answer.expected:.4f}" if answer.expected is not None else "",
             answer.direct if answer.direct is not None else "",
             " | ".join(answer.choices),
+            *quality_columns(answer),
         ]
         writer.writerow([_safe(cell) for cell in row])
     return out.getvalue()
@@ -125,6 +183,12 @@ def export_data(run: Run) -> dict:
             for r in respondents_of(run=run)
         ],
         "results": run_results(run),
+        # The latest quality check of the run (null without one): state, credits, and its results.
+        "quality": check_data(latest_check(run)),
+        # How the run was made (model snapshots per alias, prompt template hashes, the embedding model, the
+        # anchor set, the seed), and the run it replays, if it is an exact replay.
+        "methods": run_methods(run_scope(run)),
+        "replay_of": replay_original_scope(run_scope(run)),
     }
 
 

@@ -40,6 +40,7 @@ from cohorta.jobs.services import job_finish, job_progress_report
 from llm.errors import LLMError
 from llm.gateway import complete
 from llm.prompts import render_prompt
+from llm.replay import llm_run, note
 from surveys.models import (
     SCALE_POINTS,
     Answer,
@@ -50,8 +51,9 @@ from surveys.models import (
     Run,
 )
 from surveys.questionnaire import anchor_sets_for, scale_values
+from surveys.scopes import run_scope
 from surveys.services import themes_on_run_end
-from surveys.ssr import expected_value, rate_answer_groups
+from surveys.ssr import ANCHOR_SETS_VERSION, expected_value, rate_answer_groups
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +79,9 @@ _REFUSAL = re.compile(
 
 
 def respondent_rng(run: Run, respondent: Respondent) -> random.Random:
-    return random.Random(f"{run.seed}:{respondent.pk}")
+    # By position, not row id: an exact replay (a new run with the same seed) shows each respondent the same
+    # order, so it sends the same request.
+    return random.Random(f"{run.seed}:{respondent.position}")
 
 
 def shown_questions(run: Run, respondent: Respondent) -> list[dict]:
@@ -222,7 +226,7 @@ def respondent_answer(*, respondent_id: int, dispatch: Dispatch) -> str:
     respondent = Respondent.objects.select_related("run", "run__owner").get(pk=respondent_id)
     run = respondent.run
     try:
-        with _respondent_beat(respondent.pk, run.job_id):
+        with _respondent_beat(respondent.pk, run.job_id), llm_run(run_scope(run)):
             return _answer(run, respondent)
     finally:
         run_advance(run, dispatch=dispatch)
@@ -235,6 +239,7 @@ def _answer(run: Run, respondent: Respondent) -> str:
     if not _job_running(run):
         return "stopped"  # the run's settlement closes and refunds it
     questions = shown_questions(run, respondent)
+    note(run_scope(run), "seeds", "question order", run.seed)
     try:
         result = complete(
             feature="survey_answer",
@@ -299,6 +304,8 @@ def _answers(run: Run, respondent: Respondent, questions: list[dict], data: dict
                 answer.choices = list(dict.fromkeys(picked))
         answers.append(answer)
     # Every scale answer of the respondent in one embedding request, not one per question.
+    if scale:
+        note(run_scope(run), "anchor_set", "", ANCHOR_SETS_VERSION)
     pmfs = rate_answer_groups(
         groups=[([answer.text], anchor_sets_for(q)) for answer, q in scale], user=run.owner, job=run.job_id
     )

@@ -76,3 +76,11 @@ def answers_of_run(*, run: Run) -> QuerySet[Answer]:
 def themes_jobs_of(*, run: Run) -> QuerySet[Job]:
     """The run's theme jobs, newest first, in any state."""
     return jobs_for_target(target=run, kind=THEMES_JOB_KIND).order_by("-created_at")
+
+
+def run_from_scope(*, owner, scope: str) -> Run | None:
+    """The owner's run kept under ``scope`` (surveys.scopes.run_scope), or None."""
+    prefix, _, pk = scope.partition(":")
+    if prefix != "surveyrun" or not pk.isdigit():
+        return None
+    return Run.objects.filter(owner=owner, pk=int(pk)).first()

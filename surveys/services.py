@@ -10,6 +10,7 @@ Finding themes (surveys/themes.py) is one Job per run too, free of credits like 
 import logging
 import math
 import random
+from collections.abc import Sequence
 
 from django.db import transaction
 from django.db.models import Max
@@ -26,7 +27,7 @@ from personas.generation import brief_create
 from personas.models import Folder, GenerationBrief, Persona
 from personas.services import folder_create
 from surveys import themes
-from surveys.models import Question, Respondent, Run, Survey
+from surveys.models import QualityCheck, Question, Respondent, Run, Survey
 from surveys.questionnaire import question_clean, questions_clean
 from surveys.selectors import themes_jobs_of
 
@@ -187,10 +188,11 @@ def run_start(
     persona_ids=None,
     generate: dict | None = None,
     panel: Panel | None = None,
+    charge: bool = True,
 ) -> Run:
     """Check the questionnaire and the panel, reserve the credits, create the run's job. With ``generate``
     (``{"description", "size"}``) the panel is generated first: see ``run_start_generated``. With ``panel``
-    the run asks a sampled panel's personas."""
+    the run asks a sampled panel's personas. ``charge=False``: an exact replay the cache answers."""
     questions = _questions_to_run(survey)
     if generate is not None:
         return run_start_generated(survey=survey, questions=questions, **generate)
@@ -228,7 +230,7 @@ def run_start(
         )
     with transaction.atomic():
         run = _run_create(survey=survey, questions=questions, panel_label=label)
-        run_begin(run=run, personas=personas)
+        run_begin(run=run, personas=personas, charge=charge)
     return run
 
 
@@ -247,14 +249,20 @@ def _run_create(*, survey: Survey, questions: list[dict], panel_label: str, **fi
     )
 
 
-def run_begin(*, run: Run, personas: list[Persona]) -> Run:
+def run_begin(
+    *, run: Run, personas: Sequence[Persona | None], profiles: list[dict] | None = None, charge: bool = True
+) -> Run:
     """Put the panel on the run, reserve its credits (InsufficientCredits: nothing reserved) and create its
-    job. Inside the caller's transaction."""
+    job. Inside the caller's transaction. ``profiles``: what each respondent is told they are (an exact
+    replay passes the original's, as they were then); ``charge=False`` for a replay the cache answers."""
     unit = run_unit_cost(question_count=len(run.questions))
-    cost = unit * len(personas)
+    cost = unit * len(personas) if charge else 0
+    if profiles is None:
+        # A replay passes the profiles it had: only it can list a persona deleted since (None).
+        profiles = [persona_profile(persona) if persona is not None else {} for persona in personas]
     Respondent.objects.bulk_create(
-        Respondent(run=run, persona=persona, position=position, profile=persona_profile(persona))
-        for position, persona in enumerate(personas)
+        Respondent(run=run, persona=persona, position=position, profile=profile)
+        for position, (persona, profile) in enumerate(zip(personas, profiles, strict=True))
     )
     if cost:
         credits_spend(
@@ -264,7 +272,7 @@ def run_begin(*, run: Run, personas: list[Persona]) -> Run:
             reference=f"survey-run:{run.pk}",
             description=f"Survey “{run.title[:60]}”: {len(personas)} respondents × {len(run.questions)} questions",
         )
-    run.unit_cost = unit
+    run.unit_cost = unit if charge else 0  # what a failed respondent gets back
     run.job = job_create(
         owner=run.owner,
         kind="survey_run",
@@ -402,6 +410,8 @@ def themes_on_run_end(run: Run) -> Job | None:
     try:
         if not run.owner.is_active or not themes.has_open_answers(run):
             return None
+        if QualityCheck.objects.filter(retest_run=run).exists():
+            return None  # a quality check's retest: its answers are there to be compared, not read for themes
         return _themes_job(run, only_first=True)
     except ApplicationError as exc:
         logger.info("No themes for survey run %s at its end: %s", run.pk, exc.message)

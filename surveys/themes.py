@@ -35,7 +35,9 @@ from cohorta.jobs.errors import JobFailure
 from llm.errors import LLMError
 from llm.gateway import complete
 from llm.prompts import fence, render_prompt
+from llm.replay import llm_run
 from surveys.models import Answer, AnswerStatus, QuestionKind, Respondent, RespondentState, Run
+from surveys.scopes import run_scope
 
 JOB_KIND = "survey_themes"
 FEATURE = "survey_themes"
@@ -413,6 +415,11 @@ def themes_execute(job, ctx) -> dict:
     run = Run.objects.filter(pk=job.params.get("run_id"), owner=job.owner).first()
     if run is None:
         raise JobFailure("The survey run was deleted before its themes could be found.")
+    with llm_run(run_scope(run)):
+        return _themes_of(run, job, ctx)
+
+
+def _themes_of(run: Run, job, ctx) -> dict:
     by_question = open_answers(run)
     questions = open_questions(run)
     plan = [(q, parts_of(by_question[q["id"]])) for q in questions if len(by_question[q["id"]]) >= MIN_ANSWERS]

@@ -18,8 +18,11 @@ urlpatterns = [
     path("<int:survey_id>/run/", views.run_start, name="run_start"),
     path("runs/<int:run_id>/", views.run, name="run"),
     path("runs/<int:run_id>/progress/", views.run_progress, name="run_progress"),
+    path("runs/<int:run_id>/replay/", views.run_replay, name="run_replay"),
     path("runs/<int:run_id>/themes/", views.run_themes, name="run_themes"),
     path("runs/<int:run_id>/themes/status/", views.run_themes_status, name="run_themes_status"),
+    path("runs/<int:run_id>/quality/", views.run_quality, name="run_quality"),
+    path("runs/<int:run_id>/quality/status/", views.run_quality_status, name="run_quality_status"),
     path("runs/<int:run_id>/respondents/<int:respondent_id>/", views.respondent, name="respondent"),
     path("runs/<int:run_id>/export.<str:fmt>", views.export, name="export"),
 ]

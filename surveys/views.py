@@ -18,17 +18,21 @@ from cohorta.accounts.http import AuthenticatedHttpRequest
 from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError
 from cohorta.jobs.models import JobState
+from llm.methods import method_rows, rows_against, run_methods
 from panels.access import get_panel_for_user
 from panels.selectors import panel_list
 from personas.access import get_folder_for_user
-from surveys import exports, pages, selectors, services, themes
+from surveys import exports, pages, replay, selectors, services, themes
 from surveys.access import get_question_for_user, get_respondent_for_user, get_run_for_user, get_survey_for_user
 from surveys.io import EXAMPLE_CSV, questionnaire_read
 from surveys.models import SCALE_POINTS, QuestionKind
 from surveys.panel import panel_status
+from surveys.quality import services as quality_services
+from surveys.quality.pages import quality_context
 from surveys.questionnaire import DEFAULT_LABELS, DEFAULT_PRESET, PRESET_LABELS, presets_for, scale_values
 from surveys.results import run_results
 from surveys.runner import progress_message, run_counts
+from surveys.scopes import run_scope
 
 # What the size field of “Generate a panel” starts at.
 GENERATED_PANEL_DEFAULT = 30
@@ -145,6 +149,12 @@ def _builder_context(survey, *, question_form=None, error=None, error_place="", 
         "balance": credits_balance(user=survey.owner),
         "max_panel": get_app_settings().survey_max_panel,
         "block_size": get_app_settings().survey_questions_per_block,
+        # "Check quality" on the run form: its extra credits per respondent (the retest and the two passes).
+        "quality_per_respondent": quality_services.check_cost(
+            questions=[{"kind": q.kind} for q in questions], respondents=1
+        )["per_respondent"]
+        if questions
+        else 0,
     }
 
 
@@ -339,8 +349,10 @@ def run_start(request: AuthenticatedHttpRequest, survey_id: int) -> HttpResponse
             message = "Pick a folder of personas to ask, or choose “Personas I pick” and tick some."
             context = _builder_context(survey, error=message, error_place="run", panel=panel)
             return render(request, "surveys/detail.html", context, status=400)
+    # "Check quality" ticked: the run and its quality check start together (or neither, on a 402).
+    start = quality_services.run_start_with_check if request.POST.get("check_quality") == "on" else services.run_start
     try:
-        run = services.run_start(
+        run = start(
             survey=survey,
             folder=folder,
             persona_ids=panel["personas"] if generate is None and sampled is None else None,
@@ -405,7 +417,62 @@ def run(request: AuthenticatedHttpRequest, run_id: int) -> HttpResponse:
         if context["open_questions"]:
             context.update(_themes_context(run))
         context["chart_data"] = pages.chart_data(results)
+        context.update(_methods_context(run))
+        context.update(quality_context(run))
     return render(request, "surveys/run.html", context)
+
+
+@login_required
+@require_POST
+def run_quality(request: AuthenticatedHttpRequest, run_id: int) -> HttpResponse:
+    """Check the quality of a finished run; the page then shows the check's progress."""
+    run = get_run_for_user(request.user, run_id)
+    try:
+        quality_services.quality_start(run=run)
+    except ApplicationError as exc:
+        flash.error(request, error_html(exc))
+    return redirect(f"{reverse('surveys:run', args=[run.pk])}#quality")
+
+
+@login_required
+def run_quality_status(request: AuthenticatedHttpRequest, run_id: int) -> HttpResponse:
+    run = get_run_for_user(request.user, run_id)
+    context = {"run": run, **quality_context(run)}
+    response = render(request, "surveys/_quality.html", context)
+    if not context.get("quality_active") and request.GET.get("was") == "active":
+        response["HX-Refresh"] = "true"  # the check ended: show its results
+    return response
+
+
+def _methods_context(run) -> dict:
+    """The run's methods, against the original's when it is a replay, and what a replay of it would take."""
+    rows = method_rows(run_methods(run_scope(run)))
+    source = replay.replay_source(run)
+    original = None
+    if source is not None and source.replay_of is not None:
+        rows = rows_against(rows, method_rows(source.replay_of.methods))
+        original = selectors.run_from_scope(owner=run.owner, scope=source.replay_of.scope)
+    return {
+        "methods": rows,
+        "replay_plan": replay.replay_check(run),
+        "replay_source": (
+            {"original_run_id": original.pk, "original_created": original.created_at} if original is not None else None
+        ),
+    }
+
+
+@login_required
+@require_POST
+def run_replay(request: AuthenticatedHttpRequest, run_id: int) -> HttpResponse:
+    """Run it again with every AI answer from the cache (``allow_live``: the missing ones asked for)."""
+    run = get_run_for_user(request.user, run_id)
+    try:
+        copy = replay.run_replay(run=run, allow_live=request.POST.get("allow_live") == "1")
+    except ApplicationError as exc:
+        flash.error(request, exc.message)
+        return redirect(f"{reverse('surveys:run', args=[run.pk])}#replay")
+    flash.info(request, "Replaying this run from the cache: the AI provider is not asked anything.")
+    return redirect("surveys:run", run_id=copy.pk)
 
 
 @login_required

@@ -8,6 +8,7 @@ from typing import Any
 from django.urls import reverse
 
 from cohorta.jobs.models import JobState
+from llm.methods import method_rows, replay_original_scope, rows_against, run_methods
 from validation.models import Validation, ValidationState
 from validation.scorecard import BASELINE_DRAWS, MEASURES, SPLIT_HALF_REPEATS
 
@@ -433,7 +434,31 @@ def validation_document(validation: Validation) -> dict:
         "survey_id": validation.survey_id,
         "run_id": validation.run_id,
         "scorecard": validation.scorecard or {},
+        # How each part was made (model snapshots per alias, prompt template hashes, the embedding model, the
+        # anchor set, seeds), by part; and the validation it replays, if it is an exact replay.
+        "methods": {label: run_methods(scope) for label, scope in methods_parts(validation)},
+        "replay_of": replay_original_scope(f"validation:{validation.pk}"),
     }
+
+
+def methods_parts(validation: Validation) -> list[tuple[str, str]]:
+    """(what it is, the scope its AI calls are kept under) for each part of a validation."""
+    parts = [("Matched panel", f"panel:{validation.panel_id}")] if validation.panel_id else []
+    if validation.run_id:
+        parts.append(("Questions asked", f"surveyrun:{validation.run_id}"))
+    parts.append(("Scoring", f"validation:{validation.pk}"))
+    return parts
+
+
+def methods_groups(validation: Validation) -> list[dict]:
+    """The Methods block: each part's rows, marked where they differ from the original's for a replay."""
+    parts = [(label, method_rows(run_methods(scope))) for label, scope in methods_parts(validation)]
+    original_scope = replay_original_scope(f"validation:{validation.pk}")
+    original = Validation.objects.filter(pk=int(original_scope.partition(":")[2])).first() if original_scope else None
+    if original is not None:
+        theirs = {label: method_rows(run_methods(scope)) for label, scope in methods_parts(original)}
+        parts = [(label, rows_against(rows, theirs.get(label, []))) for label, rows in parts]
+    return [{"label": label, "rows": rows} for label, rows in parts]
 
 
 def json_bytes(data) -> bytes:

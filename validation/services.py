@@ -15,11 +15,13 @@ from billing.selectors import credits_balance
 from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError, InsufficientCredits
 from cohorta.jobs.models import JobState
+from llm.models import ReplayMode, RunRecord
+from llm.replay import ReplayPlan, llm_run, replay_plan, replay_prepare
 from panels import services as panel_services
 from panels.models import ProfileDepth
 from panels.population import Dimension, Population
 from surveys import services as survey_services
-from surveys.models import QuestionKind
+from surveys.models import QuestionKind, Survey
 from validation.models import Reference, Validation, ValidationState
 from validation.reference import (
     REFERENCE_MAX_BYTES,
@@ -181,10 +183,20 @@ def validation_cost(*, size: int, question_count: int, depth: str = ProfileDepth
     )
 
 
-def validation_start(*, owner, reference: Reference, size, seed=None, depth: str = ProfileDepth.LIGHT) -> Validation:
+def validation_start(
+    *,
+    owner,
+    reference: Reference,
+    size,
+    seed=None,
+    depth: str = ProfileDepth.LIGHT,
+    charge: bool = True,
+    survey: Survey | None = None,
+) -> Validation:
     """Sample respondents of the reference, build the panel matched to them and the survey of its questions;
     the panel's credits are reserved now, the run's when the panel is ready (402 before any work when the
-    balance cannot pay for both)."""
+    balance cannot pay for both). ``charge=False``: an exact replay the cache answers; ``survey``: the
+    survey to ask again (a replay asks the original's, whose questions keep their ids in the prompt)."""
     if not reference.is_mapped:
         raise ApplicationError(
             "Map the reference's columns first: say which are questions and which are demographics.",
@@ -198,7 +210,7 @@ def validation_start(*, owner, reference: Reference, size, seed=None, depth: str
     questions = survey_questions(reference.mapping)
     cost = validation_cost(size=size, question_count=len(questions), depth=depth)
     balance = credits_balance(user=owner)
-    if cost > balance:
+    if charge and cost > balance:
         raise InsufficientCredits(
             f"This validation costs {cost:,} credits ({size:,} personas and their answers); you have {balance:,}. "
             "Buy credits on the Billing page, or validate with fewer respondents.",
@@ -211,12 +223,15 @@ def validation_start(*, owner, reference: Reference, size, seed=None, depth: str
     cores = [demographics[int(index)] for index in picked]
     population = reference_population(reference, table, demographics, weights)
     with transaction.atomic():
-        survey = survey_services.survey_create(
-            owner=owner,
-            title=f"Validation: {reference.name}"[:200],
-            intro="The questions of a survey real people answered, asked to check how close synthetic answers come.",
-            questions=questions,
-        )
+        if survey is None:
+            survey = survey_services.survey_create(
+                owner=owner,
+                title=f"Validation: {reference.name}"[:200],
+                intro=(
+                    "The questions of a survey real people answered, asked to check how close synthetic answers come."
+                ),
+                questions=questions,
+            )
         panel = panel_services.panel_create(
             owner=owner,
             population=population,
@@ -224,6 +239,7 @@ def validation_start(*, owner, reference: Reference, size, seed=None, depth: str
             seed=seed,
             name=f"Matched to {reference.name}"[:120],
             depth=depth,
+            charge=charge,
         )
         return Validation.objects.create(
             owner=owner,
@@ -261,11 +277,23 @@ def validation_panel_ended(validation: Validation, *, state: str) -> None:
             why = "was cancelled" if state == JobState.CANCELLED else "could not be written"
             _fail(locked, f"The matched panel {why}; nothing was charged for its questions. Start it again.")
             return
+        replaying = replay_source(locked)
         try:
-            run = survey_services.run_start(survey=survey, panel=panel)
+            run = survey_services.run_start(
+                survey=survey, panel=panel, charge=replaying is None or replaying.mode != ReplayMode.REPLAY
+            )
         except ApplicationError as exc:
             _fail(locked, f"The matched panel is ready, but its questions could not be asked: {exc.message}")
             return
+        if replaying is not None:
+            original_pk = scope_pk(replaying.replay_of)
+            original = Validation.objects.filter(pk=original_pk).first() if original_pk is not None else None
+            if original is not None and original.run_id is not None:
+                replay_prepare(
+                    original_scope=f"surveyrun:{original.run_id}",
+                    scope=f"surveyrun:{run.pk}",
+                    allow_live=replaying.mode != ReplayMode.REPLAY,
+                )
         Validation.objects.filter(pk=locked.pk).update(state=ValidationState.SURVEY, run=run)
 
 
@@ -289,7 +317,8 @@ def validation_score(validation: Validation) -> Validation:
         _fail(validation, "The reference survey was deleted before the answers could be scored.")
         return validation
     try:
-        card = scorecard_compute(validation)
+        with llm_run(validation_scope(validation)):
+            card = scorecard_compute(validation)
     except ApplicationError as exc:
         _fail(validation, f"The answers could not be scored: {exc.message}")
         return validation
@@ -302,6 +331,103 @@ def validation_score(validation: Validation) -> Validation:
     )
     validation.refresh_from_db()
     return validation
+
+
+# --- exact replay ------------------------------------------------------------------------------------------
+
+
+def validation_scope(validation: Validation) -> str:
+    return f"validation:{validation.pk}"
+
+
+def scope_pk(record: RunRecord | None) -> int | None:
+    """The row id in a run record's scope ("validation:12" → 12)."""
+    if record is None:
+        return None
+    _, _, pk = record.scope.partition(":")
+    return int(pk) if pk.isdigit() else None
+
+
+def replay_source(validation: Validation) -> RunRecord | None:
+    record = RunRecord.objects.filter(scope=validation_scope(validation)).select_related("replay_of").first()
+    if record is None or record.mode == ReplayMode.LIVE or record.replay_of is None:
+        return None
+    return record
+
+
+def validation_scopes(validation: Validation) -> list[str]:
+    """Every run a validation is made of: its panel, its survey run, its scoring."""
+    scopes = [validation_scope(validation)]
+    if validation.panel_id is not None:
+        scopes.append(f"panel:{validation.panel_id}")
+    if validation.run_id is not None:
+        scopes.append(f"surveyrun:{validation.run_id}")
+    return scopes
+
+
+def replay_check(validation: Validation) -> ReplayPlan:
+    """How many of the AI answers the validation's panel, survey and scoring got the cache still holds."""
+    calls = missing = 0
+    features: dict[str, int] = {}
+    for scope in validation_scopes(validation):
+        plan = replay_plan(scope)
+        calls += plan.calls
+        missing += plan.missing
+        for feature, count in plan.features.items():
+            features[feature] = features.get(feature, 0) + count
+    return ReplayPlan(calls=calls, missing=missing, features=features)
+
+
+def validation_replay(*, validation: Validation, allow_live: bool = False) -> Validation:
+    """The validation again: the same respondents drawn with the same seed, their panel written, asked and
+    scored with every AI answer from the cache, so the scorecard comes out the same with no provider
+    request. Missing answers: refused with how many, unless ``allow_live`` (then charged as a validation)."""
+    if validation.state != ValidationState.DONE:
+        raise ApplicationError("Replay a validation once it is scored.", code="not_finished", status_code=409)
+    if validation.reference is None or validation.panel is None or validation.survey is None:
+        raise ApplicationError(
+            "Its reference survey, its panel or its questions were deleted, so this validation cannot be replayed.",
+            code="not_replayable",
+            status_code=409,
+        )
+    if validation.reference.mapping != validation.mapping:
+        raise ApplicationError(
+            "The reference's mapping changed since this validation ran, so a replay would ask other questions. "
+            "Start a new validation instead.",
+            code="not_replayable",
+            status_code=409,
+        )
+    plan = replay_check(validation)
+    if not plan.calls:
+        raise ApplicationError(
+            "This validation has no AI answers on record to replay (it ran before exact replay existed).",
+            code="nothing_to_replay",
+            status_code=409,
+        )
+    if plan.missing and not allow_live:
+        raise ApplicationError(
+            f"{plan.missing} of the {plan.calls} AI answers this validation got are no longer in the cache (they "
+            "expired, or failed a check). Replay the rest from the cache and ask the AI for the missing ones "
+            "(charged like a validation), or keep it as it is.",
+            code="replay_incomplete",
+            status_code=409,
+            extra={"missing": plan.missing, "calls": plan.calls},
+        )
+    with transaction.atomic():
+        copy = validation_start(
+            owner=validation.owner,
+            reference=validation.reference,
+            size=validation.size,
+            seed=validation.seed,
+            depth=validation.panel.depth,
+            charge=allow_live,
+            survey=validation.survey,
+        )
+        replay_prepare(original_scope=validation_scope(validation), scope=validation_scope(copy), allow_live=allow_live)
+        replay_prepare(
+            original_scope=f"panel:{validation.panel_id}", scope=f"panel:{copy.panel_id}", allow_live=allow_live
+        )
+    return copy
 
 
 def validation_delete(*, validation: Validation) -> None:

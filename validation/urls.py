@@ -14,6 +14,7 @@ urlpatterns = [
     path("<int:validation_id>/", views.detail, name="detail"),
     path("<int:validation_id>/progress/", views.progress, name="progress"),
     path("<int:validation_id>/score/", views.rescore, name="rescore"),
+    path("<int:validation_id>/replay/", views.replay, name="replay"),
     path("<int:validation_id>/scorecard.<str:fmt>", views.export, name="export"),
     path("<int:validation_id>/delete/", views.delete, name="delete"),
 ]

@@ -229,6 +229,9 @@ def _detail_context(validation: Validation) -> dict:
         "status": status,
         "scorecard": exports.scorecard_page(validation) if done else None,
         "depth_short": _depth_short(validation.panel.depth) if validation.panel else "",
+        "methods_groups": exports.methods_groups(validation),
+        "replay_of": services.replay_source(validation),
+        "replay_plan": services.replay_check(validation) if done else None,
     }
 
 
@@ -263,6 +266,20 @@ def rescore(request: AuthenticatedHttpRequest, validation_id: int) -> HttpRespon
     else:
         flash.error(request, validation.error or "The answers could not be scored.")
     return redirect("validation:detail", validation_id=validation.pk)
+
+
+@login_required
+@require_POST
+def replay(request: AuthenticatedHttpRequest, validation_id: int) -> HttpResponse:
+    """The validation again with every AI answer from the cache (``allow_live``: the missing ones asked for)."""
+    validation = get_validation_for_user(request.user, validation_id, for_write=True)
+    try:
+        copy = services.validation_replay(validation=validation, allow_live=request.POST.get("allow_live") == "1")
+    except ApplicationError as exc:
+        flash.error(request, exc.message)
+        return redirect("validation:detail", validation_id=validation.pk)
+    flash.info(request, "Replaying this validation from the cache: the AI provider is not asked anything.")
+    return redirect("validation:detail", validation_id=copy.pk)
 
 
 @login_required

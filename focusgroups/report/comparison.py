@@ -10,7 +10,9 @@ from focusgroups.autonomous.runs import run_start
 from focusgroups.guide.services import guide_sections
 from focusgroups.models import Asset, DiscussionGuide, FocusGroup, FocusGroupStatus, Participant
 from focusgroups.report.analysis import analysis_get
+from llm.methods import method_rows, rows_against, run_is_replay, run_methods
 from usage.models import UsageEvent
+from usage.providers import provider_label
 
 
 def comparison_start(*, focus_group: FocusGroup, alias: str) -> FocusGroup:
@@ -30,32 +32,37 @@ def comparison_start(*, focus_group: FocusGroup, alias: str) -> FocusGroup:
             "Only a session with a discussion guide can be re-run.", code="no_guide", status_code=409
         )
     with transaction.atomic():
-        copy = FocusGroup.objects.create(
-            owner=focus_group.owner,
-            title=f"{focus_group.title} — on {alias}",
-            objective=focus_group.objective,
-            concept=focus_group.concept,
-            cost_cap_usd=focus_group.cost_cap_usd,
-            compare_of=focus_group,
-            model_alias=alias,
-        )
-        for participant in focus_group.participants.all():
-            Participant.objects.create(
-                focus_group=copy, persona_id=participant.persona_id, position=participant.position
-            )
-        DiscussionGuide.objects.create(focus_group=copy, data=focus_group.guide.data)
-        for asset in focus_group.assets.all():
-            Asset.objects.create(
-                focus_group=copy,
-                kind=asset.kind,
-                filename=asset.filename,
-                content_type=asset.content_type,
-                size=asset.size,
-                text=asset.text,
-                description=asset.description,
-                warnings=asset.warnings,
-            )
+        copy = session_copy(focus_group=focus_group, title=f"{focus_group.title} — on {alias}", alias=alias)
         run_start(focus_group=copy)
+    return copy
+
+
+def session_copy(*, focus_group: FocusGroup, title: str, alias: str) -> FocusGroup:
+    """A new session with the same participants, guide and assets, shown beside the original on its
+    comparison page. Inside the caller's transaction."""
+    copy = FocusGroup.objects.create(
+        owner=focus_group.owner,
+        title=title,
+        objective=focus_group.objective,
+        concept=focus_group.concept,
+        cost_cap_usd=focus_group.cost_cap_usd,
+        compare_of=focus_group.compare_of or focus_group,
+        model_alias=alias,
+    )
+    for participant in focus_group.participants.all():
+        Participant.objects.create(focus_group=copy, persona_id=participant.persona_id, position=participant.position)
+    DiscussionGuide.objects.create(focus_group=copy, data=focus_group.guide.data)
+    for asset in focus_group.assets.all():
+        Asset.objects.create(
+            focus_group=copy,
+            kind=asset.kind,
+            filename=asset.filename,
+            content_type=asset.content_type,
+            size=asset.size,
+            text=asset.text,
+            description=asset.description,
+            warnings=asset.warnings,
+        )
     return copy
 
 
@@ -68,7 +75,9 @@ def usage_for(focus_group: FocusGroup) -> dict:
         latency=Avg("latency_ms"),
         ttft=Avg("ttft_ms"),
     )
-    models = sorted(set(UsageEvent.objects.filter(focus_group_id=focus_group.pk).values_list("model", flat=True)))
+    # Aliases may run on different providers: each model is named with the provider it ran on.
+    ran = UsageEvent.objects.filter(focus_group_id=focus_group.pk).values_list("model", "provider").distinct()
+    models = sorted(f"{model} on {provider_label(provider)}" for model, provider in ran)
     return {**totals, "models": models}
 
 
@@ -90,6 +99,11 @@ def comparison_columns(*, focus_group: FocusGroup) -> list[dict]:
                 "usage": usage_for(session),
                 "messages": session.messages.filter(role="persona", status="complete").count(),
                 "themes": (analysis or {}).get("themes", []),
+                "replay": run_is_replay(f"focusgroup:{session.pk}"),
+                "methods": method_rows(run_methods(f"focusgroup:{session.pk}")),
             }
         )
+    # Each re-run's methods against the original's: what changed between the two runs.
+    for column in columns[1:]:
+        column["methods"] = rows_against(column["methods"], columns[0]["methods"])
     return columns

@@ -23,8 +23,10 @@ from cohorta.errors import ApplicationError
 from focusgroups.guide.services import guide_get
 from focusgroups.markdown import md_cell, md_inline, md_text
 from focusgroups.models import FocusGroup, Message, MessageStatus
+from focusgroups.quality.results import session_quality
 from focusgroups.report import analysis as analyses
 from focusgroups.report import charts as report_charts
+from llm.methods import method_rows, replay_original_scope, run_methods
 from usage.models import UsageEvent, UsageStatus
 
 EXPORT_VERSION = 1
@@ -188,13 +190,117 @@ def report_markdown(focus_group: FocusGroup, found: dict | None = None) -> str:
             lines.append(f"| {md_cell(row['persona'])} | {md_cell(stance)} | {md_cell(row['summary'])} |")
     else:
         lines.append("_No stances were recorded._")
+    lines += _quality_markdown(focus_group)
     lines += ["", "## Recommendations", ""]
     lines += [f"{i}. {md_inline(text)}" for i, text in enumerate(report.get("recommendations") or [], start=1)] or [
         "_None._"
     ]
     lines += ["", "## Limitations", ""]
     lines += [f"- {md_inline(text)}" for text in report.get("limitations") or [analyses.SYNTHETIC_LIMITATION]]
+    lines += _methods_markdown(focus_group)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _methods_markdown(focus_group: FocusGroup) -> list[str]:
+    rows = method_rows(run_methods(f"focusgroup:{focus_group.pk}"))
+    lines = ["", "## Methods", ""]
+    if not rows:
+        return [*lines, "_No methods on record (the session ran before they were recorded)._"]
+    lines += ["| | |", "| --- | --- |"]
+    lines += [f"| {md_cell(row.label)} | {md_cell(row.value)} |" for row in rows]
+    return lines
+
+
+def quality_blocks(focus_group: FocusGroup) -> list[dict]:
+    """The Quality section as headed paragraphs and tables of plain text: conformity, then the judge's scores."""
+    found = session_quality(focus_group=focus_group)
+    conf, judge = found["conformity"], found["judge"]
+    blocks: list[dict] = []
+    if conf is None:
+        blocks.append(
+            {
+                "title": "Conformity",
+                "paragraphs": [
+                    "Not measured in this session (turn on “Measure conformity” in a session's settings before its "
+                    "discussion starts)."
+                ],
+            }
+        )
+    else:
+        paragraphs = [f"Key question, answered privately before and after the discussion: “{conf['question']}”."]
+        paragraphs += conf["summary"]
+        if conf["state"] == "done":
+            paragraphs.append(conf["definition"])
+        blocks.append(
+            {
+                "title": "Conformity",
+                "paragraphs": paragraphs,
+                "header": ("Answer", "Before", "After"),
+                "rows": [
+                    (
+                        f"{row['option']}{' (initial majority)' if row['option'] == conf['majority'] else ''}",
+                        str(row["before"]),
+                        str(row["after"]),
+                    )
+                    for row in conf["counts"]
+                ],
+            }
+        )
+
+        def said(answer: dict) -> str:
+            if answer["status"] == "done":
+                return answer["choice"]
+            return "failed" if answer["status"] == "failed" else "–"
+
+        blocks.append(
+            {
+                "title": "Private answers per participant",
+                "paragraphs": [],
+                "header": ("Participant", "Before", "After", "Moved to the majority"),
+                "rows": [
+                    (row["name"], said(row["before"]), said(row["after"]), "yes" if row["toward_majority"] else "")
+                    for row in conf["rows"]
+                ],
+            }
+        )
+    checked = [row for row in judge["participants"] if row["checked"]]
+    if not checked:
+        paragraphs = ["Not checked yet (“Check quality” on the report page, once the session has ended)."]
+        blocks.append({"title": "In character and self-consistent", "paragraphs": paragraphs})
+    else:
+        blocks.append(
+            {
+                "title": "In character and self-consistent",
+                "paragraphs": [
+                    f"Scored 0–9 by a judge model on what each participant said in this session; below {judge['bar']} "
+                    "is flagged."
+                ],
+                "header": ("Participant", "In character", "Self-consistent", "Flag"),
+                "rows": [
+                    (
+                        row["name"],
+                        "–" if row["failed"] else f"{row['adherence']}/9",
+                        "–" if row["failed"] else f"{row['consistency']}/9",
+                        f"Not scored: {row['error']}" if row["failed"] else ("below the bar" if row["flagged"] else ""),
+                    )
+                    for row in checked
+                ],
+            }
+        )
+    return blocks
+
+
+def _quality_markdown(focus_group: FocusGroup) -> list[str]:
+    lines = ["", "## Quality"]
+    for block in quality_blocks(focus_group):
+        lines += ["", f"### {md_inline(block['title'])}"]
+        for paragraph in block["paragraphs"]:
+            lines += ["", md_text(paragraph)]
+        if block.get("rows"):
+            lines += ["", "| " + " | ".join(block["header"]) + " |"]
+            lines.append("| " + " | ".join("---" for _ in block["header"]) + " |")
+            lines += ["| " + " | ".join(md_cell(cell) for cell in row) + " |" for row in block["rows"]]
+    return lines
 
 
 def _quote_feeling(quote: dict, theme: dict) -> str:
@@ -369,6 +475,21 @@ def report_docx(focus_group: FocusGroup, found: dict | None = None) -> bytes:
                 for run in paragraph.runs:
                     run.font.size = Pt(10)
 
+    document.add_heading("Quality", level=1)
+    for block in quality_blocks(focus_group):
+        document.add_heading(_x(block["title"]), level=2)
+        for paragraph in block["paragraphs"]:
+            document.add_paragraph(_x(paragraph))
+        if block.get("rows"):
+            grid = document.add_table(rows=1, cols=len(block["header"]))
+            grid.style = "Table Grid"
+            for cell, title in zip(grid.rows[0].cells, block["header"], strict=True):
+                cell.text = ""
+                cell.paragraphs[0].add_run(title).bold = True
+            for values in block["rows"]:
+                for cell, value in zip(grid.add_row().cells, values, strict=True):
+                    cell.text = _x(value)
+
     document.add_heading("Recommendations", level=1)
     for text in report.get("recommendations") or []:
         document.add_paragraph(_x(text), style="List Number")
@@ -487,7 +608,12 @@ def everything(focus_group: FocusGroup) -> dict:
         ),
         "themes": found["themes"] if found else None,
         "report": found.get("report") if found else None,
+        "quality": session_quality(focus_group=focus_group),
         "usage": usage_summary(focus_group),
+        # How the session was made (model snapshots per alias, prompt template hashes, seeds), and the
+        # session it replays, if it is an exact replay.
+        "methods": run_methods(f"focusgroup:{focus_group.pk}"),
+        "replay_of": replay_original_scope(f"focusgroup:{focus_group.pk}"),
     }
 
 

@@ -18,11 +18,15 @@ from cohorta.errors import ApplicationError
 from cohorta.jobs.models import JobState
 from focusgroups.access import get_focus_group_for_user
 from focusgroups.models import FocusGroup
+from focusgroups.quality.results import quality_context
+from focusgroups.replay import replay_check, session_replay
 from focusgroups.report import analysis as analyses
 from focusgroups.report import charts as report_charts
 from focusgroups.report import exports
 from focusgroups.report.comparison import comparison_columns, comparison_start
 from focusgroups.responses import error_response
+from llm.methods import method_rows, replay_original_scope, run_methods
+from usage.providers import provider_label
 
 SENTIMENT_BADGES = {"positive": "text-bg-success", "mixed": "text-bg-warning", "negative": "text-bg-danger"}
 STANCE_BADGES = {
@@ -78,6 +82,9 @@ def _context(focus_group: FocusGroup, *, error: str = "") -> dict:
             for kind, export in exports.EXPORTS.items()
         ],
         "error": error,
+        **quality_context(focus_group),
+        "methods": method_rows(run_methods(f"focusgroup:{focus_group.pk}")),
+        "replay_of": replay_original_scope(f"focusgroup:{focus_group.pk}"),
     }
 
 
@@ -124,6 +131,19 @@ def export(request: AuthenticatedHttpRequest, fg_id: int, kind: str) -> HttpResp
 
 
 @login_required
+@require_POST
+def replay(request: AuthenticatedHttpRequest, fg_id: int) -> HttpResponse:
+    """Run the session again with every AI answer from the cache (``allow_live``: the missing ones live)."""
+    focus_group = get_focus_group_for_user(request.user, fg_id)
+    try:
+        copy = session_replay(focus_group=focus_group, allow_live=request.POST.get("allow_live") == "1")
+    except ApplicationError as exc:
+        return error_response(request, focus_group, exc)
+    flash.info(request, "Replaying this session from the cache: the AI provider is not asked anything.")
+    return redirect("focusgroups:detail", fg_id=copy.pk)
+
+
+@login_required
 def compare(request: AuthenticatedHttpRequest, fg_id: int) -> HttpResponse:
     """GET: the original session and its re-runs side by side. POST: re-run on another model alias."""
     focus_group = get_focus_group_for_user(request.user, fg_id)
@@ -141,8 +161,13 @@ def compare(request: AuthenticatedHttpRequest, fg_id: int) -> HttpResponse:
         "tab": "compare",
         "columns": comparison_columns(focus_group=focus_group),
         "aliases": [alias for alias in settings.LLM_MODELS if alias != (original.model_alias or default_alias)],
-        "models": settings.LLM_MODELS,
+        # "gemini-2.5-flash on Google Gemini": the alias's model and the provider it runs on.
+        "models": {
+            alias: f"{model} on {provider_label(settings.LLM_ALIAS_PROVIDERS.get(alias, settings.LLM_PROVIDER_NAME))}"
+            for alias, model in settings.LLM_MODELS.items()
+        },
         "original": original,
         "run_cost": get_app_settings().session_run_credit_cost,
+        "replay_plan": replay_check(focus_group),
     }
     return render(request, "focusgroups/compare.html", context)

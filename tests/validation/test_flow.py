@@ -25,7 +25,7 @@ THREE = ["Too little", "About right", "Too much"]
 FIVE = ["Strongly disagree", "Disagree", "Neither", "Agree", "Strongly agree"]
 
 
-def _reference_csv(rows: int = 60, seed: int = 4) -> bytes:
+def reference_csv(rows: int = 60, seed: int = 4) -> bytes:
     rng = random.Random(seed)
     out = io.StringIO()
     writer = csv.writer(out)
@@ -69,13 +69,13 @@ def funded(owner):
     return owner
 
 
-def _upload(owner, data: bytes | None = None):
-    upload = SimpleUploadedFile("brands.csv", data or _reference_csv(), content_type="text/csv")
+def upload_reference(owner, data: bytes | None = None):
+    upload = SimpleUploadedFile("brands.csv", data or reference_csv(), content_type="text/csv")
     return services.reference_upload(owner=owner, upload=upload, name="Brand tracker")
 
 
 def test_a_validation_runs_end_to_end_and_scores_every_question(funded, fake_llm):
-    reference = services.reference_map(reference=_upload(funded), mapping=MAPPING)
+    reference = services.reference_map(reference=upload_reference(funded), mapping=MAPPING)
     before = credits_balance(user=funded)
     validation = services.validation_start(owner=funded, reference=reference, size=24, seed=3)
     validation.refresh_from_db()
@@ -83,7 +83,7 @@ def test_a_validation_runs_end_to_end_and_scores_every_question(funded, fake_llm
     panel = validation.panel
     assert panel.target_kind == TargetKind.REFERENCE and panel.members.count() == 24
     # Each synthetic respondent carries a real respondent's demographics as its sampled core.
-    people = {(row["age"], row["sex"]) for row in csv.DictReader(io.StringIO(_reference_csv().decode()))}
+    people = {(row["age"], row["sex"]) for row in csv.DictReader(io.StringIO(reference_csv().decode()))}
     for member in panel.members.all():
         assert (member.core["age"], member.core["gender"]) in people
     card = validation.scorecard
@@ -102,19 +102,21 @@ def test_a_validation_runs_end_to_end_and_scores_every_question(funded, fake_llm
 
 def test_the_gss_reference_loads_with_its_mapping(funded):
     data = gss.reference_csv(items=["natspac", "natheal"])
-    reference = services.reference_map(reference=_upload(funded, data), mapping=gss.mapping(["natspac", "natheal"]))
+    reference = services.reference_map(
+        reference=upload_reference(funded, data), mapping=gss.mapping(["natspac", "natheal"])
+    )
     assert reference.row_count == 2348
     assert [q["column"] for q in reference.mapping["questions"]] == ["natspac", "natheal"]
 
 
 def test_an_unmapped_reference_cannot_be_validated(funded):
     with pytest.raises(ApplicationError, match="Map the reference"):
-        services.validation_start(owner=funded, reference=_upload(funded), size=10)
+        services.validation_start(owner=funded, reference=upload_reference(funded), size=10)
 
 
 def test_short_of_credits_is_a_402_before_any_work(owner):
     credits_grant(user=owner, amount=5, idempotency_key="test:little")
-    reference = services.reference_map(reference=_upload(owner), mapping=MAPPING)
+    reference = services.reference_map(reference=upload_reference(owner), mapping=MAPPING)
     with pytest.raises(InsufficientCredits):
         services.validation_start(owner=owner, reference=reference, size=40)
     assert not Validation.objects.exists() and not Panel.objects.exists() and not Survey.objects.exists()
@@ -122,7 +124,7 @@ def test_short_of_credits_is_a_402_before_any_work(owner):
 
 @pytest.mark.parametrize("size", [0, 61, "x"])
 def test_a_size_outside_the_reference_is_refused(funded, size):
-    reference = services.reference_map(reference=_upload(funded), mapping=MAPPING)
+    reference = services.reference_map(reference=upload_reference(funded), mapping=MAPPING)
     with pytest.raises(ApplicationError, match=r"between 1 and 60|whole number"):
         services.validation_start(owner=funded, reference=reference, size=size)
 
@@ -130,7 +132,7 @@ def test_a_size_outside_the_reference_is_refused(funded, size):
 def test_validate_panel_runs_a_reference_end_to_end_and_prints_the_scorecard(owner, fake_llm, tmp_path):
     """The benchmark command offline: a CSV and its mapping, the credits granted, the scorecard printed."""
     reference = tmp_path / "brands.csv"
-    reference.write_bytes(_reference_csv())
+    reference.write_bytes(reference_csv())
     mapping = tmp_path / "mapping.json"
     mapping.write_text(json.dumps(MAPPING))
     out = io.StringIO()
@@ -155,7 +157,7 @@ def test_open_answers_are_compared_by_their_themes(funded, client):
     """Offline, on the simulator (the fake server's themes are schema-valid noise, which the checks drop)."""
     mapping = {**MAPPING, "questions": [*MAPPING["questions"][:1], {"column": "why", "kind": "open", "label": "Why",
                "text": "Why do you buy the brands you buy?"}], "ignored": []}  # fmt: skip
-    reference = services.reference_map(reference=_upload(funded), mapping=mapping)
+    reference = services.reference_map(reference=upload_reference(funded), mapping=mapping)
     validation = services.validation_start(owner=funded, reference=reference, size=20, seed=8)
     validation.refresh_from_db()
     assert validation.state == ValidationState.DONE, validation.error
@@ -175,7 +177,7 @@ def test_open_answers_are_compared_by_their_themes(funded, client):
 
 @pytest.mark.parametrize(("field", "value"), [("seed", "abc"), ("seed", -1), ("depth", "deep")])
 def test_a_bad_seed_or_depth_is_refused_before_any_work(funded, field, value):
-    reference = services.reference_map(reference=_upload(funded), mapping=MAPPING)
+    reference = services.reference_map(reference=upload_reference(funded), mapping=MAPPING)
     with pytest.raises(ApplicationError, match=r"seed must be|light or full"):
         services.validation_start(owner=funded, reference=reference, size=5, **{field: value})
     assert not Validation.objects.exists()
