@@ -10,7 +10,21 @@ from cohorta.admin_tools.display import short_datetime, truncated
 from cohorta.core.models import get_app_settings
 from llm.models import CachedResponse, RunRecord
 from llm.replay import cache_summary, replay_plan
-from usage.features import feature_label
+from usage.features import feature_choices, feature_label
+
+
+class CachedFeatureFilter(admin.SimpleListFilter):
+    """Features by their human labels."""
+
+    title = "feature"
+    parameter_name = "feature"
+
+    def lookups(self, request, model_admin):
+        names = CachedResponse.objects.order_by().values_list("feature", flat=True).distinct()
+        return feature_choices(names)
+
+    def queryset(self, request, queryset):
+        return queryset.filter(feature=self.value()) if self.value() else queryset
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -27,7 +41,7 @@ class CachedResponseAdmin(ReadOnlyAdmin):
 
     change_list_template = "admin/llm/cachedresponse/change_list.html"
     list_display = ("feature_name", "model_snapshot", "provider", "draw", "size", "replays", "created")
-    list_filter = ("kind", "provider", "feature")
+    list_filter = ("kind", "provider", CachedFeatureFilter)
     search_fields = ("request_hash", "model_snapshot")
     ordering = ("-created_at",)
     readonly_fields = (

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from llm.models import ReplayMode, RunRecord
+from usage.providers import provider_label
 
 SECTION_LABELS = {"seeds": "Seed", "anchor_set": "Anchor set", "settings": "Setting"}
 
@@ -26,11 +27,11 @@ def method_rows(methods: dict | None) -> list[MethodRow]:
     rows: list[MethodRow] = []
     for alias, model in sorted((methods.get("models") or {}).items()):
         snapshots = ", ".join(model.get("snapshots") or []) or "not reported"
-        value = f"{model.get('provider', '?')} · {model.get('model', '?')} (ran {snapshots})"
+        value = f"{provider_label(model.get('provider', ''))} · {model.get('model', '?')} (ran {snapshots})"
         rows.append(MethodRow(f"model:{alias}", f"Model, {alias}", value))
     embedding = methods.get("embedding") or {}
     if embedding:
-        value = f"{embedding.get('provider', '?')} · {embedding.get('model', '?')}"
+        value = f"{provider_label(embedding.get('provider', ''))} · {embedding.get('model', '?')}"
         rows.append(MethodRow("embedding", "Embedding model", value))
     for name, template_hash in sorted((methods.get("prompts") or {}).items()):
         _, _, template = name.partition(":")

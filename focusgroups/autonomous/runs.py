@@ -81,7 +81,9 @@ def run_start(*, focus_group: FocusGroup, charge: bool = True) -> AutonomousRun:
             run.save(update_fields=["credit_transaction"])
         # Measuring conformity is charged with the run (one transaction: both or neither); its private answers
         # come at the top of the first turn.
-        conformity.conformity_begin(focus_group=locked, participants=len(participants), with_credits=cost)
+        conformity.conformity_begin(
+            focus_group=locked, participants=len(participants), with_credits=cost, charge=charge
+        )
         if locked.status != FocusGroupStatus.LIVE:
             locked.status = FocusGroupStatus.LIVE
             locked.save(update_fields=["status", "updated_at"])

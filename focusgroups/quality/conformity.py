@@ -180,16 +180,19 @@ def conformity_price(participants: int) -> int:
 # --- the charge ----------------------------------------------------------------------------------
 
 
-def conformity_begin(*, focus_group: FocusGroup, participants: int, with_credits: int = 0) -> ConformityCheck | None:
+def conformity_begin(
+    *, focus_group: FocusGroup, participants: int, with_credits: int = 0, charge: bool = True
+) -> ConformityCheck | None:
     """Inside the transaction that starts the discussion: charge the check (once) and claim its before round.
     Returns the check when its before round is now due, None when it is off or already under way.
 
-    ``with_credits``: what the same start has just charged (the run), for an error that adds it up."""
+    ``with_credits``: what the same start has just charged (the run), for an error that adds it up.
+    ``charge=False``: an exact replay, whose private answers come from the cache."""
     assert transaction.get_connection().in_atomic_block, "begin the conformity check inside the start's transaction"
     check = ConformityCheck.objects.select_for_update().filter(focus_group=focus_group).first()
     if check is None or check.started:
         return None
-    unit = get_app_settings().quality_credits_per_persona
+    unit = get_app_settings().quality_credits_per_persona if charge else 0
     amount = unit * participants
     if amount:
         try:

@@ -8,7 +8,14 @@ from django.db.models import Avg, Count, Sum
 from cohorta.errors import ApplicationError
 from focusgroups.autonomous.runs import run_start
 from focusgroups.guide.services import guide_sections
-from focusgroups.models import Asset, DiscussionGuide, FocusGroup, FocusGroupStatus, Participant
+from focusgroups.models import (
+    Asset,
+    ConformityCheck,
+    DiscussionGuide,
+    FocusGroup,
+    FocusGroupStatus,
+    Participant,
+)
 from focusgroups.report.analysis import analysis_get
 from llm.methods import method_rows, rows_against, run_is_replay, run_methods
 from usage.models import UsageEvent
@@ -52,6 +59,9 @@ def session_copy(*, focus_group: FocusGroup, title: str, alias: str) -> FocusGro
     for participant in focus_group.participants.all():
         Participant.objects.create(focus_group=copy, persona_id=participant.persona_id, position=participant.position)
     DiscussionGuide.objects.create(focus_group=copy, data=focus_group.guide.data)
+    measured = ConformityCheck.objects.filter(focus_group=focus_group).first()
+    if measured is not None:  # the same private question before and after, so the runs compare
+        ConformityCheck.objects.create(focus_group=copy, question=measured.question, options=measured.options)
     for asset in focus_group.assets.all():
         Asset.objects.create(
             focus_group=copy,
@@ -76,8 +86,11 @@ def usage_for(focus_group: FocusGroup) -> dict:
         ttft=Avg("ttft_ms"),
     )
     # Aliases may run on different providers: each model is named with the provider it ran on.
-    ran = UsageEvent.objects.filter(focus_group_id=focus_group.pk).values_list("model", "provider").distinct()
-    models = sorted(f"{model} on {provider_label(provider)}" for model, provider in ran)
+    # order_by(): the model's default ordering would make every event's row distinct.
+    ran = (
+        UsageEvent.objects.filter(focus_group_id=focus_group.pk).order_by().values_list("model", "provider").distinct()
+    )
+    models = sorted({f"{model} on {provider_label(provider)}" for model, provider in ran})
     return {**totals, "models": models}
 
 

@@ -71,3 +71,10 @@ def test_another_user_cannot_compare_or_see_the_comparison(funded, other_user, t
     assert page.get(f"/focus-groups/{original.pk}/compare/").status_code == 404
     assert page.post(f"/focus-groups/{original.pk}/compare/", {"alias": "mini"}).status_code == 404
     assert FocusGroup.objects.count() == 1
+
+
+def test_each_model_is_named_once_per_run(funded, turns):
+    original = _finished_session(funded, turns)
+    models = comparison.usage_for(original)["models"]
+    assert models and len(models) == len(set(models))
+    assert UsageEvent.objects.filter(focus_group_id=original.pk).count() > len(models)

@@ -9,9 +9,10 @@ from billing.selectors import credits_balance
 from cohorta.errors import ApplicationError
 from focusgroups import replay
 from focusgroups.autonomous import runs as autonomous
-from focusgroups.models import FocusGroup, Message
+from focusgroups.models import FocusGroup, Message, PrivateAnswer
 from llm.models import CachedResponse
 from tests.focusgroups.test_autonomous import make_session
+from tests.focusgroups.test_conformity import make_session as make_conformity_session
 from usage.models import UsageEvent
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -102,3 +103,27 @@ def test_the_compare_page_offers_the_replay_and_shows_methods(funded, turns, fak
     turns()
     page = client.get(f"/focus-groups/{copy.pk}/compare/").content.decode()
     assert "Exact replay" in page
+
+
+def test_a_replay_asks_the_same_private_question_from_the_cache(funded, turns, fake_llm):
+    session = make_conformity_session(funded)
+    autonomous.run_start(focus_group=session)
+    turns()
+    session.refresh_from_db()
+    requests = len(fake_llm.requests)
+    balance = credits_balance(user=funded)
+
+    copy = replay.session_replay(focus_group=session)
+    turns()
+
+    def private(of):
+        return list(
+            PrivateAnswer.objects.filter(conformity__focus_group=of)
+            .order_by("phase", "persona_id")
+            .values_list("phase", "persona_id", "choice", "reason")
+        )
+
+    assert len(private(session)) == 2 * session.participants.count()
+    assert private(copy) == private(session)
+    assert len(fake_llm.requests) == requests
+    assert credits_balance(user=funded) == balance  # neither the run nor its conformity check is charged
