@@ -50,7 +50,8 @@ def test_the_migration_moves_only_a_trial_left_on_the_old_default(before, after)
 
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
-    executor.migrate(executor.loader.graph.leaf_nodes("core"))
+    # Every app's latest migration: going back in core also unapplied what depends on it elsewhere.
+    executor.migrate(executor.loader.graph.leaf_nodes())
     assert AppSettings.objects.get(pk=1).trial_credits == after
 
 

@@ -171,7 +171,7 @@ def test_report_markdown(client, owner, session, analysed):
     assert "## Findings by guide section" in text and "### The subscription" in text and "- Price" in text
     assert "| Priya Shah | Positive | Would switch \\| for a deal. |" in text
     assert "1. Lead with the price per litre." in text
-    assert text.rstrip().endswith(f"- {analysis.SYNTHETIC_LIMITATION}")
+    assert f"- {analysis.SYNTHETIC_LIMITATION}\n\n## Methods\n" in text  # the methods close the report
 
 
 def test_report_docx_has_the_stance_table(client, owner, session, analysed):
