@@ -1,5 +1,6 @@
-"""The production deploy: the Procfile's release step against an empty database, then daphne with
-DEBUG=0 serving the pages and the hashed static files collectstatic wrote."""
+"""The production deploy: the Procfile's release step against an empty database, then its gunicorn (HTTP)
+and daphne (websockets) with DEBUG=0, gunicorn serving the pages and the hashed static files collectstatic
+wrote."""
 
 import http.client
 import os
@@ -54,7 +55,7 @@ def get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[in
         conn.close()
 
 
-def test_release_step_then_daphne_serves_pages_and_hashed_static_files(tmp_path, empty_database_url):
+def test_release_step_then_gunicorn_serves_pages_and_hashed_static_files(tmp_path, empty_database_url):
     static_root = tmp_path / "staticfiles"
     env = base_env(
         DEBUG="0",
@@ -76,12 +77,14 @@ def test_release_step_then_daphne_serves_pages_and_hashed_static_files(tmp_path,
     assert release.returncode == 0, release.stdout[-4000:] + release.stderr[-4000:]
     assert (static_root / "staticfiles.json").is_file()
 
-    port = free_port()
+    port, ws_port = free_port(), free_port()
     with processes(tmp_path) as group:
-        args = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "--proxy-headers"]
-        group.start("web", [*args, "config.asgi:application"], env)
+        # Both processes as the Procfile starts them: gunicorn for HTTP, daphne for the websockets.
+        group.start("web", ["sh", "-c", procfile_line("web")], {**env, "PORT": str(port), "WEB_CONCURRENCY": "1"})
+        group.start("ws", ["sh", "-c", procfile_line("ws")], {**env, "WS_PORT": str(ws_port)})
         health = wait_for_health(f"http://127.0.0.1:{port}", group)
         assert health["mode"] == "service"
+        assert wait_for_health(f"http://127.0.0.1:{ws_port}", group)["mode"] == "service"
 
         pages = {path: get(port, path) for path in PAGES}
         plain_http = get(port, "/accounts/login/", headers={"Host": "127.0.0.1"})
