@@ -14,6 +14,7 @@ import contextvars
 import hashlib
 import json
 import logging
+import random
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -127,52 +128,66 @@ class Kept:
 
 def keep(run: RunRecord, request_hash: str, kept: Kept) -> CachedResponse:
     """Store a validated answer as the next draw of its request and note it in the run's ledger."""
-    for _ in range(5):
-        draw = CachedResponse.objects.filter(request_hash=request_hash).count()
-        try:
-            with transaction.atomic():
-                entry = CachedResponse.objects.create(
-                    request_hash=request_hash,
-                    draw=draw,
-                    kind=kept.kind,
-                    feature=kept.feature,
-                    provider=kept.provider,
-                    model=kept.model,
-                    model_snapshot=kept.snapshot[:120],
-                    text=kept.text,
-                    finish_reason=kept.finish_reason or "",
-                    input_tokens=kept.input_tokens,
-                    cached_input_tokens=kept.cached_input_tokens,
-                    output_tokens=kept.output_tokens,
-                    reasoning_tokens=kept.reasoning_tokens,
-                    size_bytes=len(kept.text.encode()),
-                )
-            break
-        except IntegrityError:
-            continue  # another process took this draw at the same moment: take the next one
-    else:  # pragma: no cover - five collisions in a row
-        raise RuntimeError("Could not store the answer in the response cache")
+    fields = {
+        "request_hash": request_hash,
+        "kind": kept.kind,
+        "feature": kept.feature,
+        "provider": kept.provider,
+        "model": kept.model,
+        "model_snapshot": kept.snapshot[:120],
+        "text": kept.text,
+        "finish_reason": kept.finish_reason or "",
+        "input_tokens": kept.input_tokens,
+        "cached_input_tokens": kept.cached_input_tokens,
+        "output_tokens": kept.output_tokens,
+        "reasoning_tokens": kept.reasoning_tokens,
+        "size_bytes": len(kept.text.encode()),
+    }
+    entry = _insert_numbered(
+        lambda draw: CachedResponse.objects.create(draw=draw, **fields),
+        lambda: CachedResponse.objects.filter(request_hash=request_hash).count(),
+    )
     _ledger(run, request_hash, entry, kept.feature, from_cache=False)
     return entry
 
 
-def _ledger(run: RunRecord, request_hash: str, entry: CachedResponse | None, feature: str, *, from_cache: bool) -> int:
-    for _ in range(5):
-        occurrence = RunCall.objects.filter(run=run, request_hash=request_hash).count()
+# Most requests are new (a transcript, a profile in the prompt): their first row takes number 0 without counting
+# anything, one INSERT. A request seen before clashes once and then counts; many processes keeping the same
+# request at once (fifty identical sessions of a benchmark, a survey asking everyone the same question) move past
+# the numbers taken meanwhile, with a random step so the racers spread out instead of colliding again.
+_NUMBERING_TRIES = 20
+
+
+def _insert_numbered(create, taken, *, spread: bool = True):
+    """``create(n)`` with n the next free number (``taken()`` of them are used), trying further on a clash.
+    ``spread``: a clash may skip numbers (a cache draw); without it the numbers stay consecutive (a ledger's
+    occurrences, which a replay counts)."""
+    number = 0
+    for attempt in range(_NUMBERING_TRIES):
         try:
-            with transaction.atomic():
-                RunCall.objects.create(
-                    run=run,
-                    request_hash=request_hash,
-                    occurrence=occurrence,
-                    entry=entry,
-                    feature=feature,
-                    from_cache=from_cache,
-                )
-            return occurrence
+            if transaction.get_connection().in_atomic_block:
+                with transaction.atomic():  # a savepoint: a clash must not break the caller's transaction
+                    return create(number)
+            return create(number)  # autocommit (a worker between transactions): no transaction to protect
         except IntegrityError:
-            continue
-    raise RuntimeError("Could not note the call in the run's ledger")  # pragma: no cover
+            number = max(number + 1, taken()) + (random.randrange(1 + attempt) if spread else 0)
+    raise RuntimeError("Could not number a row of the response cache")  # pragma: no cover
+
+
+def _ledger(run: RunRecord, request_hash: str, entry: CachedResponse | None, feature: str, *, from_cache: bool) -> int:
+    call = _insert_numbered(
+        lambda occurrence: RunCall.objects.create(
+            run=run,
+            request_hash=request_hash,
+            occurrence=occurrence,
+            entry=entry,
+            feature=feature,
+            from_cache=from_cache,
+        ),
+        lambda: RunCall.objects.filter(run=run, request_hash=request_hash).count(),
+        spread=False,
+    )
+    return call.occurrence
 
 
 def find(run: RunRecord, request_hashes: list[str]) -> tuple[str, CachedResponse] | None:

@@ -2,10 +2,12 @@
 a replay gives them back byte for byte with no request reaching the provider, and everything that should
 miss does."""
 
+import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from cohorta.core.models import get_app_settings
@@ -13,7 +15,7 @@ from llm import errors
 from llm.gateway import complete, embed
 from llm.models import CachedResponse, RunCall, RunRecord
 from llm.prompts import render_prompt
-from llm.replay import cache_expire, cache_summary, llm_run, note, replay_plan, replay_prepare
+from llm.replay import Kept, cache_expire, cache_summary, keep, keep_vector, llm_run, note, replay_plan, replay_prepare
 from llm.tasks import expire_cache
 from usage.models import UsageEvent
 
@@ -218,3 +220,41 @@ def test_the_nightly_expiry_uses_the_admin_setting(fake_llm, owner):
     app.llm_cache_days = 10
     app.save()
     assert expire_cache() == 1 and not CachedResponse.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_many_processes_keeping_the_same_request_at_once_all_succeed():
+    """A survey's respondents embed the same anchor sentences at the same moment: every one is kept and
+    noted, none fails on a numbering clash."""
+    run = RunRecord.objects.create(scope="test:race")
+    start = threading.Barrier(12)
+    failures: list[BaseException] = []
+
+    def one(index: int) -> None:
+        try:
+            start.wait()
+            keep_vector(run, "anchor-hash", [0.5, 0.25], feature="survey_rating", provider="fake", model="m")
+            keep(
+                run,
+                "answer-hash",
+                Kept(kind="completion", feature="f", provider="p", model="m", snapshot="s", text="t"),
+            )
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=one, args=(index,)) for index in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert sorted(RunCall.objects.filter(request_hash="anchor-hash").values_list("occurrence", flat=True)) == list(
+        range(12)
+    )
+    assert sorted(RunCall.objects.filter(request_hash="answer-hash").values_list("occurrence", flat=True)) == list(
+        range(12)
+    )
+    assert CachedResponse.objects.filter(request_hash="anchor-hash").count() == 1  # a vector is kept once
+    assert len(set(CachedResponse.objects.filter(request_hash="answer-hash").values_list("draw", flat=True))) == 12
