@@ -9,7 +9,7 @@ from cohorta.errors import ApplicationError
 from cohorta.jobs.models import JobState
 from llm.models import ReplayMode, RunRecord
 from llm.replay import ReplayPlan, replay_plan, replay_prepare
-from surveys.models import RespondentState, Run
+from surveys.models import Respondent, RespondentState, Run
 from surveys.scopes import run_scope
 from surveys.services import run_begin
 
@@ -69,10 +69,11 @@ def run_replay(*, run: Run, allow_live: bool = False) -> Run:
             charge=allow_live,
         )
         # Positions as in the original: each respondent's question order is seeded by it.
-        # Highest first: positions only grow (failed respondents leave gaps), so none collides on the way.
-        pairs = zip(copy.respondents.order_by("position"), answered, strict=True)
-        for respondent, original in reversed(list(pairs)):
+        # Failed respondents leave gaps in the original's positions: one UPDATE for all, not one per row.
+        moved = []
+        for respondent, original in zip(copy.respondents.order_by("position"), answered, strict=True):
             if respondent.position != original.position:
                 respondent.position = original.position
-                respondent.save(update_fields=["position"])
+                moved.append(respondent)
+        Respondent.objects.bulk_update(moved, ["position"])
     return copy
