@@ -159,9 +159,29 @@ TEMPLATES = [
 
 # --- database ----------------------------------------------------------------
 DATABASE_URL = env.str("DATABASE_URL", default="")
+DB_POOL = _env_bool("DB_POOL", False)
+if DB_POOL and not DATABASE_URL.startswith(("postgres://", "postgresql://", "pgsql://")):
+    raise ImproperlyConfigured("DB_POOL=1 needs Postgres (DATABASE_URL=postgres://…).")
 if DATABASE_URL:
     DATABASES = {"default": env.db_url_config(DATABASE_URL)}
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
+    if DB_POOL:
+        # psycopg's connection pool (Django 5.1+): connections shared by all the threads of a process,
+        # lent per request. It replaces persistent connections (Django refuses both), so DB_CONN_MAX_AGE
+        # must be 0 or unset. It pays where each request would connect anew (ASGI: every request is on a new
+        # thread); under gunicorn gthread each thread keeps its own connection anyway (bench/README.md).
+        if env.int("DB_CONN_MAX_AGE", default=0):
+            raise ImproperlyConfigured(
+                "DB_POOL=1 replaces persistent connections (the two are exclusive): set DB_CONN_MAX_AGE=0 or remove it."
+            )
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
+            # Per process: at least the threads that query at once (gunicorn --threads, Celery --concurrency).
+            "max_size": env.int("DB_POOL_MAX_SIZE", default=16),
+            "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+        }
+    else:
+        DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
     # WAL lets the in-process worker thread write while pages read; IMMEDIATE
@@ -190,6 +210,8 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "cohorta",
+            # One connection pool per process, not one per request context (cohorta/redis_pool.py).
+            "OPTIONS": {"pool_class": "cohorta.redis_pool.SharedConnectionPool"},
         }
     }
     # "pubsub" sends a group message with one PUBLISH (low latency for token streams);
@@ -555,9 +577,10 @@ REST_FRAMEWORK: dict[str, Any] = {
     "PAGE_SIZE": 25,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "cohorta.api.errors.exception_handler",
+    # DRF's throttles with counters per window instead of a history of timestamps (cohorta/api/throttling.py).
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.UserRateThrottle",
-        "rest_framework.throttling.AnonRateThrottle",
+        "cohorta.api.throttling.UserRateThrottle",
+        "cohorta.api.throttling.AnonRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "user": env.str("API_THROTTLE_USER", default="1200/min"),
@@ -615,6 +638,10 @@ STORAGES = {
 
 # --- security (production) ---------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
+# With Redis, a page reads its session from the cache (written through to the database, so a flushed or
+# restarted Redis logs nobody out); without it, from the database. Local memory would not do: another
+# process would keep a session that was logged out here.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db" if REDIS_URL else "django.contrib.sessions.backends.db"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

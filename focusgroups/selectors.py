@@ -4,7 +4,7 @@ Counts are correlated subqueries rather than ``Count()`` over joins: joining par
 in one query would multiply rows (12 participants × 2,000 messages), a subquery per count stays one query.
 """
 
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, Window
 from django.db.models.functions import Coalesce
 
 from focusgroups.models import FocusGroup, Message, Participant
@@ -78,9 +78,10 @@ def personas_in_order(*, user, persona_ids) -> list[Persona]:
 def picker_personas(*, user, q: str = "", limit: int = PICKER_LIMIT) -> tuple[list[Persona], int]:
     """The first ``limit`` of the user's personas matching ``q`` (by name), and how many match in all."""
     qs = personas_for_user(user=user, q=(q or "").strip())
-    rows = list(qs[: limit + 1])
-    total = len(rows) if len(rows) <= limit else qs.count()
-    return rows[:limit], total
+    # The total rides on each row (a window count over the whole match): one query for 10 personas or 10,000.
+    rows = list(qs.annotate(matching=Window(Count("pk")))[:limit])
+    total: int = rows[0].matching if rows else 0
+    return [*rows], total
 
 
 def focus_group_titles(*, user, ids) -> dict[int, str]:

@@ -4,6 +4,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from cohorta.api.serializers import FieldsBuiltOnce
 from focusgroups.models import (
     CONFORMITY_OPTION_MAX,
     CONFORMITY_OPTIONS_MAX,
@@ -20,7 +21,7 @@ from personas.models import Persona
 _IDS_MAX = 100
 
 
-class FocusGroupPersonaSerializer(serializers.ModelSerializer):
+class FocusGroupPersonaSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     """A persona as a participant: enough to recognise them; the full profile is at /api/v1/personas/<id>/."""
 
     headline = serializers.CharField(read_only=True)
@@ -31,7 +32,7 @@ class FocusGroupPersonaSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class FocusGroupParticipantSerializer(serializers.ModelSerializer):
+class FocusGroupParticipantSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     persona = FocusGroupPersonaSerializer(read_only=True)
 
     class Meta:
@@ -64,7 +65,7 @@ class ConformityInputSerializer(serializers.Serializer):
     )
 
 
-class FocusGroupSerializer(serializers.ModelSerializer):
+class FocusGroupSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     participant_count = serializers.IntegerField(read_only=True)
     message_count = serializers.IntegerField(read_only=True)
     participants = FocusGroupParticipantSerializer(many=True, read_only=True)

@@ -2,10 +2,11 @@
 
 from rest_framework import serializers
 
+from cohorta.api.serializers import FieldsBuiltOnce
 from personas.models import PROFILE_FIELDS, Folder, Persona, PersonaSource
 
 
-class PersonaSerializer(serializers.ModelSerializer):
+class PersonaSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     folder_name = serializers.CharField(source="folder.name", read_only=True, allow_null=True, default=None)
 
     class Meta:

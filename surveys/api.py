@@ -16,7 +16,7 @@ from personas.access import get_folder_for_user
 from surveys import exports, selectors, services
 from surveys.access import get_run_for_user, get_survey_for_user
 from surveys.io import questionnaire_read
-from surveys.panel import panel_status
+from surveys.panel import panel_status, panel_statuses
 from surveys.quality import services as quality_services
 from surveys.quality.pages import check_data, latest_check
 from surveys.results import run_results
@@ -89,7 +89,16 @@ class SurveyRunsView(APIView):
     @extend_schema(tags=TAGS, responses={200: RunSerializer(many=True), 404: _NOT_FOUND})
     def get(self, request, survey_id: int):
         survey = get_survey_for_user(request.user, survey_id)
-        return Response([_run_data(run) for run in selectors.runs_for_survey(survey=survey)])
+        # Counts and generated-panel states for all the runs at once: the same queries for 2 runs as for 200.
+        runs = list(selectors.runs_for_survey(survey=survey))
+        counts = selectors.respondent_counts_by_run(run_ids=[run.pk for run in runs])
+        statuses = panel_statuses(runs)
+        return Response(
+            [
+                RunSerializer(run, context={"counts": counts[run.pk], "generated_panel": statuses[run.pk]}).data
+                for run in runs
+            ]
+        )
 
     @extend_schema(
         tags=TAGS,

@@ -1,7 +1,7 @@
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, F, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -136,8 +136,14 @@ def usage_summary_for_user(*, user, days: int = 30) -> dict:
                 "output_tokens": row.get("output_tokens") or 0,
             }
         )
+    # One pass over the month's rows for the totals and the two flagged counts.
     totals = month.aggregate(
-        cost=Sum("cost_usd"), calls=Count("id"), input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens")
+        cost=Sum("cost_usd"),
+        calls=Count("id"),
+        input_tokens=Sum("input_tokens"),
+        output_tokens=Sum("output_tokens"),
+        unpriced=Count("id", filter=Q(price_missing=True)),
+        simulated=Count("id", filter=Q(simulated=True)),
     )
     return {
         "period_start": month_start(),
@@ -145,8 +151,8 @@ def usage_summary_for_user(*, user, days: int = 30) -> dict:
         "month_cost_usd": totals["cost"] or Decimal(0),
         "month_calls": totals["calls"],
         "month_tokens": (totals["input_tokens"] or 0) + (totals["output_tokens"] or 0),
-        "unpriced_calls": month.filter(price_missing=True).count(),
-        "simulated_calls": month.filter(simulated=True).count(),
+        "unpriced_calls": totals["unpriced"],
+        "simulated_calls": totals["simulated"],
         "by_feature": _by_feature(month),
         "by_model": _by_model(month),
         "by_provider": _by_provider(month),

@@ -22,7 +22,9 @@ def discussion(request: HttpRequest, fg_id: int) -> HttpResponse:
     participants = list(focus_group.participants.select_related("persona"))
     for participant in participants:
         participant.handle = engine.mention_handle(participant.persona, participants)
-    transcript = list(focus_group.messages.select_related("persona").order_by("sequence"))
+    # The transcript shows each message's own fields (speaker_name, persona_id): joining its persona would
+    # load and decode a full profile per message (300 of them on a long session) for nothing.
+    transcript = list(focus_group.messages.order_by("sequence"))
     run = focus_group.runs.select_related("next_speaker").first()
     context = {
         "focus_group": focus_group,
@@ -67,7 +69,7 @@ def transcript(request: HttpRequest, fg_id: int) -> HttpResponse:
         after = max(0, int(request.GET.get("after", 0)))
     except ValueError:
         after = 0
-    items = list(focus_group.messages.select_related("persona").filter(sequence__gt=after).order_by("sequence"))
+    items = list(focus_group.messages.filter(sequence__gt=after).order_by("sequence"))
     response = render(request, "focusgroups/_messages.html", {"transcript": items, "focus_group": focus_group})
     response["X-Last-Seq"] = str(items[-1].sequence if items else after)
     response["X-Session-Status"] = focus_group.status
