@@ -76,9 +76,11 @@ def quota_status(*, user) -> QuotaStatus:
 def quota_check(*, user, focus_group_id: int | None = None, focus_group_cap_usd: Decimal | None = None) -> QuotaStatus:
     """Refuse the call (QuotaExceeded → HTTP 402) when a limit is reached; warn at the threshold."""
     status = quota_status(user=user)
-    # Pages show the budget banner from this cache: keep it as fresh as the last check, so the
-    # banner is up by the time a page follows a refusal or a crossing of the threshold.
-    cache.set(banner_cache_key(user.pk, status.limit_usd), quota_banner_payload(status), BANNER_SECONDS)
+    # Pages show the budget banner from this cache: written here once the threshold is crossed, so the
+    # banner is up by the time a page follows a refusal or a crossing. Below it the banner shows nothing,
+    # whatever the cached percentage says, so a call (hundreds a minute in a busy worker) skips the write.
+    if status.warning or status.exceeded:
+        cache.set(banner_cache_key(user.pk, status.limit_usd), quota_banner_payload(status), BANNER_SECONDS)
     if status.exceeded:
         if status.no_budget:
             message = "Your account has no monthly AI budget ($0.00), so AI work is off."
