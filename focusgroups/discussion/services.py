@@ -204,9 +204,10 @@ def message_post(*, focus_group: FocusGroup, text: str) -> tuple[Message, list[A
             content=text,
             mentions=[p.persona_id for p in mentioned],
         )
-        answers = [
-            Answer.objects.create(focus_group=focus_group, persona=p.persona, prompt_message=message) for p in targets
-        ]
+        # One INSERT for the round (eight answers were eight round trips before the first task could leave).
+        answers = Answer.objects.bulk_create(
+            [Answer(focus_group=focus_group, persona=p.persona, prompt_message=message) for p in targets]
+        )
         if focus_group.status in (FocusGroupStatus.DRAFT, FocusGroupStatus.PAUSED):
             focus_group.status = FocusGroupStatus.LIVE
             focus_group.save(update_fields=["status", "updated_at"])
