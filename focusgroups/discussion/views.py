@@ -15,6 +15,9 @@ from focusgroups.quality import conformity
 from focusgroups.report import live_themes
 from focusgroups.responses import error_response, wants_json
 
+# Messages a discussion page renders at first (the latest) and loads at a time when asked for earlier ones.
+TRANSCRIPT_SHOWN = 100
+
 
 @login_required
 def discussion(request: HttpRequest, fg_id: int) -> HttpResponse:
@@ -23,8 +26,9 @@ def discussion(request: HttpRequest, fg_id: int) -> HttpResponse:
     for participant in participants:
         participant.handle = engine.mention_handle(participant.persona, participants)
     # The transcript shows each message's own fields (speaker_name, persona_id): joining its persona would
-    # load and decode a full profile per message (300 of them on a long session) for nothing.
-    transcript = list(focus_group.messages.order_by("sequence"))
+    # load and decode a full profile per message for nothing. Only the latest turns are rendered: a long
+    # session's whole transcript made the page slow to serve and to scroll; earlier ones load on demand.
+    transcript = latest_messages(focus_group)
     run = focus_group.runs.select_related("next_speaker").first()
     context = {
         "focus_group": focus_group,
@@ -35,6 +39,7 @@ def discussion(request: HttpRequest, fg_id: int) -> HttpResponse:
         "participants": participants,
         "transcript": transcript,
         "last_seq": transcript[-1].sequence if transcript else 0,
+        "earlier": earlier_count(focus_group, transcript),
         "max_chars": engine.MAX_MESSAGE_CHARS,
         "live": live_themes.live_themes_panel(focus_group=focus_group),
         "conformity": conformity.conformity_get(focus_group),
@@ -60,15 +65,47 @@ def post_message(request: HttpRequest, fg_id: int) -> HttpResponse:
     return redirect("focusgroups:detail", fg_id=focus_group.pk)
 
 
+def latest_messages(focus_group, *, before: int | None = None) -> list:
+    """The last TRANSCRIPT_SHOWN messages (before sequence ``before``), in order."""
+    messages = focus_group.messages.all()
+    if before is not None:
+        messages = messages.filter(sequence__lt=before)
+    return list(reversed(messages.order_by("-sequence")[:TRANSCRIPT_SHOWN]))
+
+
+def earlier_count(focus_group, shown: list) -> int:
+    """How many messages come before the first one shown."""
+    if not shown:
+        return 0
+    return focus_group.messages.filter(sequence__lt=shown[0].sequence).count()
+
+
+def _sequence_param(request: HttpRequest, name: str) -> int | None:
+    try:
+        return max(0, int(request.GET[name]))
+    except (KeyError, ValueError):
+        return None
+
+
 @login_required
 @require_GET
 def transcript(request: HttpRequest, fg_id: int) -> HttpResponse:
-    """Saved messages after ``?after=N``, as HTML: the page's fallback when websockets are down."""
+    """Saved messages as HTML. ``?after=N``: those after N (the page's fallback when websockets are down).
+    ``?before=N``: the TRANSCRIPT_SHOWN before N ("Show earlier messages"), or with ``&from=M`` all of
+    M … N-1 (a link to an earlier message); ``X-Earlier`` says how many are still before them."""
     focus_group = get_focus_group_for_user(request.user, fg_id)
-    try:
-        after = max(0, int(request.GET.get("after", 0)))
-    except ValueError:
-        after = 0
+    before = _sequence_param(request, "before")
+    if before is not None:
+        start = _sequence_param(request, "from")
+        if start is None:
+            items = latest_messages(focus_group, before=before)
+        else:
+            items = list(focus_group.messages.filter(sequence__gte=start, sequence__lt=before).order_by("sequence"))
+        response = render(request, "focusgroups/_messages.html", {"transcript": items, "focus_group": focus_group})
+        response["X-First-Seq"] = str(items[0].sequence if items else before)
+        response["X-Earlier"] = str(earlier_count(focus_group, items) if items else 0)
+        return response
+    after = _sequence_param(request, "after") or 0
     items = list(focus_group.messages.filter(sequence__gt=after).order_by("sequence"))
     response = render(request, "focusgroups/_messages.html", {"transcript": items, "focus_group": focus_group})
     response["X-Last-Seq"] = str(items[-1].sequence if items else after)

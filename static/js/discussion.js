@@ -512,6 +512,84 @@
     });
   }
 
+  // A long session's page renders its latest messages; earlier ones load on demand, above them, without
+  // moving what is on screen. ``from``: load everything from that message on (a link to an earlier one).
+  function loadEarlier(from) {
+    var holder = byId("transcript-earlier");
+    if (!holder) return Promise.resolve();
+    var button = holder.querySelector("button");
+    var problem = holder.querySelector("[role=alert]");
+    button.disabled = true;
+    problem.classList.add("d-none");
+    var url = transcript.dataset.transcriptUrl + "?before=" + encodeURIComponent(button.dataset.before) +
+      (from ? "&from=" + encodeURIComponent(from) : "");
+    var left = 0, first = button.dataset.before;
+    return fetch(url, { headers: { "Accept": "text/html" } })
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        left = Number(response.headers.get("X-Earlier") || 0);
+        first = response.headers.get("X-First-Seq") || first;
+        return response.text();
+      })
+      .then(function (html) {
+        var fromBottom = transcript.scrollHeight - transcript.scrollTop;
+        var box = document.createElement("div");
+        box.innerHTML = html;
+        var nodes = [];
+        box.querySelectorAll(".msg[data-seq]").forEach(function (node) {
+          var seq = Number(node.dataset.seq);
+          if (seen[seq]) return;
+          seen[seq] = true;
+          nodes.push(node);
+        });
+        holder.after.apply(holder, nodes);
+        transcript.scrollTop = transcript.scrollHeight - fromBottom;
+        if (left > 0) {
+          button.dataset.before = first;
+          button.lastChild.textContent = "Show earlier messages (" + left + ")";
+          button.disabled = false;
+        } else {
+          holder.remove();
+        }
+      })
+      .catch(function () {
+        button.disabled = false;
+        problem.classList.remove("d-none");
+      });
+  }
+
+  function showMessage(target) {
+    transcript.scrollTop += target.getBoundingClientRect().top - transcript.getBoundingClientRect().top
+      - (transcript.clientHeight - target.offsetHeight) / 2;
+    target.classList.add("msg-linked");
+  }
+
+  // #msg-<n>: that message, loading the earlier ones up to it first when it is not on the page yet.
+  function goToMessage(hash) {
+    if (!/^#msg-\d+$/.test(hash)) return false;
+    var target = document.getElementById(hash.slice(1));
+    if (target) { showMessage(target); return true; }
+    if (!byId("transcript-earlier")) return false;
+    loadEarlier(hash.slice(5)).then(function () {
+      var loaded = document.getElementById(hash.slice(1));
+      if (loaded) showMessage(loaded);
+    });
+    return true;
+  }
+
+  function setupEarlier() {
+    var holder = byId("transcript-earlier");
+    if (holder) holder.querySelector("button").addEventListener("click", function () { loadEarlier(null); });
+    window.addEventListener("hashchange", function () { goToMessage(window.location.hash); });
+    document.addEventListener("click", function (event) {
+      var link = event.target.closest('a[href^="#msg-"]');
+      if (link && goToMessage(link.getAttribute("href"))) {
+        event.preventDefault();
+        history.replaceState(null, "", link.getAttribute("href"));
+      }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     transcript = byId("transcript");
     if (!transcript) return;
@@ -519,14 +597,8 @@
     lastSeq = Number(transcript.dataset.lastSeq || 0);
     transcript.querySelectorAll(".msg[data-seq]").forEach(function (node) { seen[Number(node.dataset.seq)] = true; });
     // A report quote links to #msg-<n>: show that message, not the end of the transcript.
-    var target = /^#msg-\d+$/.test(window.location.hash) ? document.getElementById(window.location.hash.slice(1)) : null;
-    if (target) {
-      transcript.scrollTop += target.getBoundingClientRect().top - transcript.getBoundingClientRect().top
-        - (transcript.clientHeight - target.offsetHeight) / 2;
-      target.classList.add("msg-linked");
-    } else {
-      scrollToEnd(true);
-    }
+    if (!goToMessage(window.location.hash)) scrollToEnd(true);
+    setupEarlier();
     setupComposer();
     setupRetry();
     setupAutopilot();

@@ -1,5 +1,6 @@
 """The moderated discussion: rounds, mentions, failures and retries, quotas, sequence numbers, realtime replay."""
 
+import re
 import threading
 from decimal import Decimal
 
@@ -349,6 +350,47 @@ def test_discussion_page_and_transcript_fallback(owner, client):
     assert "@Priya" in page and 'data-last-seq="4"' in page and "Hello everyone" in page
     partial = client.get(f"/focus-groups/{session.pk}/transcript/?after=2")
     assert partial["X-Last-Seq"] == "4" and partial.content.decode().count('class="msg ') == 2
+
+
+def _long_session(owner, count: int) -> FocusGroup:
+    session = make_session(owner)
+    Message.objects.bulk_create(
+        Message(focus_group=session, sequence=n, role="researcher", speaker_name="Moderator", content=f"Turn {n}")
+        for n in range(1, count + 1)
+    )
+    FocusGroup.objects.filter(pk=session.pk).update(last_sequence=count)
+    return session
+
+
+def _sequences(html: str) -> list[int]:
+    return [int(n) for n in re.findall(r'class="msg [^"]*" data-seq="(\d+)"', html)]
+
+
+def test_a_long_session_shows_its_latest_messages_and_loads_earlier_ones_on_demand(owner, client):
+    session = _long_session(owner, 250)
+    client.force_login(owner)
+    page = client.get(f"/focus-groups/{session.pk}/").content.decode()
+    assert _sequences(page) == list(range(151, 251))
+    assert 'data-before="151"' in page and "Show earlier messages (150)" in page and 'data-last-seq="250"' in page
+
+    earlier = client.get(f"/focus-groups/{session.pk}/transcript/?before=151")
+    assert _sequences(earlier.content.decode()) == list(range(51, 151))
+    assert earlier["X-First-Seq"] == "51" and earlier["X-Earlier"] == "50"
+    first = client.get(f"/focus-groups/{session.pk}/transcript/?before=51")
+    assert _sequences(first.content.decode()) == list(range(1, 51)) and first["X-Earlier"] == "0"
+
+    # A link to message 20 loads everything from it up to what the page shows.
+    linked = client.get(f"/focus-groups/{session.pk}/transcript/?before=151&from=20")
+    assert _sequences(linked.content.decode()) == list(range(20, 151)) and linked["X-Earlier"] == "19"
+    # Nonsense parameters fall back to the live catch-up instead of failing.
+    assert client.get(f"/focus-groups/{session.pk}/transcript/?before=abc").status_code == 200
+
+
+def test_a_short_session_shows_everything_without_an_earlier_button(owner, client):
+    session = _long_session(owner, 100)
+    client.force_login(owner)
+    page = client.get(f"/focus-groups/{session.pk}/").content.decode()
+    assert _sequences(page) == list(range(1, 101)) and "transcript-earlier" not in page
 
 
 def test_posting_from_the_page(owner, client):
