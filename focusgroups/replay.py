@@ -11,7 +11,7 @@ from focusgroups.guide.services import guide_sections
 from focusgroups.models import FocusGroup, FocusGroupStatus
 from focusgroups.report.comparison import session_copy
 from llm.models import ReplayMode, RunRecord
-from llm.replay import ReplayPlan, replay_plan, replay_prepare
+from llm.replay import ReplayPlan, replay_plan, replay_prepare, replay_refusal
 
 
 def session_scope(focus_group: FocusGroup) -> str:
@@ -42,21 +42,7 @@ def session_replay(*, focus_group: FocusGroup, allow_live: bool = False) -> Focu
             "Only a session that ran in autonomous mode can be replayed exactly.", code="no_run", status_code=409
         )
     plan = replay_check(focus_group)
-    if not plan.calls:
-        raise ApplicationError(
-            "This session has no AI answers on record to replay (it ran before exact replay existed).",
-            code="nothing_to_replay",
-            status_code=409,
-        )
-    if plan.missing and not allow_live:
-        raise ApplicationError(
-            f"{plan.missing} of the {plan.calls} AI answers this session got are no longer in the cache (they "
-            "expired, or failed a check). Replay the rest from the cache and ask the AI for the missing ones "
-            "(charged like a run), or keep the session as it is.",
-            code="replay_incomplete",
-            status_code=409,
-            extra={"missing": plan.missing, "calls": plan.calls},
-        )
+    replay_refusal(plan, what="session", charged_like="a run", allow_live=allow_live)
     with transaction.atomic():
         copy = session_copy(focus_group=focus_group, title=focus_group.title, alias=focus_group.model_alias)
         replay_prepare(original_scope=session_scope(focus_group), scope=session_scope(copy), allow_live=allow_live)

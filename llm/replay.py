@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
+from cohorta.errors import ApplicationError
 from llm.models import CacheDay, CachedResponse, CacheKind, ReplayMode, RunCall, RunRecord
 from llm.prompts import prompts_taken
 
@@ -338,6 +339,27 @@ class ReplayPlan:
     @property
     def complete(self) -> bool:
         return self.calls > 0 and self.missing == 0
+
+
+def replay_refusal(plan: ReplayPlan, *, what: str, charged_like: str, allow_live: bool) -> None:
+    """Refuse a replay that cannot give what the original got: nothing on record, or answers the cache no
+    longer holds when the replay may not ask the AI for them. ``what``: "session", "run", "validation";
+    ``charged_like``: what a partly live replay is charged like ("a run")."""
+    if not plan.calls:
+        raise ApplicationError(
+            f"This {what} has no AI answers on record to replay (it ran before exact replay existed).",
+            code="nothing_to_replay",
+            status_code=409,
+        )
+    if plan.missing and not allow_live:
+        raise ApplicationError(
+            f"{plan.missing} of the {plan.calls} AI answers this {what} got are no longer in the cache (they "
+            "expired, or failed a check). Replay the rest from the cache and ask the AI for the missing ones "
+            f"(charged like {charged_like}), or keep the {what} as it is.",
+            code="replay_incomplete",
+            status_code=409,
+            extra={"missing": plan.missing, "calls": plan.calls},
+        )
 
 
 def replay_plan(scope: str) -> ReplayPlan:

@@ -8,7 +8,7 @@ from django.db import transaction
 from cohorta.errors import ApplicationError
 from cohorta.jobs.models import JobState
 from llm.models import ReplayMode, RunRecord
-from llm.replay import ReplayPlan, replay_plan, replay_prepare
+from llm.replay import ReplayPlan, replay_plan, replay_prepare, replay_refusal
 from surveys.models import Respondent, RespondentState, Run
 from surveys.scopes import run_scope
 from surveys.services import run_begin
@@ -33,21 +33,7 @@ def run_replay(*, run: Run, allow_live: bool = False) -> Run:
     if run.job is None or run.job.state != JobState.DONE:
         raise ApplicationError("Replay a survey run once it has finished.", code="not_finished", status_code=409)
     plan = replay_check(run)
-    if not plan.calls:
-        raise ApplicationError(
-            "This run has no AI answers on record to replay (it ran before exact replay existed).",
-            code="nothing_to_replay",
-            status_code=409,
-        )
-    if plan.missing and not allow_live:
-        raise ApplicationError(
-            f"{plan.missing} of the {plan.calls} AI answers this run got are no longer in the cache (they "
-            "expired, or failed a check). Replay the rest from the cache and ask the AI for the missing ones "
-            "(charged like a run), or keep the run as it is.",
-            code="replay_incomplete",
-            status_code=409,
-            extra={"missing": plan.missing, "calls": plan.calls},
-        )
+    replay_refusal(plan, what="run", charged_like="a run", allow_live=allow_live)
     answered = list(run.respondents.filter(state=RespondentState.DONE).select_related("persona").order_by("position"))
     with transaction.atomic():
         copy = Run.objects.create(

@@ -16,7 +16,7 @@ from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError, InsufficientCredits
 from cohorta.jobs.models import JobState
 from llm.models import ReplayMode, RunRecord
-from llm.replay import ReplayPlan, llm_run, replay_plan, replay_prepare
+from llm.replay import ReplayPlan, llm_run, replay_plan, replay_prepare, replay_refusal
 from panels import services as panel_services
 from panels.models import ProfileDepth
 from panels.population import Dimension, Population
@@ -398,21 +398,7 @@ def validation_replay(*, validation: Validation, allow_live: bool = False) -> Va
             status_code=409,
         )
     plan = replay_check(validation)
-    if not plan.calls:
-        raise ApplicationError(
-            "This validation has no AI answers on record to replay (it ran before exact replay existed).",
-            code="nothing_to_replay",
-            status_code=409,
-        )
-    if plan.missing and not allow_live:
-        raise ApplicationError(
-            f"{plan.missing} of the {plan.calls} AI answers this validation got are no longer in the cache (they "
-            "expired, or failed a check). Replay the rest from the cache and ask the AI for the missing ones "
-            "(charged like a validation), or keep it as it is.",
-            code="replay_incomplete",
-            status_code=409,
-            extra={"missing": plan.missing, "calls": plan.calls},
-        )
+    replay_refusal(plan, what="validation", charged_like="a validation", allow_live=allow_live)
     with transaction.atomic():
         copy = validation_start(
             owner=validation.owner,
