@@ -62,12 +62,18 @@ def test_a_replay_gives_the_same_panel_answers_and_scorecard_with_no_provider_re
     assert services.replay_source(copy).replay_of.scope == f"validation:{scored.pk}"
 
 
-def test_a_replay_with_answers_missing_says_how_many(scored):
+def test_a_replay_with_answers_missing_says_how_many(scored, funded):
+    page = Client()
+    page.force_login(funded)
+    assert "Replay exactly (free)" in page.get(f"/validation/{scored.pk}/").content.decode()
     CachedResponse.objects.filter(feature="survey_answer").order_by("pk").first().delete()
     with pytest.raises(ApplicationError) as info:
         services.validation_replay(validation=scored)
     assert info.value.code == "replay_incomplete" and info.value.extra["missing"] == 1
+    assert "no longer in the cache" in info.value.message
     assert Validation.objects.count() == 1
+    card = page.get(f"/validation/{scored.pk}/").content.decode()
+    assert "1 of the" in card and "charged like a validation" in card and "Replay, asking for the missing 1" in card
 
 
 def test_another_user_cannot_replay_a_validation(scored, other_user):
