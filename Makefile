@@ -57,7 +57,9 @@ lint: install-dev
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# Service mode processes (set DATABASE_URL and REDIS_URL first), as in the Procfile.
+# Service mode processes (set DATABASE_URL and REDIS_URL first). `make web` serves HTTP and websockets on one
+# port through daphne, which needs no proxy on a laptop; the Procfile splits them for production (gunicorn for
+# HTTP, daphne for /ws/, behind the proxy in deploy/: README, "Service mode").
 web: install
 	$(BIN)/daphne -b $(HOST) -p $(PORT) config.asgi:application
 worker: install
