@@ -279,6 +279,11 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "reap-dead-jobs": {"task": "cohorta.jobs.tasks.reap_jobs", "schedule": 30.0, "options": {"queue": "default"}},
     "reap-dead-runs": {"task": "focusgroups.tasks.reap_runs", "schedule": 30.0, "options": {"queue": "default"}},
+    "reap-conformity": {
+        "task": "focusgroups.tasks.reap_conformity",
+        "schedule": 300.0,
+        "options": {"queue": "default"},
+    },
     # Cached AI answers past the admin's keep-for days (App settings) go once a day.
     "expire-llm-cache": {"task": "llm.tasks.expire_cache", "schedule": 86400.0, "options": {"queue": "default"}},
     # Data exports (ZIPs of a user's data) are removed a week after they were made.

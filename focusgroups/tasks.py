@@ -41,6 +41,11 @@ def conformity_before(focus_group_id: int, answer_ids: list[str]) -> None:
     discussion.answers_enqueue(answer_ids)
 
 
+@shared_task(name="focusgroups.tasks.reap_conformity")
+def reap_conformity() -> int:
+    return conformity.conformity_reap()
+
+
 @shared_task(name="focusgroups.tasks.conformity_after")
 def conformity_after(focus_group_id: int) -> int:
     return conformity.after_round(focus_group_id=focus_group_id)

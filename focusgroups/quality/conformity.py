@@ -23,6 +23,7 @@ import logging
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -382,13 +383,45 @@ def after_round(*, focus_group_id: int) -> int:
             "persona_id", flat=True
         )
     )
+    # A round asked again (its first worker died) leaves alone whoever had answered.
+    answered_after = set(
+        check.answers.filter(phase=PrivatePhase.AFTER, status=PrivateAnswerStatus.DONE).values_list(
+            "persona_id", flat=True
+        )
+    )
     personas = [
-        p.persona for p in check.focus_group.participants.select_related("persona") if p.persona_id in answered_before
+        p.persona
+        for p in check.focus_group.participants.select_related("persona")
+        if p.persona_id in answered_before and p.persona_id not in answered_after
     ]
     _save(check, PrivatePhase.AFTER, _ask_all(check, personas, PrivatePhase.AFTER))
     ConformityCheck.objects.filter(pk=check.pk).update(after_done_at=timezone.now())
     conformity_refund_unanswered(check=check)
     return len(personas)
+
+
+# A worker that dies during the after round takes its task with it, and nothing else would ask again: past this,
+# the round is released and queued afresh. Each private answer is bounded by LLM_DEADLINE_SECONDS, all at once.
+AFTER_STALE_SECONDS = 15 * 60
+
+
+def conformity_reap(*, now=None) -> int:
+    """After rounds left unfinished by a dead worker: released and queued again. Returns how many."""
+    now = now or timezone.now()
+    stale = ConformityCheck.objects.filter(
+        after_started_at__lt=now - timedelta(seconds=AFTER_STALE_SECONDS), after_done_at__isnull=True
+    ).values_list("pk", "focus_group_id", "after_started_at")
+    count = 0
+    for check_id, focus_group_id, started in stale:
+        with transaction.atomic():
+            # Only the claim this reaper read: a round that finished or was claimed again meanwhile stays as it is.
+            if ConformityCheck.objects.filter(pk=check_id, after_started_at=started, after_done_at__isnull=True).update(
+                after_started_at=None
+            ):
+                logger.warning("Conformity check %s: its after round stopped with its worker; asking again", check_id)
+                transaction.on_commit(lambda fg=focus_group_id: tasks.conformity_after.apply_async((fg,)))
+                count += 1
+    return count
 
 
 def conformity_refund_unanswered(*, check: ConformityCheck) -> int:

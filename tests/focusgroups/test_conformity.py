@@ -4,9 +4,11 @@ Autonomous runs and moderated sessions, the charge and its refund, a private cal
 arithmetic on hand-made answers. The private calls run in threads, so these tests commit (transaction=True)."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from billing.models import CreditTransaction, CreditTransactionKind
 from billing.selectors import credits_balance
@@ -243,6 +245,27 @@ def test_a_moderated_session_asks_before_the_first_round_and_after_it_ends(funde
     assert conformity.conformity_result(ConformityCheck.objects.get(focus_group=session))["state"] == "done"
     # Asked once: ending again after a reopen does not ask (or charge) again.
     assert conformity.after_round(focus_group_id=session.pk) == 0
+
+
+def test_an_after_round_whose_worker_died_is_asked_again_once(funded):
+    session = make_session(funded, people=3, guide=False)
+    discussion.message_post(focus_group=session, text="What is your first reaction to FreshBox?")
+    balance = credits_balance(user=funded)
+    # The session ended and a worker claimed the after round, then died before saving anything.
+    FocusGroup.objects.filter(pk=session.pk).update(status=FocusGroupStatus.ENDED)
+    check = ConformityCheck.objects.get(focus_group=session)
+    claimed = timezone.now() - timedelta(seconds=conformity.AFTER_STALE_SECONDS - 60)
+    ConformityCheck.objects.filter(pk=check.pk).update(after_started_at=claimed)
+    assert conformity.conformity_reap() == 0  # still within its time: the round may be under way
+    assert conformity.conformity_result(ConformityCheck.objects.get(pk=check.pk))["state"] == "after"
+
+    ConformityCheck.objects.filter(pk=check.pk).update(after_started_at=claimed - timedelta(seconds=120))
+    assert conformity.conformity_reap() == 1  # released and queued again (run at once here)
+    after = answers(session, PrivatePhase.AFTER)
+    assert len(after) == 3 and all(a.status == PrivateAnswerStatus.DONE for a in after)
+    assert conformity.conformity_result(ConformityCheck.objects.get(pk=check.pk))["state"] == "done"
+    assert credits_balance(user=funded) == balance  # asked again, not charged again
+    assert conformity.conformity_reap() == 0
 
 
 # --- setting it up -----------------------------------------------------------------------------
