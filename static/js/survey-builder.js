@@ -28,6 +28,8 @@
   function setUpRun(form) {
     var unit = parseInt(form.dataset.unitCost, 10) || 0;
     var personaCost = parseInt(form.dataset.personaCost, 10) || 0;
+    var qualityCost = parseInt(form.dataset.qualityCost, 10) || 0;
+    var qualityBox = form.querySelector("input[name=check_quality]");
     var balance = parseInt(form.dataset.balance, 10) || 0;
     var maxPanel = parseInt(form.dataset.maxPanel, 10) || 0;
     var genMin = parseInt(form.dataset.generatedMin, 10) || 1;
@@ -42,6 +44,9 @@
     var sizeInput = form.querySelector("input[name=panel_size]");
     var boxes = form.querySelectorAll("input[name=personas]");
     function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
+    // The quality check, when ticked, is reserved with the run: the estimate adds it.
+    function checking() { return !!(qualityBox && qualityBox.checked && qualityCost); }
+    function qualityPart(n) { return checking() ? " + " + plural(n * qualityCost, "credit") + " to check quality" : ""; }
     function panelSize() {
       if (sampledRadio && sampledRadio.checked) {
         var picked = sampledSelect.options[sampledSelect.selectedIndex];
@@ -59,9 +64,10 @@
       if (isNaN(n) || n < genMin || n > genMax) {
         return { text: "Generate " + genMin + " to " + genMax + " personas.", bad: true };
       }
-      var make = n * personaCost, ask = n * unit, total = make + ask;
+      var make = n * personaCost, ask = n * unit, check = checking() ? n * qualityCost : 0;
+      var total = make + ask + check;
       var text = "This run: " + plural(make, "credit") + " to generate " + plural(n, "persona") + " + " +
-        plural(ask, "credit") + " to ask them = " + plural(total, "credit") + ".";
+        plural(ask, "credit") + " to ask them" + qualityPart(n) + " = " + plural(total, "credit") + ".";
       if (total > balance) text += " You have " + balance + ": buy credits on the Billing page first.";
       return { text: text, bad: total > balance };
     }
@@ -74,10 +80,10 @@
         text = estimate.text; bad = estimate.bad;
       } else {
         var n = panelSize();
-        var cost = n * unit;
+        var cost = n * unit + (checking() ? n * qualityCost : 0);
         if (!n && sampledRadio && sampledRadio.checked) text = "This panel has no personas written yet: wait for it, or pick another.";
         else if (!n) text = folderRadio && folderRadio.checked ? "This folder has no personas: pick another, tick personas, or generate a panel." : "Tick the personas to ask, or generate a panel.";
-        else text = "This run: " + plural(n, "respondent") + " × " + plural(unit, "credit") + " = " + plural(cost, "credit") + ".";
+        else text = "This run: " + plural(n, "respondent") + " × " + plural(unit, "credit") + qualityPart(n) + " = " + plural(cost, "credit") + ".";
         if (n && maxPanel && n > maxPanel) text += " That is more than the " + maxPanel + " a run can ask: pick fewer.";
         else if (cost > balance) text += " You have " + balance + ": buy credits on the Billing page first.";
         bad = !n || cost > balance || (maxPanel && n > maxPanel);

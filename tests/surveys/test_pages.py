@@ -16,6 +16,7 @@ from surveys import jobs as survey_jobs
 from surveys import services
 from surveys.io import EXAMPLE_CSV, questionnaire_read
 from surveys.models import Respondent, RespondentState
+from surveys.quality.services import check_cost
 from surveys.results import run_results
 from tests.personas.factories import FolderFactory, PersonaFactory
 
@@ -175,3 +176,13 @@ def test_a_respondent_page_shows_each_answer_with_its_rating_in_words(researcher
     assert "on the 1–5 scale by the meaning of the answer" in text
     assert "on the 0–10 scale" in text
     assert first.name in text  # the way to the previous respondent
+
+
+def test_the_run_forms_estimate_knows_what_the_quality_check_costs_per_respondent(researcher, client):
+    survey = services.survey_create(owner=researcher, title="Oat milk", questions=QUESTIONS)
+    page = client.get(reverse("surveys:detail", args=[survey.pk])).content.decode()
+    per_respondent = check_cost(questions=[{"kind": q["kind"]} for q in QUESTIONS], respondents=1)["per_respondent"]
+    assert per_respondent > 0
+    # survey-builder.js adds it to the live estimate when "Check quality" is ticked.
+    form = re.search(r'<form [^>]*class="js-run-form"[^>]*>', page).group(0)
+    assert f'data-quality-cost="{per_respondent}"' in form
