@@ -274,6 +274,7 @@ CELERY_TASK_ROUTES = {
     "focusgroups.tasks.*": {"queue": "llm"},
     "surveys.tasks.*": {"queue": "llm"},
     "panels.tasks.*": {"queue": "llm"},
+    "validation.tasks.*": {"queue": "llm"},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {

@@ -22,6 +22,7 @@ from panels.models import ProfileDepth
 from panels.population import Dimension, Population
 from surveys import services as survey_services
 from surveys.models import QuestionKind, Survey
+from validation import tasks
 from validation.models import Reference, Validation, ValidationState
 from validation.reference import (
     REFERENCE_MAX_BYTES,
@@ -309,6 +310,27 @@ def validation_run_ended(validation: Validation, *, state: str) -> None:
         _fail(validation, "The questions were not all asked (the run stopped). Start the validation again.")
         return
     validation_score(validation)
+
+
+def validation_rescore(validation: Validation) -> bool:
+    """ "Score again" from the stored answers, on a worker: scoring the open answers asks the AI for their themes
+    and embeds them, which has no place in a page request. False when it is being scored already."""
+    with transaction.atomic():
+        moved = (
+            Validation.objects.filter(pk=validation.pk)
+            .exclude(state=ValidationState.SCORING)
+            .update(state=ValidationState.SCORING, error="")
+        )
+        if moved:
+            transaction.on_commit(lambda: tasks.score.apply_async((validation.pk,)))
+    return bool(moved)
+
+
+def validation_rescore_run(*, validation_id: int) -> str:
+    validation = Validation.objects.filter(pk=validation_id, state=ValidationState.SCORING).first()
+    if validation is None:
+        return "gone"  # deleted meanwhile, or a duplicate delivery after the scoring ended
+    return validation_score(validation).state
 
 
 def validation_score(validation: Validation) -> Validation:

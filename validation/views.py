@@ -256,15 +256,17 @@ def progress(request: AuthenticatedHttpRequest, validation_id: int) -> HttpRespo
 @require_POST
 def rescore(request: AuthenticatedHttpRequest, validation_id: int) -> HttpResponse:
     validation = get_validation_for_user(request.user, validation_id, for_write=True)
+    scoring = "This validation is being scored already: the scorecard updates here when it is done."
+    if validation.state == ValidationState.SCORING:
+        flash.info(request, scoring)
+        return redirect("validation:detail", validation_id=validation.pk)
     if not exports.can_rescore(validation, failed_at=exports.validation_status(validation)["failed_at"]):
         flash.error(request, "This validation cannot be scored yet: its questions have not all been answered.")
         return redirect("validation:detail", validation_id=validation.pk)
-    validation = services.validation_score(validation)
-    validation.refresh_from_db()
-    if validation.state == ValidationState.DONE:
-        flash.success(request, "Scored again from the stored answers.")
+    if services.validation_rescore(validation):
+        flash.info(request, "Scoring again from the stored answers: the scorecard updates here when it is done.")
     else:
-        flash.error(request, validation.error or "The answers could not be scored.")
+        flash.info(request, scoring)
     return redirect("validation:detail", validation_id=validation.pk)
 
 

@@ -23,7 +23,7 @@ from panels.models import Panel
 from privacy.exports import references_rows, validations_rows
 from surveys.models import Survey
 from tests.factories import UserFactory
-from validation import services
+from validation import services, tasks
 from validation.models import Reference, Validation, ValidationState
 from validation.reference import REFERENCE_MAX_BYTES, ReferenceTable, demographic_values, responses
 from validation.scorecard import question_card, subgroup_cards, verdict
@@ -583,7 +583,7 @@ def test_another_user_gets_404_from_every_page_export_and_action(researcher, cli
 
 
 @pytest.mark.django_db(transaction=True)
-def test_upload_map_start_and_read_the_scorecard_through_the_pages(owner, client, fake_llm):
+def test_upload_map_start_and_read_the_scorecard_through_the_pages(owner, client, fake_llm, monkeypatch):
     credits_grant(user=owner, amount=1000, idempotency_key="test:fund")
     client.force_login(owner)
     file = SimpleUploadedFile("brands.csv", reference_csv(), content_type="text/csv")
@@ -606,3 +606,16 @@ def test_upload_map_start_and_read_the_scorecard_through_the_pages(owner, client
     assert client.post(reverse("validation:rescore", args=[validation.pk])).status_code == 302
     again = Validation.objects.get(pk=validation.pk)
     assert again.state == ValidationState.DONE and again.scorecard == card
+
+    # It runs on a worker, not in the request (open answers' themes are AI calls); a second click while it
+    # scores queues nothing more.
+    queued: list = []
+    monkeypatch.setattr(tasks.score, "apply_async", lambda args, **options: queued.append(args))
+    response = client.post(reverse("validation:rescore", args=[validation.pk]), follow=True)
+    assert "Scoring again from the stored answers" in _text(response)
+    assert Validation.objects.get(pk=validation.pk).state == ValidationState.SCORING and queued == [(validation.pk,)]
+    second = client.post(reverse("validation:rescore", args=[validation.pk]), follow=True)
+    assert "being scored already" in _text(second)
+    assert len(queued) == 1
+    assert tasks.score(validation.pk) == ValidationState.DONE
+    assert Validation.objects.get(pk=validation.pk).scorecard == card
