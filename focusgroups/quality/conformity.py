@@ -24,6 +24,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -419,7 +420,7 @@ def conformity_reap(*, now=None) -> int:
                 after_started_at=None
             ):
                 logger.warning("Conformity check %s: its after round stopped with its worker; asking again", check_id)
-                transaction.on_commit(lambda fg=focus_group_id: tasks.conformity_after.apply_async((fg,)))
+                transaction.on_commit(partial(tasks.conformity_after.apply_async, (focus_group_id,)))
                 count += 1
     return count
 
