@@ -5,6 +5,7 @@ across machines; they are run by hand and recorded in bench/README.md, never
 asserted in CI."""
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -24,8 +25,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def fake_llm(*, ttft: float, tokens_per_second: float = 0.0):
-    """The project's fake OpenAI server in a separate process (so it does not share our GIL)."""
+def fake_llm(*, ttft: float, tokens_per_second: float = 0.0, log_path: str | None = None):
+    """The project's fake OpenAI server in a separate process (so it does not share our GIL). ``log_path``: it
+    writes a JSON line per finished chat completion there (``read_llm_log``)."""
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -40,6 +42,7 @@ def fake_llm(*, ttft: float, tokens_per_second: float = 0.0):
             str(tokens_per_second),
             "--api-key",
             "test-key",
+            *(["--log", log_path] if log_path else []),
         ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -100,6 +103,7 @@ def service_stack(
     concurrency: int = 32,
     processes: int = 1,
     database: str = "cohorta_bench",
+    llm_log: str | None = None,
 ):
     """The fake LLM, a fresh Postgres database, Django set up against it, a Celery worker
     (threads pool; ``processes`` of them, ``concurrency`` threads each) and daphne. Yields
@@ -109,7 +113,7 @@ def service_stack(
     base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
     for statement in (f"DROP DATABASE IF EXISTS {database}", f"CREATE DATABASE {database}"):
         subprocess.run(["psql", f"{base}/postgres", "-qc", statement], check=True, capture_output=True)
-    with fake_llm(ttft=ttft, tokens_per_second=tokens_per_second) as llm_url:
+    with fake_llm(ttft=ttft, tokens_per_second=tokens_per_second, log_path=llm_log) as llm_url:
         env = {
             **os.environ,
             "DATABASE_URL": f"{base}/{database}",
@@ -188,6 +192,34 @@ def service_stack(
                     proc.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+
+
+def read_llm_log(path: str) -> dict[str, dict]:
+    """The fake LLM's own record of each finished chat completion, by request id: ``received_monotonic`` and
+    ``completed_at`` on the machine's monotonic clock (``time.monotonic()`` here reads the same clock)."""
+    calls: dict[str, dict] = {}
+    if not os.path.exists(path):
+        return calls
+    with open(path, encoding="utf-8") as log:
+        for line in log:
+            if line.strip():
+                call = json.loads(line)
+                calls[call["request_id"]] = call
+    return calls
+
+
+def busy_time(intervals: list[tuple[float, float]]) -> float:
+    """How long at least one of the intervals was open: a session's LLM-side critical path, when the intervals
+    are its calls (a round's parallel calls count once, the gaps between calls not at all)."""
+    total, end = 0.0, None
+    for start, stop in sorted(intervals):
+        if end is None or start > end:
+            total += stop - start
+            end = stop
+        elif stop > end:
+            total += stop - end
+            end = stop
+    return total
 
 
 def rss_mb(pid: int) -> float:

@@ -89,13 +89,9 @@ def transcript_window(*, focus_group: FocusGroup, before_sequence: int) -> str:
     return "\n".join(reversed(lines))
 
 
-def build_persona_messages(
-    *, focus_group: FocusGroup, persona, prompt_message: Message, participants: list[Participant] | None = None
-) -> list[dict]:
-    """System prompt (who you are, the session, fenced assets) plus a bounded window of the talk."""
-    if participants is None:
-        participants = list(focus_group.participants.select_related("persona"))
-    others = [p.persona.name for p in participants if p.persona_id != persona.pk]
+def asset_blocks(focus_group: FocusGroup) -> list[str]:
+    """The session's material as the personas' prompts show it (fenced, within ASSETS_TOTAL_CHARS). A caller that
+    builds many prompts for one session (an autonomous run's rounds) reads it once and passes it on."""
     assets, budget = [], ASSETS_TOTAL_CHARS
     for asset in focus_group.assets.all():
         text = (asset.reference_text or "")[: min(ASSET_CHARS, budget)]
@@ -105,6 +101,23 @@ def build_persona_messages(
         budget -= len(text)
         if budget <= 0:
             break
+    return assets
+
+
+def build_persona_messages(
+    *,
+    focus_group: FocusGroup,
+    persona,
+    prompt_message: Message,
+    participants: list[Participant] | None = None,
+    assets: list[str] | None = None,
+) -> list[dict]:
+    """System prompt (who you are, the session, fenced assets) plus a bounded window of the talk."""
+    if participants is None:
+        participants = list(focus_group.participants.select_related("persona"))
+    others = [p.persona.name for p in participants if p.persona_id != persona.pk]
+    if assets is None:
+        assets = asset_blocks(focus_group)
     system = render_prompt(
         "focusgroups:persona_system",
         {"persona": persona, "focus_group": focus_group, "others": others, "assets": assets},
@@ -130,6 +143,7 @@ def persona_answer(
     answer_id,
     participants: list[Participant] | None = None,
     on_delta=None,
+    assets: list[str] | None = None,
 ) -> LLMResult:
     """One persona's answer to ``prompt_message``: typing shown, tokens streamed to the session as they
     come (``on_delta`` sees each one after it is sent), reset on a retry, metered against the owner and the
@@ -145,7 +159,11 @@ def persona_answer(
     return complete(
         feature="persona_response",
         messages=build_persona_messages(
-            focus_group=focus_group, persona=persona, prompt_message=prompt_message, participants=participants
+            focus_group=focus_group,
+            persona=persona,
+            prompt_message=prompt_message,
+            participants=participants,
+            assets=assets,
         ),
         alias=focus_group.model_alias or None,
         user=focus_group.owner,

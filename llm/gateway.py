@@ -28,6 +28,7 @@ from typing import Any
 
 import jsonschema
 from django.conf import settings
+from django.db import connection
 from tenacity import RetryCallState, Retrying, stop_after_attempt
 
 from cohorta.secrets import scrub
@@ -444,8 +445,17 @@ def _with_retries(ctx: _CallContext, call: Callable[[], Any], on_retry, typed_er
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _release_connection() -> None:
+    """With psycopg's pool (DB_POOL), give the thread's database connection back while the provider answers: a
+    call takes seconds, and a worker streaming hundreds of answers at once (rounds of the table in many sessions)
+    would otherwise hold a connection per answer for nothing. Inside a transaction the connection is kept."""
+    if connection.settings_dict.get("OPTIONS", {}).get("pool") and not connection.in_atomic_block:
+        connection.close()  # back to the pool; the next query borrows one again
+
+
 def _one_call(ctx: _CallContext, request: ProviderRequest) -> tuple[ProviderResponse, TokenUsage, int]:
     ctx.attempts += 1
+    _release_connection()
     started = time.monotonic()
     try:
         try:

@@ -306,34 +306,54 @@ def decision(schema: dict, prompt: str, generated: dict, rng: random.Random) -> 
     speaker = next((n for n in quiet if n != last_speaker), quiet[0]) if len(quiet) > 1 else quiet[0]
     speaker = quiet[rng.randrange(len(quiet))] if len(quiet) > 2 and speaker == quiet[0] else speaker
     who = first_name(speaker)
+    # Who answered the moderator's last line: a probe digs into what one of them said (the quietest of them).
+    just_said = [
+        n.strip() for n in line_after(prompt, "A probe goes to someone who just answered:").rstrip(".").split(",")
+    ]
+    just_said = [n for n in just_said if n in dict(counts)]
+    probed = min(just_said, key=lambda n: (dict(counts)[n], just_said.index(n))) if just_said else speaker
+    room = len(counts) > 2  # a round is worth it with three or more people
+    shape, then = "one", "decide"
     if opening:
         action, line = "ask_question", f"Welcome, everyone, and thank you for joining. {question}"
-        reason = f"Opening the session; {who} starts."
+        reason = "Opening the session: round the table." if room else f"Opening the session; {who} starts."
+        shape = "round" if room else "one"
     elif researcher:
         action, line = "probe", _to(speaker, f"the researcher would like to know: {researcher.group(1).strip()}")
         reason = f"Putting the researcher's point to {who}."
     elif turns == 0:
         action, line = "ask_question", question
-        reason = f"Asking the guide's question; {who} has spoken least."
+        reason = "Asking the guide's question round the table." if room else f"Asking the guide's question; {who}."
+        shape = "round" if room else "one"
     elif turns >= aim and following:
         action, line = "next_question", f"Thank you. {following.group(1)}"
-        reason = f"This question has had its turns; moving on with {who}."
+        reason = "This question has had its turns; next one, round the table."
+        shape = "round" if room else "one"
     elif turns >= aim:
         action = "wrap_up"
         line = "Thank you all — that's everything on the guide. This was really helpful."
         reason = "The guide's last question has had its turns."
     elif probes:
+        speaker, who = probed, first_name(probed)
         action, line = "probe", _to(speaker, probes[(turns - 1) % len(probes)])
-        reason = f"Probing deeper; {who} has spoken least so far."
+        reason = f"Probing what {who} said; then the others react."
+        then = "others_react" if room else "decide"
     else:
         action = "invite_quiet" if fewest == 0 else "probe"
+        if action == "probe":
+            speaker, who = probed, first_name(probed)
         said = f"what {first_name(last_speaker)} just said" if last_speaker else "what you've heard so far"
         line = _to(speaker, f"how do you see it — do you agree with {said}?")
-        reason = f"{who} has spoken least so far."
+        reason = f"{who} has spoken least so far." if action == "invite_quiet" else f"Probing {who}; then the others."
+        then = "others_react" if room else "decide"
     actions = (properties.get("action") or {}).get("enum") or []
     if actions and action not in actions:
         return generated
     result = {**generated, "action": action, "next_speaker": speaker, "reason": fit(reason, properties.get("reason"))}
+    if "format" in properties:
+        result["format"] = shape
+    if "then" in properties:
+        result["then"] = then
     if "moderator_message" in properties:
         result["moderator_message"] = line.strip() or None
     return result

@@ -43,15 +43,16 @@ def question_floor(run: AutonomousRun, sections: list[dict]) -> int:
     return -(-question_target(run, sections) // 2)
 
 
-def advance(run: AutonomousRun, action: str, sections: list[dict]) -> bool:
+def advance(run: AutonomousRun, action: str, sections: list[dict], answered: int = 1) -> bool:
     """Move through the guide; return True when the guide is finished.
 
     A question moves on when the moderator says so or runs one turn past its share; a section
     ends when its questions are done or its turn budget is spent, so every section of the guide
-    gets its turns instead of the first one taking them all."""
+    gets its turns instead of the first one taking them all. ``answered``: the answers this step
+    saved (a round of the table counts each of them)."""
     last_of_section = run.question_index + 1 >= len(sections[run.section_index]["questions"])
-    # A "next question" turn asked the next question and got its first answer: that turn counts for it.
-    asked = 1 if action == "next_question" else 0
+    # A "next question" step asked the next question and got its first answers: they count for it.
+    asked = max(1, answered) if action == "next_question" else 0
     if run.section_turns >= section_budget(run, sections):
         run.section_index += 1
         run.question_index = 0

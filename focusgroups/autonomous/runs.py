@@ -345,7 +345,11 @@ def run_payload(run: AutonomousRun, *, sections: list[dict] | None = None, names
         "section_title": sections[run.section_index]["title"] if run.section_index < len(sections) else "",
         "section_turns": run.section_turns,
         "section_budget": section_budget(run, sections),
-        "next_speaker": names.get(str(run.next_speaker_id), "") if run.next_speaker_id else "",
+        # A step answered by several at once (a guide question round the table, the others' reactions) has a
+        # reason but no single speaker.
+        "next_speaker": names.get(str(run.next_speaker_id), "")
+        if run.next_speaker_id
+        else ("The table" if run.next_reason else ""),
         "next_reason": run.next_reason,
         "balance": [
             {"persona_id": int(pid), "name": names.get(pid, "?"), "turns": count}

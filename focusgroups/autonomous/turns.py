@@ -17,6 +17,8 @@ stops with fewer answers than App settings' minimum is refunded in full, once.""
 import logging
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
@@ -62,11 +64,11 @@ def turn_run(*, run_id: int, turn: int) -> str:
     run = _claim(run_id, turn)
     if run is None:
         return "not-claimed"
-    with _TurnBeat(run.pk, turn):
+    with _TurnBeat(run.pk, turn) as beat:
         if turn == 0:
             # Conformity: the private answers come before anyone speaks, all at once (about one call's wait).
             conformity.before_round(focus_group_id=run.focus_group_id)
-        return _take_turn(run, turn)
+        return _take_turn(run, turn, beat)
 
 
 def _claim(run_id: int, turn: int) -> AutonomousRun | None:
@@ -116,11 +118,63 @@ def retry_delay(failed_in_a_row: int) -> int:
     return min(RETRY_MAX_SECONDS, base * 3 ** max(0, failed_in_a_row - 1))
 
 
-def _take_turn(run: AutonomousRun, turn: int) -> str:
+@dataclass
+class Step:
+    """What one step of the discussion asks of whom: the moderator's line and who answers it, one person or
+    several at once (round the table). ``then``: what the moderator planned to follow it without another
+    decision call (``decide``: ask the model again)."""
+
+    decision: dict
+    speakers: list
+    moderator_text: str | None
+    prompt_text: str
+    kind: str = "one"  # "one", "round" (a question to several at once) or "react" (the others on a probe's answer)
+    then: str = "decide"
+
+
+@dataclass
+class _Room:
+    """What a task reads once and keeps for every step it takes: the people, their names, the guide."""
+
+    focus_group: FocusGroup
+    participants: list
+    names: dict
+    sections: list[dict]
+    labels: dict = field(default_factory=dict)
+    assets: list[str] | None = None  # the session's material as prompts show it, read at the first answer
+
+
+def _take_turn(run: AutonomousRun, turn: int, beat: "_TurnBeat | None" = None) -> str:
+    """Take turn ``turn`` and the steps the moderator planned after it, in this task. A guide question nobody
+    has been asked yet goes round the table without a decision; one decision call may then set up to three
+    steps (a probe to one person, the others' reactions to it, the next question round the table), so fewer
+    answers wait for a decision. Each step is saved in its own transaction and keeps the claim on the next
+    turn, so a duplicate task finds nothing to claim and a dead worker loses one step."""
     focus_group = run.focus_group
     participants = list(focus_group.participants.select_related("persona"))
-    names = runs.persona_names(participants)
-    sections = guide_sections(focus_group)
+    room = _Room(
+        focus_group=focus_group,
+        participants=participants,
+        names=runs.persona_names(participants),
+        sections=guide_sections(focus_group),
+        labels=speaker_labels(participants),
+    )
+    planned = "decide"
+    while True:
+        outcome = _take_step(run, turn, room, planned)
+        if not isinstance(outcome, tuple):
+            return outcome
+        run, planned = outcome
+        run.focus_group = focus_group  # the same session, already read
+        turn = run.turns_done
+        if beat is not None:
+            # The claim moved on to the planned step: beat for it, or the reaper takes a slow call for a dead worker.
+            beat.turn = turn
+
+
+def _take_step(run: AutonomousRun, turn: int, room: _Room, planned: str):
+    """One step. Returns what happened, or (the run as saved, what was planned next) when the task goes on."""
+    focus_group, participants, sections = room.focus_group, room.participants, room.sections
     if run.turns_done >= run.turn_budget:
         runs.run_end(run=run, reason=RunEndReason.TURN_BUDGET)
         return "ended"
@@ -136,28 +190,86 @@ def _take_turn(run: AutonomousRun, turn: int) -> str:
     )
     interjection = "\n".join(content for _, content in said)
     seen_through = said[-1][0] if said else run.researcher_seen_through
-    try:
-        decision = _balance(_decide(run, focus_group, participants, sections, interjection), run, participants)
-    except QuotaExceeded as exc:
-        runs.run_end(
-            run=run, reason=RunEndReason.SESSION_CAP if exc.code == "session_cap_reached" else RunEndReason.QUOTA
-        )
-        return "ended"
-    except PROVIDER_DOWN as exc:
-        return _turn_failed(run, turn, _fallback_speaker(run, participants, avoid=_avoid(run)), exc.message)
     _section, question, following = position(run, sections)
-    speaker = decision["speaker"]
-    AutonomousRun.objects.filter(pk=run.pk).update(next_speaker=speaker, next_reason=decision["reason"][:300])
-    run.next_speaker, run.next_reason = speaker, decision["reason"][:300]
-    runs.publish_run_on_commit(run, sections=sections, names=names)
+    # A planned step goes ahead without a decision unless the researcher spoke meanwhile: then the moderator
+    # revises the plan (decides afresh, with what they said).
+    step = None if said else _planned_step(run, room, planned, question, following)
+    if step is None:
+        try:
+            decision = _decide(run, focus_group, participants, sections, interjection, labels=room.labels)
+        except QuotaExceeded as exc:
+            runs.run_end(
+                run=run, reason=RunEndReason.SESSION_CAP if exc.code == "session_cap_reached" else RunEndReason.QUOTA
+            )
+            return "ended"
+        except PROVIDER_DOWN as exc:
+            return _turn_failed(run, turn, _fallback_speaker(run, participants, avoid=_avoid(run)), exc.message)
+        decision = _hold_to_the_guide(decision, run, sections, following)
+        decision = _balance(_probe_the_last_speaker(decision), run, participants)
+        if decision["action"] == "wrap_up":
+            _save_turn(
+                run,
+                turn,
+                moderator_text=decision.get("moderator_message")
+                or "Thank you all — that's everything I wanted to ask. This was really helpful.",
+                answers=[],
+                decision=decision,
+                guide_done=True,
+                room=room,
+                seen_through=seen_through,
+            )
+            runs.run_end(run=AutonomousRun.objects.get(pk=run.pk), reason=RunEndReason.GUIDE_DONE)
+            return "ended"
+        step = _step_for(decision, run, room, question, following)
+    speaker = step.speakers[0] if len(step.speakers) == 1 else None
+    reason = step.decision["reason"][:300]
+    AutonomousRun.objects.filter(pk=run.pk).update(next_speaker=speaker, next_reason=reason)
+    run.next_speaker, run.next_reason = speaker, reason
+    runs.publish_run_on_commit(run, sections=sections, names=room.names)
+    answered, failure = _answer_step(run, turn, room, step)
+    if failure is not None:
+        kind, persona, message = failure
+        if kind == "quota":
+            AutonomousRun.objects.filter(pk=run.pk).update(claimed_turn=None)
+            runs.run_end(
+                run=run, reason=RunEndReason.SESSION_CAP if message == "session_cap_reached" else RunEndReason.QUOTA
+            )
+            return "ended"
+        if not answered:
+            return _turn_failed(run, turn, persona, message)
+    saved = _save_turn(
+        run,
+        turn,
+        moderator_text=step.moderator_text,
+        answers=answered,
+        decision=step.decision,
+        guide_done=False,
+        room=room,
+        seen_through=seen_through,
+        go_on=step.then != "decide",
+    )
+    if saved is None:
+        return "saved"
+    return saved, step.then
+
+
+def _probe_the_last_speaker(decision: dict) -> dict:
+    """A probe digs into what someone just said: it goes to one who said it (the model's choice among them,
+    else the last of them), who answers with their own words in the transcript of their prompt."""
+    last = decision.get("last_speakers") or []
+    if decision["action"] != "probe" or not last:
+        return decision
+    if decision["speaker"] in last:
+        return decision
+    return {**decision, "speaker": last[-1]}
+
+
+def _hold_to_the_guide(decision: dict, run: AutonomousRun, sections, following) -> dict:
+    """The guide's pace over the model's: no question rushed, no early goodbye, every question asked first."""
     # A wrap-up ends the run only once the guide's last question has had a turn (or the budget is all but
     # spent): a model that wants to close early must not skip the rest of the guide.
     floor = question_floor(run, sections)
     near_the_end = (following is None and run.question_turns >= floor) or run.turns_done >= run.turn_budget - 2
-    if decision["action"] == "next_question" and run.question_turns < floor:
-        # Too soon to move on (or, on the last question, to finish): the guide gives this question more
-        # turns. Stay on it, without the line that would ask the next question.
-        decision = {**decision, "action": "probe", "moderator_message": None}
     if decision["action"] == "wrap_up" and not near_the_end:
         # Too early to close: carry on with the guide instead (its own words, not the model's goodbye).
         decision = {
@@ -165,83 +277,222 @@ def _take_turn(run: AutonomousRun, turn: int) -> str:
             "action": "next_question" if run.question_turns >= floor and following is not None else "probe",
             "moderator_message": None,
         }
+    # A question that has had only its round of the table gets a probe before the guide moves on, when its
+    # share of the section leaves room for one: the room reacts to what was said, not just to the guide.
+    round_only = run.question_turns <= len(decision.get("last_speakers") or [])
+    if decision["action"] == "next_question" and (
+        run.question_turns < floor or (round_only and run.question_turns < question_target(run, sections))
+    ):
+        # Too soon to move on (or, on the last question, to finish): the guide gives this question more
+        # turns. Stay on it, without the line that would ask the next question.
+        decision = {**decision, "action": "probe", "moderator_message": None}
+    if decision["action"] == "ask_question" and run.question_turns > 0:
+        # The question has been asked (round the table): asking it again is a probe, in the model's words.
+        decision = {**decision, "action": "probe"}
     if run.question_turns == 0 and decision["action"] not in ("ask_question", "next_question", "wrap_up"):
         # Nobody has asked the current question yet (the session is new, or the guide moved on because the
         # last question's turns were spent): ask it, in the guide's words, before anyone probes.
         decision = {**decision, "action": "ask_question", "moderator_message": None}
-    if decision["action"] == "wrap_up":
-        _save_turn(
-            run,
-            turn,
-            moderator_text=decision.get("moderator_message")
-            or "Thank you all — that's everything I wanted to ask. This was really helpful.",
-            answer=None,
-            decision=decision,
-            guide_done=True,
-            sections=sections,
-            names=names,
-            seen_through=seen_through,
-        )
-        runs.run_end(run=AutonomousRun.objects.get(pk=run.pk), reason=RunEndReason.GUIDE_DONE)
-        return "ended"
+    return decision
+
+
+def _room_size(run: AutonomousRun, room: _Room, *, next_question: bool) -> int:
+    """How many may answer one question at once: everyone, within what is left of the run's turns and (for the
+    current question) of its section's turns, so a round never spends another section's share."""
+    left = run.turn_budget - run.turns_done
+    if not next_question:
+        left = min(left, section_budget(run, room.sections) - run.section_turns)
+    return max(1, min(len(room.participants), left))
+
+
+def _quietest(run: AutonomousRun, participants, count: int, *, leave_out=()) -> list:
+    """``count`` people, those who have spoken least first, in seating order."""
+    counts = run.speaking_counts
+    pool = [p for p in participants if p.persona_id not in leave_out]
+    pool.sort(key=lambda p: (counts.get(str(p.persona_id), 0), p.position))
+    return sorted(pool[:count], key=lambda p: p.position)
+
+
+def _step_for(decision: dict, run: AutonomousRun, room: _Room, question: dict, following: dict | None) -> Step:
+    """The step a decision asks for. A guide question goes round the table at once; a probe goes to one person
+    who just spoke (about what they said), with the conversation so far in their prompt, and the others react
+    to their answer after it (planned: no decision in between)."""
+    action = decision["action"]
     moderator_text = _moderator_line(decision, question, following, run.opened)
-    # The persona answers the moderator's line (or the last point), streamed like a moderated answer.
-    answer_id = uuid.uuid5(uuid.NAMESPACE_URL, f"cohorta-run:{run.pk}:{turn}")
+    if action in ("ask_question", "next_question"):
+        size = _room_size(run, room, next_question=action == "next_question")
+        people = _quietest(run, room.participants, size)
+        if len(people) > 1:
+            return Step(
+                decision={**decision, "reason": decision["reason"] or "Round the table."},
+                speakers=[p.persona for p in people],
+                moderator_text=moderator_text,
+                prompt_text=moderator_text or question["text"],
+                kind="round",
+                # After a round the moderator reads the answers before going on.
+                then="decide",
+            )
+    speaker = decision["speaker"]
+    then = decision.get("then") or "decide"
+    if then == "others_react" and len(room.participants) < 2:
+        then = "decide"
+    return Step(
+        decision=decision,
+        speakers=[speaker],
+        moderator_text=moderator_text,
+        prompt_text=moderator_text or question["text"],
+        then=then,
+    )
+
+
+def _planned_step(run: AutonomousRun, room: _Room, planned: str, question: dict, following: dict | None):
+    """The step that needs no decision, or None (decide instead): a guide question nobody has been asked yet goes
+    round the table (the opening, or the guide moved on by itself); the others react to what the last speaker
+    said, or the next question goes round the table once this one had its turns, when the last decision planned it.
+    Decisions are left for what needs judgement: whom to probe, and on what."""
+    if run.question_turns == 0:
+        text = _moderator_line({"action": "ask_question"}, question, following, run.opened) or question["text"]
+        if run.failed_turns:
+            # The provider failed the last attempt: ask one person (the rotation's next), not the whole table,
+            # so an outage costs one call (and its retries) per attempt, not one per person.
+            speaker = _fallback_speaker(run, room.participants, avoid=_avoid(run))
+            asked: dict = {"action": "ask_question", "reason": "Trying the question again with one person."}
+            return Step({**asked, "moderator_message": None}, [speaker], text, text)
+        return _guide_round(run, room, "ask_question", text, next_question=False)
+    if planned == "others_react":
+        last = run.next_speaker_id
+        size = min(_room_size(run, room, next_question=False), len(room.participants) - 1)
+        people = _quietest(run, room.participants, size, leave_out=(last,)) if size > 0 else []
+        if not people:
+            return None
+        first = room.names.get(str(last), "").split()
+        text = (
+            f"What do the rest of you make of what {first[0]} just said?" if first else "What do the rest of you think?"
+        )
+        decision: dict = {"action": "probe", "reason": "The others react to that answer.", "moderator_message": text}
+        return Step(decision, [p.persona for p in people], text, text, kind="react", then="next_question")
+    if planned == "next_question":
+        if following is not None and run.question_turns >= question_floor(run, room.sections):
+            return _guide_round(run, room, "next_question", following["text"], next_question=True)
+        return None  # this question needs more turns: the moderator decides how
+    return None
+
+
+def _guide_round(run: AutonomousRun, room: _Room, action: str, text: str, *, next_question: bool) -> Step:
+    """A guide question, in the guide's words, to the whole table at once (within the budgets left). The current
+    question's round takes no more than its share of the section, so the section's other questions get asked."""
+    size = _room_size(run, room, next_question=next_question)
+    if not next_question:
+        size = min(size, question_target(run, room.sections))
+    people = _quietest(run, room.participants, size)
+    asked: dict = {"action": action, "reason": "The guide's question, round the table.", "moderator_message": None}
+    return Step(asked, [p.persona for p in people], text, text, kind="round" if len(people) > 1 else "one")
+
+
+# Threads that answer the rest of a round, shared by every run in the process: bounded, because each answer
+# needs a database connection for its bookkeeping (quota, usage, the replay cache), and fifty sessions going
+# round a table of four at once must not open two hundred. With psycopg's pool (DB_POOL) an answer holds a
+# connection only around its call (the gateway hands it back while the provider answers) and the pool bounds
+# them, so many more answers can wait on the provider at once. Past the bound a round's answers wait their turn.
+POOLED = bool(settings.DATABASES["default"].get("OPTIONS", {}).get("pool"))
+ROUND_HELPERS = 96 if POOLED else 8
+_HELPERS = ThreadPoolExecutor(max_workers=ROUND_HELPERS, thread_name_prefix="round-answer")
+
+
+def _helper(answer, persona):
+    try:
+        return answer(persona)
+    except Exception:
+        logger.exception("A round's answer for persona %s crashed", persona.pk)
+        return _Answered(persona, error="Something went wrong with this answer. It has been logged.")
+    finally:
+        connection.close()  # the helper's own connection (or back to the pool): none is left open between rounds
+
+
+@dataclass
+class _Answered:
+    persona: Persona
+    text: str = ""
+    answer_id: uuid.UUID | None = None
+    simulated: bool = False
+    error: str = ""
+    quota: str = ""  # the QuotaExceeded code, when that is why it failed
+
+
+def _answer_step(run: AutonomousRun, turn: int, room: _Room, step: Step):
+    """Every answer of the step, at the same time when several people answer (a round takes about one call's
+    wait). Returns (the answers, in seating order; the first failure or None)."""
+    focus_group = room.focus_group
+    many = len(step.speakers) > 1
     prompt_message = Message(
         focus_group=focus_group,
         sequence=focus_group.last_sequence + 1,
         role=MessageRole.MODERATOR,
-        content=moderator_text or question["text"],
-        mentions=[speaker.pk],
+        content=step.prompt_text,
+        mentions=[p.pk for p in step.speakers] if len(step.speakers) < len(room.participants) else [],
     )
-    try:
-        result = conversation.persona_answer(
-            focus_group=focus_group,
-            persona=speaker,
-            prompt_message=prompt_message,
-            answer_id=answer_id,
-            participants=participants,
-            on_delta=lambda _delta: _keep_alive(run),
-        )
-        answer_text = result.text.strip()
-        if not answer_text:
-            raise LLMError("The AI returned an empty answer.")
-    except QuotaExceeded as exc:
-        AutonomousRun.objects.filter(pk=run.pk).update(claimed_turn=None)
-        runs.run_end(
-            run=run, reason=RunEndReason.SESSION_CAP if exc.code == "session_cap_reached" else RunEndReason.QUOTA
-        )
-        return "ended"
-    except LLMError as exc:
-        return _turn_failed(run, turn, speaker, exc.message)
-    _save_turn(
-        run,
-        turn,
-        moderator_text=moderator_text,
-        answer={"persona": speaker, "text": answer_text, "answer_id": answer_id, "simulated": result.simulated},
-        decision=decision,
-        guide_done=False,
-        sections=sections,
-        names=names,
-        seen_through=seen_through,
-    )
-    return "saved"
+
+    def one(persona) -> _Answered:
+        # A round's answers each have their own id; a single answer keeps the turn's (as before rounds).
+        key = f"cohorta-run:{run.pk}:{turn}:{persona.pk}" if many else f"cohorta-run:{run.pk}:{turn}"
+        answer_id = uuid.uuid5(uuid.NAMESPACE_URL, key)
+        try:
+            result = conversation.persona_answer(
+                focus_group=focus_group,
+                persona=persona,
+                prompt_message=prompt_message,
+                answer_id=answer_id,
+                participants=room.participants,
+                on_delta=lambda _delta: _keep_alive(run),
+                assets=room.assets,
+            )
+            text = result.text.strip()
+            if not text:
+                raise LLMError("The AI returned an empty answer.")
+            return _Answered(persona, text, answer_id, result.simulated)
+        except QuotaExceeded as exc:
+            return _Answered(persona, error=exc.message, quota=exc.code or "quota")
+        except LLMError as exc:
+            return _Answered(persona, error=exc.message)
+
+    if room.assets is None:
+        room.assets = conversation.asset_blocks(focus_group)
+    # The first speaker answers in this thread; the others in the process's round helpers, at the same time.
+    helped = [_HELPERS.submit(_helper, one, persona) for persona in step.speakers[1:]]
+    results = [one(step.speakers[0]), *(future.result() for future in helped)]
+    answered = [r for r in results if not r.error]
+    failed = next((r for r in results if r.error), None)
+    if failed is None:
+        return answered, None
+    quota = next((r for r in results if r.quota), None)
+    if quota is not None:
+        return [], ("quota", quota.persona, quota.quota)
+    return answered, ("error", failed.persona, failed.error)
+
+
+REASON_CHARS = 160  # "say briefly why": shown beside the next speaker, and every character is waited for
 
 
 def decision_schema(speaker_labels: list[str]) -> dict:
     """The decision step's structured output. ``next_speaker`` is an enum of the people in the room:
     with strict structured output the model cannot name someone else, so no turn pays for a second
-    decision call (a wrong name is a schema error, retried once by the gateway, then round-robin)."""
+    decision call (a wrong name is a schema error, retried once by the gateway, then round-robin).
+    The plan around it is the engine's, not the model's (guide questions go round the table, the others react
+    to a probe's answer, the next question follows), so the model writes only what needs judgement: every
+    token of a decision is waited for. The fields come in the order they are used, the reason last."""
     return {
         "type": "object",
         "properties": {
             "action": {"type": "string", "enum": ACTIONS},
             "next_speaker": {"type": "string", "enum": speaker_labels},
-            # As long as the column it is shown from: a longer reason is cut at a word, not rejected.
-            "reason": {"type": "string", "maxLength": AutonomousRun._meta.get_field("next_reason").max_length},
             "moderator_message": {"type": ["string", "null"]},
+            # Within the column it is shown from: a longer reason is cut at a word, not rejected.
+            "reason": {
+                "type": "string",
+                "maxLength": min(REASON_CHARS, AutonomousRun._meta.get_field("next_reason").max_length or REASON_CHARS),
+            },
         },
-        "required": ["action", "next_speaker", "reason", "moderator_message"],
+        "required": ["action", "next_speaker", "moderator_message", "reason"],
         "additionalProperties": False,
     }
 
@@ -278,11 +529,26 @@ def _avoid(run: AutonomousRun) -> int | None:
     return run.last_failed_speaker_id if run.failed_turns else None
 
 
-def _decide(run: AutonomousRun, focus_group: FocusGroup, participants, sections, interjection: str) -> dict:
+def _last_speakers(recent: list[Message], participants) -> list[Persona]:
+    """Who answered the moderator's last line (newest messages first in ``recent``), in the order they spoke."""
+    by_id = {p.persona_id: p.persona for p in participants}
+    spoke = []
+    for message in recent:
+        if message.role != MessageRole.PERSONA:
+            break
+        if message.persona_id in by_id and by_id[message.persona_id] not in spoke:
+            spoke.append(by_id[message.persona_id])
+    return list(reversed(spoke))
+
+
+def _decide(
+    run: AutonomousRun, focus_group: FocusGroup, participants, sections, interjection: str, *, labels=None
+) -> dict:
     section, question, following = position(run, sections)
     counts = run.speaking_counts
-    labels = speaker_labels(participants)
+    labels = labels or speaker_labels(participants)
     recent = list(focus_group.messages.filter(status=MessageStatus.COMPLETE).order_by("-sequence")[:12])
+    last_speakers = _last_speakers(recent, participants)
     transcript = "\n".join(conversation.transcript_line(m) for m in reversed(recent))
     prompt = render_prompt(
         "focusgroups:moderator_decision",
@@ -308,6 +574,8 @@ def _decide(run: AutonomousRun, focus_group: FocusGroup, participants, sections,
                 {"name": label, "count": counts.get(str(persona.pk), 0)} for label, persona in labels.items()
             ],
             "transcript": transcript,
+            "last_speakers": [label for label, persona in labels.items() if persona in last_speakers],
+            "room_size": len(participants),
         },
     )
     try:
@@ -329,12 +597,20 @@ def _decide(run: AutonomousRun, focus_group: FocusGroup, participants, sections,
         logger.warning("Decision step failed for run %s: %s", run.pk, exc.message)
     else:
         # The gateway validated the answer against the schema: the name is one of the labels.
-        return {**result.data, "speaker": labels[result.data["next_speaker"]]}
+        # The plan is the engine's: after the one person the model named answers, the others react to it.
+        return {
+            **result.data,
+            "speaker": labels[result.data["next_speaker"]],
+            "last_speakers": last_speakers,
+            "then": "others_react",
+        }
     return {
         "action": "probe" if run.opened else "ask_question",
+        "then": "decide",  # a failed decision plans nothing: the next step is decided afresh
         "speaker": _fallback_speaker(run, participants, avoid=_avoid(run)),
         "reason": "Round-robin: giving the floor to who has spoken least.",
         "moderator_message": None,
+        "last_speakers": [],
     }
 
 
@@ -417,69 +693,90 @@ def _save_turn(
     turn: int,
     *,
     moderator_text,
-    answer,
+    answers: list,
     decision,
     guide_done,
-    sections: list[dict] | None = None,
-    names: dict | None = None,
+    room: _Room | None = None,
     seen_through: int | None = None,
+    go_on: bool = False,
 ):
-    """Save the turn's messages and move the run on, in one transaction; then schedule the next turn.
-    ``seen_through``: the researcher's messages this turn's decision took into account."""
-    if sections is None:
-        sections = guide_sections(run.focus_group)
+    """Save the step's messages and move the run on, in one transaction; then schedule the next turn, or,
+    with ``go_on`` (the moderator planned the next step), keep the claim on it and return the run as saved for
+    this task to carry on. ``seen_through``: the researcher's messages this step's decision took into account."""
+    sections = room.sections if room is not None else guide_sections(run.focus_group)
+    names = room.names if room is not None else None
     with transaction.atomic():
         locked = AutonomousRun.objects.select_for_update().get(pk=run.pk)
         if locked.turns_done != turn or locked.claimed_turn != turn:
-            return  # someone else finished or reclaimed this turn: save nothing twice
+            return None  # someone else finished or reclaimed this turn: save nothing twice
         focus_group_id = locked.focus_group_id
-        count = bool(moderator_text) + (answer is not None)
+        count = bool(moderator_text) + len(answers)
         first = conversation.reserve_sequences(focus_group_id, count) if count else 0
-        numbers = iter(range(first, first + count))  # one UPDATE for the turn's messages, in order
+        numbers = iter(range(first, first + count))  # one UPDATE for the step's messages, in order
+        messages = []
         if moderator_text:
-            message = Message.objects.create(
-                focus_group_id=focus_group_id,
-                sequence=next(numbers),
-                role=MessageRole.MODERATOR,
-                speaker_name="AI moderator",
-                content=moderator_text,
+            messages.append(
+                Message(
+                    focus_group_id=focus_group_id,
+                    sequence=next(numbers),
+                    role=MessageRole.MODERATOR,
+                    speaker_name="AI moderator",
+                    content=moderator_text,
+                )
             )
-            events.publish_message_on_commit(message)
-        if answer is not None:
-            message = Message.objects.create(
-                focus_group_id=focus_group_id,
-                sequence=next(numbers),
-                role=MessageRole.PERSONA,
-                persona=answer["persona"],
-                speaker_name=answer["persona"].name,
-                content=answer["text"],
-                answer_id=answer["answer_id"],
-                simulated=answer["simulated"],
+        for answer in answers:  # in seating order: the same transcript however the round's calls finished
+            messages.append(
+                Message(
+                    focus_group_id=focus_group_id,
+                    sequence=next(numbers),
+                    role=MessageRole.PERSONA,
+                    persona=answer.persona,
+                    speaker_name=answer.persona.name,
+                    content=answer.text,
+                    answer_id=answer.answer_id,
+                    simulated=answer.simulated,
+                )
             )
-            events.publish_message_on_commit(message)
-            key = str(answer["persona"].pk)
+            key = str(answer.persona.pk)
             locked.speaking_counts[key] = locked.speaking_counts.get(key, 0) + 1
+        Message.objects.bulk_create(messages)  # one INSERT for the step
+        for message in messages:
+            events.publish_message_on_commit(message)
+        if answers:
             locked.failed_turns = 0
             locked.last_failed_speaker = None
         if seen_through is not None:
             locked.researcher_seen_through = max(locked.researcher_seen_through, seen_through)
         locked.opened = True
-        locked.question_turns += 1
-        locked.section_turns += 1
-        finished = guide_done or (sections and advance(locked, decision.get("action", ""), sections))
-        locked.turns_done = turn + 1
+        spent = max(1, len(answers))  # each answer is a turn of the budget; a closing line alone is one
+        locked.question_turns += spent
+        locked.section_turns += spent
+        finished = guide_done or (
+            sections and advance(locked, decision.get("action", ""), sections, answered=len(answers))
+        )
+        locked.turns_done = turn + spent
         locked.claimed_turn = None
         locked.heartbeat_at = timezone.now()
+        carry_on = (
+            go_on
+            and not finished
+            and locked.status == RunStatus.RUNNING
+            and locked.turns_done < locked.turn_budget
+            and locked.section_index < len(sections)
+        )
+        if carry_on:
+            locked.claimed_turn = locked.turns_done  # this task takes the next step: a duplicate finds it claimed
         locked.save()
+        if room is not None and count:
+            room.focus_group.last_sequence = first + count - 1
         runs.publish_run_on_commit(locked, sections=sections, names=names)
         # Long runs keep a bounded context: fold turns that left the window into the summary (a task
         # only when it is due: the summary the turn read may be behind, which only asks too early; and
         # only after an answer, the sign the provider is answering).
-        if answer is not None and conversation.summary_due(
-            last_sequence=first + count - 1, summary_through=run.focus_group.summary_through
-        ):
+        summary_through = room.focus_group.summary_through if room is not None else run.focus_group.summary_through
+        if answers and conversation.summary_due(last_sequence=first + count - 1, summary_through=summary_through):
             transaction.on_commit(lambda: conversation.summary_enqueue(focus_group_id))
-        if answer is not None:
+        if answers:
             live_themes.live_themes_enqueue_on_commit(focus_group_id)
         if finished:
             if not guide_done:
@@ -487,7 +784,9 @@ def _save_turn(
                 transaction.on_commit(
                     lambda: runs.run_end(run=AutonomousRun.objects.get(pk=locked.pk), reason=RunEndReason.GUIDE_DONE)
                 )
-            return
+            return None
+        if carry_on:
+            return locked
         if locked.turns_done >= locked.turn_budget:
             transaction.on_commit(
                 lambda: runs.run_end(run=AutonomousRun.objects.get(pk=locked.pk), reason=RunEndReason.TURN_BUDGET)
@@ -497,3 +796,4 @@ def _save_turn(
             runs.publish_run_on_commit(locked)
         elif locked.status == RunStatus.RUNNING:
             runs.enqueue_turn_on_commit(locked.pk, locked.turns_done)
+    return None

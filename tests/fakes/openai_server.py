@@ -157,6 +157,7 @@ class RecordedRequest:
     body: Any  # parsed JSON, or None when there was no body or it was not JSON
     received_at: float = field(default_factory=time.time)  # wall clock, to match with other processes' records
     received_monotonic: float = field(default_factory=time.monotonic)  # for durations on the server's clock
+    request_id: str = ""  # the id its answer carries (``RecordedResponse.request_id``)
 
 
 @dataclass
@@ -176,6 +177,8 @@ class RecordedResponse:
     client_disconnected: bool = False  # the client went away before the answer was complete (a hang: was over)
     # time.monotonic() as each piece of content went out: every streamed delta, or a plain answer's body.
     content_sent_at: list[float] = field(default_factory=list)
+    # time.monotonic() once the last byte of a chat completion was written (None: not finished, or not one).
+    completed_at: float | None = None
 
 
 @dataclass
@@ -183,6 +186,7 @@ class _Fault:
     kind: str
     remaining: int
     options: dict[str, Any]
+    match: Any = None  # None: any request; a string the request's JSON must contain; or a predicate on its body
 
 
 class _ClientGone(Exception):
@@ -307,7 +311,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 body = json.loads(raw)
             except ValueError:
                 body = None
-        owner._record_request(RecordedRequest(method, path, {k.lower(): v for k, v in self.headers.items()}, body))
+        owner._record_request(
+            RecordedRequest(
+                method, path, {k.lower(): v for k, v in self.headers.items()}, body, request_id=self.request_id
+            )
+        )
         api_path = self._api_path(path) if owner.shape != "openai" else path
         try:
             if api_path is None:  # not an endpoint at this provider's URLs
@@ -408,7 +416,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         with owner._lock:
             owner.embedding_requests += 1
-        fault = owner._take_fault()
+        fault = owner._take_fault(body)
         kind = fault.kind if fault else None
         options = fault.options if fault else {}
         model = body["model"]
@@ -484,7 +492,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._error(400, message, "invalid_request_error", None, param)
             return
 
-        fault = owner._take_fault()
+        fault = owner._take_fault(body)
         kind = fault.kind if fault else None
         options = fault.options if fault else {}
         stream = bool(body.get("stream"))
@@ -527,6 +535,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._stream(body, plan, kind, options)
         else:
             self._complete(body, plan, kind)
+        finished = owner._last_response_for(self.request_id)
+        if finished is not None:
+            finished.completed_at = time.monotonic()
+            owner._log_call(self.request_id, body, finished)
 
     def _complete(self, body: dict[str, Any], plan: _Plan, kind: str | None) -> None:
         owner = self.server.owner
@@ -855,10 +867,12 @@ class FakeOpenAIServer:
         embedding_dimensions: int = 1536,
         shape: str = "openai",
         model_snapshots: dict[str, str] | None = None,
+        log_path: str | None = None,
     ) -> None:
         if shape not in SHAPES:
             raise ValueError(f"unknown shape {shape!r}; expected one of {', '.join(SHAPES)}")
         self.shape = shape
+        self.log_path = log_path  # a JSON line per finished chat completion (``_log_call``), for benchmarks
         self.model_snapshots = dict(model_snapshots or {})
         self.api_key = api_key
         self.ttft = ttft
@@ -1004,6 +1018,30 @@ class FakeOpenAIServer:
         with self._lock:
             self._responses.append(response)
 
+    def _log_call(self, request_id: str, body: Any, record: RecordedResponse) -> None:
+        """One JSON line per finished chat completion in ``log_path``: when it came in and when it ended, on this
+        server's monotonic clock (the same clock as ``time.monotonic()`` in any process of the machine), so a
+        benchmark in another process measures the LLM's side of its critical path from here."""
+        if not self.log_path:
+            return
+        with self._lock:
+            received = next((r for r in reversed(self._requests) if r.request_id == request_id), None)
+        if received is None:
+            return
+        spec = ((body or {}).get("response_format") or {}).get("json_schema") or {}
+        line = {
+            "request_id": request_id,
+            "received_at": received.received_at,
+            "received_monotonic": received.received_monotonic,
+            "first_content_at": record.content_sent_at[0] if record.content_sent_at else None,
+            "completed_at": record.completed_at,
+            "status": record.status,
+            "schema": spec.get("name", ""),
+            "stream": record.streamed,
+        }
+        with self._lock, open(self.log_path, "a", encoding="utf-8") as log:
+            log.write(json.dumps(line) + "\n")
+
     def _last_response_for(self, request_id: str) -> RecordedResponse | None:
         with self._lock:
             for response in reversed(self._responses):
@@ -1027,8 +1065,12 @@ class FakeOpenAIServer:
 
     # ---- faults ------------------------------------------------------------------------------------------
 
-    def add_fault(self, kind: str, *, times: int = 1, **options: Any) -> None:
+    def add_fault(self, kind: str, *, times: int = 1, match: Any = None, **options: Any) -> None:
         """Queue a fault for the next ``times`` chat-completion requests (after the faults already queued).
+
+        ``match`` aims it at some requests only, whatever else is in flight: a string their JSON body must
+        contain (e.g. a schema's name, or one persona's system prompt), or a predicate on the parsed body. A
+        request takes the first queued fault that matches it; faults without ``match`` match every request.
 
         Kinds, and what an ``openai`` 3.52 client sees:
 
@@ -1069,7 +1111,7 @@ class FakeOpenAIServer:
             raise ValueError("times must be at least 1")
         merged = {**FAULT_KINDS[kind], **options}
         with self._lock:
-            self._faults.append(_Fault(kind, times, merged))
+            self._faults.append(_Fault(kind, times, merged, match))
 
     @property
     def pending_faults(self) -> list[tuple[str, int]]:
@@ -1077,15 +1119,23 @@ class FakeOpenAIServer:
         with self._lock:
             return [(f.kind, f.remaining) for f in self._faults]
 
-    def _take_fault(self) -> _Fault | None:
+    def _take_fault(self, body: Any = None) -> _Fault | None:
         with self._lock:
-            if not self._faults:
-                return None
-            fault = self._faults[0]
-            fault.remaining -= 1
-            if fault.remaining <= 0:
-                self._faults.popleft()
-            return fault
+            text = None
+            for fault in self._faults:
+                if fault.match is not None:
+                    if callable(fault.match):
+                        if not fault.match(body):
+                            continue
+                    else:
+                        text = json.dumps(body) if text is None else text
+                        if fault.match not in text:
+                            continue
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    self._faults.remove(fault)
+                return fault
+            return None
 
     # ---- answers -----------------------------------------------------------------------------------------
 
@@ -1186,6 +1236,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reasoning-tokens", type=int, default=0)
     parser.add_argument("--shape", choices=SHAPES, default="openai", help="answer as this kind of provider does")
     parser.add_argument("--verbose", action="store_true", help="log each request")
+    parser.add_argument("--log", default=None, help="append a JSON line per finished chat completion to this file")
     args = parser.parse_args(argv)
     server = FakeOpenAIServer(
         api_key=args.api_key,
@@ -1198,6 +1249,7 @@ def main(argv: list[str] | None = None) -> None:
         reasoning_tokens=args.reasoning_tokens,
         verbose=args.verbose,
         shape=args.shape,
+        log_path=args.log,
     )
     with server:
         print(f"Fake OpenAI server on {server.base_url} (api key {args.api_key!r}); Ctrl-C to stop", flush=True)

@@ -22,7 +22,7 @@ from focusgroups.autonomous import turns as autonomous_turns
 from focusgroups.discussion import services as discussion
 from focusgroups.models import AutonomousRun, Message, MessageRole, RunEndReason, RunStatus
 from focusgroups.report import analysis
-from tests.focusgroups.test_autonomous import make_session, sequences
+from tests.focusgroups.test_autonomous import longer, make_session, sequences
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,9 +37,14 @@ def app_settings(**values):
 
 
 def calls_per_failed_turn() -> int:
-    """The decision call and the gateway's retries of it: a turn whose decision the provider did not
-    answer makes no answer call."""
+    """One call and the gateway's retries of it: a step whose call the provider did not answer makes no
+    other call (a decision not answered is followed by no answer call)."""
     return 1 + settings.LLM_MAX_RETRIES
+
+
+# The opening question goes round the table of three at once: a first attempt in an outage makes three answer
+# calls (each with its retries); the attempts after a failure ask one person.
+ROUND = 3
 
 
 def refunds(run) -> list[CreditTransaction]:
@@ -83,10 +88,10 @@ def test_every_call_failing_pauses_the_run_after_a_bounded_number_of_calls_and_r
     assert turns.countdowns == [10, 30]  # each failed turn waits longer before the next attempt
     assert turns.queue == []  # paused: no next attempt is queued
     assert_paused_for_the_provider(run, session, failed=3)
-    # 3 failed turns, each one decision call with its retries; no answer call, and no summary call although
-    # the summary was due: the provider was asked 9 times in all, not 9 times per turn.
-    assert len(fake_llm.requests) == 3 * calls_per_failed_turn() == 9
-    assert all(request.body.get("response_format") for request in fake_llm.requests)  # decisions only
+    # 3 failed attempts: the opening round (three answer calls with their retries), then one person at a time;
+    # no summary call although the summary was due: the provider was asked 15 times in all.
+    assert len(fake_llm.requests) == (ROUND + 2) * calls_per_failed_turn() == 15
+    assert all("taking part in a market-research focus group" in str(r.body) for r in fake_llm.requests)
 
     # No answers: the run's 40 credits come back, once, through the ledger.
     (refund,) = refunds(run)
@@ -118,7 +123,7 @@ def test_every_call_failing_pauses_the_run_after_a_bounded_number_of_calls_and_r
     report = client.get(f"/focus-groups/{session.pk}/report/").content.decode()
     assert "This session ended with too little to analyse, so no analysis was started" in report
     assert len(refunds(run)) == 1 and credits_balance(user=funded) == 100 and ledger_is_consistent(user=funded)
-    assert len(fake_llm.requests) == 9
+    assert len(fake_llm.requests) == 15
 
 
 def test_every_call_hanging_pauses_the_run_and_refunds_it_once(funded, turns, fake_llm, settings):
@@ -131,7 +136,7 @@ def test_every_call_hanging_pauses_the_run_and_refunds_it_once(funded, turns, fa
     assert turns() == ["retrying", "paused"]
     assert turns.countdowns == [10]
     assert_paused_for_the_provider(run, session, failed=2)
-    assert len(fake_llm.requests) == 2 * calls_per_failed_turn()
+    assert len(fake_llm.requests) == (ROUND + 1) * calls_per_failed_turn()
     assert len(refunds(run)) == 1 and credits_balance(user=funded) == 100 and ledger_is_consistent(user=funded)
     assert not Job.objects.filter(kind=analysis.JOB_KIND).exists()
 
@@ -141,13 +146,19 @@ def test_the_decision_gives_up_on_a_hanging_provider_at_its_own_shorter_deadline
     settings.LLM_DEADLINE_SECONDS = 100  # the whole-call limit of other calls: three attempts would fit
     settings.LLM_DECISION_DEADLINE_SECONDS = 0.5  # one attempt of 0.3 s leaves no room for a retry
     app_settings(autonomous_failed_turns_to_pause=2)
-    session = make_session(funded)
-    fake_llm.add_fault("hang", times=ALWAYS, seconds=30)
+    session = longer(make_session(funded))
     run = autonomous.run_start(focus_group=session)
+    assert turns(limit=1) == ["saved"]  # the opening round, before the provider hangs
+    before = len(fake_llm.requests)
+    fake_llm.add_fault("hang", times=ALWAYS, seconds=30)
 
     assert turns() == ["retrying", "paused"]
-    assert_paused_for_the_provider(run, session, failed=2)
-    assert len(fake_llm.requests) == 2  # one decision request per failed turn, no retries, no answer calls
+    run.refresh_from_db()
+    assert run.status == RunStatus.PAUSED and run.end_reason == RunEndReason.PROVIDER_UNAVAILABLE
+    assert run.failed_turns == 2 and sorted(run.missed_turns.values()) == [1, 1]
+    # One decision request per failed attempt, no retries, no answer calls.
+    hung = fake_llm.requests[before:]
+    assert len(hung) == 2 and all(r.body.get("response_format") for r in hung)
 
 
 def test_a_turn_waiting_on_a_hanging_provider_keeps_its_heartbeat(funded, turns, fake_llm, settings, monkeypatch):
@@ -183,7 +194,8 @@ def test_a_turn_waiting_on_a_hanging_provider_keeps_its_heartbeat(funded, turns,
 
 def test_resume_after_the_provider_recovers_continues_the_run(funded, turns, fake_llm):
     session = make_session(funded)
-    fake_llm.add_fault("server_error", times=3 * calls_per_failed_turn())  # three failed turns, then it is back
+    # Three failed attempts (the opening round, then one person twice), then it is back.
+    fake_llm.add_fault("server_error", times=(ROUND + 2) * calls_per_failed_turn())
     run = autonomous.run_start(focus_group=session)
     assert turns() == ["retrying", "retrying", "paused"]
     assert fake_llm.pending_faults == []
@@ -243,7 +255,7 @@ def test_stopping_while_a_failed_turn_waits_pauses_at_once(funded, turns, fake_l
     run.refresh_from_db()
     assert run.status == RunStatus.PAUSED and run.end_reason == ""
     assert turns() == ["not-claimed"]  # the delayed attempt finds a paused run
-    assert len(fake_llm.requests) == calls_per_failed_turn()
+    assert len(fake_llm.requests) == ROUND * calls_per_failed_turn()
 
 
 def test_the_billing_page_states_the_refund_rule(funded, client):

@@ -15,6 +15,7 @@ once, as complete or as failed and retryable (nothing pending, nothing lost); no
 as a complete message; one UsageEvent per provider request, error classes matching the faults; the run
 is charged once and reaches its end with gap-free sequence numbers."""
 
+import json
 import time
 from collections import Counter
 from decimal import Decimal
@@ -233,18 +234,28 @@ def test_faults_during_a_moderated_round_and_an_autonomous_run(researcher, price
     assert sequences == list(range(1, len(sequences) + 1))
     _assert_one_event_per_request(llm, user, after_id=0, expected=expected)
 
-    # An autonomous run (3 turns' budget per section, 6 in all) through garbage decisions and broken answers.
+    # An autonomous run through garbage decisions and broken answers. Its steps are known in advance: the
+    # guide's question goes round the table (no decision), then each step is a decision and the answers it
+    # asks for. Faults are aimed at the calls they are meant for (decisions, or one persona's answers), so the
+    # round's parallel calls cannot take each other's.
     llm.reset()
     after_id = _last_event_id()
-    run_session = make_session(user, people=3, guide_data=guide(sections=2, questions=1, turn_budget=3), title="Run")
+    run_session = make_session(user, people=3, guide_data=guide(sections=1, questions=1, turn_budget=6), title="Run")
+    decisions = "moderator_decision"
+    priya = "You are Priya Shah, taking part"
+
+    def tom_addressed(body) -> bool:  # Tom's answer to a line put to him alone (not the opening round)
+        text = json.dumps(body)
+        return "You are Tom Reed, taking part" in text and "addressed to you" in text
+
     expected = _queue(llm, [
-        ("garbage_output", 2, {}),  # turn 0: the decision, and its retry: round-robin instead
-        ("stream_cut", 1, {}),  # turn 0: the answer breaks mid-stream, the gateway retries it
-        ("no_usage", 1, {}),  # ...and the retry gets a full answer (tokens estimated)
-        ("invalid_output", 2, {}),  # turn 1: schema-invalid decisions
-        ("hang", 3, {"seconds": 30}),  # turn 1: the answer hangs on every attempt: the turn is tried again later
-        ("no_usage", 1, {}),  # turn 1 again: the decision (it names a participant: the schema's enum)
-        ("truncated", 1, {}),  # turn 1 again: the answer is cut at its length limit: tried again, later still
+        ("stream_cut", 1, {"match": priya}),  # the opening round: Priya's answer breaks mid-stream, retried
+        ("no_usage", 1, {"match": priya}),  # ...and the retry gets a full answer (tokens estimated)
+        ("garbage_output", 2, {"match": decisions}),  # step 2: the decision, and its retry: round-robin (Priya)
+        ("hang", 3, {"seconds": 30, "match": priya}),  # her answer hangs on every attempt: tried again later
+        ("invalid_output", 2, {"match": decisions}),  # step 2 again: schema-invalid decisions: round-robin (Tom)
+        ("truncated", 1, {"match": tom_addressed}),  # his answer is cut at its length limit: tried again, later
+        ("no_usage", 1, {"match": decisions}),  # step 2 a third time: a valid decision (no usage: estimated)
     ])  # fmt: skip
     status, body = stack.api("POST", f"/api/v1/focus-groups/{run_session.pk}/autonomous/", researcher.token,
                              {"action": "start"})  # fmt: skip
@@ -257,10 +268,16 @@ def test_faults_during_a_moderated_round_and_an_autonomous_run(researcher, price
     assert run.end_reason in (RunEndReason.TURN_BUDGET, RunEndReason.GUIDE_DONE), run.end_reason
     sequences = list(Message.objects.filter(focus_group=run_session).values_list("sequence", flat=True))
     assert sorted(sequences) == list(range(1, len(sequences) + 1))
-    # The two failed attempts at turn 1 saved nothing and went to two different participants; the third
-    # attempt answered (two failures in a row are under App settings' three that pause a run).
+    # The opening round kept all three answers (Priya's on the retry of her broken stream).
+    opening = list(Message.objects.filter(focus_group=run_session).order_by("sequence")[:4])
+    assert [m.role for m in opening] == [MessageRole.MODERATOR] + [MessageRole.PERSONA] * 3
+    assert [m.speaker_name for m in opening[1:]] == ["Priya Shah", "Tom Reed", "Alex Kim"]
+    # The two failed attempts at step 2 saved nothing and went to two different participants (Priya, then
+    # Tom); the third attempt answered (two failures in a row are under App settings' three that pause a run).
     assert not Message.objects.filter(focus_group=run_session, role=MessageRole.SYSTEM).exists()
-    assert sorted(run.missed_turns.values()) == [1, 1] and run.failed_turns == 0
+    names = {str(p.persona_id): p.persona.name for p in run_session.participants.select_related("persona")}
+    assert {names[k]: v for k, v in run.missed_turns.items()} == {"Priya Shah": 1, "Tom Reed": 1}
+    assert run.failed_turns == 0
     whole = _complete_answers(llm)
     run_answers = list(Message.objects.filter(focus_group=run_session, role=MessageRole.PERSONA))
     assert len(run_answers) + closing_turns(run_session) == run.turns_done
