@@ -95,6 +95,16 @@ def report(name: str, rows: list[tuple[str, str]]) -> None:
         print(f"  {label.ljust(width)}  {value}")
 
 
+def wait_healthy(url: str, *, tries: int = 100) -> None:
+    """Until the web server at ``url`` answers its health check (or 20 s have gone)."""
+    for _ in range(tries):
+        try:
+            urllib.request.urlopen(f"{url}/healthz", timeout=1)
+            return
+        except OSError:
+            time.sleep(0.2)
+
+
 @contextlib.contextmanager
 def service_stack(
     *,
@@ -176,12 +186,7 @@ def service_stack(
             stderr=subprocess.DEVNULL,
         )
         try:
-            for _ in range(100):
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.2)
+            wait_healthy(f"http://127.0.0.1:{port}")
             time.sleep(2)  # the worker connects and warms up
             yield f"http://127.0.0.1:{port}", worker
         finally:

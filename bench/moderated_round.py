@@ -34,7 +34,7 @@ import tempfile
 import time
 import urllib.request
 
-from _common import ROOT, free_port, read_llm_log, report, service_stack
+from _common import ROOT, free_port, read_llm_log, report, service_stack, wait_healthy
 
 
 @contextlib.contextmanager
@@ -61,12 +61,7 @@ def gunicorn_web():
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
+        wait_healthy(f"http://127.0.0.1:{port}")
         yield f"http://127.0.0.1:{port}"
     finally:
         web.terminate()
