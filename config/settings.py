@@ -280,6 +280,11 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "reap-dead-jobs": {"task": "cohorta.jobs.tasks.reap_jobs", "schedule": 30.0, "options": {"queue": "default"}},
     "reap-dead-runs": {"task": "focusgroups.tasks.reap_runs", "schedule": 30.0, "options": {"queue": "default"}},
+    "reap-lost-answers": {
+        "task": "focusgroups.tasks.reap_answers",
+        "schedule": 60.0,
+        "options": {"queue": "default"},
+    },
     "reap-conformity": {
         "task": "focusgroups.tasks.reap_conformity",
         "schedule": 300.0,

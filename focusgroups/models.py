@@ -202,6 +202,8 @@ class Answer(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     retry_of = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
+    # When a worker claimed it: an answer still streaming long after this lost its worker (answers_reap).
+    started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -41,6 +41,11 @@ def conformity_before(focus_group_id: int, answer_ids: list[str]) -> None:
     discussion.answers_enqueue(answer_ids)
 
 
+@shared_task(name="focusgroups.tasks.reap_answers")
+def reap_answers() -> int:
+    return discussion.answers_reap()
+
+
 @shared_task(name="focusgroups.tasks.reap_conformity")
 def reap_conformity() -> int:
     return conformity.conformity_reap()

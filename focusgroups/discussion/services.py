@@ -11,7 +11,9 @@ so nothing half-written is ever stored."""
 
 import logging
 import re
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -296,8 +298,18 @@ def _on_session_end(focus_group: FocusGroup) -> None:
 # --- answering ---------------------------------------------------------------------------
 
 
-def _save_answer(answer: Answer, *, content: str = "", status: str, error: str = "", simulated=False) -> Message:
+def _save_answer(
+    answer: Answer, *, content: str = "", status: str, error: str = "", simulated=False
+) -> Message | None:
+    """The answer's message, once: None when it was settled meanwhile (the reaper gave up on it, or its worker
+    finished after all)."""
     with transaction.atomic():
+        settled = Answer.objects.filter(pk=answer.pk, status=AnswerStatus.STREAMING).update(
+            status=AnswerStatus.DONE if status == MessageStatus.COMPLETE else AnswerStatus.FAILED,
+            finished_at=timezone.now(),
+        )
+        if not settled:
+            return None
         sequence = conversation.next_sequence(answer.focus_group_id)
         message = Message.objects.create(
             focus_group_id=answer.focus_group_id,
@@ -313,10 +325,6 @@ def _save_answer(answer: Answer, *, content: str = "", status: str, error: str =
             retry_of=answer.retry_of,
             simulated=simulated,
         )
-        Answer.objects.filter(pk=answer.pk).update(
-            status=AnswerStatus.DONE if status == MessageStatus.COMPLETE else AnswerStatus.FAILED,
-            finished_at=timezone.now(),
-        )
         if answer.retry_of_id and status == MessageStatus.COMPLETE:
             Message.objects.filter(pk=answer.retry_of_id).update(status=MessageStatus.RETRIED)
         events.publish_message_on_commit(message)
@@ -325,10 +333,35 @@ def _save_answer(answer: Answer, *, content: str = "", status: str, error: str =
     return message
 
 
+# An answer is bounded by the gateway's deadline (retries included); one still streaming well past it lost its
+# worker (killed mid-answer: nothing else would ever settle it, and the page would show it typing for good).
+ANSWER_LOST_AFTER_SECONDS = 120
+
+
+def answers_reap(*, now=None) -> int:
+    """Answers whose worker died mid-answer: saved as failed, saying so, so the researcher can retry them."""
+    now = now or timezone.now()
+    lost = now - timedelta(seconds=settings.LLM_DEADLINE_SECONDS + ANSWER_LOST_AFTER_SECONDS)
+    count = 0
+    stale = Answer.objects.filter(status=AnswerStatus.STREAMING, started_at__lt=lost).select_related(
+        "persona", "prompt_message"
+    )
+    for answer in stale:
+        message = _save_answer(
+            answer,
+            status=MessageStatus.FAILED,
+            error="This answer was interrupted (the server handling it stopped). Retry it.",
+        )
+        if message is not None:
+            logger.warning("Answer %s lost its worker mid-answer; saved as failed", answer.pk)
+            count += 1
+    return count
+
+
 def answer_generate(*, answer_id) -> Message | None:
     """Generate one persona's answer, streaming deltas; save it whole, or as a failure. Runs once per answer."""
     claimed = Answer.objects.filter(pk=answer_id, status=AnswerStatus.PENDING).update(
-        status=AnswerStatus.STREAMING, attempts=F("attempts") + 1
+        status=AnswerStatus.STREAMING, attempts=F("attempts") + 1, started_at=timezone.now()
     )
     if not claimed:
         return None  # a duplicate delivery, or already answered

@@ -2,17 +2,27 @@
 
 import re
 import threading
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import connection
+from django.utils import timezone
 
 from cohorta.errors import ApplicationError, QuotaExceeded
 from focusgroups import conversation
 from focusgroups.discussion import services as discussion
-from focusgroups.models import FocusGroup, FocusGroupStatus, Message, MessageStatus, Participant
+from focusgroups.models import (
+    Answer,
+    AnswerStatus,
+    FocusGroup,
+    FocusGroupStatus,
+    Message,
+    MessageStatus,
+    Participant,
+)
 from personas.services import persona_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -391,6 +401,30 @@ def test_a_short_session_shows_everything_without_an_earlier_button(owner, clien
     client.force_login(owner)
     page = client.get(f"/focus-groups/{session.pk}/").content.decode()
     assert _sequences(page) == list(range(1, 101)) and "transcript-earlier" not in page
+
+
+def test_an_answer_whose_worker_died_is_saved_as_failed_once_and_can_be_retried(owner, monkeypatch, settings):
+    monkeypatch.setattr("focusgroups.tasks.generate_answer.apply_async", lambda args, **options: None)  # no worker
+    session = make_session(owner)
+    _, answers = discussion.message_post(focus_group=session, text="What do you think?")
+    lost, recent = answers[0], answers[1]
+    now = timezone.now()
+    deadline = settings.LLM_DEADLINE_SECONDS + discussion.ANSWER_LOST_AFTER_SECONDS
+    # Claimed by workers: one died long ago mid-answer, the other is still within its time.
+    long_ago, just_now = now - timedelta(seconds=deadline + 1), now - timedelta(seconds=30)
+    Answer.objects.filter(pk=lost.pk).update(status=AnswerStatus.STREAMING, started_at=long_ago)
+    Answer.objects.filter(pk=recent.pk).update(status=AnswerStatus.STREAMING, started_at=just_now)
+
+    assert discussion.answers_reap() == 1
+    assert discussion.answers_reap() == 0  # settled once
+    failed = Message.objects.get(focus_group=session, answer_id=lost.pk)
+    assert failed.status == MessageStatus.FAILED and "interrupted" in failed.error and failed.content == ""
+    assert Answer.objects.get(pk=lost.pk).status == AnswerStatus.FAILED
+    assert Answer.objects.get(pk=recent.pk).status == AnswerStatus.STREAMING
+    assert not Message.objects.filter(answer_id=recent.pk).exists()
+    # The researcher retries it like any failed answer.
+    retry = discussion.answer_retry(focus_group=session, message=failed)
+    assert retry.retry_of_id == failed.pk and retry.status == AnswerStatus.PENDING
 
 
 def test_posting_from_the_page(owner, client):
