@@ -318,7 +318,19 @@ def _assert_one_event_per_request(llm, user, *, after_id: int, expected: Counter
     """Every request the fake received has exactly one UsageEvent; the failed ones carry the error class of
     the fault served (all queued faults were served)."""
     assert llm.pending_faults == []
-    requests = [r for r in llm.requests if r.path == "/v1/chat/completions"]
+
+    def chat_requests() -> list:
+        return [r for r in llm.requests if r.path == "/v1/chat/completions"]
+
+    # The last answers' background calls (emerging themes, the running summary) may still be on the wire when the
+    # answers are settled: each gets its event when it ends. Give them time to end; a request that never gets one
+    # still fails below, with the counts.
+    deadline = time.monotonic() + 15
+    while UsageEvent.objects.filter(user=user, id__gt=after_id).count() < len(chat_requests()):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    requests = chat_requests()
     events = list(UsageEvent.objects.filter(user=user, id__gt=after_id))
     assert len(events) == len(requests), (
         f"{len(events)} events for {len(requests)} requests",
