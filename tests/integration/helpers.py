@@ -2,13 +2,14 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from django.db import connection
@@ -63,7 +64,9 @@ class Processes:
 
     def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
         log = open(self.tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        # Its own process group: a child started through a shell (the Procfile's lines) or one that forks (gunicorn's
+        # workers) is stopped whole, not just the process we started.
+        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.children.append((name, proc))
         return proc
 
@@ -76,13 +79,16 @@ class Processes:
 
     def stop(self) -> None:
         for _, proc in self.children:
-            if proc.poll() is None:
-                proc.terminate()
+            _signal_group(proc, signal.SIGTERM)
         for _, proc in self.children:
-            try:
+            with suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            _signal_group(proc, signal.SIGKILL)  # whatever of the group is still there (a shell's child)
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    with suppress(ProcessLookupError):  # the whole group has exited
+        os.killpg(proc.pid, sig)
 
 
 @contextmanager
