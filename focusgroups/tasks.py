@@ -14,6 +14,11 @@ def generate_answer(answer_id: str) -> None:
     discussion.answer_generate(answer_id=answer_id)
 
 
+@shared_task(name="focusgroups.tasks.generate_round")
+def generate_round(answer_ids: list[str]) -> None:
+    discussion.round_generate(answer_ids=answer_ids)
+
+
 @shared_task(name="focusgroups.tasks.refresh_summary")
 def refresh_summary(focus_group_id: int) -> None:
     conversation.summary_refresh(focus_group_id=focus_group_id)
@@ -38,7 +43,7 @@ def refresh_live_themes(focus_group_id: int) -> str:
 def conformity_before(focus_group_id: int, answer_ids: list[str]) -> None:
     """The first moderated round: the private answers first, then the round's answers."""
     conformity.before_round(focus_group_id=focus_group_id)
-    discussion.answers_enqueue(answer_ids)
+    discussion.round_generate(answer_ids=answer_ids)
 
 
 @shared_task(name="focusgroups.tasks.reap_answers")

@@ -17,7 +17,6 @@ stops with fewer answers than App settings' minimum is refunded in full, once.""
 import logging
 import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -28,7 +27,7 @@ from django.utils import timezone
 
 from cohorta.core.models import get_app_settings
 from cohorta.errors import InsufficientCredits, QuotaExceeded
-from focusgroups import conversation, events
+from focusgroups import conversation, events, round_helpers
 from focusgroups.autonomous import runs
 from focusgroups.autonomous.position import advance, position, question_floor, question_target, section_budget
 from focusgroups.guide.services import guide_sections
@@ -389,26 +388,6 @@ def _guide_round(run: AutonomousRun, room: _Room, action: str, text: str, *, nex
     return Step(asked, [p.persona for p in people], text, text, kind="round" if len(people) > 1 else "one")
 
 
-# Threads that answer the rest of a round, shared by every run in the process: bounded, because each answer
-# needs a database connection for its bookkeeping (quota, usage, the replay cache), and fifty sessions going
-# round a table of four at once must not open two hundred. With psycopg's pool (DB_POOL) an answer holds a
-# connection only around its call (the gateway hands it back while the provider answers) and the pool bounds
-# them, so many more answers can wait on the provider at once. Past the bound a round's answers wait their turn.
-POOLED = bool(settings.DATABASES["default"].get("OPTIONS", {}).get("pool"))
-ROUND_HELPERS = 96 if POOLED else 8
-_HELPERS = ThreadPoolExecutor(max_workers=ROUND_HELPERS, thread_name_prefix="round-answer")
-
-
-def _helper(answer, persona):
-    try:
-        return answer(persona)
-    except Exception:
-        logger.exception("A round's answer for persona %s crashed", persona.pk)
-        return _Answered(persona, error="Something went wrong with this answer. It has been logged.")
-    finally:
-        connection.close()  # the helper's own connection (or back to the pool): none is left open between rounds
-
-
 @dataclass
 class _Answered:
     persona: Persona
@@ -458,8 +437,11 @@ def _answer_step(run: AutonomousRun, turn: int, room: _Room, step: Step):
     if room.assets is None:
         room.assets = conversation.asset_blocks(focus_group)
     # The first speaker answers in this thread; the others in the process's round helpers, at the same time.
-    helped = [_HELPERS.submit(_helper, one, persona) for persona in step.speakers[1:]]
-    results = [one(step.speakers[0]), *(future.result() for future in helped)]
+    results = round_helpers.answer_together(
+        one,
+        step.speakers,
+        crashed=lambda persona: _Answered(persona, error="Something went wrong with this answer. It has been logged."),
+    )
     answered = [r for r in results if not r.error]
     failed = next((r for r in results if r.error), None)
     if failed is None:

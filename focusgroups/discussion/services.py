@@ -4,8 +4,9 @@ autonomous mode are in ``focusgroups/conversation.py``.
 
 A round: the researcher's message is saved (with the next sequence number)
 together with one pending ``Answer`` per addressed participant; after commit
-each answer is its own task on the LLM queue, so they run in parallel and
-stream token deltas to the session's websocket group. An answer is saved as
+the round is one task on the LLM queue that answers them all at once (on the
+worker's round helpers), each streaming token deltas to the session's
+websocket group. An answer is saved as
 a message only when complete (or as a failed message with a retry button),
 so nothing half-written is ever stored."""
 
@@ -19,7 +20,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from cohorta.errors import ApplicationError
-from focusgroups import conversation, events, tasks
+from focusgroups import conversation, events, round_helpers, tasks
 from focusgroups.models import (
     Answer,
     AnswerStatus,
@@ -163,9 +164,26 @@ def _clean_text(text: str) -> str:
 
 
 def answers_enqueue(answer_ids: list[str]) -> None:
-    """One task per answer on the LLM queue, so the personas answer in parallel (call after commit)."""
-    for answer_id in answer_ids:
-        tasks.generate_answer.apply_async((answer_id,))
+    """One task for the round on the LLM queue (call after commit): it answers them all at once (one task per
+    answer made the last of eight leave for the provider ~100 ms after the first, each waiting for the broker)."""
+    if len(answer_ids) == 1:
+        tasks.generate_answer.apply_async((answer_ids[0],))
+    elif answer_ids:
+        tasks.generate_round.apply_async((answer_ids,))
+
+
+def _answer_crashed(answer_id: str) -> None:
+    """A round's answer that crashed outside answer_generate's own guard: left to the reaper, which saves it as
+    failed once it is past its deadline (it is already logged)."""
+    return None
+
+
+def round_generate(*, answer_ids: list[str]) -> list[Message | None]:
+    """Every answer of a moderated round at the same time, each streamed and saved on its own (as answer_generate
+    does for one); a duplicate delivery finds them claimed and does nothing."""
+    return round_helpers.answer_together(
+        lambda answer_id: answer_generate(answer_id=answer_id), answer_ids, crashed=_answer_crashed
+    )
 
 
 def message_post(*, focus_group: FocusGroup, text: str) -> tuple[Message, list[Answer]]:
@@ -298,9 +316,7 @@ def _on_session_end(focus_group: FocusGroup) -> None:
 # --- answering ---------------------------------------------------------------------------
 
 
-def _save_answer(
-    answer: Answer, *, content: str = "", status: str, error: str = "", simulated=False
-) -> Message | None:
+def _save_answer(answer: Answer, *, content: str = "", status: str, error: str = "", simulated=False) -> Message | None:
     """The answer's message, once: None when it was settled meanwhile (the reaper gave up on it, or its worker
     finished after all)."""
     with transaction.atomic():

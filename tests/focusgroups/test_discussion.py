@@ -12,7 +12,7 @@ from django.db import connection
 from django.utils import timezone
 
 from cohorta.errors import ApplicationError, QuotaExceeded
-from focusgroups import conversation
+from focusgroups import conversation, tasks
 from focusgroups.discussion import services as discussion
 from focusgroups.models import (
     Answer,
@@ -60,6 +60,37 @@ def test_a_question_is_answered_by_everyone_in_order(owner):
     assert all(m.status == MessageStatus.COMPLETE and m.content and m.reply_to_id == message.pk for m in saved[1:])
     session.refresh_from_db()
     assert session.status == FocusGroupStatus.LIVE and session.last_sequence == 4
+
+
+def test_a_round_is_one_task_whose_answers_reach_the_provider_together(owner, fake_llm, monkeypatch):
+    fake_llm.ttft = 0.2  # long enough that the round's calls visibly overlap on the server's clock
+    rounds = []
+    run_round = tasks.generate_round.apply_async
+
+    def queue_round(args, **options):
+        rounds.append(args)
+        return run_round(args, **options)
+
+    monkeypatch.setattr("focusgroups.tasks.generate_round.apply_async", queue_round)
+    session = make_session(owner)
+    _, answers = discussion.message_post(focus_group=session, text="What would make you try a meal kit?")
+
+    assert rounds == [([str(a.pk) for a in answers],)]  # one task for the round, not one per answer
+    calls = fake_llm.requests
+    completed = {r.request_id: r.completed_at for r in fake_llm.responses}
+    assert len(calls) == 3 and all("What would make you try a meal kit?" in str(r.body) for r in calls)
+    # Every answer call reached the provider before the first one ended: they left together.
+    assert all(r.received_monotonic < min(completed.values()) for r in calls)
+    saved = transcript(session)[1:]
+    assert sorted(m.speaker_name for m in saved) == ["Alex Kim", "Priya Shah", "Tom Reed"]
+    assert all(m.status == MessageStatus.COMPLETE and m.content for m in saved)
+
+
+def test_one_answer_is_its_own_task(owner, fake_llm, monkeypatch):
+    monkeypatch.setattr("focusgroups.tasks.generate_round.apply_async", lambda *a, **o: pytest.fail("not a round"))
+    session = make_session(owner)
+    _, answers = discussion.message_post(focus_group=session, text="@Tom what about price?")
+    assert len(answers) == 1 and Message.objects.get(answer_id=answers[0].pk).status == MessageStatus.COMPLETE
 
 
 def test_mentions_address_only_those_participants(owner):
@@ -171,12 +202,16 @@ def test_status_transitions(owner):
 
 def test_one_persona_failing_does_not_stop_the_others_and_can_be_retried(owner, fake_llm):
     session = make_session(owner)
-    fake_llm.add_fault("no_usage")  # first answer: fine
-    fake_llm.add_fault("server_error", times=3)  # second answer: fails after its retries
+    # The round's answers are on the wire together: Tom's fails after its retries, whatever else is in flight.
+    fake_llm.add_fault("server_error", times=3, match="You are Tom Reed, taking part")
     discussion.message_post(focus_group=session, text="What worries you about subscriptions?")
-    answers = transcript(session)[1:]
-    assert [m.status for m in answers] == ["complete", "failed", "complete"]
-    failed = answers[1]
+    answers = {m.speaker_name: m for m in transcript(session)[1:]}
+    assert {name: m.status for name, m in answers.items()} == {
+        "Priya Shah": "complete",
+        "Tom Reed": "failed",
+        "Alex Kim": "complete",
+    }
+    failed = answers["Tom Reed"]
     assert failed.content == "" and "unavailable" in failed.error
     retry = discussion.answer_retry(focus_group=session, message=failed)
     retried = Message.objects.get(answer_id=retry.pk)
@@ -208,9 +243,11 @@ def test_quota_running_out_mid_round_fails_the_rest_cleanly(owner, fake_llm, pri
     owner.monthly_quota_usd = Decimal("1.00")  # the first answer's cost uses it up
     owner.save()
     discussion.message_post(focus_group=session, text="How do you plan weeknight meals?")
+    # The round's answers leave together and each checks the budget before its call: those already on the wire
+    # finish (a round can overshoot by its own answers), any that start once it is spent fail saying why.
     answers = transcript(session)[1:]
-    assert answers[0].status == "complete"
-    assert all(m.status == "failed" and m.content == "" and "budget" in m.error for m in answers[1:])
+    assert len(answers) == 3 and any(m.status == "complete" for m in answers)
+    assert all(m.status == "complete" or (m.content == "" and "budget" in m.error) for m in answers)
     # Now nothing starts at all: refused before anything is saved.
     before = len(transcript(session))
     with pytest.raises(QuotaExceeded):
@@ -221,8 +258,13 @@ def test_quota_running_out_mid_round_fails_the_rest_cleanly(owner, fake_llm, pri
 def test_the_session_spending_cap_stops_answers(owner, fake_llm, pricey_model):
     session = make_session(owner, cost_cap_usd=Decimal("1.00"))
     discussion.message_post(focus_group=session, text="First question")
-    assert [m.status for m in transcript(session)[1:]] == ["complete", "failed", "failed"]
-    assert "spending cap" in transcript(session)[2].error
+    answers = transcript(session)[1:]
+    assert len(answers) == 3 and any(m.status == "complete" for m in answers)
+    assert all(m.status == "complete" or "spending cap" in m.error for m in answers)
+    # Spent: the next question is refused before anything is saved.
+    with pytest.raises(QuotaExceeded) as info:
+        discussion.message_post(focus_group=session, text="Second question")
+    assert info.value.code == "session_cap_reached" and len(transcript(session)) == 4
 
 
 def test_sequence_numbers_are_unique_and_gap_free_under_concurrency(owner):
@@ -404,7 +446,7 @@ def test_a_short_session_shows_everything_without_an_earlier_button(owner, clien
 
 
 def test_an_answer_whose_worker_died_is_saved_as_failed_once_and_can_be_retried(owner, monkeypatch, settings):
-    monkeypatch.setattr("focusgroups.tasks.generate_answer.apply_async", lambda args, **options: None)  # no worker
+    monkeypatch.setattr("focusgroups.tasks.generate_round.apply_async", lambda args, **options: None)  # no worker
     session = make_session(owner)
     _, answers = discussion.message_post(focus_group=session, text="What do you think?")
     lost, recent = answers[0], answers[1]
