@@ -111,8 +111,10 @@ def build_persona_messages(
     prompt_message: Message,
     participants: list[Participant] | None = None,
     assets: list[str] | None = None,
+    transcript: str | None = None,
 ) -> list[dict]:
-    """System prompt (who you are, the session, fenced assets) plus a bounded window of the talk."""
+    """System prompt (who you are, the session, fenced assets) plus a bounded window of the talk. A round, whose
+    answers all reply to one message, reads the participants, assets and transcript once and passes them in."""
     if participants is None:
         participants = list(focus_group.participants.select_related("persona"))
     others = [p.persona.name for p in participants if p.persona_id != persona.pk]
@@ -126,7 +128,9 @@ def build_persona_messages(
         "focusgroups:persona_turn",
         {
             "summary": focus_group.summary,
-            "transcript": transcript_window(focus_group=focus_group, before_sequence=prompt_message.sequence),
+            "transcript": transcript
+            if transcript is not None
+            else transcript_window(focus_group=focus_group, before_sequence=prompt_message.sequence),
             "question": prompt_message.content,
             "addressed": persona.pk in (prompt_message.mentions or []),
             "name": names.given_name(persona.name),
@@ -144,6 +148,7 @@ def persona_answer(
     participants: list[Participant] | None = None,
     on_delta=None,
     assets: list[str] | None = None,
+    transcript: str | None = None,
 ) -> LLMResult:
     """One persona's answer to ``prompt_message``: typing shown, tokens streamed to the session as they
     come (``on_delta`` sees each one after it is sent), reset on a retry, metered against the owner and the
@@ -164,6 +169,7 @@ def persona_answer(
             prompt_message=prompt_message,
             participants=participants,
             assets=assets,
+            transcript=transcript,
         ),
         alias=focus_group.model_alias or None,
         user=focus_group.owner,

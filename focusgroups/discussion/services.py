@@ -12,6 +12,7 @@ so nothing half-written is ever stored."""
 
 import logging
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -172,17 +173,43 @@ def answers_enqueue(answer_ids: list[str]) -> None:
         tasks.generate_round.apply_async((answer_ids,))
 
 
-def _answer_crashed(answer_id: str) -> None:
+def _answer_crashed(answer: Answer) -> None:
     """A round's answer that crashed outside answer_generate's own guard: left to the reaper, which saves it as
     failed once it is past its deadline (it is already logged)."""
     return None
 
 
+@dataclass
+class _Round:
+    """What every answer of a round reads the same: they all reply to one message, so the room, the material
+    and the talk so far are read once, not once per persona (eight readers made the last answer leave ~100 ms
+    after the first)."""
+
+    participants: list[Participant]
+    assets: list[str]
+    transcript: str
+
+
 def round_generate(*, answer_ids: list[str]) -> list[Message | None]:
     """Every answer of a moderated round at the same time, each streamed and saved on its own (as answer_generate
     does for one); a duplicate delivery finds them claimed and does nothing."""
+    pending = {
+        str(a.pk): a
+        for a in Answer.objects.select_related("focus_group__owner", "persona", "prompt_message").filter(
+            pk__in=answer_ids, status=AnswerStatus.PENDING
+        )
+    }
+    answers = [pending[answer_id] for answer_id in answer_ids if answer_id in pending]
+    if not answers:
+        return []
+    focus_group, prompt_message = answers[0].focus_group, answers[0].prompt_message
+    shared = _Round(
+        participants=list(focus_group.participants.select_related("persona")),
+        assets=conversation.asset_blocks(focus_group),
+        transcript=conversation.transcript_window(focus_group=focus_group, before_sequence=prompt_message.sequence),
+    )
     return round_helpers.answer_together(
-        lambda answer_id: answer_generate(answer_id=answer_id), answer_ids, crashed=_answer_crashed
+        lambda answer: _answer_claimed(answer, shared), answers, crashed=_answer_crashed
     )
 
 
@@ -376,21 +403,35 @@ def answers_reap(*, now=None) -> int:
 
 def answer_generate(*, answer_id) -> Message | None:
     """Generate one persona's answer, streaming deltas; save it whole, or as a failure. Runs once per answer."""
-    claimed = Answer.objects.filter(pk=answer_id, status=AnswerStatus.PENDING).update(
+    answer = (
+        Answer.objects.select_related("focus_group__owner", "persona", "prompt_message")
+        .filter(pk=answer_id, status=AnswerStatus.PENDING)
+        .first()
+    )
+    return None if answer is None else _answer_claimed(answer, None)
+
+
+def _answer_claimed(answer: Answer, shared: _Round | None) -> Message | None:
+    claimed = Answer.objects.filter(pk=answer.pk, status=AnswerStatus.PENDING).update(
         status=AnswerStatus.STREAMING, attempts=F("attempts") + 1, started_at=timezone.now()
     )
     if not claimed:
         return None  # a duplicate delivery, or already answered
-    answer = Answer.objects.select_related("focus_group__owner", "persona", "prompt_message").get(pk=answer_id)
     focus_group, persona = answer.focus_group, answer.persona
     try:
         result = conversation.persona_answer(
-            focus_group=focus_group, persona=persona, prompt_message=answer.prompt_message, answer_id=answer.pk
+            focus_group=focus_group,
+            persona=persona,
+            prompt_message=answer.prompt_message,
+            answer_id=answer.pk,
+            participants=shared.participants if shared else None,
+            assets=shared.assets if shared else None,
+            transcript=shared.transcript if shared else None,
         )
     except (LLMError, ApplicationError) as exc:
         return _save_answer(answer, status=MessageStatus.FAILED, error=exc.message)
     except Exception:
-        logger.exception("Answer %s crashed", answer_id)
+        logger.exception("Answer %s crashed", answer.pk)
         return _save_answer(
             answer,
             status=MessageStatus.FAILED,

@@ -72,10 +72,14 @@ def test_a_round_is_one_task_whose_answers_reach_the_provider_together(owner, fa
         return run_round(args, **options)
 
     monkeypatch.setattr("focusgroups.tasks.generate_round.apply_async", queue_round)
+    windows = []
+    read_window = conversation.transcript_window
+    monkeypatch.setattr(conversation, "transcript_window", lambda **kw: windows.append(kw) or read_window(**kw))
     session = make_session(owner)
     _, answers = discussion.message_post(focus_group=session, text="What would make you try a meal kit?")
 
     assert rounds == [([str(a.pk) for a in answers],)]  # one task for the round, not one per answer
+    assert len(windows) == 1  # the talk so far is read once for the round, not once per persona
     calls = fake_llm.requests
     completed = {r.request_id: r.completed_at for r in fake_llm.responses}
     assert len(calls) == 3 and all("What would make you try a meal kit?" in str(r.body) for r in calls)
