@@ -290,6 +290,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
         "options": {"queue": "default"},
     },
+    "reap-validations": {"task": "validation.tasks.reap", "schedule": 300.0, "options": {"queue": "default"}},
     # Cached AI answers past the admin's keep-for days (App settings) go once a day.
     "expire-llm-cache": {"task": "llm.tasks.expire_cache", "schedule": 86400.0, "options": {"queue": "default"}},
     # Data exports (ZIPs of a user's data) are removed a week after they were made.

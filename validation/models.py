@@ -63,6 +63,8 @@ class Validation(models.Model):
     # validation.scorecard output: per question cards, subgroups, themes, the verdict.
     scorecard = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # When it last began scoring: one whose worker died mid-scoring is failed by the reaper after a while.
+    scoring_started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

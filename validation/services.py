@@ -6,9 +6,12 @@ when the one before ends (``receivers.py`` listens for ``job_ended``), so no wor
 
 import logging
 import secrets
+from datetime import timedelta
 
 import numpy as np
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from billing.selectors import credits_balance
@@ -301,7 +304,7 @@ def validation_panel_ended(validation: Validation, *, state: str) -> None:
 def validation_run_ended(validation: Validation, *, state: str) -> None:
     """The survey run ended: score it against the humans, or say why not."""
     moved = Validation.objects.filter(pk=validation.pk, state=ValidationState.SURVEY).update(
-        state=ValidationState.SCORING
+        state=ValidationState.SCORING, scoring_started_at=timezone.now()
     )
     if not moved:
         return
@@ -319,7 +322,7 @@ def validation_rescore(validation: Validation) -> bool:
         moved = (
             Validation.objects.filter(pk=validation.pk)
             .exclude(state=ValidationState.SCORING)
-            .update(state=ValidationState.SCORING, error="")
+            .update(state=ValidationState.SCORING, error="", scoring_started_at=timezone.now())
         )
         if moved:
             transaction.on_commit(lambda: tasks.score.apply_async((validation.pk,)))
@@ -331,6 +334,31 @@ def validation_rescore_run(*, validation_id: int) -> str:
     if validation is None:
         return "gone"  # deleted meanwhile, or a duplicate delivery after the scoring ended
     return validation_score(validation).state
+
+
+# Scoring runs in one task, bounded by Celery's hard time limit; one still scoring well past it lost its worker.
+SCORING_LOST_AFTER_SECONDS = 5 * 60
+
+
+def validations_reap(*, now=None) -> int:
+    """Validations whose worker died mid-scoring: failed at the scoring, saying so, so "Score again" can start
+    it afresh (it refuses while a validation shows as scoring)."""
+    now = now or timezone.now()
+    lost = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + SCORING_LOST_AFTER_SECONDS)
+    stale = Validation.objects.filter(state=ValidationState.SCORING).filter(
+        Q(scoring_started_at__lt=lost) | Q(scoring_started_at__isnull=True, created_at__lt=lost)
+    )
+    count = 0
+    for validation in stale:
+        moved = Validation.objects.filter(pk=validation.pk, state=ValidationState.SCORING).update(
+            state=ValidationState.FAILED,
+            error="The scoring was interrupted (the server doing it stopped). Score it again.",
+            finished_at=now,
+        )
+        if moved:
+            logger.warning("Validation %s lost its worker while scoring; failed", validation.pk)
+            count += moved
+    return count
 
 
 def validation_score(validation: Validation) -> Validation:

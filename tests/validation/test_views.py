@@ -10,8 +10,10 @@ import io
 import json
 import random
 import re
+from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
@@ -617,5 +619,22 @@ def test_upload_map_start_and_read_the_scorecard_through_the_pages(owner, client
     second = client.post(reverse("validation:rescore", args=[validation.pk]), follow=True)
     assert "being scored already" in _text(second)
     assert len(queued) == 1
+    assert tasks.score(validation.pk) == ValidationState.DONE
+    assert Validation.objects.get(pk=validation.pk).scorecard == card
+
+    # The worker scoring it dies: the validation is failed at the scoring once it is well past the task's limit
+    # (not before), says why, and can be scored again.
+    client.post(reverse("validation:rescore", args=[validation.pk]))
+    started = Validation.objects.get(pk=validation.pk).scoring_started_at
+    assert started is not None and len(queued) == 2
+    assert services.validations_reap(now=started + timedelta(minutes=5)) == 0
+    later = started + timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + services.SCORING_LOST_AFTER_SECONDS + 1)
+    assert services.validations_reap(now=later) == 1
+    assert services.validations_reap(now=later) == 0
+    lost = Validation.objects.get(pk=validation.pk)
+    assert lost.state == ValidationState.FAILED and "interrupted" in lost.error
+    page = _text(client.get(reverse("validation:detail", args=[validation.pk])))
+    assert "interrupted" in page and "Score again" in page
+    client.post(reverse("validation:rescore", args=[validation.pk]))
     assert tasks.score(validation.pk) == ValidationState.DONE
     assert Validation.objects.get(pk=validation.pk).scorecard == card
