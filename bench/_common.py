@@ -7,6 +7,7 @@ asserted in CI."""
 import contextlib
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -242,3 +243,43 @@ def cpu_seconds(pids: list[int]) -> float:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def seed_reader(tag: str) -> tuple[str, str, int]:
+    """The read benches' researcher (bench/api_read.py, bench/http_serving.py): 200 personas and a 300-message
+    session, an API token and a signed-in browser's cookies (its session, and the CSRF cookie a browser has after
+    its first page). Returns (token, Cookie header value, session id). Django must be set up first, hence the
+    imports here."""
+    from django.test import Client
+
+    from billing.services import credits_grant
+    from cohorta.accounts.models import User
+    from cohorta.accounts.services import api_token_create
+    from focusgroups.models import FocusGroup, Message, MessageRole, Participant
+    from personas.services import persona_create
+
+    user = User.objects.create_user(f"reader-{tag}@example.com", "Correct-Horse-Battery-9")
+    credits_grant(user=user, amount=100, idempotency_key=f"bench-read-{tag}")
+    personas = [
+        persona_create(owner=user, data={"name": f"Reader {i}", "age": 20 + i % 50, "occupation": "Analyst"})
+        for i in range(200)
+    ]
+    session = FocusGroup.objects.create(owner=user, title="Read bench", objective="Throughput", last_sequence=300)
+    for position, persona in enumerate(personas[:6]):
+        Participant.objects.create(focus_group=session, persona=persona, position=position)
+    Message.objects.bulk_create(
+        Message(
+            focus_group=session,
+            sequence=n,
+            role=MessageRole.PERSONA,
+            persona=personas[n % 6],
+            speaker_name=personas[n % 6].name,
+            content=f"Turn {n}: I would switch if the price per litre were clearer. " * 3,
+        )
+        for n in range(1, 301)
+    )
+    _, token = api_token_create(user=user, name="bench")
+    browser = Client()
+    browser.force_login(user)  # a session in the configured engine, as a signed-in browser has
+    cookies = f"sessionid={browser.cookies['sessionid'].value}; csrftoken={secrets.token_hex(16)}"
+    return token, cookies, session.pk

@@ -28,7 +28,7 @@ import uuid
 from dataclasses import dataclass
 
 import psycopg
-from _common import ROOT, free_port, report
+from _common import ROOT, free_port, report, seed_reader
 from psycopg import sql
 
 TARGETS = (
@@ -92,49 +92,17 @@ def setup_django(env: dict[str, str]) -> None:
 
 
 def seed() -> tuple[str, str, dict[str, str]]:
-    """A researcher with 200 personas and a 300-message session (as bench/api_read.py), an API token
-    and a logged-in browser session. Returns (token, session cookie, label -> path)."""
-    from django.test import Client
+    """The read benches' researcher (``seed_reader``). Returns (token, session cookie, label -> path)."""
     from django.urls import reverse
 
-    from billing.services import credits_grant
-    from cohorta.accounts.models import User
-    from cohorta.accounts.services import api_token_create
-    from focusgroups.models import FocusGroup, Message, MessageRole, Participant
-    from personas.services import persona_create
-
-    tag = uuid.uuid4().hex[:8]
-    user = User.objects.create_user(f"serving-{tag}@example.com", "Correct-Horse-Battery-9")
-    credits_grant(user=user, amount=100, idempotency_key=f"bench-serving-{tag}")
-    personas = [
-        persona_create(owner=user, data={"name": f"Reader {i}", "age": 20 + i % 50, "occupation": "Analyst"})
-        for i in range(200)
-    ]
-    session = FocusGroup.objects.create(owner=user, title="Serving bench", objective="Throughput", last_sequence=300)
-    for position, persona in enumerate(personas[:6]):
-        Participant.objects.create(focus_group=session, persona=persona, position=position)
-    Message.objects.bulk_create(
-        Message(
-            focus_group=session,
-            sequence=n,
-            role=MessageRole.PERSONA,
-            persona=personas[n % 6],
-            speaker_name=personas[n % 6].name,
-            content=f"Turn {n}: I would switch if the price per litre were clearer. " * 3,
-        )
-        for n in range(1, 301)
-    )
-    _, token = api_token_create(user=user, name="bench")
-    client = Client()
-    client.force_login(user)
-    cookie = client.cookies["sessionid"].value
+    token, cookie, session_id = seed_reader(f"serving-{uuid.uuid4().hex[:8]}")
     paths = {
         "personas API, page of 25": "/api/v1/personas/",
-        "one session API": f"/api/v1/focus-groups/{session.pk}/",
-        "messages API, a 300-turn session": f"/api/v1/focus-groups/{session.pk}/messages/",
+        "one session API": f"/api/v1/focus-groups/{session_id}/",
+        "messages API, a 300-turn session": f"/api/v1/focus-groups/{session_id}/messages/",
         "dashboard HTML": reverse("dashboard"),
         "personas library HTML": reverse("personas:index"),
-        "session page HTML": reverse("focusgroups:detail", args=[session.pk]),
+        "session page HTML": reverse("focusgroups:detail", args=[session_id]),
     }
     return token, cookie, paths
 
@@ -234,7 +202,7 @@ def main() -> None:
     token, cookie, paths = seed()
     headers = {
         "api": {"Authorization": f"Bearer {token}"},
-        "page": {"Cookie": f"sessionid={cookie}"},
+        "page": {"Cookie": cookie},
     }
     kinds = dict(TARGETS)
     print(f"{os.cpu_count()} CPUs; {args.connections} connections, {args.seconds} s per measurement, {args.runs} runs")
