@@ -10,6 +10,9 @@ load average. No LLM is involved, so there is no ratio.
 The web process is gunicorn with gthread workers (as the Procfile's ``web`` serves HTTP, ``DEBUG=0``,
 static files collected into a temporary folder), or daphne (``--server daphne``, as before issue #22).
 ``--db-pool`` runs the web process with ``DB_POOL=1`` (psycopg's pool instead of persistent connections).
+The environment reaches the web process: ``READ_CACHE_SECONDS=0`` serves without the read cache
+(``cohorta/read_cache.py``; on by default with Redis). Nothing writes during the reads, so with the cache on
+this is its hit path: what a client polling unchanged data costs.
 
 Run:  DATABASE_URL=postgres://postgres@127.0.0.1:5432/cohorta REDIS_URL=redis://127.0.0.1:6379/0 \\
       .venv/bin/python bench/api_read.py [--seconds 10] [--connections 16] [--runs 3] [--workers 2 --threads 4]
@@ -29,42 +32,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from _common import ROOT, free_port, report, service_stack
-
-
-def seed():
-    from django.test import Client
-
-    from billing.services import credits_grant
-    from cohorta.accounts.models import User
-    from cohorta.accounts.services import api_token_create
-    from focusgroups.models import FocusGroup, Message, MessageRole, Participant
-    from personas.services import persona_create
-
-    user = User.objects.create_user("reader@example.com", "Correct-Horse-Battery-9")
-    credits_grant(user=user, amount=100, idempotency_key="bench-read")
-    personas = [
-        persona_create(owner=user, data={"name": f"Reader {i}", "age": 20 + i % 50, "occupation": "Analyst"})
-        for i in range(200)
-    ]
-    session = FocusGroup.objects.create(owner=user, title="Read bench", objective="Throughput", last_sequence=300)
-    for position, persona in enumerate(personas[:6]):
-        Participant.objects.create(focus_group=session, persona=persona, position=position)
-    Message.objects.bulk_create(
-        Message(
-            focus_group=session,
-            sequence=n,
-            role=MessageRole.PERSONA,
-            persona=personas[n % 6],
-            speaker_name=personas[n % 6].name,
-            content=f"Turn {n}: I would switch if the price per litre were clearer. " * 3,
-        )
-        for n in range(1, 301)
-    )
-    _, token = api_token_create(user=user, name="bench")
-    browser = Client()
-    browser.force_login(user)  # a session in the configured engine, as a signed-in browser has
-    return token, browser.cookies["sessionid"].value, session.pk
+from _common import ROOT, free_port, report, seed_reader, service_stack
 
 
 def wrk(url: str, header: str, seconds: int, connections: int) -> dict:
@@ -173,7 +141,7 @@ def main() -> None:
     # this measures how fast reads are served, so it is lifted for the run.
     os.environ["API_THROTTLE_USER"] = "100000000/min"
     with service_stack(ttft=0.0, database=args.database) as (daphne_url, _):
-        token, session_cookie, session_id = seed()
+        token, session_cookie, session_id = seed_reader("api")
         servers: list[subprocess.Popen] = []
         if args.server == "gunicorn":
             proc, base_url = start_gunicorn(args)
@@ -185,7 +153,7 @@ def main() -> None:
             proc, other_url = start_gunicorn(args, root=Path(args.compare).resolve())
             servers.append(proc)
             bases.append((f"[{Path(args.compare).name}] ", other_url))
-        bearer, cookie = f"Authorization: Bearer {token}", f"Cookie: sessionid={session_cookie}"
+        bearer, cookie = f"Authorization: Bearer {token}", f"Cookie: {session_cookie}"
         targets = [
             ("ceiling: trivial view (/favicon.ico redirect)", "/favicon.ico", ""),
             ("API personas, page of 25", "/api/v1/personas/", bearer),

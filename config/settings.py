@@ -203,6 +203,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- redis: cache, channels, celery -------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 SERVICE_MODE = bool(REDIS_URL)
+# Cached API reads (cohorta/read_cache.py): how long a response may be served while no table it read changed.
+# Only with Redis, the cache every process shares: a worker's writes must reach the web's reads (with a per-process
+# cache, gunicorn's second worker would keep serving what the first one's writes changed). 0 turns it off.
+READ_CACHE_SECONDS = env.int("READ_CACHE_SECONDS", default=120) if REDIS_URL else 0
+# What a cached page also varies on, besides its reader, URL and browser: what every page shows from outside the
+# database (functions of the request returning a string).
+READ_CACHE_PAGE_VARY = ["usage.quotas.banner_vary"]
 
 if REDIS_URL:
     CACHES = {

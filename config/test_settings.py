@@ -26,6 +26,9 @@ LLM_SIMULATOR_TOKEN_DELAY = 0.0  # no side threads writing while a test holds th
 LLM_EMBEDDING_OFFLINE_BACKEND = "hashing"
 # Per-process cache: cleared between tests without flushing a shared Redis.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Cached API reads on, with or without REDIS_URL: the suite's reads after writes check that nothing is stale (one
+# process, so the per-process cache is shared by everything a test runs).
+READ_CACHE_SECONDS = 120
 CHANNEL_LAYERS = {
     "default": {"BACKEND": "cohorta.channel_layers.ThreadSafeInMemoryChannelLayer", "CONFIG": {"capacity": 2000}}
 }

@@ -10,6 +10,7 @@ from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cohorta.read_cache import cached_read
 from focusgroups import selectors, services
 from focusgroups.access import get_focus_group_for_user
 from focusgroups.quality import conformity
@@ -43,6 +44,7 @@ class FocusGroupListCreateView(generics.ListAPIView):
         return selectors.focus_groups_for_user(user=self.request.user, **filters.validated_data)
 
     @extend_schema(tags=TAGS, parameters=[FocusGroupFilterSerializer], responses=FocusGroupSerializer(many=True))
+    @cached_read
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -66,6 +68,7 @@ class FocusGroupListCreateView(generics.ListAPIView):
 
 class FocusGroupDetailView(APIView):
     @extend_schema(tags=TAGS, responses={200: FocusGroupSerializer, 404: _NOT_FOUND})
+    @cached_read
     def get(self, request, fg_id: int):
         """A session with its participants (persona summaries), status and counts."""
         return Response(_detail(get_focus_group_for_user(request.user, fg_id)))

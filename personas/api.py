@@ -13,6 +13,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cohorta.read_cache import cached_read
 from personas import io, selectors, services
 from personas.access import get_folder_for_user, get_persona_for_user, get_persona_version_for_user
 from personas.models import Folder
@@ -61,6 +62,7 @@ class PersonaListCreateView(generics.ListAPIView):
         return selectors.personas_for_user(user=self.request.user, **kwargs)
 
     @extend_schema(tags=TAGS, parameters=[PersonaFilterSerializer], responses=PersonaSerializer(many=True))
+    @cached_read
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -82,6 +84,7 @@ class PersonaListCreateView(generics.ListAPIView):
 
 class PersonaDetailView(APIView):
     @extend_schema(tags=TAGS, responses=PersonaSerializer)
+    @cached_read
     def get(self, request, persona_id: int):
         return Response(PersonaSerializer(get_persona_for_user(request.user, persona_id)).data)
 

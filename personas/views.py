@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError
+from cohorta.read_cache import cached_page
 from personas import io, quality, selectors, services
 from personas.access import get_folder_for_user, get_persona_for_user, get_persona_version_for_user
 from personas.forms import ImportForm, LibraryFilterForm, PersonaForm
@@ -68,6 +69,7 @@ def _back_to_library(request: HttpRequest, folder: Folder | None = None, *, no_f
 
 @login_required
 @require_GET
+@cached_page
 def index(request: HttpRequest) -> HttpResponse:
     filters = LibraryFilterForm(request.GET)
     kwargs = filters.selector_kwargs()

@@ -122,6 +122,13 @@ def quota_banner_payload(status: QuotaStatus) -> dict:
     }
 
 
+def banner_vary(request) -> str:
+    """What a cached page's key holds of the budget banner (READ_CACHE_PAGE_VARY): it lives in the cache, so no
+    table version would tell a page it changed."""
+    banner = quota_banner(user=request.user)
+    return repr(sorted(banner.items())) if banner else ""
+
+
 def quota_banner(*, user) -> dict | None:
     """The budget banner every page shows from the warning threshold (80 % by default) on, at 100 %,
     and for a $0 budget; None below the threshold. Cached a minute per user (quota_check refreshes it)."""

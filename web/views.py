@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET
 
 from billing.selectors import credits_balance
 from cohorta.jobs.selectors import jobs_for_user
+from cohorta.read_cache import cached_page
 from focusgroups.selectors import focus_group_counts
 from personas.selectors import persona_count_for_user
 from web.health import run_health_checks
@@ -21,6 +22,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@cached_page
 def dashboard(request: HttpRequest) -> HttpResponse:
     context = {
         "recent_jobs": jobs_for_user(user=request.user)[:5],

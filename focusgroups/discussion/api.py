@@ -3,6 +3,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cohorta.read_cache import cached_read
 from focusgroups.access import get_focus_group_for_user, get_message_for_user
 from focusgroups.discussion import services as discussion
 from focusgroups.events import message_payload
@@ -51,6 +52,7 @@ class MessagesView(APIView):
         parameters=[OpenApiParameter("after", int, description="Only messages after this sequence")],
         responses=MessageSerializer(many=True),
     )
+    @cached_read
     def get(self, request, fg_id: int):
         """Saved messages in order (``?after=N`` to catch up)."""
         focus_group = get_focus_group_for_user(request.user, fg_id)

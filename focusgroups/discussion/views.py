@@ -5,8 +5,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from cohorta import read_cache
 from cohorta.core.models import get_app_settings
 from cohorta.errors import ApplicationError
+from cohorta.read_cache import cached_page
 from focusgroups.access import get_focus_group_for_user, get_message_for_user
 from focusgroups.autonomous import runs as autopilot
 from focusgroups.discussion import services as engine
@@ -20,6 +22,7 @@ TRANSCRIPT_SHOWN = 100
 
 
 @login_required
+@cached_page
 def discussion(request: HttpRequest, fg_id: int) -> HttpResponse:
     focus_group = get_focus_group_for_user(request.user, fg_id)
     participants = list(focus_group.participants.select_related("persona"))
@@ -46,7 +49,9 @@ def discussion(request: HttpRequest, fg_id: int) -> HttpResponse:
         "conformity_price": conformity.conformity_price(len(participants)),
         "conformity_open": not focus_group.archived and not conformity.discussion_started(focus_group),
     }
-    return render(request, "focusgroups/discussion.html", context)
+    response = render(request, "focusgroups/discussion.html", context)
+    # A failed turn's retry shows a countdown from now: the same page a minute later would be wrong.
+    return read_cache.skip(response) if run is not None and run.failed_turns else response
 
 
 @login_required

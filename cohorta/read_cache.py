@@ -1,0 +1,274 @@
+"""Cached API reads that can never be stale by more than a commit: responses keyed by what they read.
+
+A cached read (``@cached_read`` on a DRF ``get``) is stored with the version of every table it read. Any
+write through Django's database connection (the ORM's save, ``update()``, ``bulk_create``, deletes, raw
+SQL) bumps the version of the tables it wrote, once its transaction commits; a cached response whose tables
+changed is not served again. Nothing has to remember to invalidate: the write side is an execute wrapper on
+every connection (``install``), which sees each statement, so a write no one thought about still counts.
+A statement it cannot read (DDL, TRUNCATE, a CTE) bumps the epoch, which every cached response depends on,
+and so does every ``migrate`` (the release step), so a deploy never serves a response shaped by the old code.
+
+Why it is safe without locks: a version is bumped after the commit that changed the data. A reader reads
+the versions first, then the data. Either it read the data before the commit and stored it under the old
+versions, which no one will ask for once they are bumped, or after it, and the data it stored is new.
+
+What it is not: per owner. Versions are per table, so a write by anyone to a table a response read turns
+that response into a miss for everyone. It pays off for reads of tables that change less often than they
+are read (a library of personas polled by a client), not for a live session's messages while answers
+arrive. The key holds the user, so a response is only ever served to whoever it was made for.
+
+Limits: a process killed between its commit and its bump, or a Redis that loses a bump, leaves a response
+stale for at most ``READ_CACHE_SECONDS``; writes made outside Django (psql) too. Off unless the cache is
+shared by every process (Redis): with a per-process cache a worker's writes would not reach the web's reads.
+Off inside a transaction (a test's, or a view's own): its writes are not committed, so no version moves.
+"""
+
+import functools
+import hashlib
+import logging
+import re
+import secrets
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.cache import cache
+from django.db import connections
+from django.http import HttpResponse
+from django.utils.module_loading import import_string
+
+logger = logging.getLogger(__name__)
+
+EPOCH = "*"  # the version every cached response depends on: bumped by writes this module cannot read, and deploys
+
+# Django writes these with the table name in double quotes right after the verb; raw SQL may leave them off.
+_WRITE = re.compile(r'^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?([\w.]+)"?', re.IGNORECASE)
+# Statements that never change a table's rows.
+_HARMLESS = re.compile(
+    r"^\s*(?:SELECT|SAVEPOINT|RELEASE|ROLLBACK|COMMIT|BEGIN|START|SET|SHOW|EXPLAIN|DECLARE|FETCH|CLOSE|LISTEN|"
+    r"UNLISTEN|NOTIFY|PRAGMA|DEALLOCATE|PREPARE|VALUES)\b",
+    re.IGNORECASE,
+)
+_READ = re.compile(r'\b(?:FROM|JOIN)\s+"?(\w+)"?', re.IGNORECASE)
+
+
+def written_tables(sql: str) -> set[str]:
+    """The tables a statement writes: empty for a read, ``{EPOCH}`` for a write this cannot name."""
+    write = _WRITE.match(sql)
+    if write:
+        return {write.group(1).rsplit(".", 1)[-1].lower()}
+    if _HARMLESS.match(sql):
+        return set()
+    return {EPOCH}
+
+
+def read_tables(sql: str) -> set[str]:
+    return {table.lower() for table in _READ.findall(sql)}
+
+
+def enabled() -> bool:
+    return settings.READ_CACHE_SECONDS > 0
+
+
+def _version_key(table: str) -> str:
+    return f"rc:v:{table}"
+
+
+def _bump(tables: set[str]) -> None:
+    """A new version for each table (after the commit that wrote them). Never raises: the write is already
+    committed, and a lost bump is bounded by the cached response's lifetime."""
+    for table in tables:
+        key = _version_key(table)
+        try:
+            try:
+                cache.incr(key)
+            except ValueError:  # never read yet (or evicted): any fresh value differs from what was stored
+                cache.set(key, secrets.randbits(62), timeout=None)
+        except Exception:
+            logger.exception("Could not bump the read cache's version of %s", table)
+
+
+class _Written:
+    """The tables a transaction wrote, bumped once when it commits (one callback per transaction)."""
+
+    def __init__(self) -> None:
+        self.tables: set[str] = set()
+
+    def __call__(self) -> None:
+        _bump(self.tables)
+
+
+def _track_writes(execute, sql, params, many, context):
+    result = execute(sql, params, many, context)
+    if not enabled():
+        return result
+    tables = written_tables(sql)
+    if tables:
+        connection = context["connection"]
+        if not connection.in_atomic_block:
+            _bump(tables)  # autocommit: already committed
+        else:
+            written = getattr(connection, "cohorta_written", None)
+            # The callback of a savepoint that rolled back is gone: start another (bumping more is harmless).
+            if written is None or not any(entry[1] is written for entry in connection.run_on_commit):
+                written = _Written()
+                setattr(connection, "cohorta_written", written)  # noqa: B010 (an attribute Django does not declare)
+                connection.on_commit(written)
+            written.tables |= tables
+    return result
+
+
+def install(sender=None, connection=None, **kwargs) -> None:
+    """Track the writes of a connection (the ``connection_created`` signal calls this on each connect)."""
+    if _track_writes not in connection.execute_wrappers:
+        connection.execute_wrappers.append(_track_writes)
+
+
+def bump_epoch(**kwargs) -> None:
+    """Every cached response goes stale (``post_migrate``: a deploy may change what responses look like)."""
+    _bump({EPOCH})
+
+
+class _Reads:
+    def __init__(self) -> None:
+        self.tables: set[str] = set()
+
+    def __call__(self, execute, sql, params, many, context):
+        self.tables |= read_tables(sql)
+        return execute(sql, params, many, context)
+
+
+# What each cached view reads, learned from its misses (a view's queries name the same tables each time; a branch
+# that reads one more adds it). Per process: a new process learns it again on its first request of each view.
+_DEPENDS: dict[str, frozenset[str]] = {}
+
+
+def _versions(tables: frozenset[str], entry_key: str) -> tuple[list[Any], Any]:
+    """The current version of each table (made where missing, so no stored vector ever holds a gap that an
+    eviction could match again), and the stored entry, in one round trip when all exist."""
+    keys = [_version_key(t) for t in sorted(tables | {EPOCH})]
+    found = cache.get_many([*keys, entry_key])
+    versions = []
+    for key in keys:
+        value = found.get(key)
+        if value is None:
+            value = secrets.randbits(62)
+            if not cache.add(key, value, timeout=None):
+                value = cache.get(key)
+        versions.append(value)
+    return versions, found.get(entry_key)
+
+
+def _store(entry_key: str, versions: list[Any], response) -> None:
+    try:
+        cache.set(entry_key, (versions, response["Content-Type"], response.content), settings.READ_CACHE_SECONDS)
+    except Exception:
+        logger.exception("Could not store a read in the read cache")
+
+
+def _serve(route: str, identity: str, compute: Callable[[], Any], *, always: frozenset[str] = frozenset()):
+    """The cached response for ``identity`` while no table it read (or ``always``) changed; else ``compute()``,
+    stored (once rendered) with the versions read before it ran."""
+    connection = connections["default"]
+    entry_key = "rc:e:" + hashlib.sha256(f"{route}\n{identity}".encode()).hexdigest()
+    depends = _DEPENDS.get(route)
+    versions = None
+    try:
+        if depends is not None:
+            versions, entry = _versions(depends | always, entry_key)
+            if entry is not None and entry[0] == versions:
+                _, content_type, body = entry
+                return HttpResponse(body, content_type=content_type)
+    except Exception:
+        logger.exception("The read cache is unavailable; reading from the database")
+        return compute()
+    reads = _Reads()
+    with connection.execute_wrapper(reads):
+        response = compute()
+    learned = frozenset(reads.tables)
+    if depends is None or not learned <= depends:
+        _DEPENDS[route] = learned | (depends or frozenset())
+        return response  # its versions were not read before its data: not stored this time
+    if (
+        response.status_code != 200
+        or versions is None
+        or getattr(response, "streaming", False)
+        or response.cookies
+        or getattr(response, "read_cache_skip", False)
+    ):
+        return response
+    if hasattr(response, "add_post_render_callback") and not response.is_rendered:
+        response.add_post_render_callback(lambda rendered: _store(entry_key, versions, rendered))
+    else:
+        _store(entry_key, versions, response)
+    return response
+
+
+def cached_read(handler: Callable) -> Callable:
+    """Serve a DRF ``get`` from the cache while nothing it read has changed. Runs after authentication,
+    permissions and throttling (inside the view's dispatch): every request is still checked and counted."""
+
+    @wraps(handler)
+    def get(view, request, *args, **kwargs):
+        if not enabled() or connections["default"].in_atomic_block or request.accepted_renderer.format != "json":
+            return handler(view, request, *args, **kwargs)
+        route = f"{type(view).__module__}.{type(view).__qualname__}"
+        return _serve(
+            route, f"{request.user.pk}\n{request.get_full_path()}", lambda: handler(view, request, *args, **kwargs)
+        )
+
+    return get
+
+
+def skip(response):
+    """Keep this response out of the cache: it shows something that changes without a write (a countdown)."""
+    response.read_cache_skip = True
+    return response
+
+
+# A page shows its reader's name and balance from the user's row, read by the authentication middleware before
+# the view (so not seen by the view's recorder): every cached page depends on it.
+_PAGE_ALWAYS = frozenset({"accounts_user"})
+
+
+@functools.cache
+def _page_vary() -> list[Callable[[Any], str]]:
+    # Named in settings, as context processors are: what every page shows comes from apps above this one.
+    return [import_string(path) for path in settings.READ_CACHE_PAGE_VARY]
+
+
+def cached_page(view_func: Callable) -> Callable:
+    """Serve a signed-in GET page from the cache while nothing it read has changed (below ``login_required``).
+
+    The key holds the reader, the URL, htmx's request header, the browser's CSRF cookie (the page's forms carry a
+    token made from it, valid for that browser only) and what ``READ_CACHE_PAGE_VARY``'s functions say of the
+    request (the budget banner every page shows, which lives in the cache, not in a table). Not cached: a request
+    with no CSRF cookie yet (its response sets one), or with messages waiting (showing them uses them up)."""
+
+    @wraps(view_func)
+    def page(request, *args, **kwargs):
+        csrf_cookie = request.META.get("CSRF_COOKIE")
+        if (
+            not enabled()
+            or connections["default"].in_atomic_block
+            or request.method != "GET"
+            or not request.user.is_authenticated
+            or not csrf_cookie
+            or len(messages.get_messages(request))
+        ):
+            return view_func(request, *args, **kwargs)
+        identity = "\n".join(
+            [
+                str(request.user.pk),
+                request.get_full_path(),
+                request.headers.get("HX-Request", ""),
+                csrf_cookie,
+                *(vary(request) for vary in _page_vary()),
+            ]
+        )
+        route = f"{view_func.__module__}.{view_func.__qualname__}"
+        return _serve(route, identity, lambda: view_func(request, *args, **kwargs), always=_PAGE_ALWAYS)
+
+    return page

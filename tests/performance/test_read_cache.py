@@ -1,0 +1,280 @@
+"""Cached API reads: served again only while nothing they read has changed, whoever or whatever wrote it."""
+
+import re
+import threading
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from cohorta import read_cache
+from personas.models import Persona
+from personas.services import persona_create, persona_delete
+from usage.quotas import banner_cache_key, quota_banner_payload, quota_limit, quota_status
+
+# Committed writes are what move versions: a test's own transaction would hide them (and turns the cache off).
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LIST = "/api/v1/personas/"
+
+
+def make(owner, name, age=30):
+    return persona_create(owner=owner, data={"name": name, "age": age, "occupation": "Nurse"})
+
+
+def names(client, url=LIST):
+    return sorted(p["name"] for p in client.get(url).json()["results"])
+
+
+def persona_queries(client, url=LIST) -> tuple[int, dict]:
+    """How many queries of a GET read the personas table, and its body."""
+    with CaptureQueriesContext(connection) as queries:
+        body = client.get(url).json()
+    return sum('"personas_persona"' in q["sql"] for q in queries.captured_queries), body
+
+
+def warm(client, url=LIST):
+    client.get(url)  # learns what the view reads
+    client.get(url)  # stores it
+
+
+def test_a_repeated_read_is_served_from_the_cache_with_the_same_body(owner, owner_api):
+    make(owner, "Priya Shah")
+    read_first, first = persona_queries(owner_api)
+    assert read_first > 0
+    owner_api.get(LIST)
+    read_again, again = persona_queries(owner_api)
+    assert read_again == 0 and again == first
+    # A different query string is another response.
+    assert owner_api.get(LIST + "?q=nobody").json()["results"] == []
+
+
+def test_a_read_inside_a_transaction_is_never_cached(owner, owner_api):
+    make(owner, "Priya Shah")
+    warm(owner_api)
+    with transaction.atomic():
+        Persona.objects.filter(owner=owner).update(name="Changed In Transaction")
+        # Uncommitted: no version has moved, so a cached answer would be the old one.
+        assert names(owner_api) == ["Changed In Transaction"]
+        transaction.set_rollback(True)
+    assert names(owner_api) == ["Priya Shah"]
+
+
+def _raw_sql(owner):
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE personas_persona SET name = %s WHERE owner_id = %s", ["Tom Reed", owner.pk])
+
+
+def _update(owner):
+    Persona.objects.filter(owner=owner).update(name="Tom Reed")
+
+
+def _save(owner):
+    persona = Persona.objects.get(owner=owner)
+    persona.name = "Tom Reed"
+    persona.save()
+
+
+def _in_a_transaction(owner):
+    with transaction.atomic():
+        Persona.objects.filter(owner=owner, name="Nobody").delete()  # reads and writes nothing
+        _update(owner)
+
+
+def _after_a_rolled_back_savepoint(owner):
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                make(owner, "Never Saved")
+                raise RuntimeError
+        except RuntimeError:
+            pass
+        _update(owner)  # its bump must not have gone with the savepoint's
+
+
+def _from_another_thread(owner):
+    """As a worker would: its own connection."""
+
+    def write():
+        try:
+            _update(owner)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    thread.join()
+
+
+def _replace(owner):
+    persona_delete(persona=Persona.objects.get(owner=owner))
+    make(owner, "Tom Reed")
+
+
+@pytest.mark.parametrize(
+    "write",
+    [_save, _update, _raw_sql, _in_a_transaction, _after_a_rolled_back_savepoint, _from_another_thread, _replace],
+)
+def test_every_kind_of_committed_write_shows_on_the_next_read(owner, owner_api, write):
+    make(owner, "Priya Shah")
+    warm(owner_api)
+    assert persona_queries(owner_api)[0] == 0  # served from the cache
+    write(owner)
+    assert names(owner_api) == ["Tom Reed"]
+
+
+def test_the_detail_of_an_edited_persona_is_read_again(owner, owner_api):
+    persona = make(owner, "Priya Shah")
+    url = f"/api/v1/personas/{persona.pk}/"
+    warm(owner_api, url)
+    assert owner_api.get(url).json()["age"] == 30
+    Persona.objects.filter(pk=persona.pk).update(age=41)
+    assert owner_api.get(url).json()["age"] == 41
+
+
+def test_a_cached_read_is_only_ever_served_to_whoever_it_was_made_for(owner, other_user, owner_api, api_client):
+    persona = make(owner, "Priya Shah")
+    detail = f"/api/v1/personas/{persona.pk}/"
+    warm(owner_api)
+    warm(owner_api, detail)
+    api_client.force_authenticate(other_user)
+    assert names(api_client) == []  # the same URL, their own (empty) library
+    assert api_client.get(detail).status_code == 404
+    api_client.force_authenticate(None)
+    assert api_client.get(LIST).status_code in (401, 403)
+
+
+def test_a_migrate_makes_every_cached_read_stale(owner, owner_api):
+    make(owner, "Priya Shah")
+    warm(owner_api)
+    assert persona_queries(owner_api)[0] == 0
+    read_cache.bump_epoch()
+    assert persona_queries(owner_api)[0] > 0
+
+
+def test_off_means_every_read_goes_to_the_database(owner, owner_api, settings):
+    settings.READ_CACHE_SECONDS = 0
+    make(owner, "Priya Shah")
+    warm(owner_api)
+    assert persona_queries(owner_api)[0] > 0
+
+
+@pytest.mark.parametrize(
+    ("sql", "tables"),
+    [
+        ('INSERT INTO "personas_persona" ("name") VALUES (%s)', {"personas_persona"}),
+        ('UPDATE "focusgroups_message" SET "status" = %s', {"focusgroups_message"}),
+        ('DELETE FROM "usage_usageevent" WHERE "id" = %s', {"usage_usageevent"}),
+        ("update personas_persona set name = 'x'", {"personas_persona"}),
+        ('SELECT "personas_persona"."id" FROM "personas_persona"', set()),
+        ("SAVEPOINT s1", set()),
+        ("RELEASE SAVEPOINT s1", set()),
+        ('TRUNCATE "personas_persona"', {read_cache.EPOCH}),
+        ("WITH moved AS (DELETE FROM personas_persona RETURNING *) SELECT 1", {read_cache.EPOCH}),
+        ('ALTER TABLE "personas_persona" ADD COLUMN "x" int', {read_cache.EPOCH}),
+    ],
+)
+def test_what_a_statement_writes(sql, tables):
+    assert read_cache.written_tables(sql) == tables
+
+
+def test_what_a_query_reads():
+    sql = (
+        'SELECT * FROM "personas_persona" INNER JOIN "personas_folder" ON (1=1) '
+        'WHERE EXISTS(SELECT 1 FROM "personas_persona_tags" U0)'
+    )
+    assert read_cache.read_tables(sql) == {"personas_persona", "personas_folder", "personas_persona_tags"}
+
+
+# --- pages ----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def browser(owner):
+    """A signed-in browser that has its CSRF cookie (a first visit sets it)."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(owner)
+    client.get(reverse("personas:index"))
+    assert client.cookies.get(settings.CSRF_COOKIE_NAME)
+    return client
+
+
+def page_queries(client, url) -> tuple[int, str]:
+    with CaptureQueriesContext(connection) as queries:
+        html = client.get(url).content.decode()
+    return sum('"personas_persona"' in q["sql"] for q in queries.captured_queries), html
+
+
+def test_a_page_is_served_again_until_what_it_shows_changes(owner, browser):
+    url = reverse("personas:index")
+    make(owner, "Priya Shah")
+    warm(browser, url)
+    read, html = page_queries(browser, url)
+    assert read == 0 and "Priya Shah" in html
+    make(owner, "Tom Reed")
+    assert "Tom Reed" in browser.get(url).content.decode()
+
+
+def test_the_reader_and_their_budget_in_the_page_chrome_are_never_stale(owner, browser):
+    url = reverse("personas:index")
+    warm(browser, url)
+    type(owner).objects.filter(pk=owner.pk).update(name="Renamed Researcher")
+    assert "Renamed Researcher" in browser.get(url).content.decode()
+    # The budget banner lives in the cache, not in a table (an AI call crossing 80% writes it): it is part of the
+    # page's key.
+    owner.refresh_from_db()
+    crossed = {**quota_banner_payload(quota_status(user=owner)), "warning": True, "percent": 83}
+    cache.set(banner_cache_key(owner.pk, quota_limit(user=owner)), crossed, 60)
+    assert "used 83% of your monthly AI budget" in browser.get(url).content.decode()
+
+
+def test_a_cached_page_keeps_each_browsers_forms_valid(owner, browser):
+    """The same person in two browsers: each page's CSRF token is for that browser's cookie."""
+    from django.test import Client
+
+    url = reverse("personas:index")
+    make(owner, "Priya Shah")
+    warm(browser, url)
+    other = Client(enforce_csrf_checks=True)
+    other.force_login(owner)
+    other.get(url)
+    for client in (browser, other):
+        client.handler.enforce_csrf_checks = True
+        html = client.get(url).content.decode()
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+        response = client.post(reverse("personas:create"), {"csrfmiddlewaretoken": token})
+        assert response.status_code != 403
+
+
+def test_a_flash_message_is_shown_once_and_never_cached(owner, browser):
+    from django.contrib.messages import get_messages  # noqa: F401  (the framework the page uses)
+
+    url = reverse("personas:index")
+    persona = make(owner, "Priya Shah")
+    warm(browser, url)
+    response = browser.post(reverse("personas:delete", args=[persona.pk]), follow=True)
+    shown = response.content.decode()
+    assert "Priya Shah" in shown  # the message naming the deleted persona
+    assert "Priya Shah" not in browser.get(url).content.decode()
+
+
+def test_another_user_gets_their_own_page_and_a_404_for_a_session_that_is_not_theirs(owner, other_user, browser):
+    from django.test import Client
+
+    from focusgroups.models import FocusGroup
+
+    session = FocusGroup.objects.create(owner=owner, title="Meal kits", objective="Why?")
+    detail = reverse("focusgroups:detail", args=[session.pk])
+    make(owner, "Priya Shah")
+    warm(browser, reverse("personas:index"))
+    warm(browser, detail)
+    intruder = Client()
+    intruder.force_login(other_user)
+    intruder.get(reverse("personas:index"))
+    assert "Priya Shah" not in intruder.get(reverse("personas:index")).content.decode()
+    assert intruder.get(detail).status_code == 404
