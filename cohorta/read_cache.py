@@ -77,17 +77,13 @@ def _version_key(table: str) -> str:
 
 
 def _bump(tables: set[str]) -> None:
-    """A new version for each table (after the commit that wrote them). Never raises: the write is already
+    """A new version for each table (after the commit that wrote them): a fresh random value, all in one round trip
+    (a value never seen before is as good as a counter, and needs no read). Never raises: the write is already
     committed, and a lost bump is bounded by the cached response's lifetime."""
-    for table in tables:
-        key = _version_key(table)
-        try:
-            try:
-                cache.incr(key)
-            except ValueError:  # never read yet (or evicted): any fresh value differs from what was stored
-                cache.set(key, secrets.randbits(62), timeout=None)
-        except Exception:
-            logger.exception("Could not bump the read cache's version of %s", table)
+    try:
+        cache.set_many({_version_key(table): secrets.randbits(62) for table in tables}, timeout=None)
+    except Exception:
+        logger.exception("Could not bump the read cache's versions of %s", ", ".join(sorted(tables)))
 
 
 class _Written:
