@@ -190,16 +190,21 @@ class _Round:
     transcript: str
 
 
-def round_generate(*, answer_ids: list[str]) -> list[Message | None]:
-    """Every answer of a moderated round at the same time, each streamed and saved on its own (as answer_generate
-    does for one); a duplicate delivery finds them claimed and does nothing."""
+def _pending(answer_ids: list[str]) -> list[Answer]:
+    """The answers still waiting to be written, in the order given, with what writing them reads."""
     pending = {
         str(a.pk): a
         for a in Answer.objects.select_related("focus_group__owner", "persona", "prompt_message").filter(
             pk__in=answer_ids, status=AnswerStatus.PENDING
         )
     }
-    answers = [pending[answer_id] for answer_id in answer_ids if answer_id in pending]
+    return [pending[str(answer_id)] for answer_id in answer_ids if str(answer_id) in pending]
+
+
+def round_generate(*, answer_ids: list[str]) -> list[Message | None]:
+    """Every answer of a moderated round at the same time, each streamed and saved on its own (as answer_generate
+    does for one); a duplicate delivery finds them claimed and does nothing."""
+    answers = _pending(answer_ids)
     if not answers:
         return []
     focus_group, prompt_message = answers[0].focus_group, answers[0].prompt_message
@@ -403,12 +408,8 @@ def answers_reap(*, now=None) -> int:
 
 def answer_generate(*, answer_id) -> Message | None:
     """Generate one persona's answer, streaming deltas; save it whole, or as a failure. Runs once per answer."""
-    answer = (
-        Answer.objects.select_related("focus_group__owner", "persona", "prompt_message")
-        .filter(pk=answer_id, status=AnswerStatus.PENDING)
-        .first()
-    )
-    return None if answer is None else _answer_claimed(answer, None)
+    answers = _pending([answer_id])
+    return _answer_claimed(answers[0], None) if answers else None
 
 
 def _answer_claimed(answer: Answer, shared: _Round | None) -> Message | None:
