@@ -7,10 +7,12 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from cohorta import read_cache
+from focusgroups.models import FocusGroup
 from personas.models import Persona
 from personas.services import persona_create, persona_delete
 from usage.quotas import banner_cache_key, quota_banner_payload, quota_limit, quota_status
@@ -195,8 +197,6 @@ def test_what_a_query_reads():
 @pytest.fixture
 def browser(owner):
     """A signed-in browser that has its CSRF cookie (a first visit sets it)."""
-    from django.test import Client
-
     client = Client()
     client.force_login(owner)
     client.get(reverse("personas:index"))
@@ -235,8 +235,6 @@ def test_the_reader_and_their_budget_in_the_page_chrome_are_never_stale(owner, b
 
 def test_a_cached_page_keeps_each_browsers_forms_valid(owner, browser):
     """The same person in two browsers: each page's CSRF token is for that browser's cookie."""
-    from django.test import Client
-
     url = reverse("personas:index")
     make(owner, "Priya Shah")
     warm(browser, url)
@@ -252,8 +250,6 @@ def test_a_cached_page_keeps_each_browsers_forms_valid(owner, browser):
 
 
 def test_a_flash_message_is_shown_once_and_never_cached(owner, browser):
-    from django.contrib.messages import get_messages  # noqa: F401  (the framework the page uses)
-
     url = reverse("personas:index")
     persona = make(owner, "Priya Shah")
     warm(browser, url)
@@ -264,10 +260,6 @@ def test_a_flash_message_is_shown_once_and_never_cached(owner, browser):
 
 
 def test_another_user_gets_their_own_page_and_a_404_for_a_session_that_is_not_theirs(owner, other_user, browser):
-    from django.test import Client
-
-    from focusgroups.models import FocusGroup
-
     session = FocusGroup.objects.create(owner=owner, title="Meal kits", objective="Why?")
     detail = reverse("focusgroups:detail", args=[session.pk])
     make(owner, "Priya Shah")
