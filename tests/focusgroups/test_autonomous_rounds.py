@@ -86,7 +86,8 @@ def steps(session) -> list[tuple[str, list[str]]]:
 
 
 def test_a_round_probe_and_reactions_follow_one_plan(funded, turns, fake_llm):
-    fake_llm.ttft = 0.2  # long enough that a round's answer calls visibly overlap on the server's clock
+    # Long enough that a round's answer calls overlap on the server's clock even on a loaded CI machine (0.2 s did not).
+    fake_llm.ttft = 1.0
     session = make_session(funded)
     # 1. The guide's question round the table, without a decision. 2. After reading the answers: probe Tom,
     # then the others react, then the next question goes round the table: three steps, one decision.
