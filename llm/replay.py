@@ -288,11 +288,10 @@ def _merge(run: RunRecord, section: str, key: str, value) -> None:
     with transaction.atomic():
         locked = RunRecord.objects.select_for_update().get(pk=run.pk)
         methods = dict(locked.methods or {})
-        part = dict(methods.get(section) or {})
         if key:
-            part[key] = value
-            methods[section] = part
+            methods[section] = {**(methods.get(section) or {}), key: value}
         else:
+            # A whole section's value need not be a dict (the anchor set's version is a string).
             methods[section] = value
         if methods != locked.methods:
             locked.methods = methods

@@ -14,6 +14,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from surveys.models import Respondent
 from tests.journeys.conftest import JOB_TIMEOUT_MS, log_in, make_user
 
 pytestmark = [pytest.mark.service, pytest.mark.slow, pytest.mark.journey]
@@ -143,6 +144,8 @@ def test_a_new_researcher_builds_runs_reads_and_exports_a_survey(page, stack, sc
     shot("run-progress")
     expect(page.locator("#differences")).to_be_visible(timeout=JOB_TIMEOUT_MS)
     stack.llm.tokens_per_second = 0
+    failed = list(Respondent.objects.filter(state="failed").values_list("persona__name", "error"))
+    assert not failed, failed  # each with the reason the run gave, before the page's summary says only how many
     expect(page.locator("#run-summary")).to_contain_text("12 of 12 answered")
     expect(page.locator("#run-summary")).to_contain_text("12 credits")
     assert credits_balance(user=user) == 40 - 12

@@ -100,6 +100,17 @@ def test_methods_name_the_snapshot_the_prompts_and_the_embedding_model(fake_llm,
     assert methods["seeds"] == {"respondents": 42}
 
 
+def test_a_whole_section_noted_again_by_another_process_is_kept(owner, monkeypatch):
+    """Survey respondents on several workers each note the anchor set's version (a string, a whole
+    section): the second process to note it, whose memo is empty, found a string where it expected a
+    section of keys and crashed the respondent."""
+    note("test:anchors", "anchor_set", "", "v3")
+    monkeypatch.setattr("llm.replay._noted", set())  # another worker process: nothing noted yet
+    note("test:anchors", "anchor_set", "", "v3")
+    note("test:anchors", "seeds", "order", 7)
+    assert RunRecord.objects.get(scope="test:anchors").methods == {"anchor_set": "v3", "seeds": {"order": 7}}
+
+
 def test_a_changed_prompt_misses_and_never_calls_the_provider(fake_llm, owner):
     with llm_run("test:a"):
         complete(feature="persona_response", messages=_messages("Would you buy it?"), user=owner)
