@@ -7,7 +7,9 @@ the session, the fenced assets, a bounded window of the talk) and streams the an
 websocket group. The moderated discussion (``discussion/``) and the AI moderator (``autonomous/``)
 differ only in who asks and how the answer is saved."""
 
+import contextlib
 import logging
+from collections.abc import Iterator
 
 from django.db import transaction
 from django.db.models import F
@@ -18,6 +20,8 @@ from focusgroups.models import FocusGroup, FocusGroupStatus, Message, MessageRol
 from llm.errors import LLMError
 from llm.gateway import LLMResult, complete
 from llm.prompts import fence, render_prompt
+from llm.replay import focus_group_scope, llm_run
+from usage.quotas import quota_covering
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +141,20 @@ def build_persona_messages(
         },
     )
     return [{"role": "system", "content": system}, {"role": "user", "content": turn}]
+
+
+@contextlib.contextmanager
+def answering_together(focus_group: FocusGroup) -> Iterator[None]:
+    """What the answers of a round share, looked up once for all of them rather than by each on its way to the
+    provider: the run their calls belong to, and one check of the owner's budget and the session's cap. The
+    round's helpers answer in copies of this context (focusgroups/round_helpers.py)."""
+    with (
+        llm_run(focus_group_scope(focus_group.pk)),
+        quota_covering(
+            user=focus_group.owner, focus_group_id=focus_group.pk, focus_group_cap_usd=focus_group.cost_cap_usd
+        ),
+    ):
+        yield
 
 
 def persona_answer(

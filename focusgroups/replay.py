@@ -11,11 +11,11 @@ from focusgroups.guide.services import guide_sections
 from focusgroups.models import FocusGroup, FocusGroupStatus
 from focusgroups.report.comparison import session_copy
 from llm.models import ReplayMode, RunRecord
-from llm.replay import ReplayPlan, replay_plan, replay_prepare, replay_refusal
+from llm.replay import ReplayPlan, focus_group_scope, replay_plan, replay_prepare, replay_refusal
 
 
 def session_scope(focus_group: FocusGroup) -> str:
-    return f"focusgroup:{focus_group.pk}"
+    return focus_group_scope(focus_group.pk)
 
 
 def replay_check(focus_group: FocusGroup) -> ReplayPlan:

@@ -7,8 +7,13 @@ the first, each waiting for the broker). Bounded, because each answer needs a da
 bookkeeping (quota, usage, the replay cache): fifty sessions going round a table of four at once must not open
 two hundred. With psycopg's pool (DB_POOL) an answer holds a connection only around its call (the gateway hands
 it back while the provider answers) and the pool bounds them, so many more answers can wait on the provider at
-once. Past the bound a round's answers wait their turn."""
+once. Past the bound a round's answers wait their turn.
 
+Each helper runs its answer in a copy of the calling thread's context (contextvars), so what the round set up
+for all its answers goes with them: the run their calls belong to and the round's one budget check
+(conversation.answering_together)."""
+
+import contextvars
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -47,5 +52,5 @@ def answer_together(
     never loses the others' answers; the first item's exception is the caller's, as it would be without a round."""
     if not items:
         return []
-    helped = [HELPERS.submit(_on_helper, answer, item, crashed) for item in items[1:]]
+    helped = [HELPERS.submit(contextvars.copy_context().run, _on_helper, answer, item, crashed) for item in items[1:]]
     return [answer(items[0]), *(future.result() for future in helped)]

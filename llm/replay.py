@@ -61,12 +61,17 @@ def llm_run(scope: str) -> Iterator[RunRecord]:
         _current.reset(token)
 
 
+def focus_group_scope(focus_group_id: int) -> str:
+    """The run every AI call naming a focus group belongs to."""
+    return f"focusgroup:{focus_group_id}"
+
+
 def current_run(focus_group_id: int | None = None) -> RunRecord | None:
     current = _current.get()
     if current is not None:
         return current.run
     if focus_group_id is not None:
-        return run_record(f"focusgroup:{focus_group_id}")
+        return run_record(focus_group_scope(focus_group_id))
     return None
 
 

@@ -4,6 +4,9 @@ Checked before each call from the events already recorded, so concurrent
 calls can overshoot only by what the calls in flight cost.
 """
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -73,8 +76,49 @@ def quota_status(*, user) -> QuotaStatus:
     )
 
 
+@dataclass(frozen=True)
+class _Covered:
+    user_id: int
+    focus_group_id: int | None
+    focus_group_cap_usd: Decimal | None
+    status: QuotaStatus
+
+
+_covered: contextvars.ContextVar[_Covered | None] = contextvars.ContextVar("quota_covered", default=None)
+
+
+@contextlib.contextmanager
+def quota_covering(
+    *, user, focus_group_id: int | None = None, focus_group_cap_usd: Decimal | None = None
+) -> Iterator[None]:
+    """One check for calls that leave together, each in its own copy of this context (a round's answers, see
+    focusgroups/round_helpers.py): the first check in each copy is answered by this one instead of summing the
+    month's spend again, since none of the round's calls is recorded before the others leave (eight answers
+    summed it eight times at once, on the way to the provider). A later check in the same copy, a retry's, asks
+    the database. When this check refuses, nothing is covered: each call refuses for itself, as it would alone."""
+    try:
+        status = quota_check(user=user, focus_group_id=focus_group_id, focus_group_cap_usd=focus_group_cap_usd)
+    except QuotaExceeded:
+        covered = None
+    else:
+        covered = _Covered(user.pk, focus_group_id, focus_group_cap_usd, status)
+    token = _covered.set(covered)
+    try:
+        yield
+    finally:
+        _covered.reset(token)
+
+
 def quota_check(*, user, focus_group_id: int | None = None, focus_group_cap_usd: Decimal | None = None) -> QuotaStatus:
     """Refuse the call (QuotaExceeded → HTTP 402) when a limit is reached; warn at the threshold."""
+    covered = _covered.get()
+    if covered is not None and (covered.user_id, covered.focus_group_id, covered.focus_group_cap_usd) == (
+        user.pk,
+        focus_group_id,
+        focus_group_cap_usd,
+    ):
+        _covered.set(None)  # once per copy of the context: a retry checks again
+        return covered.status
     status = quota_status(user=user)
     # Pages show the budget banner from this cache: written here once the threshold is crossed, so the
     # banner is up by the time a page follows a refusal or a crossing. Below it the banner shows nothing,

@@ -437,11 +437,11 @@ def _answer_step(run: AutonomousRun, turn: int, room: _Room, step: Step):
     if room.assets is None:
         room.assets = conversation.asset_blocks(focus_group)
     # The first speaker answers in this thread; the others in the process's round helpers, at the same time.
-    results = round_helpers.answer_together(
-        one,
-        step.speakers,
-        crashed=lambda persona: _Answered(persona, error="Something went wrong with this answer. It has been logged."),
-    )
+    crashed = "Something went wrong with this answer. It has been logged."
+    with conversation.answering_together(focus_group):
+        results = round_helpers.answer_together(
+            one, step.speakers, crashed=lambda persona: _Answered(persona, error=crashed)
+        )
     answered = [r for r in results if not r.error]
     failed = next((r for r in results if r.error), None)
     if failed is None:

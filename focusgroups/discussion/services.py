@@ -213,9 +213,10 @@ def round_generate(*, answer_ids: list[str]) -> list[Message | None]:
         assets=conversation.asset_blocks(focus_group),
         transcript=conversation.transcript_window(focus_group=focus_group, before_sequence=prompt_message.sequence),
     )
-    return round_helpers.answer_together(
-        lambda answer: _answer_claimed(answer, shared), answers, crashed=_answer_crashed
-    )
+    with conversation.answering_together(focus_group):
+        return round_helpers.answer_together(
+            lambda answer: _answer_claimed(answer, shared), answers, crashed=_answer_crashed
+        )
 
 
 def message_post(*, focus_group: FocusGroup, text: str) -> tuple[Message, list[Answer]]:

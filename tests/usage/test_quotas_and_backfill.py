@@ -1,12 +1,15 @@
+import contextvars
 from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from cohorta.core.models import get_app_settings
 from cohorta.errors import QuotaExceeded
 from usage.models import UsageEvent, UsageSource
-from usage.quotas import quota_check, quota_status
+from usage.quotas import quota_check, quota_covering, quota_status
 from usage.services import TokenUsage, usage_event_record
 
 pytestmark = pytest.mark.django_db
@@ -71,6 +74,43 @@ def test_focus_group_cap(owner):
     with pytest.raises(QuotaExceeded) as info:
         quota_check(user=owner, focus_group_id=7, focus_group_cap_usd=Decimal("0.50"))
     assert info.value.code == "session_cap_reached"
+
+
+def _spend_sums(call) -> int:
+    """How many times ``call`` summed recorded spend (the month's or a session's)."""
+    with CaptureQueriesContext(connection) as queries:
+        call()
+    return sum('SUM("usage_usageevent"."cost_usd")' in query["sql"] for query in queries)
+
+
+def test_a_round_checks_the_budget_once_for_the_first_call_of_each_answer(owner):
+    """A round's answers leave together: one check covers each one's first call (in its own copy of the
+    context, as the round's helper threads run); a second call in the same copy, a retry, checks again."""
+    owner.monthly_quota_usd = Decimal("2.00")
+    owner.save()
+    cap = {"focus_group_id": 7, "focus_group_cap_usd": Decimal("1.00")}
+    with quota_covering(user=owner, **cap):
+        _spend(owner, "2.50")  # spent meanwhile: only a check that asks the database sees it
+        answers = [contextvars.copy_context() for _ in range(3)]
+        for answer in answers:
+            assert _spend_sums(lambda answer=answer: answer.run(quota_check, user=owner, **cap)) == 0
+        with pytest.raises(QuotaExceeded):
+            answers[0].run(quota_check, user=owner, **cap)  # its retry
+        # A call for another session, or without the cap, is not the round's: it checks for itself.
+        with pytest.raises(QuotaExceeded):
+            contextvars.copy_context().run(quota_check, user=owner, focus_group_id=8)
+    with pytest.raises(QuotaExceeded):
+        quota_check(user=owner, **cap)  # after the round
+
+
+def test_a_round_that_starts_over_budget_covers_nothing(owner):
+    owner.monthly_quota_usd = Decimal("1.00")
+    owner.save()
+    _spend(owner, "1.00")
+    with quota_covering(user=owner):  # the round itself goes on; each answer refuses as it would alone
+        for _ in range(2):
+            with pytest.raises(QuotaExceeded):
+                contextvars.copy_context().run(quota_check, user=owner)
 
 
 def test_missing_price_records_the_event_and_warns(owner, caplog, mailoutbox, settings):
