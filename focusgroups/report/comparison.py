@@ -18,6 +18,7 @@ from focusgroups.models import (
 )
 from focusgroups.report.analysis import analysis_get
 from llm.methods import method_rows, rows_against, run_is_replay, run_methods
+from llm.replay import focus_group_scope
 from usage.models import UsageEvent
 from usage.providers import provider_label
 
@@ -112,8 +113,8 @@ def comparison_columns(*, focus_group: FocusGroup) -> list[dict]:
                 "usage": usage_for(session),
                 "messages": session.messages.filter(role="persona", status="complete").count(),
                 "themes": (analysis or {}).get("themes", []),
-                "replay": run_is_replay(f"focusgroup:{session.pk}"),
-                "methods": method_rows(run_methods(f"focusgroup:{session.pk}")),
+                "replay": run_is_replay(focus_group_scope(session.pk)),
+                "methods": method_rows(run_methods(focus_group_scope(session.pk))),
             }
         )
     # Each re-run's methods against the original's: what changed between the two runs.

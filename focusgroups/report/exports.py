@@ -27,6 +27,7 @@ from focusgroups.quality.results import session_quality
 from focusgroups.report import analysis as analyses
 from focusgroups.report import charts as report_charts
 from llm.methods import method_rows, replay_original_scope, run_methods
+from llm.replay import focus_group_scope
 from usage.models import UsageEvent, UsageStatus
 
 EXPORT_VERSION = 1
@@ -202,7 +203,7 @@ def report_markdown(focus_group: FocusGroup, found: dict | None = None) -> str:
 
 
 def _methods_markdown(focus_group: FocusGroup) -> list[str]:
-    rows = method_rows(run_methods(f"focusgroup:{focus_group.pk}"))
+    rows = method_rows(run_methods(focus_group_scope(focus_group.pk)))
     lines = ["", "## Methods", ""]
     if not rows:
         return [*lines, "_No methods on record (the session ran before they were recorded)._"]
@@ -612,8 +613,8 @@ def everything(focus_group: FocusGroup) -> dict:
         "usage": usage_summary(focus_group),
         # How the session was made (model snapshots per alias, prompt template hashes, seeds), and the
         # session it replays, if it is an exact replay.
-        "methods": run_methods(f"focusgroup:{focus_group.pk}"),
-        "replay_of": replay_original_scope(f"focusgroup:{focus_group.pk}"),
+        "methods": run_methods(focus_group_scope(focus_group.pk)),
+        "replay_of": replay_original_scope(focus_group_scope(focus_group.pk)),
     }
 
 

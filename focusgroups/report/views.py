@@ -26,6 +26,7 @@ from focusgroups.report import exports
 from focusgroups.report.comparison import comparison_columns, comparison_start
 from focusgroups.responses import error_response
 from llm.methods import method_rows, replay_original_scope, run_methods
+from llm.replay import focus_group_scope
 from usage.providers import provider_label
 
 SENTIMENT_BADGES = {"positive": "text-bg-success", "mixed": "text-bg-warning", "negative": "text-bg-danger"}
@@ -83,8 +84,8 @@ def _context(focus_group: FocusGroup, *, error: str = "") -> dict:
         ],
         "error": error,
         **quality_context(focus_group),
-        "methods": method_rows(run_methods(f"focusgroup:{focus_group.pk}")),
-        "replay_of": replay_original_scope(f"focusgroup:{focus_group.pk}"),
+        "methods": method_rows(run_methods(focus_group_scope(focus_group.pk))),
+        "replay_of": replay_original_scope(focus_group_scope(focus_group.pk)),
     }
 
 
