@@ -15,7 +15,7 @@ The environment reaches the web process: ``READ_CACHE_SECONDS=0`` serves without
 this is its hit path: what a client polling unchanged data costs.
 
 Run:  DATABASE_URL=postgres://postgres@127.0.0.1:5432/cohorta REDIS_URL=redis://127.0.0.1:6379/0 \\
-      .venv/bin/python bench/api_read.py [--seconds 10] [--connections 16] [--runs 3] [--workers 2 --threads 4]
+      .venv/bin/python bench/api_read.py [--seconds 10] [--connections 16] [--runs 3] [--workers 4 --threads 2]
 Needs wrk (apt-get install wrk) and gunicorn (requirements.txt).
 """
 
@@ -122,8 +122,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--server", choices=["gunicorn", "daphne"], default="gunicorn")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes (the Procfile's on 2 cores)")
+    parser.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker")
     parser.add_argument("--db-pool", action="store_true", help="the web process with DB_POOL=1")
     parser.add_argument("--only", default="", help="comma-separated labels to read (default: all)")
     parser.add_argument("--database", default="cohorta_bench_read", help="dropped and created for the run")

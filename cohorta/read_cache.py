@@ -28,9 +28,10 @@ import hashlib
 import logging
 import re
 import secrets
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Hashable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib import messages
@@ -40,6 +41,8 @@ from django.http import HttpResponse
 from django.utils.module_loading import import_string
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 EPOCH = "*"  # the version every cached response depends on: bumped by writes this module cannot read, and deploys
 
@@ -141,11 +144,11 @@ class _Reads:
 _DEPENDS: dict[str, frozenset[str]] = {}
 
 
-def _versions(tables: frozenset[str], entry_key: str) -> tuple[list[Any], Any]:
+def _versions(tables: frozenset[str], entry_key: str | None = None) -> tuple[list[Any], Any]:
     """The current version of each table (made where missing, so no stored vector ever holds a gap that an
     eviction could match again), and the stored entry, in one round trip when all exist."""
     keys = [_version_key(t) for t in sorted(tables | {EPOCH})]
-    found = cache.get_many([*keys, entry_key])
+    found = cache.get_many([*keys, entry_key] if entry_key else keys)
     versions = []
     for key in keys:
         value = found.get(key)
@@ -154,7 +157,38 @@ def _versions(tables: frozenset[str], entry_key: str) -> tuple[list[Any], Any]:
             if not cache.add(key, value, timeout=None):
                 value = cache.get(key)
         versions.append(value)
-    return versions, found.get(entry_key)
+    return versions, found.get(entry_key) if entry_key else None
+
+
+# Values kept in this process by ``remembered``: key -> (versions, monotonic time kept, value).
+_REMEMBERED: dict[Hashable, tuple[list[Any], float, Any]] = {}
+_REMEMBERED_LIMIT = 10_000
+
+
+def remembered(key: Hashable, tables: frozenset[str], load: Callable[[], T]) -> T:
+    """``load()``'s result, kept in this process while none of ``tables`` changes (and at most
+    ``READ_CACHE_SECONDS``): one Redis round trip for their versions instead of ``load``'s query.
+
+    For small, hot reads every request makes before its view (the API token's user, the signed-in user's
+    row), where building the ORM's SQL costs more than running it. ``load`` must return a value no caller
+    mutates (a tuple of a row's values, not a model instance): it is shared by every thread of the process.
+    Same safety as cached responses: the versions are read before ``load`` runs."""
+    if not enabled() or connections["default"].in_atomic_block:
+        return load()
+    try:
+        versions, _ = _versions(tables)
+    except Exception:
+        logger.exception("The read cache is unavailable; reading from the database")
+        return load()
+    now = time.monotonic()
+    kept = _REMEMBERED.get(key)
+    if kept is not None and kept[0] == versions and now - kept[1] < settings.READ_CACHE_SECONDS:
+        return kept[2]
+    value = load()
+    if len(_REMEMBERED) >= _REMEMBERED_LIMIT:
+        _REMEMBERED.clear()  # rare (ten thousand tokens or users in one process): start over, not an LRU's cost
+    _REMEMBERED[key] = (versions, now, value)
+    return value
 
 
 def _store(entry_key: str, versions: list[Any], response) -> None:

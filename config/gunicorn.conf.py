@@ -51,8 +51,12 @@ if web_nice:
 # while a request waits on Postgres or Redis. Every thread keeps its own database connection
 # (CONN_MAX_AGE), so one web machine holds workers x threads connections: 8 on a 2-core box.
 worker_class = "gthread"
-workers = int(os.environ.get("WEB_CONCURRENCY") or min(_usable_cores(), 8))
-threads = int(os.environ.get("GUNICORN_THREADS") or 4)
+# Two processes of two threads per core, not one of four: a keep-alive connection stays with the process that
+# accepted it, and which one accepts is chance. With one process per core, a run of connections landing on the
+# same process left the other core idle and halved throughput in one load test out of two; with twice the
+# processes the chance evens out (bench/README.md, "Cached reads"). The same threads in all: 4 per core.
+workers = int(os.environ.get("WEB_CONCURRENCY") or min(2 * _usable_cores(), 8))
+threads = int(os.environ.get("GUNICORN_THREADS") or 2)
 
 # Load Django once in the master and fork: workers share its memory and (re)start in milliseconds.
 preload_app = True

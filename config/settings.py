@@ -214,7 +214,8 @@ READ_CACHE_PAGE_VARY = ["usage.quotas.banner_vary"]
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's RedisCache, reusing its client (cohorta/redis_pool.py).
+            "BACKEND": "cohorta.redis_pool.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "cohorta",
             # One connection pool per process, not one per request context (cohorta/redis_pool.py).
@@ -467,9 +468,11 @@ except InvalidOperation as exc:
 
 # --- auth & accounts ---------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+# Django's and allauth's backends, reading the signed-in user through the read cache (cohorta/accounts/backends.py).
+# A session names the backend that signed it in: one made before these names were set signs in again.
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
+    "cohorta.accounts.backends.ModelBackend",
+    "cohorta.accounts.backends.AuthenticationBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

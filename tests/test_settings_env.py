@@ -106,7 +106,7 @@ def test_service_urls_switch_every_backend():
         "django.db.backends.postgresql",
         "channels_redis.pubsub.RedisPubSubChannelLayer",
         "redis://cache.internal:6379/0",
-        "django.core.cache.backends.redis.RedisCache",
+        "cohorta.redis_pool.RedisCache",
         "False",
     ], result.stderr
 

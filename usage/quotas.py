@@ -13,7 +13,7 @@ from decimal import Decimal
 from django.core.cache import cache
 from django.db.models import Sum
 
-from cohorta.core.models import get_app_settings
+from cohorta.core.models import get_app_settings, get_app_settings_and_cached
 from cohorta.errors import QuotaExceeded
 from cohorta.jobs.events import user_group
 from cohorta.publisher import publish
@@ -124,7 +124,7 @@ def quota_check(*, user, focus_group_id: int | None = None, focus_group_cap_usd:
     # banner is up by the time a page follows a refusal or a crossing. Below it the banner shows nothing,
     # whatever the cached percentage says, so a call (hundreds a minute in a busy worker) skips the write.
     if status.warning or status.exceeded:
-        cache.set(banner_cache_key(user.pk, status.limit_usd), quota_banner_payload(status), BANNER_SECONDS)
+        cache.set(banner_cache_key(user.pk), quota_banner_payload(status), BANNER_SECONDS)
     if status.exceeded:
         if status.no_budget:
             message = "Your account has no monthly AI budget ($0.00), so AI work is off."
@@ -150,9 +150,8 @@ def quota_check(*, user, focus_group_id: int | None = None, focus_group_cap_usd:
 BANNER_SECONDS = 60
 
 
-def banner_cache_key(user_id, limit_usd: Decimal) -> str:
-    # The budget is in the key: a budget an admin changes shows on the next page, not a minute later.
-    return f"quota:banner:{user_id}:{limit_usd:.2f}"
+def banner_cache_key(user_id) -> str:
+    return f"quota:banner:{user_id}"
 
 
 def quota_banner_payload(status: QuotaStatus) -> dict:
@@ -175,10 +174,14 @@ def banner_vary(request) -> str:
 
 def quota_banner(*, user) -> dict | None:
     """The budget banner every page shows from the warning threshold (80 % by default) on, at 100 %,
-    and for a $0 budget; None below the threshold. Cached a minute per user (quota_check refreshes it)."""
-    key = banner_cache_key(user.pk, quota_limit(user=user))
-    banner = cache.get(key)
-    if banner is None:
+    and for a $0 budget; None below the threshold. Cached a minute per user (quota_check refreshes it), read
+    with the app settings in one round trip: every page asks. A cached banner made for another budget than
+    today's (an admin changed it) is made again, so the change shows on the next page, not a minute later."""
+    key = banner_cache_key(user.pk)
+    app_settings, found = get_app_settings_and_cached([key])
+    limit = user.monthly_quota_usd if user.monthly_quota_usd is not None else app_settings.default_monthly_quota_usd
+    banner = found.get(key)
+    if banner is None or banner["limit_usd"] != limit:
         banner = quota_banner_payload(quota_status(user=user))
         cache.set(key, banner, BANNER_SECONDS)
     return banner if banner["warning"] or banner["exceeded"] else None

@@ -1,4 +1,5 @@
 from decimal import Decimal
+from typing import Any
 
 from django.core.cache import cache
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -164,6 +165,15 @@ class AppSettings(models.Model):
 
     def delete(self, *args, **kwargs):
         raise RuntimeError("App settings cannot be deleted; edit them instead.")
+
+
+def get_app_settings_and_cached(keys: list[str]) -> tuple[AppSettings, dict[str, Any]]:
+    """The app settings and other cache entries (those of ``keys`` found), in one round trip."""
+    found = cache.get_many([CACHE_KEY, *keys])
+    settings_row = found.pop(CACHE_KEY, None)
+    if settings_row is None:
+        settings_row = get_app_settings()
+    return settings_row, found
 
 
 def get_app_settings() -> AppSettings:

@@ -2,6 +2,8 @@
 
 import re
 import threading
+import time
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
@@ -10,12 +12,16 @@ from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
+from rest_framework.test import APIClient
 
 from cohorta import read_cache
+from cohorta.accounts.models import ApiToken
+from cohorta.accounts.services import api_token_create, api_token_revoke, user_set_active
 from focusgroups.models import FocusGroup
 from personas.models import Persona
 from personas.services import persona_create, persona_delete
-from usage.quotas import banner_cache_key, quota_banner_payload, quota_limit, quota_status
+from usage.quotas import banner_cache_key, quota_banner_payload, quota_status
 
 # Committed writes are what move versions: a test's own transaction would hide them (and turns the cache off).
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -229,7 +235,7 @@ def test_the_reader_and_their_budget_in_the_page_chrome_are_never_stale(owner, b
     # page's key.
     owner.refresh_from_db()
     crossed = {**quota_banner_payload(quota_status(user=owner)), "warning": True, "percent": 83}
-    cache.set(banner_cache_key(owner.pk, quota_limit(user=owner)), crossed, 60)
+    cache.set(banner_cache_key(owner.pk), crossed, 60)
     assert "used 83% of your monthly AI budget" in browser.get(url).content.decode()
 
 
@@ -270,3 +276,68 @@ def test_another_user_gets_their_own_page_and_a_404_for_a_session_that_is_not_th
     intruder.get(reverse("personas:index"))
     assert "Priya Shah" not in intruder.get(reverse("personas:index")).content.decode()
     assert intruder.get(detail).status_code == 404
+
+
+# --- who is asking: the API token's user and the signed-in user, kept while their rows do not change --------
+
+
+def table_queries(client, url, table) -> tuple[int, object]:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    return sum(f'"{table}"' in q["sql"] for q in queries.captured_queries), response
+
+
+@pytest.fixture
+def token_api(owner):
+    token, raw = api_token_create(user=owner, name="script")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    client.token = token
+    return client
+
+
+def test_an_api_token_is_looked_up_once_then_kept_until_the_token_or_its_user_changes(owner, token_api):
+    assert token_api.get(LIST).status_code == 200  # looks it up (and writes last_used_at)
+    assert token_api.get(LIST).status_code == 200  # looks it up again: its row changed
+    read, response = table_queries(token_api, LIST, "accounts_apitoken")
+    assert (read, response.status_code) == (0, 200)
+    api_token_revoke(token=token_api.token)
+    read, response = table_queries(token_api, LIST, "accounts_apitoken")
+    assert read > 0 and response.status_code == 401
+
+
+def test_a_kept_api_token_stops_working_as_soon_as_its_user_is_disabled(owner, token_api):
+    for _ in range(3):
+        token_api.get(LIST)
+    user_set_active(user=owner, active=False)
+    assert token_api.get(LIST).status_code == 401
+
+
+def test_a_kept_api_token_still_records_when_it_was_last_used(owner, token_api):
+    for _ in range(3):
+        token_api.get(LIST)
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    ApiToken.objects.filter(pk=token_api.token.pk).update(last_used_at=an_hour_ago)
+    assert token_api.get(LIST).status_code == 200
+    token_api.token.refresh_from_db()
+    assert token_api.token.last_used_at > an_hour_ago + timedelta(minutes=59)
+
+
+def test_the_signed_in_user_is_read_once_then_kept_until_their_row_changes(owner, browser):
+    url = reverse("personas:index")
+    warm(browser, url)
+    read, response = table_queries(browser, url, "accounts_user")
+    assert (read, response.status_code) == (0, 200)
+    user_set_active(user=owner, active=False)
+    read, response = table_queries(browser, url, "accounts_user")
+    assert read > 0 and response.status_code == 302 and reverse("account_login") in response["Location"]
+
+
+def test_a_kept_value_is_not_served_past_the_cache_lifetime(owner, browser, settings, monkeypatch):
+    url = reverse("personas:index")
+    warm(browser, url)
+    assert table_queries(browser, url, "accounts_user")[0] == 0
+    later = time.monotonic() + settings.READ_CACHE_SECONDS + 1
+    monkeypatch.setattr(read_cache.time, "monotonic", lambda: later)
+    # A lost version bump (Redis restarted without its data, a process killed after its commit) is bounded.
+    assert table_queries(browser, url, "accounts_user")[0] > 0

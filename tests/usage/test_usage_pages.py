@@ -136,7 +136,7 @@ def test_quota_banner_on_pages(client, owner, priced):
 
     from usage.quotas import banner_cache_key
 
-    cache.delete(banner_cache_key(owner.pk, Decimal("1.00")))
+    cache.delete(banner_cache_key(owner.pk))
     body = client.get("/").content.decode()
     assert "Your monthly AI budget is used up" in body
 
@@ -197,3 +197,14 @@ async def test_quota_warning_reaches_the_socket(owner, owner_token, priced):
     message = await communicator.receive_json_from(timeout=2)
     assert message == {"type": "quota.warning", "percent": 90, "spent_usd": "0.90000000", "limit_usd": "1.00"}
     await communicator.disconnect()
+
+
+def test_a_raised_budget_takes_the_banner_down_on_the_next_page(client, owner, priced):
+    owner.monthly_quota_usd = Decimal("1.00")
+    owner.save()
+    _event(owner, input_tokens=320_000, output_tokens=0)  # $0.80: the banner is cached for a minute
+    client.force_login(owner)
+    assert "used 80% of your monthly AI budget" in client.get("/personas/").content.decode()
+    owner.monthly_quota_usd = Decimal("10.00")  # as an admin does on the user's page
+    owner.save()
+    assert 'id="quota-banner"' not in client.get("/personas/").content.decode()
