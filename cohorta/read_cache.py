@@ -144,10 +144,12 @@ class _Reads:
 _DEPENDS: dict[str, frozenset[str]] = {}
 
 
-def _versions(tables: frozenset[str], entry_key: str | None = None) -> tuple[list[Any], Any]:
-    """The current version of each table (made where missing, so no stored vector ever holds a gap that an
-    eviction could match again), and the stored entry, in one round trip when all exist."""
-    keys = [_version_key(t) for t in sorted(tables | {EPOCH})]
+def _versions(tables: frozenset[str], entry_key: str | None = None) -> tuple[list[str], list[Any], Any]:
+    """The tables (with the epoch, sorted), the current version of each (made where missing, so no stored vector
+    ever holds a gap that an eviction could match again), and the stored entry, in one round trip when all
+    exist."""
+    names = sorted(tables | {EPOCH})
+    keys = [_version_key(t) for t in names]
     found = cache.get_many([*keys, entry_key] if entry_key else keys)
     versions = []
     for key in keys:
@@ -157,7 +159,7 @@ def _versions(tables: frozenset[str], entry_key: str | None = None) -> tuple[lis
             if not cache.add(key, value, timeout=None):
                 value = cache.get(key)
         versions.append(value)
-    return versions, found.get(entry_key) if entry_key else None
+    return names, versions, found.get(entry_key) if entry_key else None
 
 
 # Values kept in this process by ``remembered``: key -> (versions, monotonic time kept, value).
@@ -176,7 +178,7 @@ def remembered(key: Hashable, tables: frozenset[str], load: Callable[[], T]) -> 
     if not enabled() or connections["default"].in_atomic_block:
         return load()
     try:
-        versions, _ = _versions(tables)
+        _, versions, _ = _versions(tables)
     except Exception:
         logger.exception("The read cache is unavailable; reading from the database")
         return load()
@@ -191,9 +193,9 @@ def remembered(key: Hashable, tables: frozenset[str], load: Callable[[], T]) -> 
     return value
 
 
-def _store(entry_key: str, versions: list[Any], response) -> None:
+def _store(entry_key: str, names: list[str], versions: list[Any], response) -> None:
     try:
-        cache.set(entry_key, (versions, response["Content-Type"], response.content), settings.READ_CACHE_SECONDS)
+        cache.set(entry_key, (names, versions, response["Content-Type"], response.content), settings.READ_CACHE_SECONDS)
     except Exception:
         logger.exception("Could not store a read in the read cache")
 
@@ -202,15 +204,24 @@ def _serve(route: str, identity: str, compute: Callable[[], Any], *, always: fro
     """The cached response for ``identity`` while no table it read (or ``always``) changed; else ``compute()``,
     stored (once rendered) with the versions read before it ran."""
     connection = connections["default"]
-    entry_key = "rc:e:" + hashlib.sha256(f"{route}\n{identity}".encode()).hexdigest()
+    entry_key = "rc:e2:" + hashlib.sha256(f"{route}\n{identity}".encode()).hexdigest()
     depends = _DEPENDS.get(route)
-    versions = None
+    names = versions = None
     try:
         if depends is not None:
-            versions, entry = _versions(depends | always, entry_key)
-            if entry is not None and entry[0] == versions:
-                _, content_type, body = entry
-                return HttpResponse(body, content_type=content_type)
+            names, versions, entry = _versions(depends | always, entry_key)
+            if entry is not None:
+                stored_names, stored_versions, content_type, body = entry
+                if stored_names == names and stored_versions == versions:
+                    return HttpResponse(body, content_type=content_type)
+                # Another process learned that this view reads more (a table read once per process, such as
+                # content types, is seen by whichever process read it first): learn it too, or the processes
+                # would overwrite each other's entries forever, each under its own list of tables. Not stored this
+                # time: the versions read do not cover what was learned.
+                more = frozenset(stored_names) - frozenset(names)
+                if more:
+                    depends = _DEPENDS[route] = depends | more
+                    names = versions = None
     except Exception:
         logger.exception("The read cache is unavailable; reading from the database")
         return compute()
@@ -224,15 +235,16 @@ def _serve(route: str, identity: str, compute: Callable[[], Any], *, always: fro
     if (
         response.status_code != 200
         or versions is None
+        or names is None
         or getattr(response, "streaming", False)
         or response.cookies
         or getattr(response, "read_cache_skip", False)
     ):
         return response
     if hasattr(response, "add_post_render_callback") and not response.is_rendered:
-        response.add_post_render_callback(lambda rendered: _store(entry_key, versions, rendered))
+        response.add_post_render_callback(lambda rendered: _store(entry_key, names, versions, rendered))
     else:
-        _store(entry_key, versions, response)
+        _store(entry_key, names, versions, response)
     return response
 
 

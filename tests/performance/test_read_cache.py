@@ -11,7 +11,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
+from django.urls import resolve, reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -341,3 +341,21 @@ def test_a_kept_value_is_not_served_past_the_cache_lifetime(owner, browser, sett
     monkeypatch.setattr(read_cache.time, "monotonic", lambda: later)
     # A lost version bump (Redis restarted without its data, a process killed after its commit) is bounded.
     assert table_queries(browser, url, "accounts_user")[0] > 0
+
+
+def test_processes_that_learned_different_tables_for_a_view_end_up_sharing_its_entry(owner, owner_api):
+    """Each process learns what a view reads from its own misses, and a table read once per process (content
+    types, cached by Django after the first query) is only seen by some. Two processes taking turns must not
+    overwrite each other's entry forever, each under its own list of tables."""
+    make(owner, "Priya Shah")
+    warm(owner_api)
+    view = resolve(LIST).func.cls
+    route = f"{view.__module__}.{view.__qualname__}"
+    learned = {"a": read_cache._DEPENDS[route] | {"django_content_type"}, "b": read_cache._DEPENDS[route]}
+    reads = []
+    for turn in ["a", "b"] * 4:
+        read_cache._DEPENDS[route] = learned[turn]  # this request is served by process `turn`
+        reads.append(persona_queries(owner_api)[0])
+        learned[turn] = read_cache._DEPENDS[route]
+    assert learned["a"] == learned["b"]
+    assert reads[-4:] == [0, 0, 0, 0], reads
