@@ -29,9 +29,9 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from django.conf import settings
 from django.contrib import messages
@@ -144,13 +144,15 @@ class _Reads:
 _DEPENDS: dict[str, frozenset[str]] = {}
 
 
-def _versions(tables: frozenset[str], entry_key: str | None = None) -> tuple[list[str], list[Any], Any]:
+def _versions(
+    tables: frozenset[str], entry_key: str | None = None, extra_keys: Sequence[str] = ()
+) -> tuple[list[str], list[Any], Any, dict[str, Any]]:
     """The tables (with the epoch, sorted), the current version of each (made where missing, so no stored vector
-    ever holds a gap that an eviction could match again), and the stored entry, in one round trip when all
-    exist."""
+    ever holds a gap that an eviction could match again), the stored entry, and the cache entries of
+    ``extra_keys`` that exist, in one round trip when all versions exist."""
     names = sorted(tables | {EPOCH})
     keys = [_version_key(t) for t in names]
-    found = cache.get_many([*keys, entry_key] if entry_key else keys)
+    found = cache.get_many([*keys, *([entry_key] if entry_key else []), *extra_keys])
     versions = []
     for key in keys:
         value = found.get(key)
@@ -159,7 +161,8 @@ def _versions(tables: frozenset[str], entry_key: str | None = None) -> tuple[lis
             if not cache.add(key, value, timeout=None):
                 value = cache.get(key)
         versions.append(value)
-    return names, versions, found.get(entry_key) if entry_key else None
+    extra = {key: found[key] for key in extra_keys if key in found}
+    return names, versions, found.get(entry_key) if entry_key else None, extra
 
 
 # Values kept in this process by ``remembered``: key -> (versions, monotonic time kept, value).
@@ -178,7 +181,7 @@ def remembered(key: Hashable, tables: frozenset[str], load: Callable[[], T]) -> 
     if not enabled() or connections["default"].in_atomic_block:
         return load()
     try:
-        _, versions, _ = _versions(tables)
+        _, versions, _, _ = _versions(tables)
     except Exception:
         logger.exception("The read cache is unavailable; reading from the database")
         return load()
@@ -193,26 +196,45 @@ def remembered(key: Hashable, tables: frozenset[str], load: Callable[[], T]) -> 
     return value
 
 
-def _store(entry_key: str, names: list[str], versions: list[Any], response) -> None:
+def _store(entry_key: str, names: list[str], versions: list[Any], varies: tuple, response) -> None:
     try:
-        cache.set(entry_key, (names, versions, response["Content-Type"], response.content), settings.READ_CACHE_SECONDS)
+        cache.set(
+            entry_key,
+            (names, versions, varies, response["Content-Type"], response.content),
+            settings.READ_CACHE_SECONDS,
+        )
     except Exception:
         logger.exception("Could not store a read in the read cache")
 
 
-def _serve(route: str, identity: str, compute: Callable[[], Any], *, always: frozenset[str] = frozenset()):
-    """The cached response for ``identity`` while no table it read (or ``always``) changed; else ``compute()``,
-    stored (once rendered) with the versions read before it ran."""
+def _no_vary(found: dict[str, Any]) -> tuple:
+    return ()
+
+
+def _serve(
+    route: str,
+    identity: str,
+    compute: Callable[[], Any],
+    *,
+    always: frozenset[str] = frozenset(),
+    vary_keys: Sequence[str] = (),
+    vary: Callable[[dict[str, Any]], tuple] = _no_vary,
+):
+    """The cached response for ``identity`` while no table it read (or ``always``) changed and ``vary`` of the
+    cache entries of ``vary_keys`` (read in the same round trip) says what it said; else ``compute()``, stored
+    (once rendered) with the versions read before it ran."""
     connection = connections["default"]
-    entry_key = "rc:e2:" + hashlib.sha256(f"{route}\n{identity}".encode()).hexdigest()
+    entry_key = "rc:e3:" + hashlib.sha256(f"{route}\n{identity}".encode()).hexdigest()
     depends = _DEPENDS.get(route)
     names = versions = None
+    varies: tuple = ()
     try:
         if depends is not None:
-            names, versions, entry = _versions(depends | always, entry_key)
+            names, versions, entry, found = _versions(depends | always, entry_key, vary_keys)
+            varies = vary(found)
             if entry is not None:
-                stored_names, stored_versions, content_type, body = entry
-                if stored_names == names and stored_versions == versions:
+                stored_names, stored_versions, stored_varies, content_type, body = entry
+                if stored_names == names and stored_versions == versions and stored_varies == varies:
                     return HttpResponse(body, content_type=content_type)
                 # Another process learned that this view reads more (a table read once per process, such as
                 # content types, is seen by whichever process read it first): learn it too, or the processes
@@ -242,9 +264,9 @@ def _serve(route: str, identity: str, compute: Callable[[], Any], *, always: fro
     ):
         return response
     if hasattr(response, "add_post_render_callback") and not response.is_rendered:
-        response.add_post_render_callback(lambda rendered: _store(entry_key, names, versions, rendered))
+        response.add_post_render_callback(lambda rendered: _store(entry_key, names, versions, varies, rendered))
     else:
-        _store(entry_key, names, versions, response)
+        _store(entry_key, names, versions, varies, response)
     return response
 
 
@@ -275,8 +297,21 @@ def skip(response):
 _PAGE_ALWAYS = frozenset({"accounts_user"})
 
 
+class PageVary(Protocol):
+    """Something every page shows that lives in the cache, not in a table (``READ_CACHE_PAGE_VARY``): no version
+    would tell a cached page it changed, so a page is served again only while this says what it said."""
+
+    def cache_keys(self, request) -> list[str]:
+        """The cache entries it is made from: read in the same round trip as the page's versions."""
+        ...
+
+    def __call__(self, request, found: dict[str, Any]) -> str:
+        """What it shows, from those of its entries that exist (``found``)."""
+        ...
+
+
 @functools.cache
-def _page_vary() -> list[Callable[[Any], str]]:
+def _page_vary() -> list[PageVary]:
     # Named in settings, as context processors are: what every page shows comes from apps above this one.
     return [import_string(path) for path in settings.READ_CACHE_PAGE_VARY]
 
@@ -284,10 +319,11 @@ def _page_vary() -> list[Callable[[Any], str]]:
 def cached_page(view_func: Callable) -> Callable:
     """Serve a signed-in GET page from the cache while nothing it read has changed (below ``login_required``).
 
-    The key holds the reader, the URL, htmx's request header, the browser's CSRF cookie (the page's forms carry a
-    token made from it, valid for that browser only) and what ``READ_CACHE_PAGE_VARY``'s functions say of the
-    request (the budget banner every page shows, which lives in the cache, not in a table). Not cached: a request
-    with no CSRF cookie yet (its response sets one), or with messages waiting (showing them uses them up)."""
+    The key holds the reader, the URL, htmx's request header and the browser's CSRF cookie (the page's forms carry
+    a token made from it, valid for that browser only); the entry holds what ``READ_CACHE_PAGE_VARY`` said (the
+    budget banner every page shows, which lives in the cache, not in a table), checked on every hit. Not cached: a
+    request with no CSRF cookie yet (its response sets one), or with messages waiting (showing them uses them
+    up)."""
 
     @wraps(view_func)
     def page(request, *args, **kwargs):
@@ -302,15 +338,17 @@ def cached_page(view_func: Callable) -> Callable:
         ):
             return view_func(request, *args, **kwargs)
         identity = "\n".join(
-            [
-                str(request.user.pk),
-                request.get_full_path(),
-                request.headers.get("HX-Request", ""),
-                csrf_cookie,
-                *(vary(request) for vary in _page_vary()),
-            ]
+            [str(request.user.pk), request.get_full_path(), request.headers.get("HX-Request", ""), csrf_cookie]
         )
         route = f"{view_func.__module__}.{view_func.__qualname__}"
-        return _serve(route, identity, lambda: view_func(request, *args, **kwargs), always=_PAGE_ALWAYS)
+        varies = _page_vary()
+        return _serve(
+            route,
+            identity,
+            lambda: view_func(request, *args, **kwargs),
+            always=_PAGE_ALWAYS,
+            vary_keys=[key for vary in varies for key in vary.cache_keys(request)],
+            vary=lambda found: tuple(vary(request, found) for vary in varies),
+        )
 
     return page

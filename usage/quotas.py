@@ -13,7 +13,7 @@ from decimal import Decimal
 from django.core.cache import cache
 from django.db.models import Sum
 
-from cohorta.core.models import get_app_settings, get_app_settings_and_cached
+from cohorta.core.models import APP_SETTINGS_CACHE_KEY, app_settings_in, get_app_settings
 from cohorta.errors import QuotaExceeded
 from cohorta.jobs.events import user_group
 from cohorta.publisher import publish
@@ -165,20 +165,31 @@ def quota_banner_payload(status: QuotaStatus) -> dict:
     }
 
 
-def banner_vary(request) -> str:
-    """What a cached page's key holds of the budget banner (READ_CACHE_PAGE_VARY): it lives in the cache, so no
-    table version would tell a page it changed."""
-    banner = quota_banner(user=request.user)
-    return repr(sorted(banner.items())) if banner else ""
+class BannerVary:
+    """What a cached page holds of the budget banner (``READ_CACHE_PAGE_VARY``): it lives in the cache, so no table
+    version would tell a page it changed. Its entries are read in the page's own round trip."""
+
+    def cache_keys(self, request) -> list[str]:
+        return [APP_SETTINGS_CACHE_KEY, banner_cache_key(request.user.pk)]
+
+    def __call__(self, request, found: dict) -> str:
+        banner = quota_banner(user=request.user, found=found)
+        return repr(sorted(banner.items())) if banner else ""
 
 
-def quota_banner(*, user) -> dict | None:
+banner_vary = BannerVary()
+
+
+def quota_banner(*, user, found: dict | None = None) -> dict | None:
     """The budget banner every page shows from the warning threshold (80 % by default) on, at 100 %,
     and for a $0 budget; None below the threshold. Cached a minute per user (quota_check refreshes it), read
-    with the app settings in one round trip: every page asks. A cached banner made for another budget than
-    today's (an admin changed it) is made again, so the change shows on the next page, not a minute later."""
+    with the app settings in one round trip (or from ``found``, the entries of ``BannerVary.cache_keys`` a cached
+    page read with its versions). A cached banner made for another budget than today's (an admin changed it) is
+    made again, so the change shows on the next page, not a minute later."""
     key = banner_cache_key(user.pk)
-    app_settings, found = get_app_settings_and_cached([key])
+    if found is None:
+        found = cache.get_many([APP_SETTINGS_CACHE_KEY, key])
+    app_settings = app_settings_in(found)
     limit = user.monthly_quota_usd if user.monthly_quota_usd is not None else app_settings.default_monthly_quota_usd
     banner = found.get(key)
     if banner is None or banner["limit_usd"] != limit:

@@ -167,13 +167,14 @@ class AppSettings(models.Model):
         raise RuntimeError("App settings cannot be deleted; edit them instead.")
 
 
-def get_app_settings_and_cached(keys: list[str]) -> tuple[AppSettings, dict[str, Any]]:
-    """The app settings and other cache entries (those of ``keys`` found), in one round trip."""
-    found = cache.get_many([CACHE_KEY, *keys])
-    settings_row = found.pop(CACHE_KEY, None)
-    if settings_row is None:
-        settings_row = get_app_settings()
-    return settings_row, found
+APP_SETTINGS_CACHE_KEY = CACHE_KEY
+
+
+def app_settings_in(found: dict[str, Any]) -> AppSettings:
+    """The app settings from cache entries read with others (``APP_SETTINGS_CACHE_KEY`` among them): the
+    cached row when it was there, else read and cached as ``get_app_settings`` does."""
+    settings_row = found.get(CACHE_KEY)
+    return settings_row if settings_row is not None else get_app_settings()
 
 
 def get_app_settings() -> AppSettings:
