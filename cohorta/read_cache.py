@@ -30,6 +30,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any, Protocol, TypeVar
 
@@ -196,6 +197,34 @@ def remembered(key: Hashable, tables: frozenset[str], load: Callable[[], T]) -> 
     return value
 
 
+@dataclass(frozen=True)
+class Unchecked:
+    """A value ``remembered`` kept, handed out before its versions were read: for a cached read to check with the
+    versions it reads anyway (``cached_read``), saving a round trip. ``recheck`` is called, before anything is
+    read or served, when they no longer match: it reads the value again, or raises."""
+
+    tables: frozenset[str]
+    versions: list[Any]  # of sorted(tables | {EPOCH}), as remembered
+    value: Any
+    recheck: Callable[[], None]
+
+    def holds(self, names: list[str], versions: list[Any]) -> bool:
+        current = dict(zip(names, versions, strict=True))
+        wanted = sorted(self.tables | {EPOCH})
+        return all(current.get(table) == version for table, version in zip(wanted, self.versions, strict=True))
+
+
+def remembered_unchecked(key: Hashable, tables: frozenset[str], recheck: Callable[[], None]) -> Unchecked | None:
+    """What ``remembered(key, tables, ...)`` kept, without checking it is current (None when nothing is kept, it
+    is too old, or the cache is off): only for a caller that hands it to ``cached_read`` to check."""
+    if not enabled() or connections["default"].in_atomic_block:
+        return None
+    kept = _REMEMBERED.get(key)
+    if kept is None or time.monotonic() - kept[1] >= settings.READ_CACHE_SECONDS:
+        return None
+    return Unchecked(tables=tables, versions=kept[0], value=kept[2], recheck=recheck)
+
+
 def _store(entry_key: str, names: list[str], versions: list[Any], varies: tuple, response) -> None:
     try:
         cache.set(
@@ -219,20 +248,26 @@ def _serve(
     always: frozenset[str] = frozenset(),
     vary_keys: Sequence[str] = (),
     vary: Callable[[dict[str, Any]], tuple] = _no_vary,
+    unchecked: Unchecked | None = None,
 ):
     """The cached response for ``identity`` while no table it read (or ``always``) changed and ``vary`` of the
     cache entries of ``vary_keys`` (read in the same round trip) says what it said; else ``compute()``, stored
-    (once rendered) with the versions read before it ran."""
+    (once rendered) with the versions read before it ran. ``unchecked`` (who is asking, not yet checked) is checked
+    with the same versions, and rechecked before anything is served or computed when they moved."""
     connection = connections["default"]
     entry_key = "rc:e3:" + hashlib.sha256(f"{route}\n{identity}".encode()).hexdigest()
     depends = _DEPENDS.get(route)
     names = versions = None
     varies: tuple = ()
+    checked = unchecked is None
+    if unchecked is not None:
+        always = always | unchecked.tables
     try:
         if depends is not None:
             names, versions, entry, found = _versions(depends | always, entry_key, vary_keys)
+            checked = checked or (unchecked is not None and unchecked.holds(names, versions))
             varies = vary(found)
-            if entry is not None:
+            if entry is not None and checked:
                 stored_names, stored_versions, stored_varies, content_type, body = entry
                 if stored_names == names and stored_versions == versions and stored_varies == varies:
                     return HttpResponse(body, content_type=content_type)
@@ -246,7 +281,11 @@ def _serve(
                     names = versions = None
     except Exception:
         logger.exception("The read cache is unavailable; reading from the database")
+        if unchecked is not None and not checked:
+            unchecked.recheck()
         return compute()
+    if unchecked is not None and not checked:
+        unchecked.recheck()  # raises when it no longer holds; the versions read before it still cover what it read
     reads = _Reads()
     with connection.execute_wrapper(reads):
         response = compute()
@@ -276,14 +315,26 @@ def cached_read(handler: Callable) -> Callable:
 
     @wraps(handler)
     def get(view, request, *args, **kwargs):
+        unchecked = request.auth if isinstance(request.auth, Unchecked) else None
         if not enabled() or connections["default"].in_atomic_block or request.accepted_renderer.format != "json":
+            if unchecked is not None:
+                unchecked.recheck()
             return handler(view, request, *args, **kwargs)
         route = f"{type(view).__module__}.{type(view).__qualname__}"
         return _serve(
-            route, f"{request.user.pk}\n{request.get_full_path()}", lambda: handler(view, request, *args, **kwargs)
+            route,
+            f"{request.user.pk}\n{request.get_full_path()}",
+            lambda: handler(view, request, *args, **kwargs),
+            unchecked=unchecked,
         )
 
+    get.cached_read = True  # type: ignore[attr-defined]  # read by authentication: see ``Unchecked``
     return get
+
+
+def is_cached_read(view, method: str) -> bool:
+    """Whether ``view`` answers ``method`` with ``cached_read`` (and so checks an ``Unchecked`` caller)."""
+    return bool(getattr(getattr(view, method.lower(), None), "cached_read", False))
 
 
 def skip(response):

@@ -1,3 +1,5 @@
+import dataclasses
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.db.models import Q
@@ -54,6 +56,19 @@ def api_token_user(*, raw: str) -> User | None:
             last_used_at=now
         )
     return _user_from(user_values)
+
+
+def api_token_user_unchecked(*, raw: str, recheck: Callable[[], None]) -> read_cache.Unchecked | None:
+    """The user ``api_token_user`` kept for this token, not checked against the token and user tables' versions:
+    for a cached read, which checks it with the versions it reads anyway (``read_cache.Unchecked``). None when
+    nothing is kept or ``last_used_at`` is due (``api_token_user`` then reads and writes as usual)."""
+    kept = read_cache.remembered_unchecked(("api-token", hash_token(raw)), _TOKEN_TABLES, recheck)
+    if kept is None or kept.value is None:
+        return None
+    _, last_used_at, user_values = kept.value
+    if last_used_at is None or last_used_at < timezone.now() - timedelta(seconds=_LAST_USED_RESOLUTION_SECONDS):
+        return None
+    return dataclasses.replace(kept, value=_user_from(user_values))
 
 
 def user_by_pk(*, pk: int) -> User | None:

@@ -359,3 +359,34 @@ def test_processes_that_learned_different_tables_for_a_view_end_up_sharing_its_e
         learned[turn] = read_cache._DEPENDS[route]
     assert learned["a"] == learned["b"]
     assert reads[-4:] == [0, 0, 0, 0], reads
+
+
+def test_a_cached_api_read_checks_its_kept_token_in_the_same_round_trip_as_its_entry(owner, token_api, monkeypatch):
+    for _ in range(3):
+        assert token_api.get(LIST).status_code == 200
+    calls = []
+    versions = read_cache._versions
+    monkeypatch.setattr(read_cache, "_versions", lambda *a, **k: calls.append(a[0]) or versions(*a, **k))
+    read, response = table_queries(token_api, LIST, "accounts_apitoken")
+    assert (read, response.status_code, len(calls)) == (0, 200, 1)
+    assert {"accounts_apitoken", "accounts_user"} <= calls[0]
+
+
+def test_a_kept_token_revoked_meanwhile_is_refused_by_reads_that_are_not_cached_too(owner, token_api):
+    for _ in range(3):
+        token_api.get(LIST)
+    api_token_revoke(token=token_api.token)
+    assert token_api.get("/api/v1/usage/").status_code == 401
+    assert token_api.get(LIST).status_code == 401
+
+
+def test_a_kept_token_revoked_while_redis_is_down_is_refused(owner, token_api, monkeypatch):
+    for _ in range(3):
+        token_api.get(LIST)
+    api_token_revoke(token=token_api.token)
+
+    def down(*args, **kwargs):
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(read_cache, "_versions", down)
+    assert token_api.get(LIST).status_code == 401
