@@ -7,8 +7,9 @@ middleware stack (``/favicon.ico``, a redirect: no database, no session). Each e
 times (interleaved: every endpoint once, then again), reported as min / median / max with the machine's
 load average. No LLM is involved, so there is no ratio.
 
-The web process is gunicorn with gthread workers (as the Procfile's ``web`` serves HTTP, ``DEBUG=0``,
-static files collected into a temporary folder), or daphne (``--server daphne``, as before issue #22).
+The web process is gunicorn with gthread workers (as the Procfile's ``web`` serves HTTP: its
+``config/gunicorn.conf.py``, ``--workers``/``--threads`` as ``WEB_CONCURRENCY``/``GUNICORN_THREADS``, not niced,
+``DEBUG=0``, static files collected into a temporary folder), or daphne (``--server daphne``, as before issue #22).
 ``--db-pool`` runs the web process with ``DB_POOL=1`` (psycopg's pool instead of persistent connections).
 The environment reaches the web process: ``READ_CACHE_SECONDS=0`` serves without the read cache
 (``cohorta/read_cache.py``; on by default with Redis). Nothing writes during the reads, so with the cache on
@@ -84,21 +85,18 @@ def start_gunicorn(args, root=ROOT) -> tuple[subprocess.Popen, str]:
         env["DB_POOL"] = "1"
     subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
     port = free_port()
+    # The Procfile's configuration (its hooks too), with the bench's processes and threads and without the nice
+    # level the Procfile gives it beside a worker (here the ceiling is measured on the same server anyway).
+    env.update(WEB_CONCURRENCY=str(args.workers), GUNICORN_THREADS=str(args.threads), WEB_NICE="0", LOG_LEVEL="WARNING")
     command = [
         sys.executable,
         "-m",
         "gunicorn",
+        "--config",
+        "config/gunicorn.conf.py",
         "config.wsgi:application",
-        "-b",
+        "--bind",
         f"127.0.0.1:{port}",
-        "-k",
-        "gthread",
-        "-w",
-        str(args.workers),
-        "--threads",
-        str(args.threads),
-        "--log-level",
-        "warning",
     ]
     # PYTHONPATH: the tree's own code, not this one's (the bench process put ROOT on its path).
     env["PYTHONPATH"] = str(root)
