@@ -5,7 +5,7 @@ from django.core.cache import cache
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-CACHE_KEY = "core:app-settings:v1"
+APP_SETTINGS_CACHE_KEY = "core:app-settings:v1"
 CACHE_SECONDS = 30
 
 DEFAULT_PERSONA_CREDIT_COST = 2
@@ -161,25 +161,22 @@ class AppSettings(models.Model):
     def save(self, *args, **kwargs):
         self.pk = 1  # a singleton: there is only ever row 1
         super().save(*args, **kwargs)
-        cache.delete(CACHE_KEY)
+        cache.delete(APP_SETTINGS_CACHE_KEY)
 
     def delete(self, *args, **kwargs):
         raise RuntimeError("App settings cannot be deleted; edit them instead.")
 
 
-APP_SETTINGS_CACHE_KEY = CACHE_KEY
-
-
 def app_settings_in(found: dict[str, Any]) -> AppSettings:
     """The app settings from cache entries read with others (``APP_SETTINGS_CACHE_KEY`` among them): the
     cached row when it was there, else read and cached as ``get_app_settings`` does."""
-    settings_row = found.get(CACHE_KEY)
+    settings_row = found.get(APP_SETTINGS_CACHE_KEY)
     return settings_row if settings_row is not None else get_app_settings()
 
 
 def get_app_settings() -> AppSettings:
-    settings_row = cache.get(CACHE_KEY)
+    settings_row = cache.get(APP_SETTINGS_CACHE_KEY)
     if settings_row is None:
         settings_row, _ = AppSettings.objects.get_or_create(pk=1)
-        cache.set(CACHE_KEY, settings_row, CACHE_SECONDS)
+        cache.set(APP_SETTINGS_CACHE_KEY, settings_row, CACHE_SECONDS)
     return settings_row
