@@ -166,8 +166,9 @@ def _versions(
     return names, versions, found.get(entry_key) if entry_key else None, extra
 
 
-# Values kept in this process by ``remembered``: key -> (versions, monotonic time kept, value).
-_REMEMBERED: dict[Hashable, tuple[list[Any], float, Any]] = {}
+# Values kept in this process by ``remembered``: key -> (tables with the epoch, their versions, monotonic time kept,
+# value).
+_REMEMBERED: dict[Hashable, tuple[list[str], list[Any], float, Any]] = {}
 _REMEMBERED_LIMIT = 10_000
 
 
@@ -182,18 +183,18 @@ def remembered(key: Hashable, tables: frozenset[str], load: Callable[[], T]) -> 
     if not enabled() or connections["default"].in_atomic_block:
         return load()
     try:
-        _, versions, _, _ = _versions(tables)
+        names, versions, _, _ = _versions(tables)
     except Exception:
         logger.exception("The read cache is unavailable; reading from the database")
         return load()
     now = time.monotonic()
     kept = _REMEMBERED.get(key)
-    if kept is not None and kept[0] == versions and now - kept[1] < settings.READ_CACHE_SECONDS:
-        return kept[2]
+    if kept is not None and kept[:2] == (names, versions) and now - kept[2] < settings.READ_CACHE_SECONDS:
+        return kept[3]
     value = load()
     if len(_REMEMBERED) >= _REMEMBERED_LIMIT:
         _REMEMBERED.clear()  # rare (ten thousand tokens or users in one process): start over, not an LRU's cost
-    _REMEMBERED[key] = (versions, now, value)
+    _REMEMBERED[key] = (names, versions, now, value)
     return value
 
 
@@ -203,26 +204,30 @@ class Unchecked:
     versions it reads anyway (``cached_read``), saving a round trip. ``recheck`` is called, before anything is
     read or served, when they no longer match: it reads the value again, or raises."""
 
-    tables: frozenset[str]
-    versions: list[Any]  # of sorted(tables | {EPOCH}), as remembered
+    names: list[str]  # the tables it was kept under, with the epoch
+    versions: list[Any]  # theirs, as they were when it was kept
     value: Any
     recheck: Callable[[], None]
 
+    @property
+    def tables(self) -> frozenset[str]:
+        return frozenset(self.names) - {EPOCH}
+
     def holds(self, names: list[str], versions: list[Any]) -> bool:
         current = dict(zip(names, versions, strict=True))
-        wanted = sorted(self.tables | {EPOCH})
-        return all(current.get(table) == version for table, version in zip(wanted, self.versions, strict=True))
+        return all(current.get(table) == version for table, version in zip(self.names, self.versions, strict=True))
 
 
-def remembered_unchecked(key: Hashable, tables: frozenset[str], recheck: Callable[[], None]) -> Unchecked | None:
-    """What ``remembered(key, tables, ...)`` kept, without checking it is current (None when nothing is kept, it
-    is too old, or the cache is off): only for a caller that hands it to ``cached_read`` to check."""
+def remembered_unchecked(key: Hashable, recheck: Callable[[], None]) -> Unchecked | None:
+    """What ``remembered(key, ...)`` kept, without checking it is current (None when nothing is kept, it is too
+    old, or the cache is off): only for a caller that hands it to ``cached_read`` to check."""
     if not enabled() or connections["default"].in_atomic_block:
         return None
     kept = _REMEMBERED.get(key)
-    if kept is None or time.monotonic() - kept[1] >= settings.READ_CACHE_SECONDS:
+    if kept is None or time.monotonic() - kept[2] >= settings.READ_CACHE_SECONDS:
         return None
-    return Unchecked(tables=tables, versions=kept[0], value=kept[2], recheck=recheck)
+    names, versions, _, value = kept
+    return Unchecked(names=names, versions=versions, value=value, recheck=recheck)
 
 
 def _store(entry_key: str, names: list[str], versions: list[Any], varies: tuple, response) -> None:

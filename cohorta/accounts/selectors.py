@@ -36,6 +36,10 @@ def _token_row(key_hash: str) -> tuple[int, datetime | None, tuple] | None:
     return None if token is None else (token.pk, token.last_used_at, _user_values(token.user))
 
 
+def _last_used_due(last_used_at: datetime | None) -> bool:
+    return last_used_at is None or last_used_at < timezone.now() - timedelta(seconds=_LAST_USED_RESOLUTION_SECONDS)
+
+
 def api_token_user(*, raw: str) -> User | None:
     """The active user behind a raw token, or None when unknown, revoked or disabled.
 
@@ -49,9 +53,9 @@ def api_token_user(*, raw: str) -> User | None:
     if row is None:
         return None
     token_pk, last_used_at, user_values = row
-    now = timezone.now()
-    stale = now - timedelta(seconds=_LAST_USED_RESOLUTION_SECONDS)
-    if last_used_at is None or last_used_at < stale:
+    if _last_used_due(last_used_at):
+        now = timezone.now()
+        stale = now - timedelta(seconds=_LAST_USED_RESOLUTION_SECONDS)
         ApiToken.objects.filter(pk=token_pk).filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale)).update(
             last_used_at=now
         )
@@ -62,11 +66,11 @@ def api_token_user_unchecked(*, raw: str, recheck: Callable[[], None]) -> read_c
     """The user ``api_token_user`` kept for this token, not checked against the token and user tables' versions:
     for a cached read, which checks it with the versions it reads anyway (``read_cache.Unchecked``). None when
     nothing is kept or ``last_used_at`` is due (``api_token_user`` then reads and writes as usual)."""
-    kept = read_cache.remembered_unchecked(("api-token", hash_token(raw)), _TOKEN_TABLES, recheck)
+    kept = read_cache.remembered_unchecked(("api-token", hash_token(raw)), recheck)
     if kept is None or kept.value is None:
         return None
     _, last_used_at, user_values = kept.value
-    if last_used_at is None or last_used_at < timezone.now() - timedelta(seconds=_LAST_USED_RESOLUTION_SECONDS):
+    if _last_used_due(last_used_at):
         return None
     return dataclasses.replace(kept, value=_user_from(user_values))
 
