@@ -14,13 +14,12 @@ import contextvars
 import hashlib
 import json
 import logging
-import random
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
@@ -148,52 +147,73 @@ def keep(run: RunRecord, request_hash: str, kept: Kept) -> CachedResponse:
         "output_tokens": kept.output_tokens,
         "reasoning_tokens": kept.reasoning_tokens,
         "size_bytes": len(kept.text.encode()),
+        "created_at": timezone.now(),
+        "replays": 0,
     }
-    entry = _insert_numbered(
-        lambda draw: CachedResponse.objects.create(draw=draw, **fields),
-        lambda: CachedResponse.objects.filter(request_hash=request_hash).count(),
-    )
+    pk, draw = insert_numbered(CachedResponse, "draw", among={"request_hash": request_hash}, values=fields)
+    entry = CachedResponse(pk=pk, draw=draw, **fields)
+    entry._state.adding = False
     _ledger(run, request_hash, entry, kept.feature, from_cache=False)
     return entry
 
 
-# Most requests are new (a transcript, a profile in the prompt): their first row takes number 0 without counting
-# anything, one INSERT. A request seen before clashes once and then counts; many processes keeping the same
-# request at once (fifty identical sessions of a benchmark, a survey asking everyone the same question) move past
-# the numbers taken meanwhile, with a random step so the racers spread out instead of colliding again.
-_NUMBERING_TRIES = 20
+# One statement numbers a row and inserts it (INSERT … SELECT max + 1 … ON CONFLICT DO NOTHING): a request seen
+# before costs no count and no failed INSERT. Two processes numbering the same request at the same moment take
+# the same number; the second finds the conflict (after the first commits), inserts nothing and tries again with
+# the number now taken. A survey asking everyone the same question, or fifty identical sessions of a benchmark,
+# clashed on nearly every row with an INSERT-then-count under a savepoint, which cost more CPU than the answer.
+_NUMBERING_TRIES = 50
 
 
-def _insert_numbered(create, taken, *, spread: bool = True):
-    """``create(n)`` with n the next free number (``taken()`` of them are used), trying further on a clash.
-    ``spread``: a clash may skip numbers (a cache draw); without it the numbers stay consecutive (a ledger's
-    occurrences, which a replay counts)."""
-    number = 0
-    for attempt in range(_NUMBERING_TRIES):
-        try:
-            if transaction.get_connection().in_atomic_block:
-                with transaction.atomic():  # a savepoint: a clash must not break the caller's transaction
-                    return create(number)
-            return create(number)  # autocommit (a worker between transactions): no transaction to protect
-        except IntegrityError:
-            number = max(number + 1, taken()) + (random.randrange(1 + attempt) if spread else 0)
-    raise RuntimeError("Could not number a row of the response cache")  # pragma: no cover
+def insert_numbered(model, number_field: str, *, among: dict, values: dict) -> tuple[int, int]:
+    """Insert ``values`` as a row of ``model`` whose ``number_field`` is one past the highest of the rows
+    matching ``among`` (0 for the first), so numbers stay consecutive. Returns (pk, number)."""
+    meta = model._meta
+    ops = connection.ops
+    table = ops.quote_name(meta.db_table)
+    number_column = ops.quote_name(meta.get_field(number_field).column)
+    pk_column = ops.quote_name(meta.pk.column)
+    row = {**among, **values}
+    columns, selected, params = [], [], []
+    for name, value in row.items():
+        model_field = meta.get_field(name)
+        columns.append(ops.quote_name(model_field.column))
+        # Typed, since a SELECT list's bare parameter (NULL above all) has no column type to take.
+        selected.append(f"CAST(%s AS {model_field.cast_db_type(connection)})")
+        params.append(model_field.get_db_prep_save(value, connection))
+    conditions, condition_params = [], []
+    for name, value in among.items():
+        model_field = meta.get_field(name)
+        conditions.append(f"{ops.quote_name(model_field.column)} = %s")
+        condition_params.append(model_field.get_db_prep_value(value, connection))
+    sql = (
+        f"INSERT INTO {table} ({', '.join(columns)}, {number_column}) "
+        f"SELECT {', '.join(selected)}, COALESCE(MAX({number_column}) + 1, 0) FROM {table} "
+        f"WHERE {' AND '.join(conditions)} "
+        f"ON CONFLICT DO NOTHING RETURNING {pk_column}, {number_column}"
+    )
+    with connection.cursor() as cursor:
+        for _ in range(_NUMBERING_TRIES):
+            cursor.execute(sql, [*params, *condition_params])
+            inserted = cursor.fetchone()
+            if inserted is not None:
+                return inserted[0], inserted[1]
+    raise RuntimeError(f"Could not number a row of {meta.label}")  # pragma: no cover
 
 
 def _ledger(run: RunRecord, request_hash: str, entry: CachedResponse | None, feature: str, *, from_cache: bool) -> int:
-    call = _insert_numbered(
-        lambda occurrence: RunCall.objects.create(
-            run=run,
-            request_hash=request_hash,
-            occurrence=occurrence,
-            entry=entry,
-            feature=feature,
-            from_cache=from_cache,
-        ),
-        lambda: RunCall.objects.filter(run=run, request_hash=request_hash).count(),
-        spread=False,
+    _, occurrence = insert_numbered(
+        RunCall,
+        "occurrence",
+        among={"run": run.pk, "request_hash": request_hash},
+        values={
+            "entry": entry.pk if entry is not None else None,
+            "feature": feature,
+            "from_cache": from_cache,
+            "created_at": timezone.now(),
+        },
     )
-    return call.occurrence
+    return occurrence
 
 
 def find(run: RunRecord, request_hashes: list[str]) -> tuple[str, CachedResponse] | None:

@@ -362,13 +362,24 @@ def persona_names(participants) -> dict[str, str]:
     return {str(p.persona_id): p.persona.name for p in participants}
 
 
-def publish_run_on_commit(run: AutonomousRun, *, sections: list[dict] | None = None, names: dict | None = None) -> None:
+def publish_run_on_commit(
+    run: AutonomousRun,
+    *,
+    sections: list[dict] | None = None,
+    names: dict | None = None,
+    row_locked: bool = False,
+) -> None:
+    """The run's live payload, sent once the caller's transaction commits. ``row_locked``: the caller holds the
+    run's row under SELECT … FOR UPDATE until that commit, so ``run`` is what commits and needs no reading back."""
     run_id, focus_group_id = run.pk, run.focus_group_id
 
     def send():
-        # The committed state, read after commit (a turn's own copy may be behind a stop or a reap).
-        related = ("focus_group",) if names is None else ()  # a turn has the names at hand
-        fresh = AutonomousRun.objects.select_related(*related).filter(pk=run_id).first()
+        if row_locked:
+            fresh: AutonomousRun | None = run
+        else:
+            # The committed state, read after commit (the caller's copy may be behind a stop or a reap).
+            related = ("focus_group",) if names is None else ()  # a turn has the names at hand
+            fresh = AutonomousRun.objects.select_related(*related).filter(pk=run_id).first()
         if fresh is not None:
             payload = run_payload(fresh, sections=sections, names=names)
             events.send_event(focus_group_id, {"type": "fg.run", "run": payload})

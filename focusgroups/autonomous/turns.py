@@ -751,7 +751,7 @@ def _save_turn(
         locked.save()
         if room is not None and count:
             room.focus_group.last_sequence = first + count - 1
-        runs.publish_run_on_commit(locked, sections=sections, names=names)
+        runs.publish_run_on_commit(locked, sections=sections, names=names, row_locked=True)
         # Long runs keep a bounded context: fold turns that left the window into the summary (a task
         # only when it is due: the summary the turn read may be behind, which only asks too early; and
         # only after an answer, the sign the provider is answering).
