@@ -32,11 +32,11 @@ import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from functools import wraps
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import connections
 from django.http import HttpResponse
 from django.utils.module_loading import import_string
@@ -140,20 +140,66 @@ class _Reads:
         return execute(sql, params, many, context)
 
 
+class Rider(Protocol):
+    """Redis commands that another check of the same request leaves to its cached read, to run in the round trip of
+    the read's versions (the API's rate limit counting it: ``cohorta.api.throttling``)."""
+
+    def queue(self, pipe: Any) -> None:
+        """Add the commands to the read's pipeline."""
+        ...
+
+    def take(self, results: list[Any]) -> None:
+        """The results of the commands ``queue`` added, in order."""
+        ...
+
+    def settle(self) -> None:
+        """Called once before anything is served or computed, whether the commands rode or not (then it runs them
+        itself): raises to refuse the request."""
+        ...
+
+
+@runtime_checkable
+class PipedCache(Protocol):
+    """A cache that runs other commands in the round trip of a ``get_many`` (``cohorta.redis_pool.RedisCache``)."""
+
+    def get_many_piped(self, keys: Sequence[str], queue: Callable[[Any], None]) -> tuple[dict[str, Any], list[Any]]: ...
+
+
+def _get_many(keys: list[str], riders: Sequence[Rider]) -> dict[str, Any]:
+    backend = caches["default"]
+    if not riders or not isinstance(backend, PipedCache):
+        return cache.get_many(keys)  # riders not given their results run on their own when settled
+    spans: list[tuple[Rider, int, int]] = []
+
+    def queue(pipe) -> None:
+        for rider in riders:
+            start = len(pipe)
+            rider.queue(pipe)
+            spans.append((rider, start - 1, len(pipe) - 1))  # the results come after the MGET's
+
+    found, results = backend.get_many_piped(keys, queue)
+    for rider, start, end in spans:
+        rider.take(results[start:end])
+    return found
+
+
 # What each cached view reads, learned from its misses (a view's queries name the same tables each time; a branch
 # that reads one more adds it). Per process: a new process learns it again on its first request of each view.
 _DEPENDS: dict[str, frozenset[str]] = {}
 
 
 def _versions(
-    tables: frozenset[str], entry_key: str | None = None, extra_keys: Sequence[str] = ()
+    tables: frozenset[str],
+    entry_key: str | None = None,
+    extra_keys: Sequence[str] = (),
+    riders: Sequence[Rider] = (),
 ) -> tuple[list[str], list[Any], Any, dict[str, Any]]:
     """The tables (with the epoch, sorted), the current version of each (made where missing, so no stored vector
     ever holds a gap that an eviction could match again), the stored entry, and the cache entries of
-    ``extra_keys`` that exist, in one round trip when all versions exist."""
+    ``extra_keys`` that exist, in one round trip when all versions exist; ``riders``' commands in the same one."""
     names = sorted(tables | {EPOCH})
     keys = [_version_key(t) for t in names]
-    found = cache.get_many([*keys, *([entry_key] if entry_key else []), *extra_keys])
+    found = _get_many([*keys, *([entry_key] if entry_key else []), *extra_keys], riders)
     versions = []
     for key in keys:
         value = found.get(key)
@@ -201,13 +247,14 @@ def remembered(key: Hashable, tables: frozenset[str], load: Callable[[], T]) -> 
 @dataclass(frozen=True)
 class Unchecked:
     """A value ``remembered`` kept, handed out before its versions were read: for a cached read to check with the
-    versions it reads anyway (``cached_read``), saving a round trip. ``recheck`` is called, before anything is
-    read or served, when they no longer match: it reads the value again, or raises."""
+    versions it reads anyway (``cached_read``, ``cached_page``), saving a round trip. ``recheck`` is called, before
+    anything is read or served, when they no longer match: it reads the value again, and raises or returns the
+    response that refuses the request (a page's redirect to sign in) when it no longer holds."""
 
     names: list[str]  # the tables it was kept under, with the epoch
     versions: list[Any]  # theirs, as they were when it was kept
     value: Any
-    recheck: Callable[[], None]
+    recheck: Callable[[], HttpResponse | None]
 
     @property
     def tables(self) -> frozenset[str]:
@@ -218,7 +265,7 @@ class Unchecked:
         return all(current.get(table) == version for table, version in zip(self.names, self.versions, strict=True))
 
 
-def remembered_unchecked(key: Hashable, recheck: Callable[[], None]) -> Unchecked | None:
+def remembered_unchecked(key: Hashable, recheck: Callable[[], HttpResponse | None]) -> Unchecked | None:
     """What ``remembered(key, ...)`` kept, without checking it is current (None when nothing is kept, it is too
     old, or the cache is off): only for a caller that hands it to ``cached_read`` to check."""
     if not enabled() or connections["default"].in_atomic_block:
@@ -254,43 +301,50 @@ def _serve(
     vary_keys: Sequence[str] = (),
     vary: Callable[[dict[str, Any]], tuple] = _no_vary,
     unchecked: Unchecked | None = None,
+    riders: Sequence[Rider] = (),
 ):
     """The cached response for ``identity`` while no table it read (or ``always``) changed and ``vary`` of the
     cache entries of ``vary_keys`` (read in the same round trip) says what it said; else ``compute()``, stored
     (once rendered) with the versions read before it ran. ``unchecked`` (who is asking, not yet checked) is checked
-    with the same versions, and rechecked before anything is served or computed when they moved."""
+    with the same versions, and rechecked before anything is served or computed when they moved; then ``riders``
+    are settled, their commands having run in the same round trip."""
     connection = connections["default"]
     entry_key = "rc:e3:" + hashlib.sha256(f"{route}\n{identity}".encode()).hexdigest()
     depends = _DEPENDS.get(route)
     names = versions = None
     varies: tuple = ()
     checked = unchecked is None
+    hit: tuple[str, bytes] | None = None
     if unchecked is not None:
         always = always | unchecked.tables
     try:
         if depends is not None:
-            names, versions, entry, found = _versions(depends | always, entry_key, vary_keys)
+            names, versions, entry, found = _versions(depends | always, entry_key, vary_keys, riders)
             checked = checked or (unchecked is not None and unchecked.holds(names, versions))
             varies = vary(found)
-            if entry is not None and checked:
+            if entry is not None:
                 stored_names, stored_versions, stored_varies, content_type, body = entry
                 if stored_names == names and stored_versions == versions and stored_varies == varies:
-                    return HttpResponse(body, content_type=content_type)
-                # Another process learned that this view reads more (a table read once per process, such as
-                # content types, is seen by whichever process read it first): learn it too, or the processes
-                # would overwrite each other's entries forever, each under its own list of tables. Not stored this
-                # time: the versions read do not cover what was learned.
-                more = frozenset(stored_names) - frozenset(names)
-                if more:
-                    depends = _DEPENDS[route] = depends | more
-                    names = versions = None
+                    hit = (content_type, body)
+                else:
+                    # Another process learned that this view reads more (a table read once per process, such as
+                    # content types, is seen by whichever process read it first): learn it too, or the processes
+                    # would overwrite each other's entries forever, each under its own list of tables. Not stored
+                    # this time: the versions read do not cover what was learned.
+                    more = frozenset(stored_names) - frozenset(names)
+                    if more:
+                        depends = _DEPENDS[route] = depends | more
+                        names = versions = None
     except Exception:
         logger.exception("The read cache is unavailable; reading from the database")
-        if unchecked is not None and not checked:
-            unchecked.recheck()
-        return compute()
-    if unchecked is not None and not checked:
-        unchecked.recheck()  # raises when it no longer holds; the versions read before it still cover what it read
+        refused = _settle(None if checked else unchecked, riders)
+        return refused if refused is not None else compute()
+    # The versions read before a recheck still cover what it reads again.
+    refused = _settle(None if checked else unchecked, riders)
+    if refused is not None:
+        return refused
+    if hit is not None and checked:
+        return HttpResponse(hit[1], content_type=hit[0])
     reads = _Reads()
     with connection.execute_wrapper(reads):
         response = compute()
@@ -314,6 +368,18 @@ def _serve(
     return response
 
 
+def _settle(unchecked: Unchecked | None, riders: Sequence[Rider]) -> HttpResponse | None:
+    """Who is asking, then whether they may (as DRF checks authentication before the rate limit): the response that
+    refuses the request, or None. Raises to refuse it too (the API's 401 and 429)."""
+    if unchecked is not None:
+        refused = unchecked.recheck()
+        if refused is not None:
+            return refused
+    for rider in riders:
+        rider.settle()
+    return None
+
+
 def cached_read(handler: Callable) -> Callable:
     """Serve a DRF ``get`` from the cache while nothing it read has changed. Runs after authentication,
     permissions and throttling (inside the view's dispatch): every request is still checked and counted."""
@@ -321,25 +387,44 @@ def cached_read(handler: Callable) -> Callable:
     @wraps(handler)
     def get(view, request, *args, **kwargs):
         unchecked = request.auth if isinstance(request.auth, Unchecked) else None
+        riders: list[Rider] = getattr(request, _RIDERS, [])
         if not enabled() or connections["default"].in_atomic_block or request.accepted_renderer.format != "json":
-            if unchecked is not None:
-                unchecked.recheck()
-            return handler(view, request, *args, **kwargs)
+            refused = _settle(unchecked, riders)
+            return refused if refused is not None else handler(view, request, *args, **kwargs)
         route = f"{type(view).__module__}.{type(view).__qualname__}"
         return _serve(
             route,
             f"{request.user.pk}\n{request.get_full_path()}",
             lambda: handler(view, request, *args, **kwargs),
             unchecked=unchecked,
+            riders=riders,
         )
 
-    get.cached_read = True  # type: ignore[attr-defined]  # read by authentication: see ``Unchecked``
+    get.cached_read = True  # type: ignore[attr-defined]  # read by authentication and the rate limit
     return get
 
 
 def is_cached_read(view, method: str) -> bool:
-    """Whether ``view`` answers ``method`` with ``cached_read`` (and so checks an ``Unchecked`` caller)."""
+    """Whether ``view`` answers ``method`` with ``cached_read`` (and so checks an ``Unchecked`` caller and settles
+    a ``Rider``)."""
     return bool(getattr(getattr(view, method.lower(), None), "cached_read", False))
+
+
+_RIDERS = "read_cache_riders"  # the request's attribute holding what ``ride`` left to its cached read
+
+
+def ride(request, view, rider: Rider) -> bool:
+    """Leave ``rider`` to the cached read that will answer this DRF request, to run its commands in the round trip
+    of its versions and settle it before serving anything. False (and the rider must run on its own) when no cached
+    read will: the view is not one, or the cache cannot run other commands with its reads (off, or not Redis)."""
+    if not is_cached_read(view, request.method) or not isinstance(caches["default"], PipedCache) or not enabled():
+        return False
+    riders = getattr(request, _RIDERS, None)
+    if riders is None:
+        riders = []
+        setattr(request, _RIDERS, riders)
+    riders.append(rider)
+    return True
 
 
 def skip(response):
@@ -383,6 +468,7 @@ def cached_page(view_func: Callable) -> Callable:
 
     @wraps(view_func)
     def page(request, *args, **kwargs):
+        unchecked: Unchecked | None = getattr(request, _UNCHECKED_READER, None)
         csrf_cookie = request.META.get("CSRF_COOKIE")
         if (
             not enabled()
@@ -392,7 +478,8 @@ def cached_page(view_func: Callable) -> Callable:
             or not csrf_cookie
             or len(messages.get_messages(request))
         ):
-            return view_func(request, *args, **kwargs)
+            refused = _settle(unchecked, ())
+            return refused if refused is not None else view_func(request, *args, **kwargs)
         identity = "\n".join(
             [str(request.user.pk), request.get_full_path(), request.headers.get("HX-Request", ""), csrf_cookie]
         )
@@ -405,6 +492,22 @@ def cached_page(view_func: Callable) -> Callable:
             always=_PAGE_ALWAYS,
             vary_keys=[key for vary in varies for key in vary.cache_keys(request)],
             vary=lambda found: tuple(vary(request, found) for vary in varies),
+            unchecked=unchecked,
         )
 
+    page.cached_page = True  # type: ignore[attr-defined]  # kept by ``wraps`` through the decorators above it
     return page
+
+
+def is_cached_page(view_func: Callable) -> bool:
+    """Whether ``view_func`` (with any decorators above ``cached_page``) checks an ``Unchecked`` reader."""
+    return bool(getattr(view_func, "cached_page", False))
+
+
+_UNCHECKED_READER = "read_cache_unchecked_reader"
+
+
+def check_later(request, reader: Unchecked) -> None:
+    """Leave the signed-in ``reader`` to the cached page that answers ``request`` (``is_cached_page``), to check
+    with the versions it reads anyway; the authentication middleware hands it out unchecked until then."""
+    setattr(request, _UNCHECKED_READER, reader)

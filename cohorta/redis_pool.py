@@ -11,6 +11,7 @@ child (it checks the pid), so a pool made before gunicorn forks is never shared 
 """
 
 import threading
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis
@@ -53,6 +54,15 @@ class ReusingRedisCacheClient(RedisCacheClient):
             client = self._clients[id(pool)] = redis.Redis(connection_pool=pool)
         return client
 
+    def get_many_piped(self, keys: list[str], queue: Callable[[Any], None]) -> tuple[dict[str, Any], list[Any]]:
+        """``get_many`` on the first server, with the commands ``queue`` adds to the same pipeline."""
+        pipe = self.get_client(write=True).pipeline(transaction=False)
+        pipe.mget(keys)
+        queue(pipe)
+        values, *results = pipe.execute()
+        loads = self._serializer.loads  # type: ignore[attr-defined]  # Django's, not in its stubs
+        return {key: loads(value) for key, value in zip(keys, values, strict=True) if value is not None}, results
+
 
 class RedisCache(DjangoRedisCache):
     """Django's ``RedisCache`` on ``ReusingRedisCacheClient``; keys are not checked for memcached's limits
@@ -65,3 +75,12 @@ class RedisCache(DjangoRedisCache):
 
     def validate_key(self, key: str) -> None:
         return None
+
+    def get_many_piped(self, keys: Iterable[str], queue: Callable[[Any], None]) -> tuple[dict[str, Any], list[Any]]:
+        """``get_many``, and in the same round trip the commands ``queue`` adds to its Redis pipeline (the API's rate
+        limit counting a cached read: ``cohorta.read_cache``): the entries found, and those commands' results. On the
+        first server, where Django writes and the rate limit counts."""
+        key_map = {self.make_and_validate_key(key): key for key in keys}
+        client: ReusingRedisCacheClient = self._cache  # type: ignore[attr-defined]  # Django's, not in its stubs
+        found, results = client.get_many_piped(list(key_map), queue)
+        return {key_map[key]: value for key, value in found.items()}, results

@@ -3,6 +3,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.db.models import Q
+from django.http import HttpResponse
 from django.utils import timezone
 
 from cohorta import read_cache
@@ -85,6 +86,15 @@ def user_by_pk(*, pk: int) -> User | None:
 
     values = read_cache.remembered(("user", pk), _USER_TABLES, load)
     return None if values is None else _user_from(values)
+
+
+def user_by_pk_unchecked(*, pk: int, recheck: Callable[[], HttpResponse | None]) -> read_cache.Unchecked | None:
+    """The user ``user_by_pk`` kept, not checked against the user table's version: for a cached page, which checks
+    it with the versions it reads anyway (``read_cache.Unchecked``). None when nothing is kept (or no such user)."""
+    kept = read_cache.remembered_unchecked(("user", pk), recheck)
+    if kept is None or kept.value is None:
+        return None
+    return dataclasses.replace(kept, value=_user_from(kept.value))
 
 
 def api_tokens_for_user(*, user: User):

@@ -3,11 +3,13 @@
 import re
 import threading
 import time
+import uuid
 from datetime import timedelta
 
 import pytest
+import redis
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -18,6 +20,8 @@ from rest_framework.test import APIClient
 from cohorta import read_cache
 from cohorta.accounts.models import ApiToken
 from cohorta.accounts.services import api_token_create, api_token_revoke, user_set_active
+from cohorta.api import throttling
+from config import settings as project_settings
 from focusgroups.models import FocusGroup
 from personas.models import Persona
 from personas.services import persona_create, persona_delete
@@ -390,3 +394,149 @@ def test_a_kept_token_revoked_while_redis_is_down_is_refused(owner, token_api, m
 
     monkeypatch.setattr(read_cache, "_versions", down)
     assert token_api.get(LIST).status_code == 401
+
+
+# --- round trips, on the project's Redis cache (the suite's is per process): an API hit is one, a page hit two ------
+
+
+@pytest.fixture
+def redis_cache(settings):
+    """The cache of service mode, under a prefix of this test's own."""
+    prefix = f"test-rc-{uuid.uuid4().hex[:8]}"
+    settings.CACHES = {"default": {**project_settings.CACHES["default"], "KEY_PREFIX": prefix}}
+    assert isinstance(caches["default"], read_cache.PipedCache)
+    yield
+    client = throttling._redis()
+    client.delete(*client.keys(f"{prefix}:*"))
+
+
+@pytest.fixture
+def round_trips(monkeypatch):
+    """The Redis round trips this thread makes: one send each (a pipeline sends all its commands at once)."""
+    sent: list[bytes] = []
+    send = redis.connection.AbstractConnection.send_packed_command
+    this_thread = threading.get_ident()
+
+    def counted(connection, command, check_health=True):
+        if threading.get_ident() == this_thread:
+            sent.append(command)
+        return send(connection, command, check_health)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
+    return sent
+
+
+def throttle_count(user) -> int:
+    keys = throttling._redis().keys(cache.make_key(f"throttle_user_{user.pk}:*"))
+    return sum(int(throttling._redis().get(key) or 0) for key in keys)
+
+
+@pytest.mark.service
+def test_a_cached_api_read_counts_its_rate_limit_in_the_round_trip_of_its_entry(
+    redis_cache, owner, token_api, round_trips
+):
+    for _ in range(3):
+        assert token_api.get(LIST).status_code == 200
+    counted = throttle_count(owner)
+    round_trips.clear()
+    read, response = table_queries(token_api, LIST, "personas_persona")
+    assert (read, response.status_code, len(round_trips)) == (0, 200, 1)
+    assert throttle_count(owner) == counted + 1
+
+
+@pytest.mark.service
+def test_a_cached_page_is_two_round_trips_the_session_then_the_reader_with_the_page(
+    redis_cache, owner, browser, round_trips
+):
+    url = reverse("personas:index")
+    warm(browser, url)
+    round_trips.clear()
+    read, response = table_queries(browser, url, "accounts_user")
+    assert (read, response.status_code, len(round_trips)) == (0, 200, 2)
+
+
+# --- the rate limit still holds on cached reads ----------------------------------------------------------------
+
+
+@pytest.fixture
+def three_a_minute(monkeypatch):
+    # DRF reads its settings once; the throttle classes read the rates at class creation.
+    for throttle in (throttling.UserRateThrottle, throttling.AnonRateThrottle):
+        monkeypatch.setattr(throttle, "THROTTLE_RATES", {"user": "3/min", "anon": "3/min"})
+
+
+@pytest.mark.service
+@pytest.mark.parametrize("url", [LIST, "/api/v1/me/"], ids=["cached", "not cached"])
+@pytest.mark.parametrize("cache_seconds", [120, 0], ids=["cache on", "cache off"])
+def test_the_rate_limit_refuses_the_request_over_it(
+    redis_cache, owner, token_api, three_a_minute, settings, url, cache_seconds
+):
+    settings.READ_CACHE_SECONDS = cache_seconds
+    assert [token_api.get(url).status_code for _ in range(3)] == [200, 200, 200]
+    refused = token_api.get(url)
+    assert refused.status_code == 429 and 1 <= int(refused["Retry-After"]) <= 60
+    assert refused.json() == token_api.get("/api/v1/usage/").json()  # DRF's own refusal, as anywhere else
+
+
+@pytest.mark.service
+def test_a_cached_read_over_the_limit_is_refused_in_its_one_round_trip_before_anything_is_read(
+    redis_cache, owner, token_api, three_a_minute, round_trips
+):
+    """Its entry is there (the third request stored it): the count that rode with its versions refuses it."""
+    make(owner, "Priya Shah")
+    assert [token_api.get(LIST).status_code for _ in range(3)] == [200, 200, 200]
+    round_trips.clear()
+    read, response = table_queries(token_api, LIST, "personas_persona")
+    assert (read, response.status_code, len(round_trips)) == (0, 429, 1)
+    assert "results" not in response.json()
+
+
+# --- the signed-in reader a cached page checks itself ----------------------------------------------------------
+
+
+@pytest.mark.service
+def test_a_password_change_signs_other_browsers_out_even_once_the_new_row_is_kept(redis_cache, owner, browser):
+    url = reverse("personas:index")
+    warm(browser, url)
+    owner.set_password("a new long password")
+    owner.save()
+    again = Client()
+    again.force_login(owner)  # signs in with the new password's hash...
+    warm(again, url)  # ...and keeps the new row in this process, current for every browser's check
+    assert again.get(url).status_code == 200
+    response = browser.get(url)
+    assert response.status_code == 302 and reverse("account_login") in response["Location"]
+    assert browser.get(url).status_code == 302  # signed out: the session no longer names the user
+
+
+@pytest.mark.service
+def test_a_kept_reader_disabled_is_sent_to_sign_in_at_once(redis_cache, owner, browser):
+    url = reverse("personas:index")
+    warm(browser, url)
+    user_set_active(user=owner, active=False)
+    response = browser.get(url)
+    assert response.status_code == 302 and reverse("account_login") in response["Location"]
+
+
+@pytest.mark.service
+def test_a_kept_reader_disabled_while_redis_is_down_is_sent_to_sign_in(redis_cache, owner, browser, monkeypatch):
+    url = reverse("personas:index")
+    warm(browser, url)
+    user_set_active(user=owner, active=False)
+
+    def down(*args, **kwargs):
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(read_cache, "_versions", down)
+    response = browser.get(url)
+    assert response.status_code == 302 and reverse("account_login") in response["Location"]
+
+
+@pytest.mark.service
+def test_with_the_cache_off_a_disabled_reader_is_sent_to_sign_in(redis_cache, owner, browser, settings):
+    url = reverse("personas:index")
+    warm(browser, url)
+    settings.READ_CACHE_SECONDS = 0
+    user_set_active(user=owner, active=False)
+    response = browser.get(url)
+    assert response.status_code == 302 and reverse("account_login") in response["Location"]
