@@ -12,9 +12,9 @@ import logging
 from collections.abc import Iterator
 
 from django.db import transaction
-from django.db.models import F
 
 from cohorta.errors import ApplicationError
+from cohorta.numbering import counter_add
 from focusgroups import events, names, tasks
 from focusgroups.models import FocusGroup, FocusGroupStatus, Message, MessageRole, MessageStatus, Participant
 from llm.errors import LLMError
@@ -44,9 +44,7 @@ def reserve_sequences(focus_group_id: int, count: int) -> int:
     """Reserve ``count`` consecutive message numbers and return the first; call it inside the
     transaction that saves the messages (the row stays locked until it commits)."""
     assert transaction.get_connection().in_atomic_block, "reserve message numbers inside a transaction"
-    FocusGroup.objects.filter(pk=focus_group_id).update(last_sequence=F("last_sequence") + count)
-    last = FocusGroup.objects.filter(pk=focus_group_id).values_list("last_sequence", flat=True).get()
-    return last - count + 1
+    return counter_add(FocusGroup, "last_sequence", pk=focus_group_id, count=count) - count + 1
 
 
 def check_can_post(focus_group: FocusGroup) -> None:

@@ -19,11 +19,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from cohorta.errors import ApplicationError
+from cohorta.numbering import insert_numbered
 from llm.models import CacheDay, CachedResponse, CacheKind, ReplayMode, RunCall, RunRecord
 from llm.prompts import prompts_taken
 
@@ -50,8 +51,10 @@ def run_record(scope: str) -> RunRecord:
 @contextlib.contextmanager
 def llm_run(scope: str) -> Iterator[RunRecord]:
     """Every AI call inside belongs to the run ``scope``: kept for replay, or answered from the cache when
-    the run is a replay."""
-    record = run_record(scope)
+    the run is a replay. Inside the same run already (a round inside an autonomous turn's task), the record at
+    hand serves: it names the run, and what a run is (its mode, what it replays) never changes."""
+    current = _current.get()
+    record = current.run if current is not None and current.run.scope == scope else run_record(scope)
     token = _current.set(_Current(record))
     prompts_taken()  # templates rendered before the run are not its own
     try:
@@ -155,50 +158,6 @@ def keep(run: RunRecord, request_hash: str, kept: Kept) -> CachedResponse:
     entry._state.adding = False
     _ledger(run, request_hash, entry, kept.feature, from_cache=False)
     return entry
-
-
-# One statement numbers a row and inserts it (INSERT … SELECT max + 1 … ON CONFLICT DO NOTHING): a request seen
-# before costs no count and no failed INSERT. Two processes numbering the same request at the same moment take
-# the same number; the second finds the conflict (after the first commits), inserts nothing and tries again with
-# the number now taken. A survey asking everyone the same question, or fifty identical sessions of a benchmark,
-# clashed on nearly every row with an INSERT-then-count under a savepoint, which cost more CPU than the answer.
-_NUMBERING_TRIES = 50
-
-
-def insert_numbered(model, number_field: str, *, among: dict, values: dict) -> tuple[int, int]:
-    """Insert ``values`` as a row of ``model`` whose ``number_field`` is one past the highest of the rows
-    matching ``among`` (0 for the first), so numbers stay consecutive. Returns (pk, number)."""
-    meta = model._meta
-    ops = connection.ops
-    table = ops.quote_name(meta.db_table)
-    number_column = ops.quote_name(meta.get_field(number_field).column)
-    pk_column = ops.quote_name(meta.pk.column)
-    row = {**among, **values}
-    columns, selected, params = [], [], []
-    for name, value in row.items():
-        model_field = meta.get_field(name)
-        columns.append(ops.quote_name(model_field.column))
-        # Typed, since a SELECT list's bare parameter (NULL above all) has no column type to take.
-        selected.append(f"CAST(%s AS {model_field.cast_db_type(connection)})")
-        params.append(model_field.get_db_prep_save(value, connection))
-    conditions, condition_params = [], []
-    for name, value in among.items():
-        model_field = meta.get_field(name)
-        conditions.append(f"{ops.quote_name(model_field.column)} = %s")
-        condition_params.append(model_field.get_db_prep_value(value, connection))
-    sql = (
-        f"INSERT INTO {table} ({', '.join(columns)}, {number_column}) "
-        f"SELECT {', '.join(selected)}, COALESCE(MAX({number_column}) + 1, 0) FROM {table} "
-        f"WHERE {' AND '.join(conditions)} "
-        f"ON CONFLICT DO NOTHING RETURNING {pk_column}, {number_column}"
-    )
-    with connection.cursor() as cursor:
-        for _ in range(_NUMBERING_TRIES):
-            cursor.execute(sql, [*params, *condition_params])
-            inserted = cursor.fetchone()
-            if inserted is not None:
-                return inserted[0], inserted[1]
-    raise RuntimeError(f"Could not number a row of {meta.label}")  # pragma: no cover
 
 
 def _ledger(run: RunRecord, request_hash: str, entry: CachedResponse | None, feature: str, *, from_cache: bool) -> int:

@@ -45,6 +45,7 @@ from focusgroups.report import live_themes
 from llm.errors import LLMConfigurationError, LLMError, LLMRateLimited, LLMTimeout, LLMUnavailable
 from llm.gateway import complete
 from llm.prompts import render_prompt
+from llm.replay import focus_group_scope, llm_run
 from personas.models import Persona
 
 logger = logging.getLogger(__name__)
@@ -63,7 +64,8 @@ def turn_run(*, run_id: int, turn: int) -> str:
     run = _claim(run_id, turn)
     if run is None:
         return "not-claimed"
-    with _TurnBeat(run.pk, turn) as beat:
+    # Every call of the task belongs to the session's run: looked up once here, not by each call.
+    with _TurnBeat(run.pk, turn) as beat, llm_run(focus_group_scope(run.focus_group_id)):
         if turn == 0:
             # Conformity: the private answers come before anyone speaks, all at once (about one call's wait).
             conformity.before_round(focus_group_id=run.focus_group_id)
@@ -424,6 +426,7 @@ def _answer_step(run: AutonomousRun, turn: int, room: _Room, step: Step):
                 participants=room.participants,
                 on_delta=lambda _delta: _keep_alive(run),
                 assets=room.assets,
+                transcript=transcript,
             )
             text = result.text.strip()
             if not text:
@@ -436,6 +439,8 @@ def _answer_step(run: AutonomousRun, turn: int, room: _Room, step: Step):
 
     if room.assets is None:
         room.assets = conversation.asset_blocks(focus_group)
+    # Every answer of a step replies to the same line after the same talk: the window is read once.
+    transcript = conversation.transcript_window(focus_group=focus_group, before_sequence=prompt_message.sequence)
     # The first speaker answers in this thread; the others in the process's round helpers, at the same time.
     crashed = "Something went wrong with this answer. It has been logged."
     with conversation.answering_together(focus_group):
