@@ -172,7 +172,8 @@ def service_stack(
                 cwd=ROOT,
                 # Workers run as in production: with DEBUG on, Django keeps every query of every
                 # thread's connection (up to 9,000 each), which reads as a memory leak.
-                env={**env, "DEBUG": "0", "ALLOWED_HOSTS": "127.0.0.1"},
+                # and pooled, as the Procfile's worker line runs them.
+                env={**env, "DEBUG": "0", "ALLOWED_HOSTS": "127.0.0.1", "DB_POOL": env.get("DB_POOL", "1")},
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )

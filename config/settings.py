@@ -167,13 +167,11 @@ if DATABASE_URL:
     DATABASES = {"default": env.db_url_config(DATABASE_URL)}
     if DB_POOL:
         # psycopg's connection pool (Django 5.1+): connections shared by all the threads of a process,
-        # lent per request. It replaces persistent connections (Django refuses both), so DB_CONN_MAX_AGE
-        # must be 0 or unset. It pays where each request would connect anew (ASGI: every request is on a new
-        # thread); under gunicorn gthread each thread keeps its own connection anyway (bench/README.md).
-        if env.int("DB_CONN_MAX_AGE", default=0):
-            raise ImproperlyConfigured(
-                "DB_POOL=1 replaces persistent connections (the two are exclusive): set DB_CONN_MAX_AGE=0 or remove it."
-            )
+        # lent per request. It replaces persistent connections (Django refuses both), so a pooled process
+        # ignores DB_CONN_MAX_AGE: the Procfile's worker turns the pool on for itself while the web process,
+        # from the same environment, keeps its threads' persistent connections. It pays where threads come
+        # and go or connect anew (a Celery worker's round helpers close their connection after each answer;
+        # ASGI); under gunicorn gthread each thread keeps its own connection anyway (bench/README.md).
         DATABASES["default"]["CONN_MAX_AGE"] = 0
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": env.int("DB_POOL_MIN_SIZE", default=2),

@@ -1,11 +1,13 @@
 """What personas are called by: given names without honorifics, and names as matching sees them."""
 
+import functools
 import unicodedata
 
 # Honorifics are not what anyone is called by: "Dr. Sarah Jones" is @Sarah.
 HONORIFICS = {"dr", "mr", "mrs", "ms", "mx", "miss", "prof", "sir", "dame", "rev", "fr", "lord", "lady", "capt"}
 
 
+@functools.lru_cache(maxsize=4096)  # the same few names, folded for every mention and handle of every message
 def fold(text: str) -> str:
     """A name as matching sees it: no case, no accents, no punctuation ("Zoë O'Brien" → "zoeobrien")."""
     return "".join(c for c in unicodedata.normalize("NFKD", text) if c.isalnum()).casefold()

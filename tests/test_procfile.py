@@ -116,3 +116,10 @@ def test_client_address_is_read_past_trusted_proxies_never_from_what_the_client_
     assert remote_addr("192.0.2.1", "203.0.113.7, 10.1.2.3", ["*"]) == "203.0.113.7"
     # A unix socket (no peer address) can only be opened locally.
     assert remote_addr("", "203.0.113.7", ["127.0.0.1"]) == "203.0.113.7"
+
+
+def test_the_worker_runs_on_the_connection_pool():
+    # Its round helpers close their connection after each answer: without the pool every answer of every
+    # round would open a Postgres connection (the integration and reliability workers run the same way).
+    worker = procfile()["worker"]
+    assert worker[0] == "DB_POOL=1" and worker[1:4] == ["celery", "-A", "config"]

@@ -113,10 +113,13 @@ def _mention_candidates(token: str) -> list[str]:
 
 def parse_mentions(text: str, participants: list[Participant]) -> list[Participant]:
     """The participants a message @mentions, in order; an unknown or ambiguous mention is refused."""
+    tokens = _MENTION.findall(text)
+    if not tokens:
+        return []  # most messages name no one: no need to work out everyone's handles
     tables = _mention_lookup(participants)
     handles = mention_handles(participants)
     found: list[Participant] = []
-    for token in _MENTION.findall(text):
+    for token in tokens:
         matches = next(
             (
                 table[fold(candidate)]

@@ -159,6 +159,10 @@ def run_worker_check_over_websocket(base_url: str, token: str, steps: int = 3, t
     raise AssertionError(f"job did not finish over the websocket in {timeout}s; saw {states}")
 
 
+# What the Procfile's worker line sets for itself: workers run on psycopg's pool (tests/test_procfile.py).
+WORKER_ENV = {"DB_POOL": "1"}
+
+
 def celery_worker_args(hostname: str, *, concurrency: int, queues: str = "llm,default") -> list[str]:
     """The command of a test worker: the production worker (threads pool, our queues), without the
     cluster chatter a single test worker does not need."""

@@ -13,6 +13,7 @@ import redis
 from cohorta.accounts.services import api_token_create
 from tests.factories import UserFactory
 from tests.integration.helpers import (
+    WORKER_ENV,
     base_env,
     celery_worker_args,
     free_port,
@@ -47,7 +48,7 @@ def test_job_runs_on_a_separate_worker_and_progress_reaches_the_websocket(tmp_pa
         group.start(
             "worker",
             celery_worker_args(f"{worker_name}@%h", concurrency=4),
-            env,
+            {**env, **WORKER_ENV},
         )
         group.start(
             "web", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"], env

@@ -51,10 +51,16 @@ def test_db_pool_replaces_persistent_connections():
 
 
 @pytest.mark.slow
+def test_a_pooled_process_ignores_persistent_connections_set_for_the_others():
+    # The Procfile's worker sets DB_POOL=1 beside a .env that gives the web process DB_CONN_MAX_AGE=60.
+    found = _settings({"DATABASE_URL": PG, "DB_POOL": "1", "DB_CONN_MAX_AGE": "60"})
+    assert found["max_age"] == 0 and found["pool"] == {"min_size": 2, "max_size": 16, "timeout": 10.0}
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"DATABASE_URL": PG, "DB_POOL": "1", "DB_CONN_MAX_AGE": "60"}, "exclusive"),
         ({"DB_POOL": "1"}, "needs Postgres"),
     ],
 )

@@ -21,6 +21,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from tests.integration.helpers import (
     ROOT,
+    WORKER_ENV,
     base_env,
     celery_worker_args,
     free_port,
@@ -86,7 +87,9 @@ class Stack:
     ) -> Worker:
         """Start a worker process (``worker-N``, its own log) and return at once."""
         name, hostname = self._next_worker()
-        proc = self._spawn(name, celery_worker_args(hostname, concurrency=concurrency, queues=queues), env)
+        proc = self._spawn(
+            name, celery_worker_args(hostname, concurrency=concurrency, queues=queues), {**WORKER_ENV, **(env or {})}
+        )
         return Worker(self, name, hostname, proc.pid, proc)
 
     def start_worker(self, *, concurrency: int = 4, env: dict[str, str] | None = None) -> Worker:
@@ -98,7 +101,11 @@ class Stack:
         are already done, so a killed worker is replaced in a fraction of a second."""
         if self._zygote is None:
             self._zygote = self._spawn(
-                "zygote", [sys.executable, "-m", "tests.reliability.zygote"], stdin=subprocess.PIPE, pipe=True
+                "zygote",
+                [sys.executable, "-m", "tests.reliability.zygote"],
+                WORKER_ENV,
+                stdin=subprocess.PIPE,
+                pipe=True,
             )
             assert self._zygote.stdout is not None
             line = self._zygote.stdout.readline().decode()
