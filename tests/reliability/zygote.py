@@ -23,11 +23,19 @@ def main() -> None:
     import celery.concurrency.thread
     import celery.worker.consumer  # noqa: F401
     import openai  # noqa: F401
+    from django.db import connections
 
     from config.celery import app
     from llm.tokens import count_tokens
 
     app.loader.import_default_modules()
+    # Importing the task modules runs Django's system checks, and one of them queries the database. A child
+    # must not inherit that connection, nor a pool of them with its threads (workers run on the pool, as the
+    # Procfile's do): siblings sharing a socket read each other's rows.
+    for connection in connections.all():
+        connection.close()
+        if connection.vendor == "postgresql":
+            connection.close_pool()
     count_tokens("warm up")  # the tokenizer tables, loaded once and shared copy-on-write
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     print("zygote ready", flush=True)
