@@ -382,7 +382,8 @@ def _settle(unchecked: Unchecked | None, riders: Sequence[Rider]) -> HttpRespons
 
 def cached_read(handler: Callable) -> Callable:
     """Serve a DRF ``get`` from the cache while nothing it read has changed. Runs after authentication,
-    permissions and throttling (inside the view's dispatch): every request is still checked and counted."""
+    permissions and throttling (inside the view's dispatch): every request is still checked and counted, the kept
+    API token (``Unchecked``) and the rate limit's count (``ride``) in the round trip of the read's versions."""
 
     @wraps(handler)
     def get(view, request, *args, **kwargs):
