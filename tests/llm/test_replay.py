@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from cohorta.core.models import get_app_settings
@@ -269,3 +270,20 @@ def test_many_processes_keeping_the_same_request_at_once_all_succeed():
     )
     assert CachedResponse.objects.filter(request_hash="anchor-hash").count() == 1  # a vector is kept once
     assert len(set(CachedResponse.objects.filter(request_hash="answer-hash").values_list("draw", flat=True))) == 12
+
+
+def test_keeping_a_request_seen_before_is_one_statement_per_row():
+    """A repeated request (a survey asking everyone the same question) takes its next numbers without
+    counting first or failing an INSERT under a savepoint: one statement for the draw, one for the ledger."""
+    run = RunRecord.objects.create(scope="test:numbering")
+    kept = Kept(kind="completion", feature="f", provider="p", model="m", snapshot="s", text="same answer")
+    keep(run, "repeated-hash", kept)
+    with CaptureQueriesContext(connection) as captured:
+        entry = keep(run, "repeated-hash", kept)
+    statements = [query["sql"].split()[0].upper() for query in captured.captured_queries]
+    assert statements == ["INSERT", "INSERT"], captured.captured_queries
+    assert entry.draw == 1 and CachedResponse.objects.get(pk=entry.pk).text == "same answer"
+    assert list(RunCall.objects.filter(run=run).order_by("occurrence").values_list("occurrence", "entry__draw")) == [
+        (0, 0),
+        (1, 1),
+    ]
