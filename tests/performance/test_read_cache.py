@@ -510,33 +510,18 @@ def test_a_password_change_signs_other_browsers_out_even_once_the_new_row_is_kep
 
 
 @pytest.mark.service
-def test_a_kept_reader_disabled_is_sent_to_sign_in_at_once(redis_cache, owner, browser):
+@pytest.mark.parametrize("condition", ["redis up", "redis down", "cache off"])
+def test_a_disabled_kept_reader_is_sent_to_sign_in(redis_cache, owner, browser, monkeypatch, settings, condition):
     url = reverse("personas:index")
     warm(browser, url)
+    if condition == "cache off":
+        settings.READ_CACHE_SECONDS = 0
     user_set_active(user=owner, active=False)
-    response = browser.get(url)
-    assert response.status_code == 302 and reverse("account_login") in response["Location"]
+    if condition == "redis down":
 
+        def down(*args, **kwargs):
+            raise ConnectionError("Redis is down")
 
-@pytest.mark.service
-def test_a_kept_reader_disabled_while_redis_is_down_is_sent_to_sign_in(redis_cache, owner, browser, monkeypatch):
-    url = reverse("personas:index")
-    warm(browser, url)
-    user_set_active(user=owner, active=False)
-
-    def down(*args, **kwargs):
-        raise ConnectionError("Redis is down")
-
-    monkeypatch.setattr(read_cache, "_versions", down)
-    response = browser.get(url)
-    assert response.status_code == 302 and reverse("account_login") in response["Location"]
-
-
-@pytest.mark.service
-def test_with_the_cache_off_a_disabled_reader_is_sent_to_sign_in(redis_cache, owner, browser, settings):
-    url = reverse("personas:index")
-    warm(browser, url)
-    settings.READ_CACHE_SECONDS = 0
-    user_set_active(user=owner, active=False)
+        monkeypatch.setattr(read_cache, "_versions", down)
     response = browser.get(url)
     assert response.status_code == 302 and reverse("account_login") in response["Location"]
