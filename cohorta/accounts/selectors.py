@@ -37,8 +37,13 @@ def _token_row(key_hash: str) -> tuple[int, datetime | None, tuple] | None:
     return None if token is None else (token.pk, token.last_used_at, _user_values(token.user))
 
 
+def _last_used_stale_before() -> datetime:
+    """A token last used before this is due a ``last_used_at`` write."""
+    return timezone.now() - timedelta(seconds=_LAST_USED_RESOLUTION_SECONDS)
+
+
 def _last_used_due(last_used_at: datetime | None) -> bool:
-    return last_used_at is None or last_used_at < timezone.now() - timedelta(seconds=_LAST_USED_RESOLUTION_SECONDS)
+    return last_used_at is None or last_used_at < _last_used_stale_before()
 
 
 def api_token_user(*, raw: str) -> User | None:
@@ -55,10 +60,9 @@ def api_token_user(*, raw: str) -> User | None:
         return None
     token_pk, last_used_at, user_values = row
     if _last_used_due(last_used_at):
-        now = timezone.now()
-        stale = now - timedelta(seconds=_LAST_USED_RESOLUTION_SECONDS)
+        stale = _last_used_stale_before()
         ApiToken.objects.filter(pk=token_pk).filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale)).update(
-            last_used_at=now
+            last_used_at=timezone.now()
         )
     return _user_from(user_values)
 
