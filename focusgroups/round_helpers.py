@@ -13,14 +13,19 @@ Each helper runs its answer in a copy of the calling thread's context (contextva
 for all its answers goes with them: the run their calls belong to and the round's one budget check
 (conversation.answering_together)."""
 
+import contextlib
 import contextvars
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import TypeVar
 
 from django.conf import settings
 from django.db import connection
+
+from llm.gateway import before_send
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +37,38 @@ HELPERS = ThreadPoolExecutor(max_workers=ROUND_HELPERS, thread_name_prefix="roun
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+
+
+class _StartingGate:
+    """A round's answers get ready for the provider one at a time, each letting the next in as its request leaves
+    (or as it ends without one): the claim, the prompt and the call's bookkeeping are a few milliseconds of Python
+    each, and eight threads doing them at once under one GIL sent the first request only after nearly all eight
+    were ready. In turn, the first leaves after one answer's preparation and the last no later than before."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        self._lock.acquire()
+        released = False
+
+        def let_next_in() -> None:
+            nonlocal released
+            if not released:  # once: a retry of the call sends again
+                released = True
+                self._lock.release()
+
+        try:
+            with before_send(let_next_in):
+                yield
+        finally:
+            let_next_in()
+
+
+def _in_turn(gate: _StartingGate, answer: Callable[[Item], Result], item: Item) -> Result:
+    with gate.turn():
+        return answer(item)
 
 
 def _on_helper(answer: Callable[[Item], Result], item: Item, crashed: Callable[[Item], Result]) -> Result:
@@ -52,5 +89,7 @@ def answer_together(
     never loses the others' answers; the first item's exception is the caller's, as it would be without a round."""
     if not items:
         return []
-    helped = [HELPERS.submit(contextvars.copy_context().run, _on_helper, answer, item, crashed) for item in items[1:]]
-    return [answer(items[0]), *(future.result() for future in helped)]
+    gate = _StartingGate()
+    gated = partial(_in_turn, gate, answer)
+    helped = [HELPERS.submit(contextvars.copy_context().run, _on_helper, gated, item, crashed) for item in items[1:]]
+    return [gated(items[0]), *(future.result() for future in helped)]

@@ -15,12 +15,14 @@ typed errors (llm.errors) whose messages carry no secrets. ``embed()`` does the 
 embeddings: batches of ``LLM_EMBEDDING_BATCH_SIZE`` texts, one metered request each.
 """
 
+import contextlib
+import contextvars
 import json
 import logging
 import random
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache, partial
@@ -67,6 +69,22 @@ logger = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 8.0
 _COST_PLACES = Decimal(1).scaleb(-UsageEvent._meta.get_field("cost_usd").decimal_places)
 MIN_ATTEMPT_SECONDS = 0.25  # a retry must have at least this long left before the deadline
+
+_before_send: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "llm_before_send", default=None
+)
+
+
+@contextlib.contextmanager
+def before_send(callback: Callable[[], None]) -> Iterator[None]:
+    """``callback()`` just before each request of this context leaves for the provider (every attempt), once the
+    call's own bookkeeping is done: a round of answers uses it to let the next answer get ready
+    (focusgroups/round_helpers.py)."""
+    token = _before_send.set(callback)
+    try:
+        yield
+    finally:
+        _before_send.reset(token)
 
 
 @dataclass
@@ -456,6 +474,8 @@ def _release_connection() -> None:
 def _one_call(ctx: _CallContext, request: ProviderRequest) -> tuple[ProviderResponse, TokenUsage, int]:
     ctx.attempts += 1
     _release_connection()
+    if (sending := _before_send.get()) is not None:
+        sending()
     started = time.monotonic()
     try:
         try:
