@@ -276,7 +276,10 @@ def message_post(*, focus_group: FocusGroup, text: str) -> tuple[Message, list[A
             transaction.on_commit(lambda: tasks.conformity_before.apply_async((focus_group_id, answer_ids)))
         else:
             transaction.on_commit(lambda: answers_enqueue(answer_ids))
-        transaction.on_commit(lambda: conversation.summary_enqueue(focus_group_id))
+        # A task only when the summary is due (the task checks the same, so one per round mostly found nothing
+        # to do, and took the worker from the round's first answers while it did).
+        if conversation.summary_due(last_sequence=sequence, summary_through=focus_group.summary_through):
+            transaction.on_commit(lambda: conversation.summary_enqueue(focus_group_id))
     return message, answers
 
 

@@ -90,6 +90,20 @@ def test_a_round_is_one_task_whose_answers_reach_the_provider_together(owner, fa
     assert all(m.status == MessageStatus.COMPLETE and m.content for m in saved)
 
 
+def test_a_question_asks_for_a_summary_only_when_one_is_due(owner, monkeypatch):
+    asked = []
+    monkeypatch.setattr("focusgroups.tasks.refresh_summary.apply_async", lambda args, **options: asked.append(args))
+    monkeypatch.setattr("focusgroups.tasks.generate_round.apply_async", lambda args, **options: None)  # no worker
+    session = make_session(owner)
+    discussion.message_post(focus_group=session, text="What would make you try a meal kit?")
+    assert asked == []  # the whole talk still fits in the prompt's window
+    turns = conversation.WINDOW_MESSAGES + conversation.SUMMARY_EVERY
+    FocusGroup.objects.filter(pk=session.pk).update(last_sequence=turns - 1, summary_through=0)
+    session.refresh_from_db()
+    discussion.message_post(focus_group=session, text="And what would make you stop?")
+    assert asked == [(session.pk,)]
+
+
 def test_one_answer_is_its_own_task(owner, fake_llm, monkeypatch):
     monkeypatch.setattr("focusgroups.tasks.generate_round.apply_async", lambda *a, **o: pytest.fail("not a round"))
     session = make_session(owner)
