@@ -16,6 +16,8 @@ from django.conf import settings
 from django.db import connections
 from django.urls import get_resolver
 
+from config.celery import app as celery_app
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 # Reading a setting loads config.settings, which also reads a local .env into the environment.
@@ -85,6 +87,12 @@ def when_ready(server) -> None:
     # which each worker's first request did otherwise (~0.4 s, waited for by whoever sent it; 0.6 s for the
     # first question of a session in bench/moderated_round.py).
     get_resolver().reverse_dict  # noqa: B018 - the property builds the resolver's tables
+    # Likewise Celery's side of the first job a worker queues: registering the tasks and importing the broker's
+    # transport took ~90 ms of a process's first question to a session (bench/moderated_round.py). Nothing
+    # connects here: each worker opens its own broker connection when it first sends.
+    celery_app.loader.import_default_modules()
+    celery_app.finalize(auto=True)
+    celery_app.connection_for_write().transport  # noqa: B018 - the property imports and loads the transport
 
 
 def post_fork(server, worker) -> None:

@@ -123,3 +123,28 @@ def test_the_worker_runs_on_the_connection_pool():
     # round would open a Postgres connection (the integration and reliability workers run the same way).
     worker = procfile()["worker"]
     assert worker[0] == "DB_POOL=1" and worker[1:4] == ["celery", "-A", "config"]
+
+
+def test_the_master_loads_what_a_first_request_would_without_connecting():
+    """when_ready (before the fork) builds the URL tables and Celery's tasks and broker transport, so no worker's
+    first request pays for them; it opens no broker connection a forked worker would share."""
+    script = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("gunicorn_conf", "config/gunicorn.conf.py")
+conf = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(conf)
+import config.wsgi  # as preload_app loads it, before when_ready
+assert "kombu.transport.redis" not in sys.modules and not conf.celery_app.finalized
+conf.when_ready(None)
+assert "kombu.transport.redis" in sys.modules and conf.celery_app.finalized
+assert "focusgroups.tasks.generate_round" in conf.celery_app.tasks
+assert conf.celery_app._pool is None  # no connection pool, so nothing to share across the fork
+print("ok")
+"""
+    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL"}}
+    clean.update({"DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "1", "WEB_NICE": "0"})
+    clean["REDIS_URL"] = "redis://127.0.0.1:1/0"  # nothing listens there: a connection attempt would fail
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stdout + done.stderr
