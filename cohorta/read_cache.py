@@ -500,6 +500,13 @@ def cached_page(view_func: Callable) -> Callable:
     return page
 
 
+def answers_through_cached_page(view_func: Callable) -> Callable:
+    """Mark a view that answers a signed-in reader only by calling a ``cached_page`` view (the home page, which is
+    the dashboard once signed in): the reader is handed to it unchecked too, and that page checks it."""
+    view_func.cached_page = True  # type: ignore[attr-defined]
+    return view_func
+
+
 def is_cached_page(view_func: Callable) -> bool:
     """Whether ``view_func`` (with any decorators above ``cached_page``) checks an ``Unchecked`` reader."""
     return bool(getattr(view_func, "cached_page", False))

@@ -8,12 +8,13 @@ from django.views.decorators.http import require_GET
 
 from billing.selectors import credits_balance
 from cohorta.jobs.selectors import jobs_for_user
-from cohorta.read_cache import cached_page
+from cohorta.read_cache import answers_through_cached_page, cached_page
 from focusgroups.selectors import focus_group_counts
 from personas.selectors import persona_count_for_user
 from web.health import run_health_checks
 
 
+@answers_through_cached_page
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
