@@ -193,21 +193,36 @@ class _Round:
     transcript: str
 
 
-def _pending(answer_ids: list[str]) -> list[Answer]:
-    """The answers still waiting to be written, in the order given, with what writing them reads."""
-    pending = {
-        str(a.pk): a
-        for a in Answer.objects.select_related("focus_group__owner", "persona", "prompt_message").filter(
-            pk__in=answer_ids, status=AnswerStatus.PENDING
-        )
-    }
+def _claim(answer_ids: list[str]) -> list[Answer]:
+    """The answers still waiting to be written, claimed for this task, in the order given, with what writing them
+    reads. One statement claims a whole round: claiming each on its own way to the provider (their preparations
+    take turns, round_helpers) put one more UPDATE before every call. A duplicate delivery waits on the rows' locks,
+    then finds none pending."""
+    with transaction.atomic():
+        pending = {
+            str(a.pk): a
+            for a in Answer.objects.select_for_update(of=("self",))
+            .select_related("focus_group__owner", "persona", "prompt_message")
+            .filter(pk__in=answer_ids, status=AnswerStatus.PENDING)
+        }
+        if pending:
+            started_at = timezone.now()
+            Answer.objects.filter(pk__in=list(pending)).update(
+                status=AnswerStatus.STREAMING, attempts=F("attempts") + 1, started_at=started_at
+            )
+            for answer in pending.values():
+                answer.status, answer.attempts, answer.started_at = (
+                    AnswerStatus.STREAMING,
+                    answer.attempts + 1,
+                    started_at,
+                )
     return [pending[str(answer_id)] for answer_id in answer_ids if str(answer_id) in pending]
 
 
 def round_generate(*, answer_ids: list[str]) -> list[Message | None]:
     """Every answer of a moderated round at the same time, each streamed and saved on its own (as answer_generate
     does for one); a duplicate delivery finds them claimed and does nothing."""
-    answers = _pending(answer_ids)
+    answers = _claim(answer_ids)
     if not answers:
         return []
     focus_group, prompt_message = answers[0].focus_group, answers[0].prompt_message
@@ -218,7 +233,7 @@ def round_generate(*, answer_ids: list[str]) -> list[Message | None]:
     )
     with conversation.answering_together(focus_group):
         return round_helpers.answer_together(
-            lambda answer: _answer_claimed(answer, shared), answers, crashed=_answer_crashed
+            lambda answer: _answer_written(answer, shared), answers, crashed=_answer_crashed
         )
 
 
@@ -415,16 +430,12 @@ def answers_reap(*, now=None) -> int:
 
 def answer_generate(*, answer_id) -> Message | None:
     """Generate one persona's answer, streaming deltas; save it whole, or as a failure. Runs once per answer."""
-    answers = _pending([answer_id])
-    return _answer_claimed(answers[0], None) if answers else None
+    answers = _claim([answer_id])
+    return _answer_written(answers[0], None) if answers else None
 
 
-def _answer_claimed(answer: Answer, shared: _Round | None) -> Message | None:
-    claimed = Answer.objects.filter(pk=answer.pk, status=AnswerStatus.PENDING).update(
-        status=AnswerStatus.STREAMING, attempts=F("attempts") + 1, started_at=timezone.now()
-    )
-    if not claimed:
-        return None  # a duplicate delivery, or already answered
+def _answer_written(answer: Answer, shared: _Round | None) -> Message | None:
+    """A claimed answer, written and saved (or saved as failed)."""
     focus_group, persona = answer.focus_group, answer.persona
     try:
         result = conversation.persona_answer(

@@ -104,6 +104,30 @@ def test_a_question_asks_for_a_summary_only_when_one_is_due(owner, monkeypatch):
     assert asked == [(session.pk,)]
 
 
+def test_a_round_delivered_twice_at_once_is_answered_once(owner, monkeypatch):
+    monkeypatch.setattr("focusgroups.tasks.generate_round.apply_async", lambda args, **options: None)  # no worker
+    session = make_session(owner)
+    _, answers = discussion.message_post(focus_group=session, text="What would make you try a meal kit?")
+    answer_ids = [str(a.pk) for a in answers]
+    delivered: list[list] = []
+
+    def deliver() -> None:
+        try:
+            delivered.append(discussion.round_generate(answer_ids=answer_ids))
+        finally:
+            connection.close()
+
+    deliveries = [threading.Thread(target=deliver) for _ in range(2)]
+    for delivery in deliveries:
+        delivery.start()
+    for delivery in deliveries:
+        delivery.join()
+    assert sorted(len([m for m in messages if m is not None]) for messages in delivered) == [0, 3]
+    saved = transcript(session)[1:]
+    assert len(saved) == 3 and all(m.status == MessageStatus.COMPLETE for m in saved)
+    assert {(a.status, a.attempts) for a in Answer.objects.filter(pk__in=answer_ids)} == {(AnswerStatus.DONE, 1)}
+
+
 def test_one_answer_is_its_own_task(owner, fake_llm, monkeypatch):
     monkeypatch.setattr("focusgroups.tasks.generate_round.apply_async", lambda *a, **o: pytest.fail("not a round"))
     session = make_session(owner)
