@@ -50,7 +50,12 @@ class _StartingGate:
 
     @contextlib.contextmanager
     def turn(self) -> Iterator[None]:
-        self._lock.acquire()
+        if not self._lock.acquire(blocking=False):
+            # Waiting: a pooled connection this thread holds (the round's task thread read the room with it) serves
+            # others meanwhile, or rounds starting at once could hold the whole pool while their turn-takers wait.
+            if POOLED and not connection.in_atomic_block:
+                connection.close()
+            self._lock.acquire()
         released = False
 
         def let_next_in() -> None:

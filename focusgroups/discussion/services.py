@@ -195,7 +195,7 @@ class _Round:
 
 def _claim(answer_ids: list[str]) -> list[Answer]:
     """The answers still waiting to be written, claimed for this task, in the order given, with what writing them
-    reads. One statement claims a whole round: claiming each on its own way to the provider (their preparations
+    reads. One UPDATE claims a whole round: claiming each on its own way to the provider (their preparations
     take turns, round_helpers) put one more UPDATE before every call. A duplicate delivery waits on the rows' locks,
     then finds none pending."""
     with transaction.atomic():
@@ -211,11 +211,8 @@ def _claim(answer_ids: list[str]) -> list[Answer]:
                 status=AnswerStatus.STREAMING, attempts=F("attempts") + 1, started_at=started_at
             )
             for answer in pending.values():
-                answer.status, answer.attempts, answer.started_at = (
-                    AnswerStatus.STREAMING,
-                    answer.attempts + 1,
-                    started_at,
-                )
+                answer.status, answer.started_at = AnswerStatus.STREAMING, started_at
+                answer.attempts += 1
     return [pending[str(answer_id)] for answer_id in answer_ids if str(answer_id) in pending]
 
 
