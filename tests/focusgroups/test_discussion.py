@@ -46,6 +46,22 @@ def make_session(owner, names=NAMES, **extra) -> FocusGroup:
     return focus_group
 
 
+def at_once(work, *, times: int) -> None:
+    """``work()`` in ``times`` threads started together, each closing its own database connection."""
+
+    def run() -> None:
+        try:
+            work()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(times)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def transcript(focus_group):
     return list(Message.objects.filter(focus_group=focus_group).order_by("sequence"))
 
@@ -110,18 +126,7 @@ def test_a_round_delivered_twice_at_once_is_answered_once(owner, monkeypatch):
     _, answers = discussion.message_post(focus_group=session, text="What would make you try a meal kit?")
     answer_ids = [str(a.pk) for a in answers]
     delivered: list[list] = []
-
-    def deliver() -> None:
-        try:
-            delivered.append(discussion.round_generate(answer_ids=answer_ids))
-        finally:
-            connection.close()
-
-    deliveries = [threading.Thread(target=deliver) for _ in range(2)]
-    for delivery in deliveries:
-        delivery.start()
-    for delivery in deliveries:
-        delivery.join()
+    at_once(lambda: delivered.append(discussion.round_generate(answer_ids=answer_ids)), times=2)
     assert sorted(len([m for m in messages if m is not None]) for messages in delivered) == [0, 3]
     saved = transcript(session)[1:]
     assert len(saved) == 3 and all(m.status == MessageStatus.COMPLETE for m in saved)
@@ -314,19 +319,12 @@ def test_sequence_numbers_are_unique_and_gap_free_under_concurrency(owner):
     numbers, lock = [], threading.Lock()
 
     def take():
-        try:
-            for _ in range(10):
-                value = conversation.next_sequence(session.pk)
-                with lock:
-                    numbers.append(value)
-        finally:
-            connection.close()
+        for _ in range(10):
+            value = conversation.next_sequence(session.pk)
+            with lock:
+                numbers.append(value)
 
-    threads = [threading.Thread(target=take) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(take, times=8)
     assert sorted(numbers) == list(range(1, 81))
 
 
