@@ -7,7 +7,8 @@ from focusgroups.models import Asset, FocusGroup, Message
 
 def get_focus_group_for_user(user, pk, *, for_write: bool = False) -> FocusGroup:
     """``for_write``: an archived session is read-only, and says so (409) rather than pretend it is missing."""
-    focus_group = owned_or_404(FocusGroup.objects.all(), user=user, pk=pk, what="focus group")
+    # The owner joined in: most writes check their budget (quota_check reads the owner), one query not two.
+    focus_group = owned_or_404(FocusGroup.objects.select_related("owner"), user=user, pk=pk, what="focus group")
     if for_write and focus_group.archived:
         raise ApplicationError("This session is archived. Restore it to change it.", code="archived", status_code=409)
     return focus_group

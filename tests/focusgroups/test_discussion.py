@@ -9,6 +9,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from cohorta.errors import ApplicationError, QuotaExceeded
@@ -131,6 +132,18 @@ def test_a_round_delivered_twice_at_once_is_answered_once(owner, monkeypatch):
     saved = transcript(session)[1:]
     assert len(saved) == 3 and all(m.status == MessageStatus.COMPLETE for m in saved)
     assert {(a.status, a.attempts) for a in Answer.objects.filter(pk__in=answer_ids)} == {(AnswerStatus.DONE, 1)}
+
+
+def test_posting_a_question_reads_the_session_with_its_owner_in_one_query(owner, owner_api, monkeypatch):
+    monkeypatch.setattr("focusgroups.tasks.generate_round.apply_async", lambda args, **options: None)  # no worker
+    session = make_session(owner)
+    with CaptureQueriesContext(connection) as queries:
+        response = owner_api.post(
+            f"/api/v1/focus-groups/{session.pk}/messages/", {"content": "What would make you try one?"}, format="json"
+        )
+    assert response.status_code == 202
+    # The owner's budget is checked from the row read with the session, not read again.
+    assert not [q["sql"] for q in queries.captured_queries if q["sql"].startswith('SELECT "accounts_user"')]
 
 
 def test_one_answer_is_its_own_task(owner, fake_llm, monkeypatch):
