@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from cohorta.errors import ApplicationError, QuotaExceeded
 from focusgroups import conversation, tasks
+from focusgroups import services as focus_services
 from focusgroups.discussion import services as discussion
 from focusgroups.models import (
     Answer,
@@ -132,6 +133,30 @@ def test_a_round_delivered_twice_at_once_is_answered_once(owner, monkeypatch):
     saved = transcript(session)[1:]
     assert len(saved) == 3 and all(m.status == MessageStatus.COMPLETE for m in saved)
     assert {(a.status, a.attempts) for a in Answer.objects.filter(pk__in=answer_ids)} == {(AnswerStatus.DONE, 1)}
+
+
+def test_a_round_is_claimed_in_one_statement_and_answers_someone_removed_meanwhile(owner, fake_llm, monkeypatch):
+    monkeypatch.setattr("focusgroups.tasks.generate_round.apply_async", lambda args, **options: None)  # no worker
+    session = make_session(owner)
+    _, answers = discussion.message_post(focus_group=session, text="What would make you try a meal kit?")
+    focus_services.participants_set(focus_group=session, persona_ids=[a.persona_id for a in answers[:-1]])
+    with CaptureQueriesContext(connection) as queries:  # this thread's: the claim, not the answers' helpers
+        saved = discussion.round_generate(answer_ids=[str(a.pk) for a in answers])
+    claims = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith('UPDATE "focusgroups_answer"') and "attempts" in q["sql"]
+    ]
+    assert len(claims) == 1 and "RETURNING" in claims[0]
+    assert not [
+        q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"] and "focusgroups_answer" in q["sql"]
+    ]
+    # Everyone asked answers, the one who left the room meanwhile too, in the order they were asked.
+    assert [m.speaker_name for m in saved] == [a.persona.name for a in answers]
+    assert all(m.status == MessageStatus.COMPLETE and m.reply_to_id == answers[0].prompt_message_id for m in saved)
+    assert {(a.status, a.attempts) for a in Answer.objects.filter(pk__in=[a.pk for a in answers])} == {
+        (AnswerStatus.DONE, 1)
+    }
 
 
 def test_posting_a_question_reads_the_session_with_its_owner_in_one_query(owner, owner_api, monkeypatch):
