@@ -18,6 +18,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q, Sum
@@ -265,23 +266,22 @@ def snapshots_for(run: RunRecord, *, alias: str, provider: str, model: str) -> l
 # --- methods on record -----------------------------------------------------------------------------------------
 
 
-def _merge(run: RunRecord, section: str, key: str, value) -> None:
-    memo = (run.pk, section, key, canonical(value))
-    if memo in _noted:
+def _merge(run: RunRecord, section: str, values: dict[str, Any]) -> None:
+    """Set ``values`` (key → value) in a section of the run's methods, all under one lock of its row; the key ""
+    sets the whole section (the anchor set's version is a string, not a dict)."""
+    fresh = {key: value for key, value in values.items() if (run.pk, section, key, canonical(value)) not in _noted}
+    if not fresh:
         return
     with transaction.atomic():
         locked = RunRecord.objects.select_for_update().get(pk=run.pk)
         methods = dict(locked.methods or {})
-        if key:
-            methods[section] = {**(methods.get(section) or {}), key: value}
-        else:
-            # A whole section's value need not be a dict (the anchor set's version is a string).
-            methods[section] = value
+        for key, value in fresh.items():
+            methods[section] = {**(methods.get(section) or {}), key: value} if key else value
         if methods != locked.methods:
             locked.methods = methods
             locked.save(update_fields=["methods"])
         run.methods = methods
-    _noted.add(memo)
+    _noted.update((run.pk, section, key, canonical(value)) for key, value in fresh.items())
 
 
 def note_model(run: RunRecord, *, alias: str, provider: str, model: str, snapshot: str) -> None:
@@ -292,22 +292,22 @@ def note_model(run: RunRecord, *, alias: str, provider: str, model: str, snapsho
     if existing.get("provider") != provider or existing.get("model") != model:
         snapshots = []
     snapshots = sorted({*snapshots, snapshot})
-    _merge(run, "models", alias, {"provider": provider, "model": model, "snapshots": snapshots})
+    _merge(run, "models", {alias: {"provider": provider, "model": model, "snapshots": snapshots}})
 
 
 def note_prompts(run: RunRecord, prompts: tuple[tuple[str, str], ...]) -> None:
-    for name, template_hash in prompts:
-        if (run.methods.get("prompts") or {}).get(name) != template_hash:
-            _merge(run, "prompts", name, template_hash)
+    # The prompts of one call in one locked update: a call renders two or three templates, each was a transaction.
+    noted = run.methods.get("prompts") or {}
+    _merge(run, "prompts", {name: template_hash for name, template_hash in prompts if noted.get(name) != template_hash})
 
 
 def note_embedding_model(run: RunRecord, *, provider: str, model: str) -> None:
-    _merge(run, "embedding", "", {"provider": provider, "model": model})
+    _merge(run, "embedding", {"": {"provider": provider, "model": model}})
 
 
 def note(scope: str, section: str, key: str, value) -> None:
     """A product's own facts about how a run was made (seeds, the anchor set's version)."""
-    _merge(run_record(scope), section, key, value)
+    _merge(run_record(scope), section, {key: value})
 
 
 # --- what a replay needs, and the admin's numbers --------------------------------------------------------------

@@ -86,6 +86,20 @@ def test_a_replay_gives_the_same_bytes_with_no_provider_request(fake_llm, owner,
     assert (summary.hits, summary.misses, summary.entries) == (5, 0, 5)
 
 
+def test_a_call_notes_its_prompts_under_one_lock(fake_llm, owner):
+    with llm_run("test:prompts") as run:
+        render_prompt("llm:healthcheck", {"name": "Priya"})
+        render_prompt("focusgroups:live_themes", {})
+        with CaptureQueriesContext(connection) as queries:
+            complete(feature="persona_response", messages=_messages("Would you buy it?"), user=owner)
+    locks = [q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"] and "llm_runrecord" in q["sql"]]
+    assert len(locks) == 2  # the call's two prompts together, then the model it ran
+    assert set(RunRecord.objects.get(pk=run.pk).methods["prompts"]) == {
+        "llm:healthcheck",
+        "focusgroups:live_themes",
+    }
+
+
 def test_methods_name_the_snapshot_the_prompts_and_the_embedding_model(fake_llm, owner, settings):
     settings.LLM_EMBEDDING_OFFLINE_BACKEND = "hashing"
     with llm_run("test:methods"):
