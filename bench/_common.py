@@ -246,6 +246,69 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def _process_cpu() -> dict[int, tuple[str, int]]:
+    """Every process's command line and CPU ticks so far (Linux)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # gone meanwhile
+            continue
+        found[int(entry.name)] = (command, int(fields[11]) + int(fields[12]))
+    return found
+
+
+def _machine_ticks() -> tuple[int, int]:
+    """(busy, all) CPU ticks of the whole machine so far, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle, iowait
+    return sum(values) - idle, sum(values)
+
+
+class CpuSplit:
+    """Where the machine's cores went between ``start()`` and ``stop()``: the CPU of each kind of process as
+    cores (CPU seconds ÷ wall seconds), and what stayed idle. ``workers``: this bench's worker processes."""
+
+    ROLES = (
+        ("neighbour", "while True: pass"),
+        ("fake LLM", "tests.fakes.openai_server"),
+        ("Postgres", "postgres"),
+        ("Redis", "redis-server"),
+    )
+
+    def __init__(self, workers: list[int]) -> None:
+        self.workers = set(workers)
+
+    def start(self) -> None:
+        self.before, self.machine_before, self.started = _process_cpu(), _machine_ticks(), time.monotonic()
+
+    def stop(self) -> dict[str, float]:
+        after, (busy, total), wall = _process_cpu(), _machine_ticks(), time.monotonic() - self.started
+        tick = os.sysconf("SC_CLK_TCK")
+        split: dict[str, float] = {}
+        for pid, (command, ticks) in after.items():
+            used = ticks - self.before.get(pid, (command, 0))[1]
+            if pid in self.workers:
+                role = "workers"
+            elif pid == os.getpid():
+                role = "the bench itself"
+            else:
+                role = next((name for name, mark in self.ROLES if mark in command), "other")
+            split[role] = split.get(role, 0.0) + used / tick / wall
+        cores = os.cpu_count() or 1
+        busy_ticks, all_ticks = busy - self.machine_before[0], total - self.machine_before[1]
+        split["idle"] = cores * (1 - busy_ticks / all_ticks) if all_ticks else 0.0
+        return split
+
+
+def cpu_split_text(split: dict[str, float]) -> str:
+    order = ["workers", "neighbour", "fake LLM", "Postgres", "Redis", "the bench itself", "other", "idle"]
+    return ", ".join(f"{role} {split[role]:.2f}" for role in order if role in split)
+
+
 def seed_reader(tag: str) -> tuple[str, str, int]:
     """The read benches' researcher (bench/api_read.py, bench/http_serving.py): 200 personas and a 300-message
     session, an API token and a signed-in browser's cookies (its session, and the CSRF cookie a browser has after

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 
-from _common import busy_time, cpu_seconds, read_llm_log, report, rss_mb, service_stack
+from _common import CpuSplit, busy_time, cpu_seconds, cpu_split_text, read_llm_log, report, rss_mb, service_stack
 
 CRITICAL_FEATURES = ("conversation_decision", "persona_response")
 
@@ -221,7 +221,10 @@ def run_mode(args, worker, llm_log: str, neighbour_on: bool) -> None:
         for index in range(args.runs):
             sessions = [make_session(user, args.turns, index=i, personas=args.personas) for i in range(args.sessions)]
             cpu_before = cpu_seconds(worker_pids)
+            machine = CpuSplit(worker_pids)
+            machine.start()
             finished = run_and_wait(sessions)
+            cores = machine.stop()
             cpu = cpu_seconds(worker_pids) - cpu_before
             by_run = dict(AutonomousRun.objects.filter(pk__in=list(finished)).values_list("pk", "focus_group_id"))
             paths = critical_paths(by_run.values(), llm_log)
@@ -242,6 +245,7 @@ def run_mode(args, worker, llm_log: str, neighbour_on: bool) -> None:
                     f"({turns} turns, {calls} calls); {len(finished)} of {args.sessions} finished; {load()}",
                 )
             )
+            rows.append((f"run {index + 1}: cores used", cpu_split_text(cores)))
         rows.append(("worst session vs solo, min / median / max", f"{spread(worst)}   target ≥ 0.90"))
         rows.append(("median session vs solo, min / median / max", f"{spread(median)}   target ≥ 0.90"))
         rows.append(("worker CPU per turn, min / median / max", f"{spread(cpu_turn)} ms"))
