@@ -224,12 +224,21 @@
     } else if (msg.type === "autonomous.state") {
       renderRun(msg.run);
     } else if (msg.type === "session.status") {
-      if (msg.status === "ended") { window.location.reload(); return; }
-      var badge = byId("session-status");
-      if (badge) {
-        badge.textContent = msg.status.charAt(0).toUpperCase() + msg.status.slice(1);
-        badge.className = "badge align-middle fs-6 " + (msg.status === "live" ? "text-bg-success" : "text-bg-warning");
-      }
+      showSessionStatus(msg.status);
+    }
+  }
+
+  // The session's status badge, from the socket or, when it is down, from each poll: the first question makes a
+  // draft live, and an ended session reloads into its read-only page.
+  var shownStatus = byId("session-status") ? byId("session-status").dataset.status : null;  // as the page was drawn
+  function showSessionStatus(status) {
+    if (!status || status === shownStatus) return;
+    shownStatus = status;
+    if (status === "ended") { window.location.reload(); return; }
+    var badge = byId("session-status");
+    if (badge) {
+      badge.textContent = status.charAt(0).toUpperCase() + status.slice(1);
+      badge.className = "badge align-middle fs-6 " + (status === "live" ? "text-bg-success" : status === "draft" ? "text-bg-light border" : "text-bg-warning");
     }
   }
 
@@ -374,7 +383,10 @@
     if (live) return;
     byId("connection-label").textContent = "Reconnecting… (updates every few seconds)";
     fetch(transcript.dataset.transcriptUrl + "?after=" + lastSeq, { headers: { "Accept": "text/html" } })
-      .then(function (response) { return response.text(); })
+      .then(function (response) {
+        if (response.ok) showSessionStatus(response.headers.get("X-Session-Status"));
+        return response.text();
+      })
       .then(function (html) {
         var holder = document.createElement("div");
         holder.innerHTML = html;

@@ -214,6 +214,30 @@ def test_researcher_journey(page, stack, screenshots):
     assert user.credit_balance == 14
 
 
+def test_without_its_socket_the_session_page_keeps_up_by_polling(page, stack):
+    """Websockets blocked on the way (a proxy that drops them): the page falls back to asking every few seconds,
+    and the answers and the session's status still arrive."""
+    from focusgroups.models import FocusGroup, Participant
+    from personas.services import persona_create
+
+    email = "polly.polling@example.com"
+    user = make_user(email)
+    session = FocusGroup.objects.create(owner=user, title="Polling check", objective="Does the fallback keep up?")
+    for position, name in enumerate(["Priya Shah", "Tom Reed"]):
+        persona = persona_create(owner=user, data={"name": name, "age": 40 + position, "occupation": "Nurse"})
+        Participant.objects.create(focus_group=session, persona=persona, position=position)
+    # No socket class on the page: discussion.js polls, as when the socket cannot connect.
+    page.add_init_script("Object.defineProperty(window, 'CohortaSocket', {get() { return undefined; }, set(v) {}});")
+    log_in(page, email)
+    page.goto(f"/focus-groups/{session.pk}/")
+    expect(page.locator("#session-status")).to_have_text("Draft")
+    expect(page.locator("#connection-label")).to_contain_text("updates every few seconds")
+    page.get_by_label("Your message").fill("What would make you try a meal kit?")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("#transcript .msg-persona[data-seq]")).to_have_count(2, timeout=JOB_TIMEOUT_MS)
+    expect(page.locator("#session-status")).to_have_text("Live")  # was left at "Draft" until a reload
+
+
 def test_billing_journey(page, stack, screenshots):
     """Buy a credit pack: Checkout (the fake's hosted page), back to Billing with a pending banner, then
     Stripe's signed webhook arrives and the banner and balance update in place, without a reload."""
