@@ -224,8 +224,8 @@ def _claim(answer_ids: list[str]) -> tuple[list[Answer], _Round | None]:
         return [], None
     if len({(row[1], row[3]) for row in rows}) > 1:
         raise ValueError("A claim takes the answers of one round: one session, one question.")
-    focus_group = FocusGroup.objects.select_related("owner").get(pk=rows[0][1])
-    question = Message.objects.get(pk=rows[0][3])
+    question = Message.objects.select_related("focus_group__owner").get(pk=rows[0][3])  # in the answers' session
+    focus_group = question.focus_group
     participants = list(focus_group.participants.select_related("persona"))
     personas = {participant.persona_id: participant.persona for participant in participants}
     if missing := {row[2] for row in rows} - personas.keys():  # removed from the room since they were asked
