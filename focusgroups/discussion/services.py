@@ -201,16 +201,17 @@ def _claim(answer_ids: list[str]) -> tuple[list[Answer], _Round | None]:
     """The answers of one round still waiting to be written, claimed for this task, in the order given, and what
     writing them reads. One ``UPDATE … RETURNING`` claims them all: a duplicate delivery's UPDATE waits on the
     rows' locks, then finds none pending. The session, the question and the room are read once for the round
-    rather than joined into every answer's row (compiling and reading that four-table join, locked, took 8-13 ms
+    rather than joined into every answer's row (compiling and reading that five-table join, locked, took 8-13 ms
     of the way to the provider)."""
     pk = Answer._meta.pk
     wanted = [pk.to_python(answer_id) for answer_id in answer_ids]
     started_at = timezone.now()
     quote = connection.ops.quote_name
+    status, attempts, started = (quote(name) for name in ("status", "attempts", "started_at"))  # columns as named
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {quote(Answer._meta.db_table)} SET status = %s, attempts = attempts + 1, started_at = %s "  # noqa: S608 (quoted names, values as parameters)
-            f"WHERE id IN ({', '.join(['%s'] * len(wanted))}) AND status = %s "
+            f"UPDATE {quote(Answer._meta.db_table)} SET {status} = %s, {attempts} = {attempts} + 1, {started} = %s "  # noqa: S608 (quoted names, values as parameters)
+            f"WHERE {quote(pk.column)} IN ({', '.join(['%s'] * len(wanted))}) AND {status} = %s "
             f"RETURNING {', '.join(quote(name) for name in _CLAIMED_FIELDS)}",
             [
                 AnswerStatus.STREAMING,
