@@ -390,9 +390,11 @@
       .then(function (html) {
         var holder = document.createElement("div");
         holder.innerHTML = html;
+        var arrived = false;
         holder.querySelectorAll(".msg[data-seq]").forEach(function (node) {
           var seq = Number(node.dataset.seq);
           if (seen[seq]) return;
+          arrived = true;
           seen[seq] = true;
           if (node.dataset.answerId) {
             var pending = transcript.querySelector('.msg-streaming[data-answer-id="' + node.dataset.answerId + '"]');
@@ -402,7 +404,8 @@
           insertInOrder(node, seq);
           lastSeq = Math.max(lastSeq, seq);
         });
-        if (holder.querySelector(".msg")) { byId("transcript-empty").classList.add("d-none"); scrollToEnd(false); }
+        // Asked of the loop, not of the holder: inserting a message moved it out of the holder.
+        if (arrived) { byId("transcript-empty").classList.add("d-none"); scrollToEnd(false); }
       })
       .catch(function () { /* offline: try again on the next tick */ });
   }

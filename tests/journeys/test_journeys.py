@@ -236,6 +236,7 @@ def test_without_its_socket_the_session_page_keeps_up_by_polling(page, stack):
     page.get_by_role("button", name="Send").click()
     expect(page.locator("#transcript .msg-persona[data-seq]")).to_have_count(2, timeout=JOB_TIMEOUT_MS)
     expect(page.locator("#session-status")).to_have_text("Live")  # was left at "Draft" until a reload
+    expect(page.locator("#transcript-empty")).to_be_hidden()  # "Ask your first question" stayed up under the answers
 
 
 def test_billing_journey(page, stack, screenshots):
