@@ -214,9 +214,23 @@ def run_mode(args, worker, llm_log: str, neighbour_on: bool) -> None:
         report(f"{title}: {pace}; {busy}", rows)
     elif args.mode == "concurrent":
         solo_session = make_session(user, args.turns, index=999, personas=args.personas)
+        # What idle workers spend anyway (the consumer's polling, heartbeats), taken off the solo session's share.
+        idle_before, idle_started = cpu_seconds(worker_pids), time.monotonic()
+        time.sleep(5)
+        idle_rate = (cpu_seconds(worker_pids) - idle_before) / (time.monotonic() - idle_started)
+        cpu_before = cpu_seconds(worker_pids)
         [(_, solo)] = run_and_wait([solo_session]).values()
-        solo_path = critical_paths([solo_session.pk], llm_log)[solo_session.pk][0]
-        rows = [("solo wall time", f"{solo:.1f} s (critical path {solo_path:.1f} s, ratio {solo / solo_path:.3f})")]
+        solo_cpu = max(0.0, cpu_seconds(worker_pids) - cpu_before - idle_rate * solo)
+        solo_path, solo_decisions, solo_answers = critical_paths([solo_session.pk], llm_log)[solo_session.pk]
+        # The same work alone: what a call costs the workers without 49 other sessions' threads in the way.
+        solo_per_call = solo_cpu / max(solo_decisions + solo_answers, 1) * 1000
+        rows = [
+            (
+                "solo wall time",
+                f"{solo:.1f} s (critical path {solo_path:.1f} s, ratio {solo / solo_path:.3f}); "
+                f"worker CPU {solo_per_call:.0f} ms per LLM call",
+            )
+        ]
         worst, median, cpu_turn, cpu_call = [], [], [], []
         for index in range(args.runs):
             sessions = [make_session(user, args.turns, index=i, personas=args.personas) for i in range(args.sessions)]
