@@ -25,6 +25,10 @@ sso_urlpatterns = (
 )
 
 urlpatterns = [
+    # The API first: clients poll it most, and Django tries each pattern in order until one matches.
+    path("api/v1/", include("config.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("", web_views.home, name="dashboard"),
     path("healthz", web_views.healthz, name="healthz"),
     # Browsers ask for /favicon.ico whatever the page links; lazy because the hashed name is
@@ -44,9 +48,6 @@ urlpatterns = [
     path("billing/", include("billing.urls")),
     path("stripe/", include("billing.stripe_urls")),
     path("admin/", admin.site.urls),
-    path("api/v1/", include("config.api_urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]
 
 handler404 = "web.errors.not_found"
