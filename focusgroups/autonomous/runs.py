@@ -5,7 +5,7 @@ The turns themselves are in ``turns.py``; where a run is in the guide, in ``posi
 import logging
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -362,19 +362,47 @@ def persona_names(participants) -> dict[str, str]:
     return {str(p.persona_id): p.persona.name for p in participants}
 
 
+def next_step_announce(*, run: AutonomousRun, speaker, reason: str) -> AutonomousRun | None:
+    """Say who answers next and why (``speaker`` None: several at once), and return the run as that statement left
+    it: one ``UPDATE … RETURNING``, not an UPDATE and a read back for the live view. None if the run is gone."""
+    meta = AutonomousRun._meta
+    quote = connection.ops.quote_name
+    fields = list(meta.concrete_fields)
+    speaker_column = quote(meta.get_field("next_speaker").column)
+    reason_column = quote(meta.get_field("next_reason").column)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(meta.db_table)} SET {speaker_column} = %s, {reason_column} = %s "  # noqa: S608 (quoted names, values as parameters)
+            f"WHERE {quote(meta.pk.column)} = %s RETURNING {', '.join(quote(field.column) for field in fields)}",
+            [getattr(speaker, "pk", speaker), reason, run.pk],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = []
+    for field, value in zip(fields, row, strict=True):
+        # Converted as the ORM converts a column it reads (JSON text to a dict, SQLite's text to a datetime).
+        column = field.cached_col
+        for converter in [*connection.ops.get_db_converters(column), *column.get_db_converters(connection)]:
+            value = converter(value, column, connection)
+        values.append(value)
+    return AutonomousRun.from_db(connection.alias, [field.attname for field in fields], values)
+
+
 def publish_run_on_commit(
     run: AutonomousRun,
     *,
     sections: list[dict] | None = None,
     names: dict | None = None,
-    row_locked: bool = False,
+    as_committed: bool = False,
 ) -> None:
-    """The run's live payload, sent once the caller's transaction commits. ``row_locked``: the caller holds the
-    run's row under SELECT … FOR UPDATE until that commit, so ``run`` is what commits and needs no reading back."""
+    """The run's live payload, sent once the caller's transaction commits. ``as_committed``: ``run`` is what commits
+    (the caller holds its row under SELECT … FOR UPDATE until then, or the statement that wrote it returned it), so
+    it needs no reading back."""
     run_id, focus_group_id = run.pk, run.focus_group_id
 
     def send():
-        if row_locked:
+        if as_committed:
             fresh: AutonomousRun | None = run
         else:
             # The committed state, read after commit (the caller's copy may be behind a stop or a reap).

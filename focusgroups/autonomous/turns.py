@@ -224,9 +224,9 @@ def _take_step(run: AutonomousRun, turn: int, room: _Room, planned: str):
         step = _step_for(decision, run, room, question, following)
     speaker = step.speakers[0] if len(step.speakers) == 1 else None
     reason = step.decision["reason"][:300]
-    AutonomousRun.objects.filter(pk=run.pk).update(next_speaker=speaker, next_reason=reason)
     run.next_speaker, run.next_reason = speaker, reason
-    runs.publish_run_on_commit(run, sections=sections, names=room.names)
+    if (announced := runs.next_step_announce(run=run, speaker=speaker, reason=reason)) is not None:
+        runs.publish_run_on_commit(announced, sections=sections, names=room.names, as_committed=True)
     answered, failure = _answer_step(run, turn, room, step)
     if failure is not None:
         kind, persona, message = failure
@@ -756,7 +756,7 @@ def _save_turn(
         locked.save()
         if room is not None and count:
             room.focus_group.last_sequence = first + count - 1
-        runs.publish_run_on_commit(locked, sections=sections, names=names, row_locked=True)
+        runs.publish_run_on_commit(locked, sections=sections, names=names, as_committed=True)
         # Long runs keep a bounded context: fold turns that left the window into the summary (a task
         # only when it is due: the summary the turn read may be behind, which only asks too early; and
         # only after an answer, the sign the provider is answering).

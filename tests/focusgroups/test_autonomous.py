@@ -5,6 +5,8 @@ import threading
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from billing.models import CreditTransaction
@@ -477,3 +479,43 @@ def test_the_guide_is_asked_in_order_and_a_question_is_not_rushed(funded, turns,
     # Held on each question for half its share at least: the first question round the table (its section's
     # three turns), the second round the table for its share (two), then the rush moves on to the third.
     assert run.status == RunStatus.ENDED and run.end_reason == RunEndReason.GUIDE_DONE and run.turns_done == 6
+
+
+def test_announcing_the_next_step_returns_the_run_as_saved(funded):
+    session = make_session(funded)
+    run = autonomous.run_start(focus_group=session)
+    run.refresh_from_db()
+    AutonomousRun.objects.filter(pk=run.pk).update(speaking_counts={"7": 2}, heartbeat_at=timezone.now())
+    speaker = session.participants.order_by("position").first().persona
+
+    announced = autonomous.next_step_announce(run=run, speaker=speaker, reason="Tom said something worth a probe.")
+
+    fresh = AutonomousRun.objects.get(pk=run.pk)
+    assert (fresh.next_speaker_id, fresh.next_reason) == (speaker.pk, "Tom said something worth a probe.")
+    for field in AutonomousRun._meta.concrete_fields:  # JSON as dicts, times as aware datetimes: as the ORM reads
+        assert getattr(announced, field.attname) == getattr(fresh, field.attname), field.name
+    assert autonomous.run_payload(announced) == autonomous.run_payload(fresh)
+    several = autonomous.next_step_announce(run=run, speaker=None, reason="Round the table.")
+    assert several.next_speaker_id is None
+    AutonomousRun.objects.filter(pk=run.pk).delete()
+    assert autonomous.next_step_announce(run=run, speaker=None, reason="Gone.") is None
+
+
+def test_a_step_shows_who_answers_next_without_reading_the_run_back(funded, turns, monkeypatch):
+    session = make_session(funded)
+    sent = []
+    monkeypatch.setattr("focusgroups.events.send_event", lambda focus_group_id, event: sent.append(event))
+    autonomous.run_start(focus_group=session)
+
+    with CaptureQueriesContext(connection) as queries:
+        turns(limit=1)
+
+    announced = [e["run"] for e in sent if e["type"] == "fg.run" and e["run"]["next_reason"]]
+    assert announced, "the live view heard who answers next"
+    assert announced[0]["next_speaker"] == "The table"  # the opening question goes round the table
+    assert announced[0]["turns_done"] == 0
+    table = AutonomousRun._meta.db_table
+    reads = [q["sql"] for q in queries if q["sql"].startswith("SELECT") and f'FROM "{table}"' in q["sql"]]
+    # The claim's read of the run with its session, and the save's lock; the announcement came back with its UPDATE.
+    assert len(reads) == 2, reads
+    assert reads[1].endswith("FOR UPDATE")
