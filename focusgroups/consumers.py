@@ -30,8 +30,8 @@ from django.http import Http404
 from cohorta.realtime import CLOSE_NOT_FOUND, UserConsumer
 from focusgroups.access import get_focus_group_for_user
 from focusgroups.events import group_name, message_payload, stream_snapshots
-from focusgroups.models import Answer, AnswerStatus, FocusGroup, LiveThemes, Message, Participant
-from focusgroups.report.live_themes import live_themes_payload
+from focusgroups.models import Answer, AnswerStatus, FocusGroup, Message, Participant
+from focusgroups.report.live_themes import live_themes_latest
 
 RECHECK_SECONDS = 5.0
 REPLAY_BATCH = 500
@@ -196,8 +196,7 @@ class SessionConsumer(UserConsumer):
             )[:REPLAY_BATCH]
         ]
         status = FocusGroup.objects.filter(pk=self.focus_group_id).values_list("status", flat=True).first()
-        live = LiveThemes.objects.filter(focus_group_id=self.focus_group_id).first()
-        return messages, status, self._streaming(), live_themes_payload(live) if live and live.themes else None
+        return messages, status, self._streaming(), live_themes_latest(focus_group_id=self.focus_group_id)
 
     def _streaming(self) -> list[dict]:
         """Answers being written now, each with its text so far: the pending answers of a moderated

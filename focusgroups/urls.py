@@ -31,6 +31,7 @@ urlpatterns = [
     path("<int:fg_id>/", views_discussion.discussion, name="detail"),
     path("<int:fg_id>/messages/", views_discussion.post_message, name="post_message"),
     path("<int:fg_id>/transcript/", views_discussion.transcript, name="transcript"),
+    path("<int:fg_id>/live/", views_discussion.live_state, name="live_state"),
     path("<int:fg_id>/messages/<int:message_id>/retry/", views_discussion.retry_answer, name="retry_answer"),
     path("<int:fg_id>/status/", views_discussion.set_status, name="set_status"),
     path("<int:fg_id>/autonomous/<str:action>/", autonomous_views.autonomous, name="autonomous"),

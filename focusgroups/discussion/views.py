@@ -119,6 +119,22 @@ def transcript(request: HttpRequest, fg_id: int) -> HttpResponse:
 
 
 @login_required
+@require_GET
+def live_state(request: HttpRequest, fg_id: int) -> JsonResponse:
+    """What the session page keeps up to date besides the transcript, for when its websocket is down (polled beside
+    ``transcript``): the session's status, the autonomous run's panel and the emerging themes."""
+    focus_group = get_focus_group_for_user(request.user, fg_id)
+    run = focus_group.runs.select_related("next_speaker").first()
+    return JsonResponse(
+        {
+            "status": focus_group.status,
+            "run": autopilot.run_payload(run) if run is not None else None,
+            "live_themes": live_themes.live_themes_latest(focus_group_id=focus_group.pk),
+        }
+    )
+
+
+@login_required
 @require_POST
 def retry_answer(request: HttpRequest, fg_id: int, message_id: int) -> HttpResponse:
     focus_group = get_focus_group_for_user(request.user, fg_id)

@@ -269,6 +269,12 @@ def live_themes_payload(row: LiveThemes) -> dict:
     }
 
 
+def live_themes_latest(*, focus_group_id: int) -> dict | None:
+    """The latest read of the emerging themes as the page and the socket show it, or None before the first."""
+    row = LiveThemes.objects.filter(focus_group_id=focus_group_id).first()
+    return live_themes_payload(row) if row is not None and row.themes else None
+
+
 def live_themes_panel(*, focus_group: FocusGroup) -> dict | None:
     """The session page's "Emerging themes" card: None when the feature is off and nothing was read.
 

@@ -408,6 +408,15 @@
         if (arrived) { byId("transcript-empty").classList.add("d-none"); scrollToEnd(false); }
       })
       .catch(function () { /* offline: try again on the next tick */ });
+    // What the socket would have said besides messages: the autonomous run's panel and the emerging themes.
+    fetch(transcript.dataset.liveUrl, { headers: { "Accept": "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (state) {
+        if (!state || live) return;
+        renderRun(state.run);
+        renderLiveThemes(state.live_themes);
+      })
+      .catch(function () { /* offline: try again on the next tick */ });
   }
 
   function post(url, body) {

@@ -20,6 +20,7 @@ from focusgroups.models import (
     AutonomousRun,
     DiscussionGuide,
     FocusGroup,
+    LiveThemes,
     Message,
     MessageRole,
     Participant,
@@ -519,3 +520,36 @@ def test_a_step_shows_who_answers_next_without_reading_the_run_back(funded, turn
     # The claim's read of the run with its session, and the save's lock; the announcement came back with its UPDATE.
     assert len(reads) == 2, reads
     assert reads[1].endswith("FOR UPDATE") or not connection.features.has_select_for_update  # SQLite locks the file
+
+
+def test_the_page_polls_the_run_and_the_emerging_themes_when_its_socket_is_down(funded, other_user, turns, client):
+    session = make_session(funded)
+    url = f"/focus-groups/{session.pk}/live/"
+    client.force_login(funded)
+    before = client.get(url)
+    assert before.status_code == 200
+    assert before.json() == {"status": "draft", "run": None, "live_themes": None}
+
+    autonomous.run_start(focus_group=session)
+    turns(limit=1)
+    LiveThemes.objects.update_or_create(
+        focus_group=session,
+        defaults={
+            "answers": 3,
+            "through_sequence": 4,
+            "themes": [{"title": "Time", "note": "Weeknights are short", "sentiment": "negative", "sequences": [2]}],
+            "updated_at": timezone.now(),
+        },
+    )
+    state = client.get(url).json()
+    run = AutonomousRun.objects.get()
+    assert state["status"] == "live"
+    assert state["run"] == autonomous.run_payload(run)
+    assert state["run"]["turns_done"] == run.turns_done > 0
+    assert [t["title"] for t in state["live_themes"]["themes"]] == ["Time"]
+    # The page names where to poll it, and nobody else reads it.
+    assert f'data-live-url="{url}"' in client.get(f"/focus-groups/{session.pk}/").content.decode()
+    client.force_login(other_user)
+    assert client.get(url).status_code == 404
+    client.logout()
+    assert client.get(url).status_code == 302
