@@ -237,6 +237,7 @@ OBJECT_ROUTES: dict[str, Kwargs] = {
     "focusgroups:detail": fg,
     "focusgroups:post_message": fg,
     "focusgroups:transcript": fg,
+    "focusgroups:live_state": fg,
     "focusgroups:retry_answer": lambda w: {"fg_id": w.focus_group.pk, "message_id": w.message.pk},
     "focusgroups:set_status": fg,
     "focusgroups:autonomous": lambda w: {"fg_id": w.focus_group.pk, "action": "start"},
