@@ -13,6 +13,10 @@ deadline, fits structured output to its JSON schema where strict mode cannot
 it (one retry on invalid output; output cut at the token limit is never repaired), and raises
 typed errors (llm.errors) whose messages carry no secrets. ``embed()`` does the same for
 embeddings: batches of ``LLM_EMBEDDING_BATCH_SIZE`` texts, one metered request each.
+
+Only a call with ``stream_to`` (someone watches the answer arrive) streams; any other is a plain request,
+whose answer comes in one body: decisions, emerging themes, reports and personas cost the worker one
+response instead of a trip through the HTTP client and SSE decoder per token.
 """
 
 import contextlib
@@ -496,11 +500,11 @@ def _one_call(ctx: _CallContext, request: ProviderRequest) -> tuple[ProviderResp
             # A 429, a 5xx, a refused connection or a rejected request: no completion came back, so the
             # model did not run and nothing was billed. Said as such, not as a reported zero.
             tokens = TokenUsage(source=UsageSource.NONE)
-        _record_failure(ctx, tokens, exc, started=started, streamed=True)
+        _record_failure(ctx, tokens, exc, started=started, streamed=request.stream)
         raise
     except Exception as exc:
         # Anything unexpected is still a metered call, then a typed failure.
-        _record_failure(ctx, TokenUsage(), exc, started=started, streamed=True)
+        _record_failure(ctx, TokenUsage(), exc, started=started, streamed=request.stream)
         logger.exception("Unexpected failure calling %s for %s", ctx.model, ctx.feature)
         raise errors.LLMError("The AI call failed unexpectedly. It has been logged; please try again.") from None
 
@@ -525,7 +529,7 @@ def _one_call(ctx: _CallContext, request: ProviderRequest) -> tuple[ProviderResp
         error_class="",
         latency_s=response.latency_s,
         ttft_s=response.ttft_s,
-        streamed=True,
+        streamed=request.stream,
         request_id=response.request_id,
         model_snapshot=response.model,
     )

@@ -1,7 +1,11 @@
 """Providers behind the gateway: named OpenAI-compatible endpoints (llm/config.py), or the offline simulator.
 
-A provider makes ONE streamed request and reports what happened; retries,
-validation and metering belong to the gateway. What differs between kinds of endpoint is handled here:
+A provider makes ONE request and reports what happened; retries, validation and metering belong to the
+gateway. The request streams when someone watches the answer arrive (``on_delta``); otherwise it is a plain
+request, answered in one body: a streamed answer costs the worker every chunk's trip through the HTTP client
+and its SSE decoder (a large share of a worker's CPU with 50 sessions at once), for tokens nobody sees.
+
+What differs between kinds of endpoint is handled here:
 Azure's deployment URLs and ``api-key`` header (the SDK's AzureOpenAI client), the token-limit parameter
 self-hosted servers read, Gemini's thinking tokens reported beside ``completion_tokens``, and streams that
 name the model only in some chunks or carry no usage at all (the gateway then estimates)."""
@@ -60,6 +64,11 @@ class ProviderRequest:
     on_delta: DeltaCallback | None = None
     seed_hint: str = ""
 
+    @property
+    def stream(self) -> bool:
+        """Streamed when someone watches the answer arrive; a plain request otherwise."""
+        return self.on_delta is not None
+
 
 def retry_after(exc) -> float | None:
     headers = getattr(getattr(exc, "response", None), "headers", None) or {}
@@ -117,6 +126,7 @@ def alias_provider_name(alias: str | None) -> str:
 # Servers that read the older ``max_tokens`` (Ollama lists only it); OpenAI's reasoning models refuse it.
 _MAX_TOKENS_KINDS = frozenset({"gemini", "vllm", "ollama"})
 KEYLESS_PLACEHOLDER = "unused"  # the SDK needs a key; keyless servers ignore the header
+RAW_RESPONSE = "X-Stainless-Raw-Response"
 
 
 @lru_cache(maxsize=16)
@@ -167,8 +177,10 @@ class OpenAIProvider:
         remaining = request.deadline - started
         if remaining <= 0:
             raise ProviderTimeout("Deadline passed before the call", sent=False)
-        options: dict = {"model": request.model, "messages": request.messages, "stream": True}
-        options["stream_options"] = {"include_usage": True}
+        options: dict = {"model": request.model, "messages": request.messages}
+        if request.stream:
+            options["stream"] = True
+            options["stream_options"] = {"include_usage": True}
         if request.response_format is not None:
             options["response_format"] = request.response_format
         if request.max_tokens is not None:
@@ -176,65 +188,26 @@ class OpenAIProvider:
             options[limit] = request.max_tokens
         if request.temperature is not None:
             options["temperature"] = request.temperature
-        timeout = openai.Timeout(
-            min(settings.LLM_READ_TIMEOUT, remaining),
-            connect=min(settings.LLM_CONNECT_TIMEOUT, remaining),
-            read=min(settings.LLM_READ_TIMEOUT, remaining),
-        )
-        parts: list[str] = []
-        ttft: float | None = None
-        usage: ProviderUsage | None = None
-        finish: str | None = None
-        request_id = ""
-        ran = ""  # the model the provider says it ran (a dated snapshot), from the chunks that name one
+        # A stream is hung when no byte came for LLM_READ_TIMEOUT. A plain answer's first byte comes when the
+        # whole answer is written, which for a long one can take minutes: only the call's deadline bounds it.
+        read = min(settings.LLM_READ_TIMEOUT, remaining) if request.stream else remaining
+        timeout = openai.Timeout(read, connect=min(settings.LLM_CONNECT_TIMEOUT, remaining), read=read)
+        got = _Got()
         try:
-            # The SDK's own request, SSE decoding and error types, but each chunk stays the JSON dict it
-            # was: building a pydantic ChatCompletionChunk per token was a fifth of a worker's CPU with
-            # 50 sessions streaming at once.
-            stream = self.client().post(
-                "/chat/completions",
-                body=options,
-                cast_to=object,
-                options={"timeout": timeout, "security": {"bearer_auth": True}},
-                stream=True,
-                stream_cls=openai.Stream[object],
-            )
-            headers = stream.response.headers
-            request_id = headers.get("x-request-id") or headers.get("apim-request-id") or ""  # the latter: Azure
-            with stream:
-                for chunk in stream:
-                    if not isinstance(chunk, dict):
-                        raise ProviderMalformed(
-                            "The provider sent a chunk that is not an object", partial_text="".join(parts)
-                        )
-                    if chunk.get("usage"):
-                        usage = _usage_from(chunk["usage"], reasoning_apart=self.config.kind == "gemini")
-                    # Azure's first chunk (prompt filter results) names no model: keep the last one named.
-                    if isinstance(chunk.get("model"), str) and chunk["model"]:
-                        ran = chunk["model"]
-                    for choice in chunk.get("choices") or []:
-                        if not isinstance(choice, dict):
-                            raise ProviderMalformed("The provider sent a malformed choice", partial_text="".join(parts))
-                        delta = (choice.get("delta") or {}).get("content")
-                        if delta:
-                            if ttft is None:
-                                ttft = time.monotonic() - started
-                            parts.append(delta)
-                            if request.on_delta is not None:
-                                request.on_delta(delta)
-                        if choice.get("finish_reason"):
-                            finish = choice["finish_reason"]
-                    if time.monotonic() > request.deadline:
-                        raise ProviderTimeout("The call ran past its deadline", partial_text="".join(parts))
+            if request.stream:
+                self._streamed(openai, options, timeout, request, started, got)
+            else:
+                self._plain(openai, options, timeout, got)
         except ProviderError:
             raise
         except openai.RateLimitError as exc:
             raise ProviderRateLimited("Rate limited by the provider", retry_after=retry_after(exc)) from None
         except openai.APITimeoutError:
-            raise ProviderTimeout("The provider did not answer in time", partial_text="".join(parts)) from None
-        except openai.APIConnectionError:
-            if parts:
-                raise ProviderStreamCut("The stream broke off", partial_text="".join(parts)) from None
+            raise ProviderTimeout("The provider did not answer in time", partial_text=got.text()) from None
+        except openai.APIConnectionError as exc:
+            if got.parts or (not request.stream and _cut_after_sending(exc)):
+                # The provider had the request and began to answer: a stream, or a plain body cut short.
+                raise ProviderStreamCut("The answer broke off", partial_text=got.text()) from None
             raise ProviderUnavailable("Could not reach the provider") from None
         except openai.InternalServerError as exc:
             raise ProviderServerError(f"Provider error {exc.status_code}", retry_after=retry_after(exc)) from None
@@ -244,18 +217,105 @@ class OpenAIProvider:
             raise ProviderRejected(f"The provider refused the request ({exc.status_code})") from None
         except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError):
             raise ProviderMalformed(
-                "The provider sent a response that could not be read", partial_text="".join(parts)
+                "The provider sent a response that could not be read", partial_text=got.text()
             ) from None
-        text = "".join(parts)
-        if finish is None and usage is None:
+        text = got.text()
+        if got.finish is None and got.usage is None:
             # Ended without a finish reason or usage: the connection was cut.
             raise ProviderStreamCut("The stream ended before it finished", partial_text=text)
         return ProviderResponse(
             text=text,
-            finish_reason=finish,
-            usage=usage,
-            ttft_s=ttft,
+            finish_reason=got.finish,
+            usage=got.usage,
+            ttft_s=got.ttft,
             latency_s=time.monotonic() - started,
-            model=ran or request.model,
-            request_id=request_id,
+            model=got.model or request.model,
+            request_id=got.request_id,
         )
+
+    def _streamed(self, openai, options: dict, timeout, request: ProviderRequest, started: float, got: "_Got") -> None:
+        # The SDK's own request, SSE decoding and error types, but each chunk stays the JSON dict it
+        # was: building a pydantic ChatCompletionChunk per token was a fifth of a worker's CPU with
+        # 50 sessions streaming at once.
+        stream = self.client().post(
+            "/chat/completions",
+            body=options,
+            cast_to=object,
+            options={"timeout": timeout, "security": {"bearer_auth": True}},
+            stream=True,
+            stream_cls=openai.Stream[object],
+        )
+        got.note_headers(stream.response.headers)
+        parts = got.parts
+        with stream:
+            for chunk in stream:
+                if not isinstance(chunk, dict):
+                    raise ProviderMalformed("The provider sent a chunk that is not an object", partial_text=got.text())
+                if chunk.get("usage"):
+                    got.usage = _usage_from(chunk["usage"], reasoning_apart=self.config.kind == "gemini")
+                # Azure's first chunk (prompt filter results) names no model: keep the last one named.
+                if isinstance(chunk.get("model"), str) and chunk["model"]:
+                    got.model = chunk["model"]
+                for choice in chunk.get("choices") or []:
+                    if not isinstance(choice, dict):
+                        raise ProviderMalformed("The provider sent a malformed choice", partial_text=got.text())
+                    delta = (choice.get("delta") or {}).get("content")
+                    if delta:
+                        if got.ttft is None:
+                            got.ttft = time.monotonic() - started
+                        parts.append(delta)
+                        if request.on_delta is not None:
+                            request.on_delta(delta)
+                    if choice.get("finish_reason"):
+                        got.finish = choice["finish_reason"]
+                if time.monotonic() > request.deadline:
+                    raise ProviderTimeout("The call ran past its deadline", partial_text=got.text())
+
+    def _plain(self, openai, options: dict, timeout, got: "_Got") -> None:
+        raw = self.client().post(
+            "/chat/completions",
+            body=options,
+            cast_to=object,
+            # The SDK's raw-response switch (what ``with_raw_response`` sets): the headers beside the parsed body.
+            options={"timeout": timeout, "security": {"bearer_auth": True}, "headers": {RAW_RESPONSE: "true"}},
+        )
+        got.note_headers(raw.headers)
+        answer = raw.parse()
+        if not isinstance(answer, dict):
+            raise ProviderMalformed("The provider sent an answer that is not an object")
+        got.usage = _usage_from(answer.get("usage"), reasoning_apart=self.config.kind == "gemini")
+        if isinstance(answer.get("model"), str) and answer["model"]:
+            got.model = answer["model"]
+        choices = answer.get("choices") or []
+        if not choices or not isinstance(choices[0], dict):
+            raise ProviderMalformed("The provider sent an answer without a choice")
+        message = choices[0].get("message") or {}
+        content = message.get("content") if isinstance(message, dict) else None
+        if content:
+            got.parts.append(content)  # all at once: when its first token came is not known (no ttft)
+        got.finish = choices[0].get("finish_reason")
+
+
+@dataclass
+class _Got:
+    """What an answer brought so far: failures report the text that arrived before them."""
+
+    parts: list[str] = field(default_factory=list)
+    usage: ProviderUsage | None = None
+    finish: str | None = None
+    ttft: float | None = None
+    model: str = ""  # the model the provider says it ran (a dated snapshot), from the chunks that name one
+    request_id: str = ""
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def note_headers(self, headers) -> None:
+        self.request_id = headers.get("x-request-id") or headers.get("apim-request-id") or ""  # the latter: Azure
+
+
+def _cut_after_sending(exc) -> bool:
+    """A plain request whose answer broke off after the provider began sending it (its body cut short), as
+    opposed to a provider that could not be reached at all."""
+    cause = exc.__cause__
+    return cause is not None and type(cause).__name__ in ("RemoteProtocolError", "ReadError")

@@ -66,6 +66,10 @@ def _expected_cost(model: str, usage: dict) -> Decimal:
     ) / Decimal(1_000_000)
 
 
+def watch(delta: str) -> None:
+    """Someone watches the answer arrive: the call streams."""
+
+
 def _events():
     return list(UsageEvent.objects.order_by("id"))
 
@@ -101,7 +105,7 @@ def test_a_call_is_one_event_with_the_reported_tokens_and_the_seeded_cost(llm, o
 def test_time_to_first_token_and_latency_are_measured(llm, owner):
     llm.ttft = 0.25
     llm.tokens_per_second = 400
-    complete(feature="summary", messages=MESSAGES, user=owner)
+    complete(feature="summary", messages=MESSAGES, user=owner, stream_to=watch)
     [event] = _events()
     assert event.ttft_ms >= 200 and event.latency_ms >= event.ttft_ms
     assert event.model == "gpt-5.4-mini"
@@ -153,11 +157,11 @@ def test_server_errors_are_retried(llm, owner, status):
     assert [e.status for e in _events()] == ["error", "ok"]
 
 
-def test_a_hanging_provider_times_out_within_the_deadline(llm, owner, settings):
+def test_a_hanging_stream_times_out_within_the_deadline(llm, owner, settings):
     settings.LLM_READ_TIMEOUT = 0.4
     llm.add_fault("hang", times=5, seconds=5)
     with pytest.raises(errors.LLMTimeout):
-        complete(feature="summary", messages=MESSAGES, user=owner, deadline_seconds=4)
+        complete(feature="summary", messages=MESSAGES, user=owner, deadline_seconds=4, stream_to=watch)
     # Each attempt was ended by our read timeout: the fake saw us hang up while its 5 s hang still ran.
     wait_until(lambda: all(r.client_disconnected for r in llm.responses), 10, "the fake to see each hang-up")
     events = _events()
@@ -202,7 +206,7 @@ def test_a_timeout_is_metered_as_if_the_prompt_was_billed(llm, owner, settings):
     """The README's policy: the provider may have read (and billed) the prompt before we gave up."""
     settings.LLM_READ_TIMEOUT = 0.3
     llm.add_fault("hang", seconds=5)
-    complete(feature="summary", messages=MESSAGES, user=owner)
+    complete(feature="summary", messages=MESSAGES, user=owner, stream_to=watch)
     timed_out, ok = _events()
     assert (timed_out.status, timed_out.error_class) == ("error", "ProviderTimeout")
     assert timed_out.usage_source == UsageSource.ESTIMATED
@@ -211,21 +215,42 @@ def test_a_timeout_is_metered_as_if_the_prompt_was_billed(llm, owner, settings):
     assert ok.usage_source == UsageSource.REPORTED
 
 
-def test_the_deadline_bounds_the_whole_call(llm, owner, settings):
+@pytest.mark.parametrize("watched", [True, False], ids=["streamed", "plain"])
+def test_the_deadline_bounds_the_whole_call(llm, owner, settings, watched):
     settings.LLM_READ_TIMEOUT = 60  # longer than the hang: only the deadline can end an attempt before the fake does
     llm.add_fault("hang", times=5, seconds=20)
     with pytest.raises(errors.LLMTimeout):
-        complete(feature="summary", messages=MESSAGES, user=owner, deadline_seconds=1)
+        complete(
+            feature="summary", messages=MESSAGES, user=owner, deadline_seconds=1, stream_to=watch if watched else None
+        )
     assert [r.fault for r in llm.responses] == ["hang"]
     wait_until(lambda: llm.responses[0].client_disconnected, 10, "the fake to see the call give up")
+    [event] = _events()
+    assert (event.error_class, event.usage_source) == ("ProviderTimeout", UsageSource.ESTIMATED)
 
 
-@pytest.mark.parametrize("streamed_fault", ["malformed_json", "stream_cut"])
-def test_broken_responses_are_retried_and_metered_as_estimates(llm, owner, streamed_fault):
-    llm.add_fault(streamed_fault)
-    result = complete(feature="summary", messages=MESSAGES, user=owner)
+def test_a_plain_answer_is_not_cut_short_by_the_stream_read_timeout(llm, owner, settings):
+    """A plain request's first byte comes only when the whole answer is written: the read timeout that tells a
+    hung stream (silence between chunks) would end any long answer, so only the deadline bounds it."""
+    settings.LLM_READ_TIMEOUT = 0.3
+    llm.ttft = 1.0  # the whole answer takes longer than a stream may stay silent
+    result = complete(feature="summary", messages=MESSAGES, user=owner, deadline_seconds=30)
+    assert result.text
+    [event] = _events()
+    assert event.latency_ms >= 1000
+    # When its first token came is not known: only streams report it.
+    assert (event.status, event.streamed, event.ttft_ms) == ("ok", False, None)
+    assert "stream" not in llm.requests[-1].body
+
+
+@pytest.mark.parametrize("watched", [True, False], ids=["streamed", "plain"])
+@pytest.mark.parametrize("fault", ["malformed_json", "stream_cut"])
+def test_broken_responses_are_retried_and_metered_as_estimates(llm, owner, fault, watched):
+    llm.add_fault(fault)
+    result = complete(feature="summary", messages=MESSAGES, user=owner, stream_to=watch if watched else None)
     broken, ok = _events()
     assert broken.status == "error" and broken.usage_source == UsageSource.ESTIMATED and broken.input_tokens > 0
+    assert broken.streamed is watched and ok.streamed is watched
     assert ok.status == "ok" and result.text == llm.responses[-1].content
 
 

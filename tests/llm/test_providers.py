@@ -299,13 +299,19 @@ def test_ollama_without_a_key_or_usage_is_estimated_and_gets_max_tokens(settings
             {"ollama": ProviderConfig("ollama", "ollama", base_url=ollama.base_url)},
             main="ollama:llama3.2:3b",
         )
-        result = complete(feature="persona_response", messages=MESSAGES, user=owner, max_tokens=4)
+        # Streamed (someone watches): Ollama's streams carry no usage.
+        result = complete(
+            feature="persona_response", messages=MESSAGES, user=owner, max_tokens=4, stream_to=lambda delta: None
+        )
         body = ollama.requests[-1].body
         assert body["model"] == "llama3.2:3b" and body["max_tokens"] == 4 and "max_completion_tokens" not in body
         assert result.finish_reason == "length"  # the limit was honoured: Ollama reads max_tokens
         event = UsageEvent.objects.get()
         assert (event.provider, event.usage_source, event.status) == ("ollama", UsageSource.ESTIMATED, UsageStatus.OK)
         assert event.input_tokens > 0 and event.output_tokens > 0 and event.request_id == ""
+        complete(feature="persona_response", messages=MESSAGES, user=owner)  # plain: its body reports usage
+        plain = UsageEvent.objects.latest("id")
+        assert (plain.usage_source, plain.streamed, plain.status) == (UsageSource.REPORTED, False, UsageStatus.OK)
 
 
 @pytest.mark.django_db
