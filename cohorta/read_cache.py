@@ -17,6 +17,9 @@ that response into a miss for everyone. It pays off for reads of tables that cha
 are read (a library of personas polled by a client), not for a live session's messages while answers
 arrive. The key holds the user, so a response is only ever served to whoever it was made for.
 
+Each process keeps a copy of the entries it stored or served, so a hit reads only the versions from Redis and a
+large body (a session's messages) is not fetched again per request; the copy is served under the same check.
+
 Limits: a process killed between its commit and its bump, or a Redis that loses a bump, leaves a response
 stale for at most ``READ_CACHE_SECONDS``; writes made outside Django (psql) too. Off unless the cache is
 shared by every process (Redis): with a per-process cache a worker's writes would not reach the web's reads.
@@ -28,6 +31,7 @@ import hashlib
 import logging
 import re
 import secrets
+import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -277,15 +281,42 @@ def remembered_unchecked(key: Hashable, recheck: Callable[[], HttpResponse | Non
     return Unchecked(names=names, versions=versions, value=value, recheck=recheck)
 
 
+# Entries kept in this process as well: entry key -> the entry as stored in the cache. A hit checks the versions in
+# the cache as always, but takes the body from here, so a large read (a session's 300 messages, 130 KB) is not
+# fetched again on every request. Bounded by size; cleared, not evicted one by one, when full.
+_LOCAL: dict[str, tuple] = {}
+_LOCAL_SIZE = [0]
+_LOCAL_LIMIT_BYTES = 64 * 1024 * 1024
+_local_lock = threading.Lock()
+
+
+def _keep_local(entry_key: str, entry: tuple) -> None:
+    size = len(entry[4])
+    with _local_lock:
+        if _LOCAL_SIZE[0] + size > _LOCAL_LIMIT_BYTES:
+            _LOCAL.clear()
+            _LOCAL_SIZE[0] = 0
+        _LOCAL[entry_key] = entry
+        _LOCAL_SIZE[0] += size
+
+
+def _local_entry(entry_key: str) -> tuple | None:
+    """This process's copy of an entry, while it is younger than the cache lifetime: the copy in the cache has
+    expired by then, and a bump lost with a killed process stays bounded as before."""
+    entry = _LOCAL.get(entry_key)
+    if entry is None or time.time() - entry[5] >= settings.READ_CACHE_SECONDS:
+        return None
+    return entry
+
+
 def _store(entry_key: str, names: list[str], versions: list[Any], varies: tuple, response) -> None:
+    entry = (names, versions, varies, response["Content-Type"], response.content, time.time())
     try:
-        cache.set(
-            entry_key,
-            (names, versions, varies, response["Content-Type"], response.content),
-            settings.READ_CACHE_SECONDS,
-        )
+        cache.set(entry_key, entry, settings.READ_CACHE_SECONDS)
     except Exception:
         logger.exception("Could not store a read in the read cache")
+        return
+    _keep_local(entry_key, entry)
 
 
 def _no_vary(found: dict[str, Any]) -> tuple:
@@ -309,7 +340,7 @@ def _serve(
     with the same versions, and rechecked before anything is served or computed when they moved; then ``riders``
     are settled, their commands having run in the same round trip."""
     connection = connections["default"]
-    entry_key = "rc:e3:" + hashlib.sha256(f"{route}\n{identity}".encode()).hexdigest()
+    entry_key = "rc:e4:" + hashlib.sha256(f"{route}\n{identity}".encode()).hexdigest()
     depends = _DEPENDS.get(route)
     names = versions = None
     varies: tuple = ()
@@ -317,15 +348,25 @@ def _serve(
     hit: tuple[str, bytes] | None = None
     if unchecked is not None:
         always = always | unchecked.tables
+    local = _local_entry(entry_key)
     try:
         if depends is not None:
-            names, versions, entry, found = _versions(depends | always, entry_key, vary_keys, riders)
+            # With a copy here, the round trip reads only the versions: the body is fetched when the copy is stale.
+            names, versions, entry, found = _versions(
+                depends | always, None if local is not None else entry_key, vary_keys, riders
+            )
             checked = checked or (unchecked is not None and unchecked.holds(names, versions))
             varies = vary(found)
-            if entry is not None:
-                stored_names, stored_versions, stored_varies, content_type, body = entry
+            if local is not None:
+                if local[:3] == (names, versions, varies):
+                    hit = (local[3], local[4])
+                else:
+                    entry = cache.get(entry_key)  # another process may have stored the current one
+            if hit is None and entry is not None:
+                stored_names, stored_versions, stored_varies, content_type, body, _ = entry
                 if stored_names == names and stored_versions == versions and stored_varies == varies:
                     hit = (content_type, body)
+                    _keep_local(entry_key, entry)
                 else:
                     # Another process learned that this view reads more (a table read once per process, such as
                     # content types, is seen by whichever process read it first): learn it too, or the processes

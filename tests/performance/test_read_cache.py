@@ -64,6 +64,47 @@ def test_a_repeated_read_is_served_from_the_cache_with_the_same_body(owner, owne
     assert owner_api.get(LIST + "?q=nobody").json()["results"] == []
 
 
+@pytest.fixture
+def local_copies(monkeypatch):
+    """This process's copies of cached reads, starting empty (as in a new process)."""
+    monkeypatch.setattr(read_cache, "_LOCAL", {})
+
+
+def _entry_keys() -> list[str]:
+    return list(read_cache._LOCAL)
+
+
+def test_a_process_serves_its_own_copy_while_the_versions_hold_then_reads_again(owner, owner_api, local_copies):
+    make(owner, "Priya Shah")
+    warm(owner_api)
+    [key] = _entry_keys()
+    cache.delete(key)  # only this process's copy is left: the versions alone say it is current
+    read, body = persona_queries(owner_api)
+    assert read == 0 and [p["name"] for p in body["results"]] == ["Priya Shah"]
+    make(owner, "Tom Reed")  # a write moves the personas' version: the copy no longer matches
+    read, body = persona_queries(owner_api)
+    assert read > 0 and sorted(p["name"] for p in body["results"]) == ["Priya Shah", "Tom Reed"]
+
+
+def test_a_copy_stored_by_another_process_is_fetched_once_then_kept(owner, owner_api, local_copies):
+    make(owner, "Priya Shah")
+    warm(owner_api)
+    [key] = _entry_keys()
+    stored = read_cache._LOCAL.pop(key)  # as in a process that has not served this read yet
+    assert persona_queries(owner_api)[0] == 0
+    assert read_cache._LOCAL[key] == stored
+
+
+def test_a_kept_copy_is_not_served_past_the_cache_lifetime(owner, owner_api, monkeypatch, local_copies):
+    make(owner, "Priya Shah")
+    warm(owner_api)
+    [key] = _entry_keys()
+    cache.delete(key)
+    later = time.time() + settings.READ_CACHE_SECONDS + 1
+    monkeypatch.setattr(read_cache.time, "time", lambda: later)
+    assert persona_queries(owner_api)[0] > 0
+
+
 def test_a_read_inside_a_transaction_is_never_cached(owner, owner_api):
     make(owner, "Priya Shah")
     warm(owner_api)
