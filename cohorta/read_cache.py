@@ -293,6 +293,9 @@ _local_lock = threading.Lock()
 def _keep_local(entry_key: str, entry: tuple) -> None:
     size = len(entry[4])
     with _local_lock:
+        replaced = _LOCAL.pop(entry_key, None)
+        if replaced is not None:
+            _LOCAL_SIZE[0] -= len(replaced[4])
         if _LOCAL_SIZE[0] + size > _LOCAL_LIMIT_BYTES:
             _LOCAL.clear()
             _LOCAL_SIZE[0] = 0

@@ -95,6 +95,18 @@ def test_a_copy_stored_by_another_process_is_fetched_once_then_kept(owner, owner
     assert read_cache._LOCAL[key] == stored
 
 
+def test_copies_count_each_entry_once_and_are_cleared_when_over_their_size(monkeypatch, local_copies):
+    monkeypatch.setattr(read_cache, "_LOCAL_SIZE", [0])
+    monkeypatch.setattr(read_cache, "_LOCAL_LIMIT_BYTES", 250)
+    entry = ([], [], (), "application/json", b"x" * 100, time.time())
+    for _ in range(2):  # the same read stored again takes its size once
+        read_cache._keep_local("a", entry)
+    assert (list(read_cache._LOCAL), read_cache._LOCAL_SIZE[0]) == (["a"], 100)
+    read_cache._keep_local("b", entry)
+    read_cache._keep_local("c", entry)  # over the limit: start over with this one
+    assert (list(read_cache._LOCAL), read_cache._LOCAL_SIZE[0]) == (["c"], 100)
+
+
 def test_a_kept_copy_is_not_served_past_the_cache_lifetime(owner, owner_api, monkeypatch, local_copies):
     make(owner, "Priya Shah")
     warm(owner_api)
