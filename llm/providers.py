@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
+import httpx2
 from django.conf import settings
 
 from llm.config import ProviderConfig
@@ -197,7 +198,7 @@ class OpenAIProvider:
             if request.stream:
                 self._streamed(openai, options, timeout, request, started, got)
             else:
-                self._plain(openai, options, timeout, got)
+                self._plain(options, timeout, got)
         except ProviderError:
             raise
         except openai.RateLimitError as exc:
@@ -271,7 +272,7 @@ class OpenAIProvider:
                 if time.monotonic() > request.deadline:
                     raise ProviderTimeout("The call ran past its deadline", partial_text=got.text())
 
-    def _plain(self, openai, options: dict, timeout, got: "_Got") -> None:
+    def _plain(self, options: dict, timeout, got: "_Got") -> None:
         raw = self.client().post(
             "/chat/completions",
             body=options,
@@ -317,5 +318,4 @@ class _Got:
 def _cut_after_sending(exc) -> bool:
     """A plain request whose answer broke off after the provider began sending it (its body cut short), as
     opposed to a provider that could not be reached at all."""
-    cause = exc.__cause__
-    return cause is not None and type(cause).__name__ in ("RemoteProtocolError", "ReadError")
+    return isinstance(exc.__cause__, httpx2.RemoteProtocolError | httpx2.ReadError)
