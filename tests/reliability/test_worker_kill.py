@@ -186,9 +186,11 @@ def test_killing_the_worker_20_times_loses_nothing_and_charges_once(researcher, 
     assert not CreditTransaction.objects.filter(user=researcher.user, kind="refund").exists()
     assert credits_balance(user=researcher.user) == 60 and ledger_is_consistent(user=researcher.user)
 
-    # Usage. The fake server records an answer once it is complete; a stream cut by a dying worker has none.
+    # Usage. The fake server records an answer once it is complete; a stream cut by a dying worker has none. A plain
+    # answer is recorded before its body goes out: one whose worker died waiting for it (the fake saw the hang-up) was
+    # never delivered, and counts with the unanswered below.
     requests = [r for r in llm.requests if r.path == "/v1/chat/completions"]
-    responses = chat_responses(llm)
+    responses = [r for r in chat_responses(llm) if not (r.client_disconnected and r.completed_at is None)]
     events = list(UsageEvent.objects.filter(user=researcher.user))
     assert all(e.status == UsageStatus.OK and e.request_id for e in events), "no fault was injected"
     by_request = {r.request_id: r for r in responses}
