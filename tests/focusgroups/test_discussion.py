@@ -169,6 +169,9 @@ def test_posting_a_question_reads_the_session_with_its_owner_in_one_query(owner,
     assert response.status_code == 202
     # The owner's budget is checked from the row read with the session, not read again.
     assert not [q["sql"] for q in queries.captured_queries if q["sql"].startswith('SELECT "accounts_user"')]
+    # Who is asked needs the names in the room, not the profiles (the worker reads those for the prompts).
+    room = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('SELECT "focusgroups_participant"')]
+    assert len(room) == 1 and '"personas_persona"."name"' in room[0] and "backstory" not in room[0]
 
 
 def test_one_answer_is_its_own_task(owner, fake_llm, monkeypatch):

@@ -1,4 +1,5 @@
-"""DB_POOL=1 (psycopg's pool instead of persistent connections) and the session engine, from the environment.
+"""DB_POOL=1 (psycopg's pool instead of persistent connections), prepared statements and the session engine, from the
+environment.
 
 Each case imports the real settings in a subprocess with a controlled environment (as tests/test_settings_env.py)."""
 
@@ -15,13 +16,23 @@ PG = "postgres://postgres@127.0.0.1:5432/cohorta_settings_probe"
 SHOW = (
     "import json, django; django.setup(); from django.conf import settings as s; "
     "d = s.DATABASES['default']; "
-    "print(json.dumps({'max_age': d.get('CONN_MAX_AGE'), 'pool': d.get('OPTIONS', {}).get('pool'), "
-    "'session': s.SESSION_ENGINE}))"
+    "o = d.get('OPTIONS', {}); "
+    "print(json.dumps({'max_age': d.get('CONN_MAX_AGE'), 'pool': o.get('pool'), 'session': s.SESSION_ENGINE, "
+    "'prepared': [o.get('server_side_binding'), o.get('prepare_threshold')]}))"
 )
 
 
 def _run(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    dropped = {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL", "DB_POOL", "DB_CONN_MAX_AGE", "CELERY_BROKER_URL"}
+    dropped = {
+        "DJANGO_SETTINGS_MODULE",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "DB_POOL",
+        "DB_CONN_MAX_AGE",
+        "CELERY_BROKER_URL",
+        "DB_PREPARED_STATEMENTS",
+        "DB_PREPARE_THRESHOLD",
+    }
     base = {key: value for key, value in os.environ.items() if key not in dropped}
     base.update({"DJANGO_SETTINGS_MODULE": "config.settings", "SQLITE_PATH": "/tmp/cohorta-settings-test.sqlite3"})
     base.update(env)
@@ -40,7 +51,15 @@ def test_without_db_pool_connections_persist_for_a_minute():
         "max_age": 60,
         "pool": None,
         "session": "django.contrib.sessions.backends.db",
+        "prepared": [True, 2],
     }
+
+
+@pytest.mark.slow
+def test_prepared_statements_can_be_turned_off_for_a_pooler_that_cannot_keep_them():
+    assert _settings({"DATABASE_URL": PG, "DB_PREPARED_STATEMENTS": "0"})["prepared"] == [None, None]
+    assert _settings({"DATABASE_URL": PG, "DB_PREPARE_THRESHOLD": "5"})["prepared"] == [True, 5]
+    assert _settings({})["prepared"] == [None, None]  # SQLite: nothing to prepare
 
 
 @pytest.mark.slow
@@ -88,3 +107,21 @@ def test_a_pooled_connection_queries_and_goes_back_to_the_pool():
     result = _run(code, {"DATABASE_URL": os.environ["DATABASE_URL"], "DB_POOL": "1"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-3:] == ["ConnectionPool", "1", "True"]
+
+
+@pytest.mark.django_db
+def test_a_statement_run_again_on_a_connection_is_planned_once():
+    """Against the real Postgres: the session's hot reads are prepared on the connection after their second run,
+    so the server no longer plans them on every call."""
+    from django.db import connection
+
+    from focusgroups.models import FocusGroup
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are Postgres's")
+    for pk in (1, 2, 3):
+        list(FocusGroup.objects.filter(pk=pk))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any('FROM "focusgroups_focusgroup"' in statement and "$1" in statement for statement in prepared)
