@@ -10,6 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.db import connection
+
+from focusgroups.models import FocusGroup
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PG = "postgres://postgres@127.0.0.1:5432/cohorta_settings_probe"
@@ -113,10 +116,6 @@ def test_a_pooled_connection_queries_and_goes_back_to_the_pool():
 def test_a_statement_run_again_on_a_connection_is_planned_once():
     """Against the real Postgres: the session's hot reads are prepared on the connection after their second run,
     so the server no longer plans them on every call."""
-    from django.db import connection
-
-    from focusgroups.models import FocusGroup
-
     if connection.vendor != "postgresql":
         pytest.skip("prepared statements are Postgres's")
     for pk in (1, 2, 3):
